@@ -1,0 +1,138 @@
+"""Waybill: courier and shipment tracking. `create_app` is the table of contents."""
+from __future__ import annotations
+
+import logging
+import sys
+
+from flask import Flask
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from app.config import Config, config_from_env
+from app.extensions import csrf, db, limiter, login_manager, migrate
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Config | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_object(config or config_from_env())
+    configure_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    bootstrap_admin(app)
+    start_notification_worker(app)
+    return app
+
+
+def configure_logging(app: Flask) -> None:
+    root = logging.getLogger()
+    if not any(getattr(h, "waybill", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"))
+        handler.waybill = True
+        root.addHandler(handler)
+    root.setLevel(app.config["LOG_LEVEL"])
+
+
+def register_extensions(app: Flask) -> None:
+    from app.auth.guard import enforce_access, unauthenticated_response
+    from app.models import User
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.config.get("MIGRATIONS_DIR", _migrations_dir())))
+    login_manager.init_app(app)
+    login_manager.session_protection = "basic"
+    login_manager.unauthorized_handler(unauthenticated_response)
+    login_manager.user_loader(lambda user_id: db.session.get(User, int(user_id)))
+    # Authentication is decided before CSRF: this hook is registered before CSRFProtect's own.
+    app.before_request(enforce_access)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    with app.app_context():  # creating an engine opens no connection
+        if db.engine.dialect.name == "sqlite":
+            _tune_sqlite(db.engine)
+
+
+def _migrations_dir():
+    from pathlib import Path
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _tune_sqlite(engine) -> None:
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def set_pragmas(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.admin.routes import bp as admin_bp
+    from app.auth.routes import bp as auth_bp
+    from app.health.routes import bp as health_bp
+    from app.notifications.routes import bp as notifications_bp
+    from app.shipments.routes import bp as shipments_bp
+    from app.tracking.routes import bp as tracking_bp
+
+    for blueprint in (auth_bp, shipments_bp, tracking_bp, admin_bp, notifications_bp, health_bp):
+        app.register_blueprint(blueprint)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from app.errors import register_error_handlers as register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from app.templating import register_template_helpers as register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from app.cli import register_commands as register
+
+    register(app)
+
+
+def bootstrap_admin(app: Flask) -> None:
+    """Ensure the admin from ADMIN_USERNAME / ADMIN_PASSWORD exists with that password.
+
+    Before the first migration there are no tables yet: then this only logs, and `flask db upgrade`
+    followed by a restart (or `flask users ensure-admin`) finishes the job.
+    """
+    username, password = app.config.get("ADMIN_USERNAME"), app.config.get("ADMIN_PASSWORD")
+    if not username or not password:
+        return
+    from sqlalchemy.exc import IntegrityError
+
+    from app.services.users import ensure_admin
+
+    with app.app_context():
+        try:
+            ensure_admin(username, password)
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()  # another worker created it at the same moment
+        except (OperationalError, ProgrammingError):
+            db.session.rollback()
+            log.warning("Could not ensure the admin user: is the schema migrated? (flask --app app db upgrade)")
+        finally:
+            db.session.remove()
+
+
+def start_notification_worker(app: Flask) -> None:
+    if not app.config.get("NOTIFY_WORKER_IN_WEB"):
+        return
+    from app.notifier.worker import start_worker_thread
+
+    start_worker_thread(app)

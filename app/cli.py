@@ -1,0 +1,56 @@
+"""flask commands: users, seed-demo (notifications commands are added by app.notifier)."""
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from app.errors import ValidationError
+from app.extensions import db
+from app.services.demo import seed_demo
+from app.services.users import create_user, ensure_admin
+
+users = AppGroup("users", help="Manage staff accounts.")
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["operator", "admin"]), default="operator", show_default=True)
+@click.password_option(help="Prompted for (twice) when not given.")
+def create_user_command(username: str, role: str, password: str) -> None:
+    """Create a staff account."""
+    try:
+        user = create_user(username, password, role)
+    except ValidationError as exc:
+        for field, message in exc.fields.items():
+            click.echo(f"{field}: {message}", err=True)
+        raise SystemExit(2) from exc
+    db.session.commit()
+    click.echo(f"Created {user.role} {user.username}.")
+
+
+@users.command("ensure-admin")
+@click.argument("username", envvar="ADMIN_USERNAME")
+@click.password_option(envvar="ADMIN_PASSWORD", help="Defaults to ADMIN_PASSWORD.")
+def ensure_admin_command(username: str, password: str) -> None:
+    """Create the admin (or reset its password) from arguments or ADMIN_USERNAME / ADMIN_PASSWORD."""
+    user = ensure_admin(username, password)
+    db.session.commit()
+    click.echo(f"Admin {user.username} is ready.")
+
+
+@click.command("seed-demo")
+@click.option("--shipments", default=1000, show_default=True, type=click.IntRange(1, 10_000_000))
+@click.option("--events", default=5, show_default=True, type=click.IntRange(1, 50),
+              help="Average tracking events per shipment.")
+@click.option("--seed", default=None, type=int, help="Random seed, for repeatable data.")
+def seed_demo_command(shipments: int, events: int, seed: int | None) -> None:
+    """Insert realistic demo shipments with their event histories."""
+    with click.progressbar(length=shipments, label="Seeding shipments") as bar:
+        made, made_events = seed_demo(shipments, events, seed=seed, progress=bar.update)
+    click.echo(f"Inserted {made} shipments and {made_events} tracking events.")
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(users)
+    app.cli.add_command(seed_demo_command)

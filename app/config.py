@@ -1,0 +1,131 @@
+"""Configuration classes. The environment is read here and nowhere else."""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
+
+
+def database_url(value: str | None) -> str:
+    """Normalise DATABASE_URL: default SQLite file, postgres:// accepted, psycopg 3 as the driver."""
+    if not value:
+        return f"sqlite:///{INSTANCE_DIR / 'waybill.db'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if value.startswith(prefix):
+            return "postgresql+psycopg://" + value[len(prefix):]
+    return value
+
+
+class Config:
+    def __init__(self) -> None:
+        env = os.environ.get
+        self.SECRET_KEY = env("SECRET_KEY") or "dev-only-insecure-key"
+        self.SQLALCHEMY_DATABASE_URI = database_url(env("DATABASE_URL"))
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.ADMIN_USERNAME = env("ADMIN_USERNAME") or None
+        self.ADMIN_PASSWORD = env("ADMIN_PASSWORD") or None
+        self.DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", "IN").upper()
+        self.DISPLAY_TIMEZONE = env("DISPLAY_TIMEZONE", "Asia/Kolkata")
+        self.PUBLIC_BASE_URL = (env("PUBLIC_BASE_URL") or "http://localhost:5000").rstrip("/")
+        self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 64 * 1024)
+
+        # Sessions: signed cookies, the paper's seven days.
+        self.PERMANENT_SESSION_LIFETIME = timedelta(days=7)
+        self.REMEMBER_COOKIE_DURATION = timedelta(days=7)
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.REMEMBER_COOKIE_HTTPONLY = True
+
+        # CSRF is checked explicitly in one before_request hook, after authentication.
+        self.WTF_CSRF_CHECK_DEFAULT = False
+        self.WTF_CSRF_TIME_LIMIT = None
+
+        self.RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
+        self.RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.RATELIMIT_LOGIN = env("RATELIMIT_LOGIN", "10 per minute")
+        self.RATELIMIT_CREATE = env("RATELIMIT_CREATE", "60 per minute")
+
+        self.MAIL_BACKEND = env("MAIL_BACKEND", "console").lower()
+        self.MAIL_SERVER = env("MAIL_SERVER", "localhost")
+        self.MAIL_PORT = env_int("MAIL_PORT", 25)
+        self.MAIL_USE_SSL = env_bool("MAIL_USE_SSL", False)
+        self.MAIL_USE_TLS = env_bool("MAIL_USE_TLS", False)
+        self.MAIL_USERNAME = env("MAIL_USERNAME") or None
+        self.MAIL_PASSWORD = env("MAIL_PASSWORD") or None
+        self.MAIL_TIMEOUT = env_float("MAIL_TIMEOUT", 10.0)
+        self.MAIL_DEFAULT_SENDER = env("MAIL_DEFAULT_SENDER", "Waybill <no-reply@waybill.local>")
+        self.MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 8)
+        self.MAIL_RETRY_BACKOFF = env_float("MAIL_RETRY_BACKOFF", 30.0)
+        self.MAIL_RETRY_BACKOFF_MAX = env_float("MAIL_RETRY_BACKOFF_MAX", 3600.0)
+        self.MAIL_CA_FILE = env("MAIL_CA_FILE") or None
+        self.NOTIFY_POLL_SECONDS = env_float("NOTIFY_POLL_SECONDS", 2.0)
+        self.NOTIFY_LEASE_SECONDS = env_float("NOTIFY_LEASE_SECONDS", 120.0)
+        self.NOTIFY_BATCH_SIZE = env_int("NOTIFY_BATCH_SIZE", 50)
+        self.NOTIFY_WORKER_IN_WEB = env_bool("NOTIFY_WORKER_IN_WEB", True)
+
+        self.LOG_LEVEL = env("LOG_LEVEL", "INFO").upper()
+
+
+class DevelopmentConfig(Config):
+    pass
+
+
+class ProductionConfig(Config):
+    def __init__(self) -> None:
+        super().__init__()
+        secret = os.environ.get("SECRET_KEY")
+        if not secret:
+            raise RuntimeError("SECRET_KEY must be set in production (WAYBILL_ENV=production).")
+        self.SECRET_KEY = secret
+        self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+
+
+class TestingConfig(Config):
+    def __init__(self, database_uri: str = "sqlite://") -> None:
+        super().__init__()
+        self.TESTING = True
+        self.SECRET_KEY = "test-secret-key"
+        self.SQLALCHEMY_DATABASE_URI = database_url(database_uri)
+        self.ADMIN_USERNAME = None
+        self.ADMIN_PASSWORD = None
+        self.RATELIMIT_ENABLED = False
+        self.MAIL_BACKEND = "console"
+        self.NOTIFY_WORKER_IN_WEB = False
+        self.PUBLIC_BASE_URL = "http://waybill.test"
+
+
+CONFIGS = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestingConfig}
+
+
+def config_from_env() -> Config:
+    """The config named by WAYBILL_ENV, after loading a local .env (real environment variables win)."""
+    from dotenv import load_dotenv
+
+    load_dotenv(INSTANCE_DIR.parent / ".env", override=False)
+    name = os.environ.get("WAYBILL_ENV", "development").lower()
+    if name not in CONFIGS:
+        raise RuntimeError(f"WAYBILL_ENV must be one of {sorted(CONFIGS)}, not {name!r}")
+    return CONFIGS[name]()

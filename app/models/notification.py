@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.timeutil import utcnow
+
+STATES = ("pending", "sending", "sent", "dead")
+
+
+class Notification(db.Model):
+    """The transactional outbox: one row per message to deliver."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id", ondelete="RESTRICT"), nullable=False)
+    event_id: Mapped[int] = mapped_column(ForeignKey("tracking_events.id", ondelete="RESTRICT"), nullable=False)
+    channel: Mapped[str] = mapped_column(String(16), nullable=False, default="email")
+    recipient: Mapped[str] = mapped_column(String(254), nullable=False)
+    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    body_text: Mapped[str] = mapped_column(Text, nullable=False)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "channel", "recipient", name="uq_notifications_event_channel_recipient"),
+        Index("ix_notifications_state_next_attempt", "state", "next_attempt_at"),
+        Index("ix_notifications_created_at", "created_at"),
+        Index("ix_notifications_shipment_id", "shipment_id"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<Notification {self.id} {self.state} attempts={self.attempts}>"

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import DateTime, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from app.models.tracking_event import TrackingEvent
+
+NAME_MAX = 100
+MOBILE_MAX = 16  # E.164: "+" and at most 15 digits
+EMAIL_MAX = 254
+DESTINATION_MAX = 200
+STATUS_MAX = 32
+
+
+class Shipment(db.Model):
+    __tablename__ = "shipments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tracking_id: Mapped[str] = mapped_column(String(8), unique=True, nullable=False)
+    sender_name: Mapped[str] = mapped_column(String(NAME_MAX), nullable=False)
+    receiver_name: Mapped[str] = mapped_column(String(NAME_MAX), nullable=False)
+    mobile: Mapped[str] = mapped_column(String(MOBILE_MAX), nullable=False)
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX), nullable=False)
+    destination: Mapped[str] = mapped_column(String(DESTINATION_MAX), nullable=False)
+    status: Mapped[str] = mapped_column(String(STATUS_MAX), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+    events: Mapped[list[TrackingEvent]] = relationship(
+        back_populates="shipment",
+        order_by="(TrackingEvent.occurred_at, TrackingEvent.id)",
+        lazy="raise_on_sql",
+        passive_deletes=True,
+    )
+
+    __table_args__ = (
+        Index("ix_shipments_mobile_created_at", "mobile", "created_at"),
+        Index("ix_shipments_status_updated_at", "status", "updated_at"),
+        Index("ix_shipments_updated_at", "updated_at"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<Shipment {self.tracking_id} {self.status}>"

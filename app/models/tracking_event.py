@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from app.models.shipment import Shipment
+
+LOCATION_MAX = 120
+NOTE_MAX = 500
+ACTOR_MAX = 64
+
+
+class TrackingEvent(db.Model):
+    """One step in a shipment's life. Append-only: never updated, never deleted."""
+
+    __tablename__ = "tracking_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id", ondelete="RESTRICT"), nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False)
+    location: Mapped[str] = mapped_column(String(LOCATION_MAX), nullable=False)
+    note: Mapped[str | None] = mapped_column(String(NOTE_MAX))
+    actor: Mapped[str] = mapped_column(String(ACTOR_MAX), nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+    shipment: Mapped[Shipment] = relationship(back_populates="events", lazy="raise_on_sql")
+
+    __table_args__ = (
+        Index("ix_tracking_events_shipment_occurred", "shipment_id", "occurred_at"),
+        Index("ix_tracking_events_location_occurred", "location", "occurred_at"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<TrackingEvent {self.shipment_id} {self.status} @ {self.location}>"

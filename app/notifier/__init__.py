@@ -1,0 +1,1 @@
+"""Sending the outbox: mail backends and the worker that drains the notifications table."""

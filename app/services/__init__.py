@@ -1,0 +1,1 @@
+"""Business rules. No request, response, flash or template in here; callers commit."""

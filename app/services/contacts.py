@@ -1,0 +1,47 @@
+"""Mobile numbers and email addresses: parsing, normalising, masking."""
+from __future__ import annotations
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+MOBILE_INPUT_MAX = 32
+
+
+class ContactError(ValueError):
+    pass
+
+
+def normalise_mobile(raw: str, default_region: str) -> str:
+    """E.164 form of a phone number written in any common way; ContactError if it is not one."""
+    text = raw.strip()
+    if not text:
+        raise ContactError("Enter a mobile number.")
+    if len(text) > MOBILE_INPUT_MAX:
+        raise ContactError(f"A mobile number has at most {MOBILE_INPUT_MAX} characters.")
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise ContactError("That is not a phone number.") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ContactError("That is not a valid phone number.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def mask_mobile(e164: str) -> str:
+    """Only the country code and the last four digits, for public pages."""
+    try:
+        country = phonenumbers.parse(e164).country_code
+    except phonenumbers.NumberParseException:
+        return "•" * 6 + e164[-4:]
+    prefix = f"+{country}"
+    hidden = max(len(e164) - len(prefix) - 4, 0)
+    return f"{prefix} {'•' * hidden}{e164[-4:]}"
+
+
+def normalise_email(raw: str) -> str:
+    """A deliverable-looking address (syntax only, no DNS look-up); ContactError if not."""
+    try:
+        result = validate_email(raw.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ContactError(str(exc)) from exc
+    return result.normalized

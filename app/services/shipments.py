@@ -1,0 +1,165 @@
+"""Booking, status changes and look-ups of shipments."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.attributes import set_committed_value
+
+from app.errors import Conflict, InvalidTransition, NotFound, ValidationError
+from app.extensions import db
+from app.models import Shipment, TrackingEvent
+from app.services import notifications
+from app.services.contacts import ContactError, normalise_mobile
+from app.services.status import Status, allowed_next_statuses, canonical_status
+from app.services.tracking_ids import new_tracking_id, normalise_tracking_id
+from app.timeutil import utcnow
+
+ORIGIN_LOCATION = "Origin Facility"
+SEARCH_LIMIT = 100
+_ID_ATTEMPTS = 5
+_CAS_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class NewShipment:
+    sender_name: str
+    receiver_name: str
+    mobile: str  # already E.164
+    email: str  # already validated
+    destination: str
+
+
+def create_shipment(data: NewShipment, actor: str = "customer") -> Shipment:
+    """Book a shipment: a unique tracking ID, the first "Booked" event and the recipient's email, one unit.
+
+    A tracking-ID collision is resolved by drawing again, race-free (INSERT … ON CONFLICT DO NOTHING).
+    """
+    now = utcnow()
+    shipment = _insert_with_unique_tracking_id(
+        sender_name=data.sender_name, receiver_name=data.receiver_name, mobile=data.mobile,
+        email=data.email, destination=data.destination, status=Status.BOOKED.value,
+        created_at=now, updated_at=now,
+    )
+    event = TrackingEvent(shipment_id=shipment.id, status=Status.BOOKED.value, location=ORIGIN_LOCATION,
+                          note=None, actor=actor, occurred_at=now)
+    db.session.add(event)
+    db.session.flush()
+    notifications.enqueue_status_email(shipment, event)
+    return shipment
+
+
+def _insert_with_unique_tracking_id(**values: object) -> Shipment:
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    for _ in range(_ID_ATTEMPTS):
+        statement = (
+            insert(Shipment)
+            .values(tracking_id=new_tracking_id(), **values)
+            .on_conflict_do_nothing(index_elements=["tracking_id"])
+            .returning(Shipment)
+        )
+        shipment = db.session.scalars(statement).first()
+        if shipment is not None:
+            return shipment
+    raise Conflict("Could not allocate a tracking ID; please try again.")
+
+
+def find_shipment(tracking_id: str) -> Shipment:
+    """The shipment with this tracking ID (any case, spaces ignored); NotFound otherwise."""
+    canonical = normalise_tracking_id(tracking_id)
+    shipment = None
+    if canonical is not None:
+        shipment = db.session.scalars(select(Shipment).where(Shipment.tracking_id == canonical)).first()
+    if shipment is None:
+        raise NotFound(f"No shipment has the tracking ID {tracking_id.strip()[:32]!r}.")
+    return shipment
+
+
+def timeline(shipment: Shipment) -> list[TrackingEvent]:
+    """The shipment's events, oldest first."""
+    return list(db.session.scalars(
+        select(TrackingEvent)
+        .where(TrackingEvent.shipment_id == shipment.id)
+        .order_by(TrackingEvent.occurred_at, TrackingEvent.id)
+    ))
+
+
+def held_from(shipment: Shipment) -> str | None:
+    """For a shipment On Hold, the status it was held from (the latest event that is not On Hold)."""
+    if shipment.status != Status.ON_HOLD:
+        return None
+    return db.session.scalars(
+        select(TrackingEvent.status)
+        .where(TrackingEvent.shipment_id == shipment.id, TrackingEvent.status != Status.ON_HOLD.value)
+        .order_by(TrackingEvent.occurred_at.desc(), TrackingEvent.id.desc())
+        .limit(1)
+    ).first()
+
+
+def next_statuses(shipment: Shipment) -> list[str]:
+    return allowed_next_statuses(shipment.status, held_from(shipment))
+
+
+def record_status_change(tracking_id: str, status: str, location: str, note: str | None,
+                         actor: str) -> tuple[Shipment, TrackingEvent]:
+    """Move a shipment to `status`: new status, one appended event and the recipient's email, one unit.
+
+    Concurrent changes to one shipment are serialised by a compare-and-set on its status (works the same on
+    PostgreSQL and SQLite): a change that lost the race is checked again against the new status, and either
+    applies on top of it or fails with InvalidTransition (409).
+    """
+    requested = canonical_status(status)
+    if requested is None:
+        raise ValidationError(fields={"status": f"Unknown status {status[:40]!r}."})
+    shipment = find_shipment(tracking_id)
+    for _ in range(_CAS_ATTEMPTS):
+        current = shipment.status
+        allowed = allowed_next_statuses(current, held_from(shipment))
+        if requested not in allowed:
+            raise InvalidTransition(current, requested, allowed)
+        won = db.session.execute(
+            update(Shipment)
+            .where(Shipment.id == shipment.id, Shipment.status == current)
+            .values(status=requested)
+            .execution_options(synchronize_session=False)
+        ).rowcount == 1
+        if won:
+            break
+        shipment = db.session.scalars(
+            select(Shipment).where(Shipment.id == shipment.id).execution_options(populate_existing=True)
+        ).one()
+    else:
+        raise Conflict("The shipment is being updated by someone else; please try again.")
+
+    # The time is taken after the row is ours, so event order and commit order agree.
+    now = utcnow()
+    set_committed_value(shipment, "status", requested)
+    shipment.updated_at = now
+    event = TrackingEvent(shipment_id=shipment.id, status=requested, location=location, note=note or None,
+                          actor=actor, occurred_at=now)
+    db.session.add(event)
+    db.session.flush()
+    notifications.enqueue_status_email(shipment, event)
+    return shipment, event
+
+
+def search_by_mobile(raw_mobile: str, default_region: str) -> tuple[str, list[Shipment]]:
+    """The normalised number and its shipments, newest first (at most SEARCH_LIMIT)."""
+    try:
+        mobile = normalise_mobile(raw_mobile, default_region)
+    except ContactError as exc:
+        raise ValidationError(str(exc), fields={"mobile": str(exc)}) from exc
+    shipments = list(db.session.scalars(
+        select(Shipment).where(Shipment.mobile == mobile)
+        .order_by(Shipment.created_at.desc(), Shipment.id.desc()).limit(SEARCH_LIMIT)
+    ))
+    return mobile, shipments
+
+
+def status_counts() -> dict[str, int]:
+    """How many shipments are in each status (statuses with none are left out)."""
+    rows = db.session.execute(select(Shipment.status, func.count()).group_by(Shipment.status)).all()
+    return {status: count for status, count in rows}

@@ -1,0 +1,79 @@
+"""The shipment state machine, as data."""
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    BOOKED = "Booked"
+    PICKED_UP = "Picked Up"
+    IN_TRANSIT = "In Transit"
+    OUT_FOR_DELIVERY = "Out for Delivery"
+    DELIVERED = "Delivered"
+    DELIVERY_ATTEMPTED = "Delivery Attempted"
+    ON_HOLD = "On Hold"
+    RETURNED_TO_SENDER = "Returned to Sender"
+    CANCELLED = "Cancelled"
+
+
+ALL_STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
+
+# The five stages a customer sees as a progress bar.
+MAIN_STAGES: tuple[str, ...] = (
+    Status.BOOKED, Status.PICKED_UP, Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY, Status.DELIVERED,
+)
+
+FINAL_STATUSES: frozenset[str] = frozenset({Status.DELIVERED, Status.RETURNED_TO_SENDER, Status.CANCELLED})
+
+# Forward moves. On Hold is reachable from every non-final status and returns to where it came from,
+# so it is added by allowed_next_statuses rather than listed here.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    Status.BOOKED: (Status.PICKED_UP, Status.CANCELLED),
+    Status.PICKED_UP: (Status.IN_TRANSIT,),
+    Status.IN_TRANSIT: (Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY),
+    Status.OUT_FOR_DELIVERY: (Status.DELIVERED, Status.DELIVERY_ATTEMPTED),
+    Status.DELIVERY_ATTEMPTED: (Status.OUT_FOR_DELIVERY, Status.RETURNED_TO_SENDER),
+    Status.DELIVERED: (),
+    Status.RETURNED_TO_SENDER: (),
+    Status.CANCELLED: (),
+}
+
+
+def canonical_status(value: str) -> str | None:
+    """The canonical spelling of a status name given in any letter case, or None if unknown."""
+    folded = " ".join(value.split()).casefold()
+    for status in ALL_STATUSES:
+        if status.casefold() == folded:
+            return status
+    return None
+
+
+def is_final(status: str) -> bool:
+    return status in FINAL_STATUSES
+
+
+def allowed_next_statuses(current: str, held_from: str | None = None) -> list[str]:
+    """Statuses a shipment in `current` may move to.
+
+    `held_from` is the status a shipment had before it was put On Hold; an On Hold shipment may only
+    go back to it.
+    """
+    if current == Status.ON_HOLD:
+        return [held_from] if held_from else []
+    if current in FINAL_STATUSES:
+        return []
+    return [str(s) for s in TRANSITIONS[current]] + [Status.ON_HOLD.value]
+
+
+def can_transition(current: str, requested: str, held_from: str | None = None) -> bool:
+    return requested in allowed_next_statuses(current, held_from)
+
+
+def stage_index(status: str, held_from: str | None = None) -> int:
+    """Position on the five-stage progress bar (0-based); exceptions sit at the stage they interrupted."""
+    effective = held_from if status == Status.ON_HOLD and held_from else status
+    if effective == Status.DELIVERY_ATTEMPTED:
+        effective = Status.OUT_FOR_DELIVERY
+    if effective in MAIN_STAGES:
+        return MAIN_STAGES.index(effective)
+    return 0

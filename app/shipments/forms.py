@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from flask import current_app
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import ValidationError as FieldError
+
+from app.forms import RequestForm, strip
+from app.models.shipment import DESTINATION_MAX, EMAIL_MAX, NAME_MAX
+from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
+from app.services.contacts import MOBILE_INPUT_MAX, ContactError, normalise_email, normalise_mobile
+from app.services.shipments import NewShipment
+from app.services.status import ALL_STATUSES
+
+
+def _length(max_chars: int):
+    return Length(max=max_chars, message=f"At most {max_chars} characters.")
+
+
+class BookingForm(RequestForm):
+    sender_name = StringField("Sender's name", filters=[strip],
+                              validators=[InputRequired("Enter the sender's name."), _length(NAME_MAX)])
+    receiver_name = StringField("Receiver's name", filters=[strip],
+                                validators=[InputRequired("Enter the receiver's name."), _length(NAME_MAX)])
+    mobile = StringField("Receiver's mobile", filters=[strip],
+                         validators=[InputRequired("Enter a mobile number."), _length(MOBILE_INPUT_MAX)])
+    email = StringField("Recipient's email", filters=[strip],
+                        validators=[InputRequired("Enter the recipient's email."), _length(EMAIL_MAX)])
+    destination = StringField("Destination", filters=[strip],
+                              validators=[InputRequired("Enter the destination."), _length(DESTINATION_MAX)])
+
+    def validate_mobile(self, field) -> None:
+        try:
+            self.normalised_mobile = normalise_mobile(field.data, current_app.config["DEFAULT_PHONE_REGION"])
+        except ContactError as exc:
+            raise FieldError(str(exc)) from exc
+
+    def validate_email(self, field) -> None:
+        try:
+            self.normalised_email = normalise_email(field.data)
+        except ContactError as exc:
+            raise FieldError(str(exc)) from exc
+
+    def to_new_shipment(self) -> NewShipment:
+        return NewShipment(sender_name=self.sender_name.data, receiver_name=self.receiver_name.data,
+                           mobile=self.normalised_mobile, email=self.normalised_email,
+                           destination=self.destination.data)
+
+
+class StatusUpdateForm(RequestForm):
+    # Any known status name passes here; whether it is allowed now is the state machine's call (409).
+    status = SelectField("New status", choices=[(s, s) for s in ALL_STATUSES], validate_choice=False,
+                         filters=[strip], validators=[InputRequired("Choose a status.")])
+    location = StringField("Location", filters=[strip],
+                           validators=[InputRequired("Enter the location."), _length(LOCATION_MAX)])
+    note = TextAreaField("Note", filters=[strip], validators=[Optional(), _length(NOTE_MAX)])

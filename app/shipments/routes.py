@@ -1,0 +1,41 @@
+"""Booking (public) and status changes (staff): the paper's POST /create and POST /update/<id>."""
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from app.auth.guard import json_without_csrf, staff_required
+from app.extensions import db, limiter
+from app.serializers import shipment_to_dict, tracking_url
+from app.services.shipments import create_shipment, record_status_change, timeline
+from app.shipments.forms import BookingForm, StatusUpdateForm
+
+bp = Blueprint("shipments", __name__)
+
+
+@bp.post("/create")
+@limiter.limit(lambda: current_app.config["RATELIMIT_CREATE"])
+@json_without_csrf
+def create():
+    form = BookingForm.from_request()
+    if not request.is_json and not form.validate():
+        return render_template("tracking/landing.html", booking_form=form), 400
+    form.validate_or_raise()
+    shipment = create_shipment(form.to_new_shipment())
+    db.session.commit()
+    if not request.is_json:
+        return redirect(url_for("tracking.track", tracking_id=shipment.tracking_id, booked=1))
+    body = {"tracking_id": shipment.tracking_id, "status": shipment.status,
+            "tracking_url": tracking_url(shipment.tracking_id)}
+    return jsonify(body), 201, {"Location": url_for("tracking.track", tracking_id=shipment.tracking_id)}
+
+
+@bp.post("/update/<tracking_id>")
+@staff_required
+def update(tracking_id: str):
+    form = StatusUpdateForm.from_request()
+    form.validate_or_raise()
+    shipment, _event = record_status_change(tracking_id, form.status.data, form.location.data,
+                                            form.note.data, actor=current_user.username)
+    db.session.commit()
+    if not request.is_json:
+        return redirect(url_for("admin.shipment_detail", tracking_id=shipment.tracking_id))
+    return jsonify(shipment_to_dict(shipment, timeline(shipment), staff=True))

@@ -1,0 +1,22 @@
+"""UTC helpers: every stored timestamp is timezone-aware UTC."""
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were written as UTC.
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def isoformat_z(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return as_utc(value).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def to_local(value: datetime, tz_name: str) -> datetime:
+    return as_utc(value).astimezone(ZoneInfo(tz_name))

@@ -1,0 +1,212 @@
+"""Shared fixtures. Every test that uses `app` runs on SQLite and again on PostgreSQL.
+
+PostgreSQL is used when TEST_DATABASE_URL is set (a server URL; each run creates its own fresh database and
+drops it at the end). Under CI=true a missing or unreachable PostgreSQL fails the run instead of skipping.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.config import TestingConfig
+from app.extensions import db
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+TABLES_CHILD_FIRST = ("notifications", "tracking_events", "shipments", "users")
+
+
+def _create_postgres_database(server_url: str) -> tuple[str, str]:
+    url = make_url(server_url.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg")
+    name = f"waybill_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop_postgres_database(server_url: str, name: str) -> None:
+    url = make_url(server_url.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg")
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory) -> Iterator[str]:
+    """A migrated, empty database for this run: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'waybill.db'}"
+        _migrate(url)
+        yield url
+        return
+    server_url = os.environ.get("TEST_DATABASE_URL")
+    if not server_url:
+        if IN_CI:
+            pytest.fail("CI=true but TEST_DATABASE_URL is not set: the PostgreSQL half of the suite cannot run.")
+        pytest.skip("TEST_DATABASE_URL not set: PostgreSQL tests skipped")
+    try:
+        url, name = _create_postgres_database(server_url)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means the same thing here
+        if IN_CI:
+            pytest.fail(f"CI=true but PostgreSQL at TEST_DATABASE_URL is unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    try:
+        _migrate(url)
+        yield url
+    finally:
+        _drop_postgres_database(server_url, name)
+
+
+def _migrate(url: str) -> None:
+    """Build the schema from the migrations, never from the models."""
+    app = create_app(TestingConfig(url))
+    with app.app_context():
+        upgrade()
+        db.session.remove()
+        db.engine.dispose()
+
+
+def clean_database(app) -> None:
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(f"TRUNCATE {', '.join(TABLES_CHILD_FIRST)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in TABLES_CHILD_FIRST:
+                    conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def make_config(database_url):
+    """TestingConfig for this backend; pass attribute overrides as keywords (a new object each call)."""
+    def make(**overrides) -> TestingConfig:
+        config = TestingConfig(database_url)
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        return config
+    return make
+
+
+@pytest.fixture
+def app(make_config):
+    application = create_app(make_config())
+    yield application
+    clean_database(application)
+    with application.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app_ctx(app):
+    with app.app_context():
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(app):
+    from app.services.users import create_user
+
+    def make(username: str = "operator1", password: str = "correct-horse-1", role: str = "operator"):
+        with app.app_context():
+            user = create_user(username, password, role)
+            db.session.commit()
+            return user.id
+    return make
+
+
+@dataclass
+class AuthActions:
+    client: object
+    make_user: object
+    csrf_token: str | None = None
+
+    def login(self, username: str = "operator1", password: str = "correct-horse-1", role: str = "operator",
+              create: bool = True) -> str:
+        """Log in through the JSON API; returns (and remembers) the session's CSRF token."""
+        if create:
+            self.make_user(username, password, role)
+        response = self.client.post("/login", json={"username": username, "password": password})
+        assert response.status_code == 200, response.get_json()
+        self.csrf_token = response.get_json()["csrf_token"]
+        return self.csrf_token
+
+    def headers(self) -> dict[str, str]:
+        return {"X-CSRFToken": self.csrf_token} if self.csrf_token else {}
+
+    def logout(self):
+        return self.client.post("/logout", json={}, headers=self.headers())
+
+
+@pytest.fixture
+def auth(client, make_user):
+    return AuthActions(client, make_user)
+
+
+VALID_BOOKING = {
+    "sender_name": "Asha Rao",
+    "receiver_name": "Vikram Nair",
+    "mobile": "+91 98765 43210",
+    "email": "vikram@example.com",
+    "destination": "Kochi",
+}
+
+
+@pytest.fixture
+def booking():
+    return dict(VALID_BOOKING)
+
+
+@pytest.fixture
+def create_shipment(client):
+    """Book a shipment through the public API and return its tracking ID."""
+    def create(**overrides) -> str:
+        response = client.post("/create", json={**VALID_BOOKING, **overrides})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["tracking_id"]
+    return create
+
+
+class LiveServer:
+    def __init__(self, application) -> None:
+        self.server = make_server("127.0.0.1", 0, application, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app):
+    """The test app served over real HTTP on 127.0.0.1 (a free port) in a thread."""
+    with LiveServer(app) as server:
+        yield server
