@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask import current_app
 from wtforms import SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional
 from wtforms.validators import ValidationError as FieldError
 
 from app.forms import RequestForm, strip
@@ -19,15 +19,15 @@ def _length(max_chars: int):
 
 class BookingForm(RequestForm):
     sender_name = StringField("Sender's name", filters=[strip],
-                              validators=[InputRequired("Enter the sender's name."), _length(NAME_MAX)])
+                              validators=[DataRequired("Enter the sender's name."), _length(NAME_MAX)])
     receiver_name = StringField("Receiver's name", filters=[strip],
-                                validators=[InputRequired("Enter the receiver's name."), _length(NAME_MAX)])
+                                validators=[DataRequired("Enter the receiver's name."), _length(NAME_MAX)])
     mobile = StringField("Receiver's mobile", filters=[strip],
-                         validators=[InputRequired("Enter a mobile number."), _length(MOBILE_INPUT_MAX)])
+                         validators=[DataRequired("Enter a mobile number."), _length(MOBILE_INPUT_MAX)])
     email = StringField("Recipient's email", filters=[strip],
-                        validators=[InputRequired("Enter the recipient's email."), _length(EMAIL_MAX)])
+                        validators=[DataRequired("Enter the recipient's email."), _length(EMAIL_MAX)])
     destination = StringField("Destination", filters=[strip],
-                              validators=[InputRequired("Enter the destination."), _length(DESTINATION_MAX)])
+                              validators=[DataRequired("Enter the destination."), _length(DESTINATION_MAX)])
 
     def validate_mobile(self, field) -> None:
         try:
@@ -49,8 +49,8 @@ class BookingForm(RequestForm):
 
 class StatusUpdateForm(RequestForm):
     # Any known status name passes here; whether it is allowed now is the state machine's call (409).
-    status = SelectField("New status", choices=[(s, s) for s in ALL_STATUSES], validate_choice=False,
-                         filters=[strip], validators=[InputRequired("Choose a status.")])
+    status = SelectField("New status", choices=list(ALL_STATUSES), validate_choice=False,
+                         filters=[strip], validators=[DataRequired("Choose a status.")])
     location = StringField("Location", filters=[strip],
-                           validators=[InputRequired("Enter the location."), _length(LOCATION_MAX)])
+                           validators=[DataRequired("Enter the location."), _length(LOCATION_MAX)])
     note = TextAreaField("Note", filters=[strip], validators=[Optional(), _length(NOTE_MAX)])

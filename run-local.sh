@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Waybill on a laptop, from a fresh clone.
+#   ./run-local.sh         set up (.venv, dependencies, migrations, admin) and start the app with Gunicorn
+#   ./run-local.sh test    set up and run the whole test suite: SQLite, and PostgreSQL too when
+#                          TEST_DATABASE_URL is set; extra arguments go to pytest
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+PREFERRED_PORTS=(5000 5001 5002 5050 8000 8080)
+
+say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+check_python() {
+  command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found: install Python 3.11 or newer (or set PYTHON=...)"
+  "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || die "Python 3.11 or newer is needed; $PYTHON is $("$PYTHON" -V 2>&1)"
+}
+
+# Install a requirements file into .venv unless the same file was installed already.
+install_requirements() {
+  local file=$1 stamp="$VENV/.installed-$(basename "$1")" digest
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "Creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  digest=$(cat requirements*.txt | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
+    say "Installing $file"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$file"
+    echo "$digest" > "$stamp"
+  fi
+}
+
+# A value from the environment, else from .env, else empty.
+setting() {
+  local name=$1 value=${!1:-}
+  if [ -z "$value" ] && [ -f .env ]; then
+    value=$(sed -n "s/^${name}=//p" .env | tail -n 1)
+  fi
+  printf '%s' "$value"
+}
+
+free_port() {
+  local port
+  for port in "$@"; do
+    if "$VENV/bin/python" - "$port" <<'PY'
+import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+finally:
+    s.close()
+PY
+    then echo "$port"; return 0; fi
+  done
+  return 1
+}
+
+run_app() {
+  check_python
+  install_requirements requirements.txt
+  mkdir -p instance
+
+  # A stable development secret, kept out of the repository.
+  if [ -z "$(setting SECRET_KEY)" ]; then
+    [ -s instance/.secret-key ] || "$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(32))' > instance/.secret-key
+    export SECRET_KEY; SECRET_KEY=$(cat instance/.secret-key)
+  fi
+
+  local admin_user admin_password from_defaults=""
+  admin_user=$(setting ADMIN_USERNAME); admin_password=$(setting ADMIN_PASSWORD)
+  if [ -z "$admin_user" ] || [ -z "$admin_password" ]; then
+    from_defaults=1
+    admin_user=${admin_user:-admin}
+    if [ -z "$admin_password" ]; then
+      [ -s instance/.admin-password ] || "$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(12))' > instance/.admin-password
+      admin_password=$(cat instance/.admin-password)
+    fi
+  fi
+  export ADMIN_USERNAME=$admin_user ADMIN_PASSWORD=$admin_password
+
+  local port
+  if [ -n "${PORT:-}" ]; then
+    port=$(free_port "$PORT") || die "PORT=$PORT is in use"
+  else
+    port=$(free_port "${PREFERRED_PORTS[@]}") || die "none of the ports ${PREFERRED_PORTS[*]} is free; set PORT"
+  fi
+  export PORT=$port
+  export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-$(setting PUBLIC_BASE_URL)}
+  export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://localhost:$port}
+
+  say "Applying database migrations"
+  "$VENV/bin/flask" --app app db upgrade
+  "$VENV/bin/flask" --app app users ensure-admin >/dev/null
+
+  if [ -n "$from_defaults" ]; then
+    say "Admin sign-in (defaults): username '$admin_user', password '$admin_password'"
+    echo "    Set ADMIN_USERNAME and ADMIN_PASSWORD in .env (see .env.example) to choose your own;"
+    echo "    add operators with: $VENV/bin/flask --app app users create NAME --role operator"
+  else
+    say "Admin sign-in: username '$admin_user' (password from ADMIN_PASSWORD)"
+  fi
+  say "Waybill is starting at http://localhost:$port  (Ctrl-C stops it)"
+  local mail_backend; mail_backend=$(setting MAIL_BACKEND)
+  if [ "${mail_backend:-console}" = "console" ]; then
+    say "Emails are printed to this console (MAIL_BACKEND=console); set MAIL_BACKEND=smtp to send real mail"
+  fi
+  exec "$VENV/bin/gunicorn" -c gunicorn.conf.py --bind "127.0.0.1:$port" "app:create_app()"
+}
+
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then return 0; fi
+  if [ "${CI:-}" = "true" ]; then
+    say "Installing Debian's Chromium for the browser tests"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || die "could not install chromium"
+  else
+    echo "Chromium not found: browser tests will be skipped (apt-get install -y chromium to run them)."
+  fi
+}
+
+ensure_node_modules() {
+  [ -f package.json ] || return 0
+  local stamp=node_modules/.installed-lock digest
+  digest=$(sha256sum package-lock.json 2>/dev/null | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
+    if command -v npm >/dev/null 2>&1; then
+      say "Installing test assets from npm (axe-core)"
+      npm ci --no-audit --no-fund --loglevel=error && echo "$digest" > "$stamp"
+    elif [ "${CI:-}" = "true" ]; then
+      die "npm is needed for the accessibility checks"
+    fi
+  fi
+}
+
+run_tests() {
+  check_python
+  install_requirements requirements-dev.txt
+  ensure_node_modules
+  ensure_chromium
+  if [ -n "${TEST_DATABASE_URL:-}" ]; then
+    say "Running the suite on SQLite and on PostgreSQL (${TEST_DATABASE_URL%%@*}@…)"
+  else
+    say "Running the suite on SQLite (set TEST_DATABASE_URL to run it on PostgreSQL too)"
+  fi
+  exec "$VENV/bin/python" -m pytest "$@"
+}
+
+case "${1:-run}" in
+  run) run_app ;;
+  test) shift; run_tests "$@" ;;
+  -h|--help|help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *) die "unknown command '$1' (use: ./run-local.sh [run|test])" ;;
+esac

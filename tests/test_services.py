@@ -1,0 +1,143 @@
+"""Services against a real database, without HTTP."""
+import pytest
+from sqlalchemy import func, select
+
+from app.errors import InvalidTransition, NotFound, ValidationError
+from app.extensions import db
+from app.models import Notification, Shipment, TrackingEvent
+from app.services import shipments as service
+from app.services.shipments import NewShipment, create_shipment, record_status_change
+
+NEW = NewShipment(sender_name="Asha Rao", receiver_name="Vikram Nair", mobile="+919876543210",
+                  email="vikram@example.com", destination="Kochi")
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def book() -> Shipment:
+    shipment = create_shipment(NEW)
+    db.session.commit()
+    return shipment
+
+
+def test_booking_writes_shipment_first_event_and_email_in_one_unit(app_ctx):
+    shipment = book()
+    assert shipment.status == "Booked"
+    events = service.timeline(shipment)
+    assert [(e.status, e.location, e.actor) for e in events] == [("Booked", "Origin Facility", "customer")]
+    notification = db.session.scalars(select(Notification)).one()
+    assert (notification.recipient, notification.state, notification.event_id) == \
+        ("vikram@example.com", "pending", events[0].id)
+    assert shipment.tracking_id in notification.subject and "Booked" in notification.subject
+
+
+def test_booking_that_fails_midway_leaves_nothing_behind(app_ctx, monkeypatch):
+    def broken_enqueue(shipment, event):
+        raise RuntimeError("template exploded")
+    monkeypatch.setattr(service.notifications, "enqueue_status_email", broken_enqueue)
+    with pytest.raises(RuntimeError):
+        create_shipment(NEW)
+    db.session.rollback()
+    assert (count(Shipment), count(TrackingEvent), count(Notification)) == (0, 0, 0)
+
+
+def test_tracking_id_collision_draws_a_new_id(app_ctx, monkeypatch):
+    first = book()
+    draws = iter([first.tracking_id, first.tracking_id, "0000ABCD"])
+    monkeypatch.setattr(service, "new_tracking_id", lambda: next(draws))
+    second = create_shipment(NEW)
+    db.session.commit()
+    assert second.tracking_id == "0000ABCD"
+    assert count(Shipment) == 2
+
+
+def test_find_is_case_insensitive_and_ignores_spaces(app_ctx):
+    shipment = book()
+    assert service.find_shipment(f"  {shipment.tracking_id.lower()} ").id == shipment.id
+    with pytest.raises(NotFound):
+        service.find_shipment("FFFFFFFF")
+    with pytest.raises(NotFound):
+        service.find_shipment("not-an-id")
+
+
+def test_status_change_appends_event_updates_status_and_queues_email(app_ctx):
+    shipment = book()
+    updated, event = record_status_change(shipment.tracking_id, "picked up", "Vijayawada Hub", "Collected",
+                                          actor="op1")
+    db.session.commit()
+    assert updated.status == "Picked Up" and event.status == "Picked Up"
+    assert updated.updated_at >= updated.created_at
+    assert [e.status for e in service.timeline(updated)] == ["Booked", "Picked Up"]
+    assert count(Notification) == 2
+    assert (event.actor, event.note, event.location) == ("op1", "Collected", "Vijayawada Hub")
+
+
+def test_invalid_transition_names_allowed_statuses_and_changes_nothing(app_ctx):
+    shipment = book()
+    with pytest.raises(InvalidTransition) as info:
+        record_status_change(shipment.tracking_id, "Delivered", "Hub", None, actor="op1")
+    db.session.rollback()
+    assert info.value.status_code == 409
+    assert info.value.extra["allowed"] == ["Picked Up", "Cancelled", "On Hold"]
+    assert "Picked Up" in info.value.message
+    assert (count(TrackingEvent), count(Notification)) == (1, 1)
+    assert db.session.get(Shipment, shipment.id).status == "Booked"
+
+
+def test_unknown_status_is_a_validation_error(app_ctx):
+    shipment = book()
+    with pytest.raises(ValidationError) as info:
+        record_status_change(shipment.tracking_id, "Teleported", "Hub", None, actor="op1")
+    assert "status" in info.value.fields
+
+
+def test_on_hold_returns_to_the_status_it_interrupted(app_ctx):
+    tid = book().tracking_id
+    for status in ["Picked Up", "In Transit", "On Hold"]:
+        record_status_change(tid, status, "Hub", None, actor="op1")
+        db.session.commit()
+    shipment = service.find_shipment(tid)
+    assert service.next_statuses(shipment) == ["In Transit"]
+    with pytest.raises(InvalidTransition):
+        record_status_change(tid, "Out for Delivery", "Hub", None, actor="op1")
+    db.session.rollback()
+    record_status_change(tid, "In Transit", "Hub", "Released", actor="op1")
+    db.session.commit()
+    assert service.find_shipment(tid).status == "In Transit"
+
+
+def test_delivered_is_final(app_ctx):
+    tid = book().tracking_id
+    for status in ["Picked Up", "In Transit", "Out for Delivery", "Delivered"]:
+        record_status_change(tid, status, "Hub", None, actor="op1")
+        db.session.commit()
+    with pytest.raises(InvalidTransition) as info:
+        record_status_change(tid, "On Hold", "Hub", None, actor="op1")
+    assert info.value.extra["allowed"] == []
+
+
+def test_search_by_mobile_finds_all_spellings_newest_first(app_ctx):
+    first, second = book(), book()
+    other = create_shipment(NewShipment(**{**NEW.__dict__, "mobile": "+919000000001"}))
+    db.session.commit()
+    for spelling in ["+91 98765 43210", "098765 43210", "9876543210"]:
+        mobile, found = service.search_by_mobile(spelling, "IN")
+        assert mobile == "+919876543210"
+        assert [s.id for s in found] == [second.id, first.id]
+    assert other.id not in [s.id for s in found]
+
+
+def test_search_rejects_what_is_not_a_phone_number(app_ctx):
+    with pytest.raises(ValidationError) as info:
+        service.search_by_mobile("12", "IN")
+    assert "mobile" in info.value.fields
+
+
+def test_status_counts(app_ctx):
+    tid = book().tracking_id
+    book()
+    record_status_change(tid, "Picked Up", "Hub", None, actor="op1")
+    db.session.commit()
+    assert service.status_counts() == {"Booked": 1, "Picked Up": 1}

@@ -1,0 +1,81 @@
+"""The state machine, without an app."""
+import pytest
+
+from app.services.status import (
+    ALL_STATUSES, FINAL_STATUSES, MAIN_STAGES, Status, allowed_next_statuses, can_transition, canonical_status,
+    stage_index,
+)
+
+HAPPY_PATH = ["Booked", "Picked Up", "In Transit", "Out for Delivery", "Delivered"]
+
+
+def test_happy_path_is_allowed_step_by_step():
+    for current, following in zip(HAPPY_PATH, HAPPY_PATH[1:], strict=False):
+        assert can_transition(current, following)
+
+
+@pytest.mark.parametrize("current, requested", [
+    ("In Transit", "In Transit"),  # a new hub
+    ("Out for Delivery", "Delivery Attempted"),
+    ("Delivery Attempted", "Out for Delivery"),
+    ("Delivery Attempted", "Returned to Sender"),
+    ("Booked", "Cancelled"),
+])
+def test_exception_paths_are_allowed(current, requested):
+    assert can_transition(current, requested)
+
+
+@pytest.mark.parametrize("current, requested", [
+    ("Booked", "Delivered"),
+    ("Booked", "In Transit"),
+    ("Picked Up", "Booked"),
+    ("Picked Up", "Cancelled"),
+    ("In Transit", "Picked Up"),
+    ("Out for Delivery", "In Transit"),
+    ("Booked", "Booked"),
+])
+def test_skipping_or_going_back_is_refused(current, requested):
+    assert not can_transition(current, requested)
+
+
+@pytest.mark.parametrize("final", sorted(FINAL_STATUSES))
+def test_final_statuses_allow_nothing(final):
+    assert allowed_next_statuses(final) == []
+    assert not can_transition(final, "On Hold")
+
+
+@pytest.mark.parametrize("status", [s for s in ALL_STATUSES if s not in FINAL_STATUSES and s != "On Hold"])
+def test_every_non_final_status_can_be_put_on_hold(status):
+    assert "On Hold" in allowed_next_statuses(status)
+
+
+def test_on_hold_returns_only_to_where_it_came_from():
+    assert allowed_next_statuses("On Hold", held_from="In Transit") == ["In Transit"]
+    assert not can_transition("On Hold", "Delivered", held_from="In Transit")
+    assert not can_transition("On Hold", "On Hold", held_from="In Transit")
+    assert allowed_next_statuses("On Hold", held_from=None) == []
+
+
+def test_final_statuses_are_exactly_the_three_in_the_design():
+    assert FINAL_STATUSES == {"Delivered", "Returned to Sender", "Cancelled"}
+
+
+def test_every_status_has_a_transition_entry_or_is_on_hold():
+    for status in ALL_STATUSES:
+        # raises KeyError if the table forgot a status
+        allowed_next_statuses(status, held_from="Booked")
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("picked up", "Picked Up"), ("  OUT FOR   delivery ", "Out for Delivery"), ("Delivered", "Delivered"),
+    ("Lost", None), ("", None),
+])
+def test_canonical_status(typed, expected):
+    assert canonical_status(typed) == expected
+
+
+def test_stage_index_places_exceptions_on_the_stage_they_interrupted():
+    assert [stage_index(s) for s in MAIN_STAGES] == [0, 1, 2, 3, 4]
+    assert stage_index("Delivery Attempted") == 3
+    assert stage_index("On Hold", held_from="In Transit") == 2
+    assert Status.DELIVERED.value == "Delivered"
