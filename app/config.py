@@ -107,7 +107,7 @@ class TestingConfig(Config):
     def __init__(self, database_uri: str = "sqlite://") -> None:
         super().__init__()
         self.TESTING = True
-        self.SECRET_KEY = "test-secret-key"
+        self.SECRET_KEY = "test-secret-key"  # noqa: S105 - tests only
         self.SQLALCHEMY_DATABASE_URI = database_url(database_uri)
         self.ADMIN_USERNAME = None
         self.ADMIN_PASSWORD = None

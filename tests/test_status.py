@@ -2,7 +2,13 @@
 import pytest
 
 from app.services.status import (
-    ALL_STATUSES, FINAL_STATUSES, MAIN_STAGES, Status, allowed_next_statuses, can_transition, canonical_status,
+    ALL_STATUSES,
+    FINAL_STATUSES,
+    MAIN_STAGES,
+    Status,
+    allowed_next_statuses,
+    can_transition,
+    canonical_status,
     stage_index,
 )
 
@@ -57,7 +63,7 @@ def test_on_hold_returns_only_to_where_it_came_from():
 
 
 def test_final_statuses_are_exactly_the_three_in_the_design():
-    assert FINAL_STATUSES == {"Delivered", "Returned to Sender", "Cancelled"}
+    assert {"Delivered", "Returned to Sender", "Cancelled"} == FINAL_STATUSES
 
 
 def test_every_status_has_a_transition_entry_or_is_on_hold():
