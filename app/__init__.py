@@ -131,8 +131,11 @@ def bootstrap_admin(app: Flask) -> None:
 
 
 def start_notification_worker(app: Flask) -> None:
+    """This process's outbox worker thread (off with NOTIFY_WORKER_IN_WEB=false), woken by commits that queue
+    email. Stopped at exit, or by app.notifier.worker.stop_worker_thread (Gunicorn's worker_exit hook)."""
     if not app.config.get("NOTIFY_WORKER_IN_WEB"):
         return
-    from app.notifier.worker import start_worker_thread
+    from app.notifier.worker import install_wake_hook, start_worker_thread
 
+    install_wake_hook()
     start_worker_thread(app)

@@ -1,8 +1,285 @@
-"""Placeholder until the notifications issue lands: the outbox fills, nothing is sent yet."""
+"""The outbox worker: drains due notifications, in a daemon thread per process or as its own process.
+
+Lifecycle:
+- `start_worker_thread(app)` is called by `create_app` (never at import, so never before Gunicorn forks).
+- `install_wake_hook()` makes a commit that inserted notifications wake this process's worker at once;
+  otherwise it polls every NOTIFY_POLL_SECONDS for rows inserted by other processes.
+- `stop_worker_thread(app_or_none, timeout)` stops it: the message being sent is finished, the rest of the
+  claimed batch is given back to the outbox at once. Also run at interpreter exit; Gunicorn's `worker_exit`
+  hook should call it too.
+"""
+from __future__ import annotations
+
+import atexit
 import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import click
+from flask import Flask, current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from app.extensions import db
+from app.models import Notification
+from app.notifier import outbox
+from app.notifier.sender import DeliveryFailed, build_message, mask_email, open_backend, scrub_addresses
+from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
+_OUTBOX_CHANGED = "waybill.outbox_changed"
+_registry_lock = threading.Lock()
+_workers: dict[int, OutboxWorker] = {}  # id(app) → its worker thread in this process
+_hook_installed = False
+_atexit_registered = False
 
-def start_worker_thread(app) -> None:
-    log.info("Notification worker not available yet; notifications stay pending in the outbox.")
+
+@dataclass
+class DrainReport:
+    sent: int = 0
+    retrying: int = 0
+    dead: int = 0
+    released: int = 0
+    lost_leases: int = 0
+    batches: int = 0
+
+    def add(self, other: DrainReport) -> None:
+        for name in ("sent", "retrying", "dead", "released", "lost_leases", "batches"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def __str__(self) -> str:
+        return (f"sent {self.sent}, retrying later {self.retrying}, dead {self.dead}, "
+                f"given back {self.released}")
+
+
+@dataclass
+class OutboxWorker:
+    """Claims, sends and settles due notifications for one app. `run()` loops; `drain()` is one pass."""
+
+    app: Flask
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    wake_event: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    pid: int = field(default_factory=os.getpid)
+
+    def wake(self) -> None:
+        self.wake_event.set()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.wake_event.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_event.is_set()
+
+    def run(self) -> None:
+        """Drain, then sleep until woken or NOTIFY_POLL_SECONDS pass, until stopped. Never raises."""
+        poll = float(self.app.config["NOTIFY_POLL_SECONDS"])
+        log.info("Notification worker started (backend %s, polling every %ss).",
+                 self.app.config["MAIL_BACKEND"], poll)
+        failures = 0
+        while not self.stopping:
+            try:
+                self.drain()
+                failures = 0
+            except Exception:  # noqa: BLE001 - the loop must survive a database outage or a bug in one batch
+                failures += 1
+                log.exception("Notification worker pass failed (%d in a row); trying again.", failures)
+            # A failing database is not hammered: wait longer after repeated failures (up to a minute).
+            timeout = poll if failures == 0 else min(poll * 2 ** failures, 60.0)
+            self.wake_event.wait(timeout)
+            self.wake_event.clear()
+        log.info("Notification worker stopped.")
+
+    def drain(self) -> DrainReport:
+        """Send everything due now, batch after batch, until nothing is due or the worker is stopping."""
+        report = DrainReport()
+        with self.app.app_context():
+            try:
+                while not self.stopping:
+                    batch = self._claim()
+                    if not batch:
+                        break
+                    report.add(self._deliver(batch))
+            finally:
+                db.session.rollback()
+                db.session.remove()
+        return report
+
+    def _claim(self) -> list[outbox.ClaimedEmail]:
+        config = self.app.config
+        try:
+            batch = outbox.claim_due(int(config["NOTIFY_BATCH_SIZE"]), float(config["NOTIFY_LEASE_SECONDS"]),
+                                     outbox.RetryPolicy.from_config(config).max_attempts)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        return batch
+
+    def _deliver(self, batch: list[outbox.ClaimedEmail]) -> DrainReport:
+        """Send a claimed batch over one connection, committing the outcome of each message as it happens."""
+        config = self.app.config
+        policy = outbox.RetryPolicy.from_config(config)
+        # Only start a message while at least half the lease is left, so a slow send still ends inside it.
+        safety = timedelta(seconds=float(config["NOTIFY_LEASE_SECONDS"]) / 2)
+        report = DrainReport(batches=1)
+        backend = None
+        try:
+            backend = open_backend(config)
+            for index, claimed in enumerate(batch):
+                if self.stopping or utcnow() > claimed.lease_until - safety:
+                    report.released += outbox.release(batch[index:])
+                    db.session.commit()
+                    break
+                try:
+                    backend.send(claimed.email, build_message(claimed.email, config))
+                except DeliveryFailed as exc:
+                    if not exc.connection:
+                        self._settle_failure(claimed, exc, policy, report)
+                        continue
+                    # The server is unreachable: the rest of the batch would fail the same way.
+                    for rest in batch[index:]:
+                        self._settle_failure(rest, exc, policy, report)
+                    break
+                except Exception as exc:  # noqa: BLE001 - e.g. a message that cannot be encoded: fail this row only
+                    log.exception("Unexpected error sending notification #%s", claimed.id)
+                    self._settle_failure(claimed, DeliveryFailed(f"Internal error: {type(exc).__name__}"),
+                                         policy, report)
+                    continue
+                self._settle_sent(claimed, report)
+        except DeliveryFailed as exc:  # the backend could not even be set up (bad configuration)
+            for rest in batch:
+                self._settle_failure(rest, exc, policy, report)
+        finally:
+            if backend is not None:
+                backend.close()
+        return report
+
+    def _settle_sent(self, claimed: outbox.ClaimedEmail, report: DrainReport) -> None:
+        if outbox.mark_sent(claimed):
+            report.sent += 1
+            log.info("Notification #%s sent to %s (attempt %d).", claimed.id,
+                     mask_email(claimed.email.recipient), claimed.attempts)
+        else:
+            report.lost_leases += 1
+            log.warning("Notification #%s was sent after its lease ran out; another worker may send it again. "
+                        "NOTIFY_LEASE_SECONDS should be well above MAIL_TIMEOUT.", claimed.id)
+        db.session.commit()
+
+    def _settle_failure(self, claimed: outbox.ClaimedEmail, exc: DeliveryFailed, policy: outbox.RetryPolicy,
+                        report: DrainReport) -> None:
+        state = outbox.mark_failed(claimed, exc.reason, exc.permanent, policy)
+        db.session.commit()
+        reason = scrub_addresses(exc.reason)
+        recipient = mask_email(claimed.email.recipient)
+        if state == "dead":
+            report.dead += 1
+            log.error("Notification #%s to %s is dead after attempt %d: %s", claimed.id, recipient,
+                      claimed.attempts, reason)
+        elif state == "pending":
+            report.retrying += 1
+            log.warning("Notification #%s to %s failed (attempt %d), retrying in %.0fs: %s", claimed.id, recipient,
+                        claimed.attempts, policy.delay_after(claimed.attempts), reason)
+        else:
+            report.lost_leases += 1
+
+
+# --- one worker thread per process -------------------------------------------------------------------------
+
+def start_worker_thread(app: Flask) -> OutboxWorker | None:
+    """Start this process's worker thread for `app` (once). Not for `flask` CLI commands other than `run`:
+    `flask db upgrade` must not start sending, and `flask notifications worker` runs the loop itself."""
+    if _running_cli_command():
+        return None
+    global _atexit_registered
+    with _registry_lock:
+        existing = _workers.get(id(app))
+        if existing is not None and existing.pid == os.getpid() and existing.thread and existing.thread.is_alive():
+            return existing
+        worker = OutboxWorker(app)
+        worker.thread = threading.Thread(target=worker.run, name="waybill-notifier", daemon=True)
+        _workers[id(app)] = worker
+        if not _atexit_registered:
+            atexit.register(stop_worker_thread, None, 5.0)
+            _atexit_registered = True
+    worker.thread.start()
+    return worker
+
+
+def stop_worker_thread(app: Flask | None = None, timeout: float = 10.0) -> bool:
+    """Stop the worker thread of `app`, or of every app in this process when `app` is None.
+
+    Lets the message in flight finish (bounded by MAIL_TIMEOUT), gives the rest of its batch back, and waits
+    up to `timeout` seconds in all. True if every thread stopped in time. Safe to call more than once.
+    """
+    with _registry_lock:
+        if app is None:
+            workers = list(_workers.values())
+            _workers.clear()
+        else:
+            worker = _workers.pop(id(app), None)
+            workers = [worker] if worker else []
+    for worker in workers:
+        worker.stop()
+    deadline = time.monotonic() + timeout
+    stopped = True
+    for worker in workers:
+        if worker.thread is not None and worker.pid == os.getpid():
+            worker.thread.join(max(deadline - time.monotonic(), 0))
+            stopped = stopped and not worker.thread.is_alive()
+    return stopped
+
+
+def worker_for(app: Flask) -> OutboxWorker | None:
+    return _workers.get(id(app))
+
+
+def _running_cli_command() -> bool:
+    context = click.get_current_context(silent=True)
+    return context is not None and context.command.name != "run"
+
+
+# --- waking the worker when this process commits a new notification ----------------------------------------
+
+def flag_outbox_changed(session: Session) -> None:
+    """Ask for this process's worker to be woken once the session's transaction commits."""
+    session.info[_OUTBOX_CHANGED] = True
+
+
+def install_wake_hook() -> None:
+    """Listen for commits that inserted notifications (once per process, whatever the number of apps)."""
+    global _hook_installed
+    with _registry_lock:
+        if _hook_installed:
+            return
+        event.listen(Session, "after_flush", _note_new_notifications)
+        event.listen(Session, "after_commit", _wake_after_commit)
+        event.listen(Session, "after_rollback", _forget_changes)
+        _hook_installed = True
+
+
+def _note_new_notifications(session: Session, _flush_context) -> None:
+    if any(isinstance(obj, Notification) for obj in session.new):
+        flag_outbox_changed(session)
+
+
+def _wake_after_commit(session: Session) -> None:
+    if not session.info.pop(_OUTBOX_CHANGED, False):
+        return
+    if has_app_context():
+        worker = _workers.get(id(current_app._get_current_object()))
+        workers = [worker] if worker else []
+    else:
+        workers = list(_workers.values())
+    for worker in workers:
+        worker.wake()
+
+
+def _forget_changes(session: Session) -> None:
+    session.info.pop(_OUTBOX_CHANGED, None)

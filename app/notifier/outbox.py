@@ -1,0 +1,154 @@
+"""The worker's side of the outbox table: claim due rows with a lease, then settle each one.
+
+A claim moves rows to `sending`, counts the attempt and sets `lease_until`. The lease timestamp doubles as
+the claim's fence: settling a row (sent, failed, released) only succeeds while the row still carries the lease
+this worker wrote, so a worker that outlived its lease cannot overwrite the work of the one that took over.
+These functions run statements in the caller's session; the worker commits after each of them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.extensions import db
+from app.models import Notification
+from app.notifier.sender import OutgoingEmail
+from app.timeutil import as_utc, utcnow
+
+ERROR_MAX = 1000
+_RETURNED = (Notification.id, Notification.recipient, Notification.subject, Notification.body_text,
+             Notification.body_html, Notification.created_at, Notification.attempts, Notification.lease_until)
+
+
+@dataclass(frozen=True)
+class ClaimedEmail:
+    email: OutgoingEmail
+    attempts: int  # including the attempt this claim is for
+    lease_until: datetime
+
+    @property
+    def id(self) -> int:
+        return self.email.notification_id
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    backoff: float
+    backoff_max: float
+
+    @classmethod
+    def from_config(cls, config) -> RetryPolicy:
+        return cls(max(int(config["MAIL_MAX_ATTEMPTS"]), 1), float(config["MAIL_RETRY_BACKOFF"]),
+                   float(config["MAIL_RETRY_BACKOFF_MAX"]))
+
+    def delay_after(self, attempts: int) -> float:
+        """Seconds to wait after the attempts-th failure: backoff, 2×, 4×… capped at backoff_max."""
+        return min(self.backoff * 2 ** max(attempts - 1, 0), self.backoff_max)
+
+
+def due_condition(now: datetime, max_attempts: int) -> ColumnElement[bool]:
+    """Pending rows whose time has come, and rows whose sender's lease ran out (it died mid-send)."""
+    return or_(
+        and_(Notification.state == "pending", Notification.next_attempt_at <= now),
+        and_(Notification.state == "sending", Notification.lease_until < now, Notification.attempts < max_attempts),
+    )
+
+
+def claim_due(limit: int, lease_seconds: float, max_attempts: int, now: datetime | None = None) -> list[ClaimedEmail]:
+    """Atomically take up to `limit` due rows for this worker, oldest due first.
+
+    PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED in a CTE feeding the UPDATE, so concurrent workers take
+    disjoint rows without waiting for each other. SQLite: one conditional UPDATE, which holds the database's
+    single write lock while it re-checks the due condition, so no row can be taken twice.
+    """
+    now = now or utcnow()
+    lease_until = now + timedelta(seconds=lease_seconds)
+    _bury_exhausted_leases(now, max_attempts)
+    due = due_condition(now, max_attempts)
+    candidates = (select(Notification.id).where(due)
+                  .order_by(Notification.next_attempt_at, Notification.id).limit(limit))
+    claim = update(Notification).values(state="sending", lease_until=lease_until,
+                                        attempts=Notification.attempts + 1)
+    if db.session.get_bind().dialect.name == "postgresql":
+        locked = candidates.with_for_update(skip_locked=True).cte("due")
+        claim = claim.where(Notification.id == locked.c.id)
+    else:
+        claim = claim.where(Notification.id.in_(candidates), due)
+    rows = db.session.execute(claim.returning(*_RETURNED).execution_options(synchronize_session=False)).all()
+    claimed = [
+        ClaimedEmail(
+            email=OutgoingEmail(notification_id=row.id, recipient=row.recipient, subject=row.subject,
+                                body_text=row.body_text, body_html=row.body_html,
+                                created_at=as_utc(row.created_at)),
+            attempts=row.attempts,
+            lease_until=lease_until,
+        )
+        for row in rows
+    ]
+    claimed.sort(key=lambda c: c.id)
+    return claimed
+
+
+def _bury_exhausted_leases(now: datetime, max_attempts: int) -> None:
+    """A row whose lease ran out on its last allowed attempt is not tried again: it goes to `dead`."""
+    db.session.execute(
+        update(Notification)
+        .where(Notification.state == "sending", Notification.lease_until < now,
+               Notification.attempts >= max_attempts)
+        .values(state="dead", lease_until=None,
+                last_error="The sender stopped during the last allowed attempt (lease expired); not retried.")
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _fenced(claimed: ClaimedEmail) -> ColumnElement[bool]:
+    return and_(Notification.id == claimed.id, Notification.state == "sending",
+                Notification.lease_until == claimed.lease_until)
+
+
+def mark_sent(claimed: ClaimedEmail, now: datetime | None = None) -> bool:
+    """Record a delivered message. False if the lease had been lost (another worker may have sent it too)."""
+    result = db.session.execute(
+        update(Notification).where(_fenced(claimed))
+        .values(state="sent", sent_at=now or utcnow(), lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def mark_failed(claimed: ClaimedEmail, error: str, permanent: bool, policy: RetryPolicy,
+                now: datetime | None = None) -> str | None:
+    """Record a failed attempt: `dead` if permanent or out of attempts, else `pending` after the backoff.
+
+    Returns the new state, or None if the lease had been lost.
+    """
+    now = now or utcnow()
+    if permanent or claimed.attempts >= policy.max_attempts:
+        state, next_attempt_at = "dead", now
+        if not permanent:
+            error = f"Gave up after {claimed.attempts} attempts. {error}"
+    else:
+        state, next_attempt_at = "pending", now + timedelta(seconds=policy.delay_after(claimed.attempts))
+    result = db.session.execute(
+        update(Notification).where(_fenced(claimed))
+        .values(state=state, next_attempt_at=next_attempt_at, lease_until=None, last_error=error[:ERROR_MAX])
+        .execution_options(synchronize_session=False)
+    )
+    return state if result.rowcount == 1 else None
+
+
+def release(claimed: list[ClaimedEmail]) -> int:
+    """Give back rows this worker claimed but did not try (it is stopping): due again at once, attempt uncounted."""
+    released = 0
+    for item in claimed:
+        result = db.session.execute(
+            update(Notification).where(_fenced(item))
+            .values(state="pending", lease_until=None, attempts=Notification.attempts - 1)
+            .execution_options(synchronize_session=False)
+        )
+        released += result.rowcount
+    return released
