@@ -52,5 +52,8 @@ def seed_demo_command(shipments: int, events: int, seed: int | None) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from app.notifier.cli import notifications
+
+    app.cli.add_command(notifications)
     app.cli.add_command(users)
     app.cli.add_command(seed_demo_command)
