@@ -1,0 +1,188 @@
+"""Gunicorn settings for Waybill: `gunicorn -c gunicorn.conf.py "app:create_app()"`.
+
+Every setting can be changed from the environment, so the same file serves the container, a laptop and the
+benchmark. The defaults were chosen by measurement: see docs/benchmark.md and loadtests/results/.
+
+    PORT / BIND               listen on 0.0.0.0:$PORT (default 8000); BIND (host:port) wins when set
+    WEB_CONCURRENCY           worker processes (default: from the CPUs this process may use, see below)
+    GUNICORN_WORKER_CLASS     sync | gthread | gevent (default: gthread)
+    GUNICORN_THREADS          threads per gthread worker (default: 4)
+    GUNICORN_TIMEOUT          seconds a worker may stay silent before it is killed (default: 30)
+    GUNICORN_GRACEFUL_TIMEOUT seconds to finish in-flight requests on SIGTERM (default: 20, inside ECS's 30 s)
+    GUNICORN_KEEPALIVE        seconds an idle keep-alive connection stays open (default: 75, above the ALB's 60)
+    ACCESS_LOG                on | off (default: on, to stdout, mobile numbers masked)
+    LOG_LEVEL                 Gunicorn's own log level follows the app's (default: info)
+    FORWARDED_ALLOW_IPS       proxies trusted for X-Forwarded-* (default: 127.0.0.1,::1; "*" behind the ALB)
+
+No preload: the app, its database pool and its notification thread are created in each worker after the fork.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import re
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+from gunicorn.glogging import Logger
+
+# ---------------------------------------------------------------------------------------------------------------
+# Masking: no full mobile number reaches a log line (GET /search/<mobile> carries one in its path).
+
+_SEARCH_PATH = re.compile(r"(/search/)([^/?#\s\"]+)")
+_PHONE_QUERY = re.compile(r"([?&](?:mobile|phone|q)=)([^&#\s\"]*)", re.IGNORECASE)
+KEEP_DIGITS = 4
+
+
+def mask_digits(value: str, keep: int = KEEP_DIGITS) -> str:
+    """Every digit but the last `keep` replaced by '*' (separators and '+' kept, so the shape stays readable)."""
+    total = sum(ch.isdigit() for ch in value)
+    seen = 0
+    out = []
+    for ch in value:
+        if ch.isdigit():
+            seen += 1
+            out.append(ch if seen > total - keep else "*")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _mask_match(match: re.Match) -> str:
+    # Decode first, so digits written as %3X are masked too, then quote again so nothing odd lands in the log.
+    return match.group(1) + quote(mask_digits(unquote(match.group(2))), safe="+*-().")
+
+
+def mask_mobiles(text: str) -> str:
+    """`text` with the mobile number in any /search/<mobile> path or mobile/phone/q query value masked."""
+    if "/search/" in text:
+        text = _SEARCH_PATH.sub(_mask_match, text)
+    if "=" in text:
+        text = _PHONE_QUERY.sub(_mask_match, text)
+    return text
+
+
+def _masked(value):
+    return mask_mobiles(value) if isinstance(value, str) else value
+
+
+class MaskingLogger(Logger):
+    """Gunicorn's logger with mobile numbers masked in access lines (request line, path, query, referrer and
+    every header or environ atom) and in the arguments of error-log lines (which can quote the URI)."""
+
+    def atoms(self, resp, req, environ, request_time):
+        return {key: _masked(value) for key, value in super().atoms(resp, req, environ, request_time).items()}
+
+    def critical(self, msg, *args, **kwargs):
+        super().critical(_masked(msg), *map(_masked, args), **kwargs)
+
+    def error(self, msg, *args, **kwargs):
+        super().error(_masked(msg), *map(_masked, args), **kwargs)
+
+    def warning(self, msg, *args, **kwargs):
+        super().warning(_masked(msg), *map(_masked, args), **kwargs)
+
+    def info(self, msg, *args, **kwargs):
+        super().info(_masked(msg), *map(_masked, args), **kwargs)
+
+    def debug(self, msg, *args, **kwargs):
+        super().debug(_masked(msg), *map(_masked, args), **kwargs)
+
+    def exception(self, msg, *args, **kwargs):
+        super().exception(_masked(msg), *map(_masked, args), **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sizing.
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _cgroup_cpu_limit() -> float | None:
+    """The CPU quota of this container, if one is set (cgroup v2, then v1)."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            return int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        if quota > 0 and period > 0:
+            return quota / period
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def available_cpus() -> int:
+    """CPUs this process may really use: the affinity mask, capped by a container CPU quota (at least 1)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    limit = _cgroup_cpu_limit()
+    if limit is not None:
+        cpus = min(cpus, math.ceil(limit))
+    return max(1, cpus)
+
+
+def default_workers(worker_class: str, cpus: int) -> int:
+    """The classic 2×CPUs+1 for sync workers; one process per CPU plus one for threaded or async workers,
+    whose concurrency comes from threads or greenlets instead of processes."""
+    if worker_class == "sync":
+        return 2 * cpus + 1
+    return cpus + 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Settings read by Gunicorn.
+
+bind = [_env("BIND", f"0.0.0.0:{_env('PORT', '8000')}")]  # noqa: S104 - a container listens on all interfaces
+worker_class = _env("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(_env("GUNICORN_THREADS", "4"))
+workers = int(_env("WEB_CONCURRENCY", str(default_workers(worker_class, available_cpus()))))
+worker_connections = int(_env("GUNICORN_WORKER_CONNECTIONS", "1000"))
+preload_app = False  # never: the notification thread and the database pool belong to each worker
+
+timeout = int(_env("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(_env("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+keepalive = int(_env("GUNICORN_KEEPALIVE", "75"))
+max_requests = int(_env("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = int(_env("GUNICORN_MAX_REQUESTS_JITTER", "0"))
+SHM = Path("/dev/shm")  # noqa: S108 - a tmpfs for the heartbeat file: a slow disk cannot stall a worker
+if SHM.is_dir():
+    worker_tmp_dir = str(SHM)
+
+forwarded_allow_ips = _env("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+logger_class = MaskingLogger
+loglevel = _env("LOG_LEVEL", "info").lower()
+errorlog = "-"
+accesslog = "-" if _env("ACCESS_LOG", "on").lower() not in {"0", "off", "false", "no"} else None
+access_log_format = '%({x-forwarded-for}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'
+
+
+def worker_exit(server, worker):
+    """Stop this worker's notification thread, when the notifier offers a way to (it finishes the email it is
+    sending and leaves the rest for the lease to hand to another process)."""
+    try:
+        from app.notifier import worker as notifier_worker
+    except ImportError:
+        return
+    stop = getattr(notifier_worker, "stop_worker_thread", None)
+    if stop is None:
+        return
+    try:
+        required = [p for p in inspect.signature(stop).parameters.values()
+                    if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if not required:
+            stop()
+        elif getattr(worker, "wsgi", None) is not None:
+            stop(worker.wsgi)  # the Flask app this worker loaded
+    except Exception:  # noqa: BLE001 - a worker that is exiting must not fail on the way out
+        server.log.exception("Could not stop the notification thread of worker %s", worker.pid)
