@@ -1,11 +1,16 @@
-"""Realistic demo data, inserted in bulk (no emails are queued for history)."""
+"""Realistic demo data, inserted in bulk (no emails are queued for history).
+
+PostgreSQL is fed with COPY (a million shipments and five million events in a few minutes); other databases
+get multi-row INSERTs. Both paths insert the same kind of rows.
+"""
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
@@ -19,10 +24,15 @@ LAST_NAMES = ["Sharma", "Reddy", "Iyer", "Nair", "Patel", "Rao", "Gupta", "Das",
               "Singh", "Joshi", "Pillai", "Kumar"]
 CITIES = ["Hyderabad", "Vijayawada", "Visakhapatnam", "Rajahmundry", "Bhimavaram", "Chennai", "Bengaluru",
           "Mumbai", "Pune", "Kolkata", "Delhi", "Kochi", "Guntur", "Nellore", "Tirupati", "Kakinada"]
+NAMES = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
+HUBS = [f"{city} Hub" for city in CITIES]
+# A share of bookings go to a number seen before (repeat customers), so a mobile search finds one or more.
+REPEAT_CUSTOMER_SHARE = 0.2
+_RECENT_MOBILES = 500
 
-
-def _name(rng: random.Random) -> str:
-    return f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+SHIPMENT_COLUMNS = ("tracking_id", "sender_name", "receiver_name", "mobile", "email", "destination", "status",
+                    "created_at", "updated_at")
+EVENT_COLUMNS = ("shipment_id", "status", "location", "note", "actor", "occurred_at")
 
 
 def _mobile(rng: random.Random) -> str:
@@ -37,48 +47,148 @@ def demo_history(rng: random.Random, events: int) -> list[tuple[str, str]]:
     origin = rng.choice(CITIES)
     steps = [(Status.BOOKED.value, "Origin Facility")]
     for status in path[: length - 1]:
-        location = origin if status == Status.PICKED_UP else f"{rng.choice(CITIES)} Hub"
+        location = origin if status == Status.PICKED_UP else rng.choice(HUBS)
         steps.append((status.value, location))
     return steps
 
 
-def seed_demo(shipments: int, events: int, seed: int | None = None, batch_size: int = 2000,
+@dataclass
+class _DemoShipment:
+    row: dict
+    history: list[tuple[tuple[str, str], datetime]]
+
+    def event_rows(self, shipment_id: int) -> Iterator[tuple]:
+        for (status, location), at in self.history:
+            yield (shipment_id, status, location, None, "system" if status == Status.BOOKED else "seed", at)
+
+
+class _DemoGenerator:
+    def __init__(self, rng: random.Random, events: int) -> None:
+        self.rng = rng
+        self.events = events
+        self.recent_mobiles: list[str] = []
+
+    def mobile(self) -> str:
+        if self.recent_mobiles and self.rng.random() < REPEAT_CUSTOMER_SHARE:
+            return self.rng.choice(self.recent_mobiles)
+        mobile = _mobile(self.rng)
+        if len(self.recent_mobiles) < _RECENT_MOBILES:
+            self.recent_mobiles.append(mobile)
+        else:
+            self.recent_mobiles[self.rng.randrange(_RECENT_MOBILES)] = mobile
+        return mobile
+
+    def shipments(self, count: int, now: datetime, taken: set[str]) -> list[_DemoShipment]:
+        """`count` shipments whose tracking IDs are not in `taken` (which grows)."""
+        rng = self.rng
+        made = []
+        for _ in range(count):
+            tracking_id = new_tracking_id()
+            while tracking_id in taken:
+                tracking_id = new_tracking_id()
+            taken.add(tracking_id)
+            history = demo_history(rng, self.events)
+            start = now - timedelta(days=rng.randint(1, 60), minutes=rng.randint(0, 1440))
+            times = [start + timedelta(hours=6 * i + rng.randint(0, 5)) for i in range(len(history))]
+            if times[-1] > now:  # long histories booked recently: keep every event in the past
+                shift = times[-1] - now + timedelta(minutes=rng.randint(1, 120))
+                times = [at - shift for at in times]
+            made.append(_DemoShipment(
+                row={
+                    "tracking_id": tracking_id, "sender_name": rng.choice(NAMES),
+                    "receiver_name": rng.choice(NAMES), "mobile": self.mobile(),
+                    "email": f"customer{rng.randrange(10**6)}@example.com", "destination": rng.choice(CITIES),
+                    "status": history[-1][0], "created_at": times[0], "updated_at": times[-1],
+                },
+                history=list(zip(history, times, strict=True)),
+            ))
+        return made
+
+
+def seed_demo(shipments: int, events: int, seed: int | None = None, batch_size: int | None = None,
               progress: Callable[[int], None] | None = None) -> tuple[int, int]:
     """Insert `shipments` shipments with `events` events each on average.
 
-    Returns (shipments inserted, events inserted). Commits per batch so memory stays flat at any size.
+    Returns (shipments inserted, events inserted). Commits per batch so memory stays flat at any size; a
+    tracking ID that is already taken is drawn again, so exactly `shipments` are inserted.
     """
-    rng = random.Random(seed)
+    dialect = db.session.get_bind().dialect.name
+    generator = _DemoGenerator(random.Random(seed), events)
+    if dialect == "postgresql":
+        made = _seed_postgresql(generator, shipments, batch_size or 20_000, progress)
+        db.session.execute(text("ANALYZE shipments"))
+        db.session.execute(text("ANALYZE tracking_events"))
+        db.session.commit()
+        return made
+    return _seed_generic(generator, shipments, batch_size or 2000, progress)
+
+
+def _seed_generic(generator: _DemoGenerator, shipments: int, batch_size: int,
+                  progress: Callable[[int], None] | None) -> tuple[int, int]:
     total_events = 0
     for batch in _batches(shipments, batch_size):
-        now = utcnow()
-        rows, histories = [], []
-        for _ in range(batch):
-            history = demo_history(rng, events)
-            start = now - timedelta(days=rng.randint(1, 60), minutes=rng.randint(0, 1440))
-            times = [start + timedelta(hours=6 * i + rng.randint(0, 5)) for i in range(len(history))]
-            rows.append({
-                "tracking_id": new_tracking_id(), "sender_name": _name(rng), "receiver_name": _name(rng),
-                "mobile": _mobile(rng), "email": f"customer{rng.randrange(10**6)}@example.com",
-                "destination": rng.choice(CITIES), "status": history[-1][0],
-                "created_at": times[0], "updated_at": times[-1],
-            })
-            histories.append(list(zip(history, times, strict=True)))
+        made = generator.shipments(batch, utcnow(), set())
         ids = db.session.scalars(
-            insert(Shipment).returning(Shipment.id, sort_by_parameter_order=True), rows
+            insert(Shipment).returning(Shipment.id, sort_by_parameter_order=True), [m.row for m in made]
         ).all()
-        event_rows = [
-            {"shipment_id": shipment_id, "status": status, "location": location, "note": None,
-             "actor": "system" if status == Status.BOOKED else "seed", "occurred_at": at}
-            for shipment_id, history in zip(ids, histories, strict=True)
-            for (status, location), at in history
-        ]
+        event_rows = [dict(zip(EVENT_COLUMNS, row, strict=True))
+                      for shipment_id, shipment in zip(ids, made, strict=True)
+                      for row in shipment.event_rows(shipment_id)]
         db.session.execute(insert(TrackingEvent), event_rows)
         db.session.commit()
         total_events += len(event_rows)
         if progress:
             progress(batch)
     return shipments, total_events
+
+
+def _seed_postgresql(generator: _DemoGenerator, shipments: int, batch_size: int,
+                     progress: Callable[[int], None] | None) -> tuple[int, int]:
+    """COPY straight into the tables: IDs come from the table's sequence up front, and tracking IDs that exist
+    already are drawn again before the batch is sent (the seeder is the only writer it has to avoid)."""
+    inserted = total_events = 0
+    shipment_columns = ", ".join(("id", *SHIPMENT_COLUMNS))
+    event_columns = ", ".join(EVENT_COLUMNS)
+    for batch in _batches(shipments, batch_size):
+        taken: set[str] = set()
+        made = generator.shipments(batch, utcnow(), taken)
+        raw = db.session.connection().connection.driver_connection
+        with raw.cursor() as cursor:
+            clashes = _existing_tracking_ids(cursor, [m.row["tracking_id"] for m in made])
+            while clashes:
+                for shipment in made:
+                    if shipment.row["tracking_id"] in clashes:
+                        shipment.row["tracking_id"] = _fresh_tracking_id(taken)
+                clashes = _existing_tracking_ids(cursor, [m.row["tracking_id"] for m in made])
+            cursor.execute("SELECT nextval(pg_get_serial_sequence('shipments', 'id')) "
+                           "FROM generate_series(1, %s)", (batch,))
+            ids = [row[0] for row in cursor.fetchall()]
+            with cursor.copy(f"COPY shipments ({shipment_columns}) FROM STDIN") as copy:
+                for shipment_id, shipment in zip(ids, made, strict=True):
+                    copy.write_row((shipment_id, *(shipment.row[c] for c in SHIPMENT_COLUMNS)))
+            with cursor.copy(f"COPY tracking_events ({event_columns}) FROM STDIN") as copy:
+                for shipment_id, shipment in zip(ids, made, strict=True):
+                    for row in shipment.event_rows(shipment_id):
+                        copy.write_row(row)
+                        total_events += 1
+        db.session.commit()
+        inserted += batch
+        if progress:
+            progress(batch)
+    return inserted, total_events
+
+
+def _existing_tracking_ids(cursor, tracking_ids: list[str]) -> set[str]:
+    cursor.execute("SELECT tracking_id FROM shipments WHERE tracking_id = ANY(%s)", (tracking_ids,))
+    return {row[0] for row in cursor.fetchall()}
+
+
+def _fresh_tracking_id(taken: set[str]) -> str:
+    tracking_id = new_tracking_id()
+    while tracking_id in taken:
+        tracking_id = new_tracking_id()
+    taken.add(tracking_id)
+    return tracking_id
 
 
 def _batches(total: int, size: int) -> Iterator[int]:
