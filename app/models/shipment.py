@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, Index, Integer, String
+from sqlalchemy import Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
+from app.models.types import UTCDateTime
 from app.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -30,8 +31,8 @@ class Shipment(db.Model):
     email: Mapped[str] = mapped_column(String(EMAIL_MAX), nullable=False)
     destination: Mapped[str] = mapped_column(String(DESTINATION_MAX), nullable=False)
     status: Mapped[str] = mapped_column(String(STATUS_MAX), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     events: Mapped[list[TrackingEvent]] = relationship(
         back_populates="shipment",

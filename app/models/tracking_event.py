@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
+from app.models.types import UTCDateTime
 from app.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ class TrackingEvent(db.Model):
     location: Mapped[str] = mapped_column(String(LOCATION_MAX), nullable=False)
     note: Mapped[str | None] = mapped_column(String(NOTE_MAX))
     actor: Mapped[str] = mapped_column(String(ACTOR_MAX), nullable=False)
-    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     shipment: Mapped[Shipment] = relationship(back_populates="events", lazy="raise_on_sql")
 
