@@ -1,10 +1,15 @@
-"""The outbox, for staff. The notifications issue fills this in."""
-from flask import Blueprint, jsonify
-from sqlalchemy import select
+"""The outbox, for staff: /admin/notifications lists it, /admin/notifications/<id>/retry revives a dead row."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
 from app.auth.guard import staff_required
+from app.errors import ValidationError, wants_html
 from app.extensions import db
-from app.models import Notification
+from app.models.notification import STATES
+from app.notifications.forms import OutboxFilterForm, RetryForm
+from app.notifications.serializers import notification_to_dict, outbox_page_to_dict
+from app.services.notifications import list_outbox, retry_dead
 
 bp = Blueprint("notifications", __name__, url_prefix="/admin/notifications")
 
@@ -12,5 +17,22 @@ bp = Blueprint("notifications", __name__, url_prefix="/admin/notifications")
 @bp.get("")
 @staff_required
 def outbox():
-    rows = db.session.scalars(select(Notification).order_by(Notification.id.desc()).limit(50))
-    return jsonify({"notifications": [{"id": n.id, "state": n.state, "attempts": n.attempts} for n in rows]})
+    form = OutboxFilterForm(formdata=request.args)
+    if not form.validate():
+        raise ValidationError(fields=form.field_errors())
+    page = list_outbox(state=form.state.data or None, page=form.page.data or 1)
+    if wants_html():
+        return render_template("notifications/outbox.html", outbox=page, form=form)
+    return jsonify(outbox_page_to_dict(page))
+
+
+@bp.post("/<int:notification_id>/retry")
+@staff_required
+def retry(notification_id: int):
+    notification = retry_dead(notification_id)
+    db.session.commit()
+    if not wants_html():
+        return jsonify({"notification": notification_to_dict(notification)})
+    flash(f"Notification #{notification_id} will be sent again shortly.", "info")
+    state = RetryForm().state.data
+    return redirect(url_for(".outbox", state=state if state in STATES else None))

@@ -65,6 +65,7 @@ class OutboxWorker:
     wake_event: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     pid: int = field(default_factory=os.getpid)
+    passes: int = 0  # completed passes over the outbox, for health checks and tests
 
     def wake(self) -> None:
         self.wake_event.set()
@@ -87,6 +88,7 @@ class OutboxWorker:
             try:
                 self.drain()
                 failures = 0
+                self.passes += 1
             except Exception:  # noqa: BLE001 - the loop must survive a database outage or a bug in one batch
                 failures += 1
                 log.exception("Notification worker pass failed (%d in a row); trying again.", failures)
@@ -184,7 +186,7 @@ class OutboxWorker:
                       claimed.attempts, reason)
         elif state == "pending":
             report.retrying += 1
-            log.warning("Notification #%s to %s failed (attempt %d), retrying in %.0fs: %s", claimed.id, recipient,
+            log.warning("Notification #%s to %s failed (attempt %d), retrying in %.3gs: %s", claimed.id, recipient,
                         claimed.attempts, policy.delay_after(claimed.attempts), reason)
         else:
             report.lost_leases += 1

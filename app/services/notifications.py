@@ -137,9 +137,8 @@ def list_outbox(state: str | None = None, page: int = 1, per_page: int = OUTBOX_
 
 def outbox_counts() -> dict[str, int]:
     """How many notifications are in each state (every state listed, zero included)."""
-    counts = dict(db.session.execute(
-        select(Notification.state, func.count()).group_by(Notification.state)
-    ).tuples().all())
+    rows = db.session.execute(select(Notification.state, func.count()).group_by(Notification.state)).all()
+    counts = {state: count for state, count in rows}
     return {state: counts.get(state, 0) for state in STATES}
 
 

@@ -1,0 +1,325 @@
+"""Fixtures for the notification tests: real SMTP servers (aiosmtpd) on free 127.0.0.1 ports — plain,
+STARTTLS and SMTP_SSL with a self-signed certificate made for the run — a server that accepts connections and
+never answers, and an `app` whose mail settings point at the plain server with short test timings."""
+from __future__ import annotations
+
+import asyncio
+import email
+import logging
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+from app import create_app
+from app.extensions import db
+from app.notifier.worker import OutboxWorker, stop_worker_thread
+from tests.conftest import clean_database
+
+SMTP_USERNAME = "waybill"
+SMTP_PASSWORD = "smtp-secret"
+SENDER = "Waybill <no-reply@waybill.test>"
+
+logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.02,
+             message: str = "condition") -> object:
+    """Poll until `predicate()` is truthy; fail the test after `timeout` seconds. Returns the value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"Timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+class MailSink:
+    """An aiosmtpd handler that keeps every message; recipients containing a `refuse` marker get a 550,
+    and while `hold` is set, the reply to DATA is held back (a server that is slow to say 250)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.messages: list[EmailMessage] = []
+        self.refuse: set[str] = set()
+        self.hold = threading.Event()
+        self.data_started = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's hook
+        if any(marker in address for marker in self.refuse):
+            return f"550 5.1.1 <{address}>: Recipient address rejected: no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook
+        with self.lock:
+            self.data_started += 1
+        while self.hold.is_set():
+            await asyncio.sleep(0.02)
+        message = email.message_from_bytes(envelope.content, policy=default_policy)
+        with self.lock:
+            self.messages.append(message)
+        return "250 2.0.0 Message accepted"
+
+    def received(self) -> list[EmailMessage]:
+        with self.lock:
+            return list(self.messages)
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.messages)
+
+
+def _authenticate(server, session, envelope, mechanism, auth_data):
+    ok = (getattr(auth_data, "login", None) == SMTP_USERNAME.encode()
+          and getattr(auth_data, "password", None) == SMTP_PASSWORD.encode())
+    return AuthResult(success=ok)
+
+
+@dataclass
+class SMTPServer:
+    """A real SMTP server in a thread. `stop()` and `start()` again keep the same port."""
+
+    mode: str  # plain | starttls | ssl
+    port: int
+    sink: MailSink
+    certificate: tuple[Path, Path] | None = None
+    controller: Controller | None = None
+
+    def start(self) -> SMTPServer:
+        kwargs: dict = {"server_hostname": "smtp.test", "ready_timeout": 10}
+        if self.mode != "plain":
+            assert self.certificate is not None
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*map(str, self.certificate))
+            if self.mode == "ssl":
+                # aiosmtpd only knows about TLS it negotiated itself (STARTTLS); this whole connection is TLS.
+                kwargs.update(ssl_context=context, auth_require_tls=False)
+            else:
+                kwargs.update(tls_context=context, require_starttls=True)
+            kwargs.update(authenticator=_authenticate, auth_required=True)
+        self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port, **kwargs)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def settings(self, **overrides) -> dict:
+        """App config pointing at this server."""
+        settings = {"MAIL_BACKEND": "smtp", "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": self.port,
+                    "MAIL_USE_SSL": self.mode == "ssl", "MAIL_USE_TLS": self.mode == "starttls"}
+        if self.mode != "plain":
+            assert self.certificate is not None
+            settings.update(MAIL_USERNAME=SMTP_USERNAME, MAIL_PASSWORD=SMTP_PASSWORD,
+                            MAIL_CA_FILE=str(self.certificate[0]))
+        return {**settings, **overrides}
+
+
+class HangingServer:
+    """Accepts TCP connections and never says a word (an SMTP server that is stuck)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        self.closed = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections.append(conn)
+
+    def close(self) -> None:
+        self.closed.set()
+        self.sock.close()
+        for conn in self.connections:
+            conn.close()
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (and localhost), made for this run: (cert.pem, key.pem)."""
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("The openssl command is needed to generate the test certificate.")
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
+def _server(mode: str, certificate=None):
+    server = SMTPServer(mode, free_port(), MailSink(), certificate).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_server():
+    yield from _server("plain")
+
+
+@pytest.fixture
+def starttls_server(certificate):
+    yield from _server("starttls", certificate)
+
+
+@pytest.fixture
+def ssl_server(certificate):
+    yield from _server("ssl", certificate)
+
+
+@pytest.fixture
+def hanging_server():
+    server = HangingServer()
+    yield server
+    server.close()
+
+
+# Short timings, so that retries, leases and polling happen within a test's patience.
+FAST = {
+    "MAIL_DEFAULT_SENDER": SENDER,
+    "MAIL_TIMEOUT": 5.0,
+    "MAIL_RETRY_BACKOFF": 0.1,
+    "MAIL_RETRY_BACKOFF_MAX": 0.4,
+    "MAIL_MAX_ATTEMPTS": 4,
+    "NOTIFY_POLL_SECONDS": 0.1,
+    "NOTIFY_LEASE_SECONDS": 20.0,
+    "NOTIFY_BATCH_SIZE": 10,
+    "NOTIFY_WORKER_IN_WEB": False,
+}
+
+
+@pytest.fixture
+def mail_settings(smtp_server) -> dict:
+    """The config overrides of the `app` fixture: the plain SMTP server, fast timings, no worker thread."""
+    return smtp_server.settings(**FAST)
+
+
+@pytest.fixture
+def make_app(make_config):
+    """Apps on this test's database (extra overrides per call); their worker threads stop at teardown."""
+    apps = []
+
+    def make(**overrides):
+        application = create_app(make_config(**{**FAST, **overrides}))
+        apps.append(application)
+        return application
+
+    yield make
+    for application in apps:
+        assert stop_worker_thread(application, timeout=15), "the worker thread did not stop"
+    if apps:
+        clean_database(apps[0])
+    for application in apps:
+        with application.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app, mail_settings):
+    """Overrides the shared `app`: the same database, with mail settings for these tests."""
+    return make_app(**mail_settings)
+
+
+@pytest.fixture
+def drain(app):
+    """One pass of the outbox worker (what `flask notifications drain` does), for the `app` fixture."""
+    def run(application=None):
+        return OutboxWorker(application or app).drain()
+    return run
+
+
+VALID_BOOKING = {
+    "sender_name": "Asha Rao",
+    "receiver_name": "Vikram Nair",
+    "mobile": "+91 98765 43210",
+    "email": "vikram@example.com",
+    "destination": "Kochi",
+}
+OPERATOR = ("operator1", "correct-horse-1")
+
+
+@dataclass
+class Desk:
+    """A logged-in operator at one app, over its test client: books shipments, records status changes."""
+
+    client: object
+    headers: dict
+
+    def book(self, **overrides) -> str:
+        response = self.client.post("/create", json={**VALID_BOOKING, **overrides})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["tracking_id"]
+
+    def update(self, tracking_id: str, status: str, location: str = "Mumbai Hub", note: str | None = None):
+        body = {"status": status, "location": location, **({"note": note} if note else {})}
+        return self.client.post(f"/update/{tracking_id}", json=body, headers=self.headers)
+
+
+@pytest.fixture
+def desk_for(make_user):
+    """desk_for(app) → a Desk logged in at that app (the operator is created once per test)."""
+    created = []
+
+    def make(application) -> Desk:
+        if not created:
+            make_user(*OPERATOR)
+            created.append(True)
+        client = application.test_client()
+        response = client.post("/login", json={"username": OPERATOR[0], "password": OPERATOR[1]})
+        assert response.status_code == 200, response.get_json()
+        return Desk(client, {"X-CSRFToken": response.get_json()["csrf_token"]})
+    return make
+
+
+@pytest.fixture
+def desk(desk_for, app) -> Desk:
+    return desk_for(app)
+
+
+def notification_rows(application) -> list:
+    """Every outbox row, oldest first, as detached objects."""
+    from sqlalchemy import select
+
+    from app.models import Notification
+
+    with application.app_context():
+        rows = db.session.scalars(select(Notification).order_by(Notification.id)).all()
+        db.session.expunge_all()
+        db.session.remove()
+        return rows

@@ -1,0 +1,126 @@
+"""What the recipient gets: one email per status change, with the right parts, wording and headers."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr, parsedate_to_datetime
+from pathlib import Path
+
+from app.services.notifications import TIMELINE_LENGTH
+from app.services.status import ALL_STATUSES
+from app.timeutil import to_local
+from tests.notifications.conftest import SENDER, notification_rows
+
+JOURNEY = [("Picked Up", "Mumbai Hub"), ("In Transit", "Pune Hub"), ("Out for Delivery", "Kochi Depot"),
+           ("Delivered", "Kochi")]
+TEMPLATES = Path(__file__).resolve().parents[2] / "app" / "templates" / "email" / "status"
+
+
+def text_and_html(message) -> tuple[str, str]:
+    return message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()
+
+
+def test_every_status_change_sends_one_email_with_proper_headers(app, desk, drain, smtp_server):
+    tracking_id = desk.book()
+    for status, location in JOURNEY:
+        assert desk.update(tracking_id, status, location).status_code == 200
+
+    report = drain()
+
+    messages = smtp_server.sink.received()
+    assert report.sent == len(messages) == 5
+    assert [m["Subject"] for m in messages] == [f"Shipment {tracking_id}: {status}"
+                                                 for status in ["Booked"] + [s for s, _ in JOURNEY]]
+    rows = notification_rows(app)
+    assert [m["X-Waybill-Notification-Id"] for m in messages] == [str(row.id) for row in rows]
+    assert len({m["Message-ID"] for m in messages}) == 5
+    now = datetime.now(UTC)
+    for message in messages:
+        assert message["From"] == SENDER
+        assert message["To"] == "vikram@example.com"
+        assert abs(parsedate_to_datetime(message["Date"]) - now) < timedelta(minutes=2)
+        assert parseaddr(message["Message-ID"])[1].endswith("@waybill.test")
+        assert message.get_content_type() == "multipart/alternative"
+        assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]
+        text, html = text_and_html(message)
+        link = f"http://waybill.test/track/{tracking_id}"
+        assert link in text
+        assert f'href="{link}"' in html
+    assert all(row.state == "sent" and row.attempts == 1 and row.sent_at for row in rows)
+
+
+def test_email_shows_status_location_times_and_recent_timeline(app, desk, drain, smtp_server, client):
+    tracking_id = desk.book()
+    for status, location in JOURNEY[:2]:
+        desk.update(tracking_id, status, location)
+    drain()
+
+    events = client.get(f"/track/{tracking_id}").get_json()["events"]
+    in_transit = datetime.fromisoformat(events[-1]["occurred_at"].replace("Z", "+00:00"))
+    local = to_local(in_transit, "Asia/Kolkata")
+    text, html = text_and_html(smtp_server.sink.received()[-1])
+
+    for body in (text, html):
+        assert tracking_id in body
+        assert "In Transit" in body
+        assert "Pune Hub" in body
+        assert local.strftime("%d %b %Y, %H:%M IST") in body
+        assert in_transit.strftime("%d %b %Y, %H:%M UTC") in body
+        assert "on its way to Kochi" in body  # the In Transit wording
+        # The timeline: every step so far, newest first.
+        assert body.index("Pune Hub") < body.index("Mumbai Hub") < body.index("Origin Facility")
+
+
+def test_display_time_zone_is_configurable(make_app, desk_for, drain, smtp_server):
+    other = make_app(**smtp_server.settings(DISPLAY_TIMEZONE="America/New_York"))
+    desk_for(other).book()
+    drain(other)
+    text, _ = text_and_html(smtp_server.sink.received()[0])
+    assert " EST" in text or " EDT" in text
+    assert "IST" not in text
+
+
+def test_timeline_in_an_email_is_short(app, desk, drain, smtp_server):
+    tracking_id = desk.book()
+    for status in ["Picked Up", "In Transit", "In Transit", "In Transit", "In Transit", "In Transit"]:
+        assert desk.update(tracking_id, status, "Hub").status_code == 200
+    drain()
+    text, html = text_and_html(smtp_server.sink.received()[-1])
+    timeline = text.split("Recent updates")[1].split("Track your shipment")[0]
+    assert len([line for line in timeline.splitlines() if line.strip().startswith(("*", "-"))]) == TIMELINE_LENGTH
+    assert "Origin Facility" not in text
+    assert html.count("<li") == TIMELINE_LENGTH
+
+
+def test_note_is_escaped_in_html_and_plain_in_text(app, desk, drain, smtp_server):
+    tracking_id = desk.book()
+    desk.update(tracking_id, "Picked Up", "Mumbai Hub", note="Handle <b>with</b> care & love")
+    drain()
+    text, html = text_and_html(smtp_server.sink.received()[-1])
+    assert "Handle <b>with</b> care & love" in text
+    assert "Handle &lt;b&gt;with&lt;/b&gt; care &amp; love" in html
+
+
+def test_each_status_has_its_own_text_and_html_template():
+    for status in ALL_STATUSES:
+        slug = "_".join(status.lower().split())
+        for extension in ("txt", "html"):
+            assert (TEMPLATES / f"{slug}.{extension}").is_file(), f"no {extension} template for {status}"
+
+
+def test_wording_follows_the_status(app, desk, drain, smtp_server):
+    cancelled = desk.book()
+    desk.update(cancelled, "Cancelled", "Origin Facility")
+    held = desk.book()
+    desk.update(held, "On Hold", "Origin Facility")
+    drain()
+    texts = {m["Subject"]: text_and_html(m)[0] for m in smtp_server.sink.received()}
+    assert "was cancelled before it was picked up" in texts[f"Shipment {cancelled}: Cancelled"]
+    assert "is on hold at Origin Facility" in texts[f"Shipment {held}: On Hold"]
+    assert "is booked" in texts[f"Shipment {held}: Booked"]
+
+
+def test_a_refused_status_change_queues_no_email(app, desk):
+    tracking_id = desk.book()
+    response = desk.update(tracking_id, "Delivered", "Kochi")  # Booked cannot become Delivered
+    assert response.status_code == 409
+    assert len(notification_rows(app)) == 1
