@@ -24,6 +24,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_commands(app)
     bootstrap_admin(app)
     start_notification_worker(app)
+    start_tracking_cache(app)
     return app
 
 
@@ -139,3 +140,9 @@ def start_notification_worker(app: Flask) -> None:
 
     install_wake_hook()
     start_worker_thread(app)
+
+
+def start_tracking_cache(app: Flask) -> None:
+    from app.services.tracking_cache import init_tracking_cache
+
+    init_tracking_cache(app)

@@ -85,6 +85,10 @@ class Config:
         self.NOTIFY_BATCH_SIZE = env_int("NOTIFY_BATCH_SIZE", 50)
         self.NOTIFY_WORKER_IN_WEB = env_bool("NOTIFY_WORKER_IN_WEB", True)
 
+        # Per-process cache of public tracking documents, invalidated across processes by PostgreSQL NOTIFY.
+        self.TRACK_CACHE_ENABLED = env_bool("TRACK_CACHE_ENABLED", True)
+        self.TRACK_CACHE_MAX_ENTRIES = env_int("TRACK_CACHE_MAX_ENTRIES", 50_000)
+
         self.LOG_LEVEL = env("LOG_LEVEL", "INFO").upper()
 
 
@@ -114,6 +118,7 @@ class TestingConfig(Config):
         self.RATELIMIT_ENABLED = False
         self.MAIL_BACKEND = "console"
         self.NOTIFY_WORKER_IN_WEB = False
+        self.TRACK_CACHE_ENABLED = False
         self.PUBLIC_BASE_URL = "http://waybill.test"
 
 

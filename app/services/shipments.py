@@ -11,7 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
-from app.services import notifications
+from app.services import notifications, tracking_cache
 from app.services.contacts import ContactError, normalise_mobile
 from app.services.status import Status, allowed_next_statuses, canonical_status
 from app.services.tracking_ids import new_tracking_id, normalise_tracking_id
@@ -74,8 +74,12 @@ def find_shipment(tracking_id: str) -> Shipment:
     if canonical is not None:
         shipment = db.session.scalars(select(Shipment).where(Shipment.tracking_id == canonical)).first()
     if shipment is None:
-        raise NotFound(f"No shipment has the tracking ID {tracking_id.strip()[:32]!r}.")
+        raise shipment_not_found(tracking_id)
     return shipment
+
+
+def shipment_not_found(typed_tracking_id: str) -> NotFound:
+    return NotFound(f"No shipment has the tracking ID {typed_tracking_id.strip()[:32]!r}.")
 
 
 def timeline(shipment: Shipment) -> list[TrackingEvent]:
@@ -143,6 +147,7 @@ def record_status_change(tracking_id: str, status: str, location: str, note: str
     db.session.add(event)
     db.session.flush()
     notifications.enqueue_status_email(shipment, event)
+    tracking_cache.publish_change(shipment.tracking_id)
     return shipment, event
 
 

@@ -1,0 +1,189 @@
+"""A per-process cache of public tracking documents, kept correct across processes by PostgreSQL NOTIFY.
+
+Every status change publishes `NOTIFY waybill_shipment_changed, '<tracking id>'` inside its own transaction, so
+the notification is delivered to every listening process only if and when the change commits. Each process runs
+one listener thread on its own connection and evicts what it is told about; the writing process also evicts at
+once after its commit, so it reads its own writes without waiting for the round trip.
+
+Correctness rules:
+- The cache is used only while the listener is connected. When the connection drops, the cache is switched off
+  and emptied; after LISTEN succeeds again it is emptied once more and switched back on.
+- A document read from the database is stored only if nothing was evicted for its key (and no clear happened)
+  between the start of the read and the store, so a fill that raced with a change never stores the old version.
+- Only PostgreSQL has LISTEN/NOTIFY: on SQLite the cache stays off and every look-up reads the database.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+
+log = logging.getLogger(__name__)
+CHANNEL = "waybill_shipment_changed"
+
+
+@dataclass(frozen=True)
+class CachedDocument:
+    etag: str
+    body: bytes
+
+
+class DocumentCache:
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, CachedDocument] = OrderedDict()
+        self._evictions: dict[str, int] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+        self.enabled = False
+
+    def get(self, key: str) -> CachedDocument | None:
+        if not self.enabled:
+            return None
+        with self._lock:
+            document = self._entries.get(key)
+            if document is not None:
+                self._entries.move_to_end(key)
+            return document
+
+    def ticket(self, key: str) -> tuple[int, int]:
+        """Taken before reading the database; `put` refuses the document if the key changed since."""
+        with self._lock:
+            return self._generation, self._evictions.get(key, 0)
+
+    def put(self, key: str, document: CachedDocument, ticket: tuple[int, int]) -> bool:
+        with self._lock:
+            if not self.enabled or ticket != (self._generation, self._evictions.get(key, 0)):
+                return False
+            self._entries[key] = document
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+            return True
+
+    def evict(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+            self._evictions[key] = self._evictions.get(key, 0) + 1
+            if len(self._evictions) > 4 * self.max_entries:
+                self._clear_locked()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._clear_locked()
+
+    def _clear_locked(self) -> None:
+        self._entries.clear()
+        self._evictions.clear()
+        self._generation += 1
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class ChangeListener:
+    """LISTENs on its own autocommit connection and evicts the tracking IDs it hears about."""
+
+    def __init__(self, cache: DocumentCache, conninfo: str, reconnect_seconds: float = 1.0) -> None:
+        self.cache = cache
+        self.conninfo = conninfo
+        self.reconnect_seconds = reconnect_seconds
+        self._stop = threading.Event()
+        self.connected = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="waybill-cache-listener", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True, keepalives=1, keepalives_idle=30,
+                                     keepalives_interval=10, keepalives_count=3) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.cache.clear()  # anything stored before LISTEN may have missed a change
+                    self.cache.enabled = True
+                    self.connected.set()
+                    while not self._stop.is_set():
+                        for notification in conn.notifies(timeout=1.0):
+                            self.cache.evict(notification.payload)
+            except Exception:  # noqa: BLE001 - any failure means: stop trusting the cache, reconnect
+                if not self._stop.is_set():
+                    log.warning("Tracking cache listener lost its connection; cache off until it reconnects")
+            finally:
+                self.cache.enabled = False
+                self.cache.clear()
+                self.connected.clear()
+            self._stop.wait(self.reconnect_seconds)
+
+
+def publish_change(tracking_id: str) -> None:
+    """Tell every process that this shipment changed, when (and only if) the current transaction commits."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_notify(CHANNEL, tracking_id)))
+    changed = db.session.info.setdefault("waybill_changed_tracking_ids", set())
+    changed.add(tracking_id)
+
+
+def evict_after_commit(session) -> None:
+    """Session `after_commit` hook: the writing process forgets what it just changed."""
+    changed = session.info.pop("waybill_changed_tracking_ids", None)
+    if not changed:
+        return
+    cache = _current_cache()
+    if cache is not None:
+        for tracking_id in changed:
+            cache.evict(tracking_id)
+
+
+def discard_after_rollback(session) -> None:
+    session.info.pop("waybill_changed_tracking_ids", None)
+
+
+def _current_cache() -> DocumentCache | None:
+    from flask import current_app, has_app_context
+
+    if not has_app_context():
+        return None
+    return current_app.extensions.get("waybill_tracking_cache")
+
+
+_hooks_registered = False
+
+
+def init_tracking_cache(app) -> DocumentCache:
+    """Give the app its cache and, on PostgreSQL with TRACK_CACHE_ENABLED, start its change listener."""
+    global _hooks_registered
+    from sqlalchemy import event
+    from sqlalchemy.engine import make_url
+
+    if not _hooks_registered:
+        event.listen(db.session, "after_commit", evict_after_commit)
+        event.listen(db.session, "after_rollback", discard_after_rollback)
+        _hooks_registered = True
+    cache = DocumentCache(app.config["TRACK_CACHE_MAX_ENTRIES"])
+    app.extensions["waybill_tracking_cache"] = cache
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if app.config["TRACK_CACHE_ENABLED"] and url.get_backend_name() == "postgresql":
+        conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        listener = ChangeListener(cache, conninfo)
+        app.extensions["waybill_tracking_listener"] = listener
+        listener.start()
+    return cache
+
+
+def stop_tracking_cache(app, timeout: float = 5.0) -> None:
+    listener = app.extensions.pop("waybill_tracking_listener", None)
+    if listener is not None:
+        listener.stop(timeout)

@@ -1,0 +1,63 @@
+"""The public tracking document (GET /track/<id> as JSON): one query, cached per process when it is safe."""
+from __future__ import annotations
+
+import hashlib
+import json
+from types import SimpleNamespace
+
+from flask import current_app
+from sqlalchemy import bindparam, select
+
+from app.extensions import db
+from app.models import Shipment, TrackingEvent
+from app.serializers import shipment_to_dict
+from app.services.shipments import shipment_not_found
+from app.services.tracking_cache import CachedDocument, DocumentCache
+from app.services.tracking_ids import normalise_tracking_id
+
+_shipments, _events = Shipment.__table__, TrackingEvent.__table__
+# Shipment and its events in one round trip: every shipment has at least its "Booked" event.
+_TRACKING_ROWS = (
+    select(
+        _shipments.c.tracking_id, _shipments.c.status, _shipments.c.sender_name, _shipments.c.receiver_name,
+        _shipments.c.destination, _shipments.c.mobile, _shipments.c.created_at, _shipments.c.updated_at,
+        _events.c.status.label("event_status"), _events.c.location, _events.c.note, _events.c.occurred_at,
+    )
+    .join(_events, _events.c.shipment_id == _shipments.c.id)
+    .where(_shipments.c.tracking_id == bindparam("tracking_id"))
+    .order_by(_events.c.occurred_at, _events.c.id)
+)
+
+
+def public_tracking_document(tracking_id: str) -> CachedDocument:
+    """The public JSON of a shipment and its events (oldest first) with a strong ETag; NotFound if unknown."""
+    canonical = normalise_tracking_id(tracking_id)
+    if canonical is None:
+        raise shipment_not_found(tracking_id)
+    cache: DocumentCache | None = current_app.extensions.get("waybill_tracking_cache")
+    if cache is not None:
+        cached = cache.get(canonical)
+        if cached is not None:
+            return cached
+        ticket = cache.ticket(canonical)
+    document = _load(canonical, tracking_id)
+    if cache is not None:
+        cache.put(canonical, document, ticket)
+    return document
+
+
+def _load(canonical: str, typed: str) -> CachedDocument:
+    rows = db.session.execute(_TRACKING_ROWS, {"tracking_id": canonical}).all()
+    if not rows:
+        raise shipment_not_found(typed)
+    first = rows[0]
+    shipment = SimpleNamespace(
+        tracking_id=first.tracking_id, status=first.status, sender_name=first.sender_name,
+        receiver_name=first.receiver_name, destination=first.destination, mobile=first.mobile,
+        created_at=first.created_at, updated_at=first.updated_at,
+    )
+    events = [SimpleNamespace(status=r.event_status, location=r.location, note=r.note, occurred_at=r.occurred_at)
+              for r in rows]
+    body = json.dumps(shipment_to_dict(shipment, events), separators=(",", ":"), ensure_ascii=False).encode()
+    return CachedDocument(etag=hashlib.blake2b(body, digest_size=12).hexdigest(), body=body)
+
