@@ -1,0 +1,118 @@
+/* Waybill: small enhancements only. Every page works without this file. */
+(function () {
+  "use strict";
+
+  /* After a failed submit, take keyboard and screen-reader users to the list of problems. */
+  function focusErrorSummary() {
+    var summary = document.querySelector("[data-focus-on-load]");
+    if (summary) {
+      summary.focus();
+    }
+  }
+
+  /* "Copy tracking ID": shown only when the clipboard can be used. */
+  function setUpCopyButtons() {
+    var buttons = document.querySelectorAll("[data-copy-target]");
+    Array.prototype.forEach.call(buttons, function (button) {
+      var source = document.getElementById(button.getAttribute("data-copy-target"));
+      var status = button.parentNode.querySelector("[data-copy-status]");
+      if (!source || !navigator.clipboard || !window.isSecureContext) {
+        return;
+      }
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+          if (status) { status.textContent = "Copied"; }
+          button.textContent = "Copied";
+          window.setTimeout(function () {
+            button.textContent = "Copy tracking ID";
+            if (status) { status.textContent = ""; }
+          }, 2500);
+        }, function () {
+          if (status) { status.textContent = "Copy failed: select the ID and copy it yourself."; }
+        });
+      });
+    });
+  }
+
+  /* The tracking page's live part: ask every N seconds whether anything changed (If-None-Match);
+     a 304 costs no body, a 200 brings the new status, progress bar and timeline. */
+  function setUpLiveTimeline() {
+    var region = document.querySelector("[data-live-url]");
+    if (!region || !window.fetch) {
+      return;
+    }
+    var url = region.getAttribute("data-live-url");
+    var etag = region.getAttribute("data-live-etag");
+    var seconds = Math.max(1, parseInt(region.getAttribute("data-refresh-seconds"), 10) || 30);
+    var announcer = document.querySelector("[data-live-announcer]");
+    var note = document.querySelector("[data-live-note]");
+    var timer = null;
+    var busy = false;
+
+    function isFinal() {
+      return region.querySelector("[data-final]") !== null;
+    }
+
+    function schedule() {
+      window.clearTimeout(timer);
+      if (!isFinal()) {
+        timer = window.setTimeout(check, seconds * 1000);
+      } else if (note) {
+        note.hidden = true;
+      }
+    }
+
+    function check() {
+      if (document.hidden || busy) {
+        schedule();
+        return;
+      }
+      busy = true;
+      var headers = { "Accept": "text/html" };
+      if (etag) { headers["If-None-Match"] = "\"" + etag + "\""; }
+      fetch(url, { headers: headers, cache: "no-store", credentials: "same-origin" })
+        .then(function (response) {
+          if (response.status !== 200) {
+            return null;
+          }
+          var tag = response.headers.get("ETag");
+          if (tag) { etag = tag.replace(/^W\//, "").replace(/"/g, ""); }
+          return response.text();
+        })
+        .then(function (html) {
+          if (html) {
+            var before = region.querySelector("[data-status]");
+            region.innerHTML = html;
+            var after = region.querySelector("[data-status]");
+            if (announcer && after && (!before || before.getAttribute("data-status") !== after.getAttribute("data-status"))) {
+              announcer.textContent = "Status updated: " + after.getAttribute("data-status");
+            }
+          }
+        })
+        .catch(function () { /* offline for a moment: try again next time */ })
+        .then(function () {
+          busy = false;
+          schedule();
+        });
+    }
+
+    if (note && !isFinal()) { note.hidden = false; }
+    document.addEventListener("visibilitychange", function () {
+      if (!document.hidden) { check(); }
+    });
+    schedule();
+  }
+
+  function start() {
+    focusErrorSummary();
+    setUpCopyButtons();
+    setUpLiveTimeline();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+}());
