@@ -1,11 +1,23 @@
 """Jinja filters and globals shared by the pages and the emails."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from flask import Flask, current_app
 from flask_wtf.csrf import generate_csrf
 
-from app.services.status import MAIN_STAGES, is_final
+from app.services.status import MAIN_STAGES, Status, is_final, stage_index
 from app.timeutil import isoformat_z, to_local
+
+# What a customer is told when a shipment has left the happy path. Shown as plain text, never as a colour only.
+EXCEPTION_TEXT = {
+    Status.ON_HOLD: "Your shipment is on hold at the stage shown below. It moves on as soon as the hold is released.",
+    Status.DELIVERY_ATTEMPTED: "We tried to deliver your shipment but could not. We will try again.",
+    Status.RETURNED_TO_SENDER: "Your shipment could not be delivered and is going back to its sender.",
+    Status.CANCELLED: "This shipment was cancelled before it was picked up.",
+}
+STOPPED = frozenset({Status.RETURNED_TO_SENDER, Status.CANCELLED})
 
 
 def local_time(value, fmt: str = "%d %b %Y, %H:%M") -> str:
@@ -15,7 +27,60 @@ def local_time(value, fmt: str = "%d %b %Y, %H:%M") -> str:
     return f"{local.strftime(fmt)} {local.tzname()}"
 
 
+def css_slug(value: str) -> str:
+    """"Out for Delivery" → "out-for-delivery", for class names such as badge-out-for-delivery."""
+    return "-".join(str(value).lower().split())
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    state: str  # done | current | paused | todo | stopped
+
+
+@dataclass(frozen=True)
+class Progress:
+    stages: tuple[Stage, ...]
+    exception: str | None  # the exceptional status, if the shipment is in one
+    exception_text: str | None
+    step: int  # 1-based position of the last stage reached
+
+    @property
+    def total(self) -> int:
+        return len(self.stages)
+
+
+def shipment_progress(status: str, events: Sequence) -> Progress:
+    """The five-stage progress bar for a shipment, from its status and its events (oldest first).
+
+    On Hold sits at the stage it interrupted (the latest event that is not On Hold); Delivery Attempted at
+    Out for Delivery; Returned to Sender and Cancelled stop at the furthest main stage the shipment reached.
+    """
+    statuses = [e.status for e in events]
+    held = next((s for s in reversed(statuses) if s != Status.ON_HOLD), None)
+    if status in STOPPED:
+        reached = max((MAIN_STAGES.index(s) for s in statuses if s in MAIN_STAGES), default=0)
+    else:
+        reached = stage_index(status, held)
+    delivered = status == Status.DELIVERED
+    stages = []
+    for index, name in enumerate(MAIN_STAGES):
+        if index < reached or (index == reached and delivered):
+            state = "done"
+        elif index == reached:
+            state = "stopped" if status in STOPPED else "paused" if status == Status.ON_HOLD else "current"
+        else:
+            state = "stopped" if status in STOPPED else "todo"
+        if index == reached and status in STOPPED:
+            state = "done"
+        stages.append(Stage(str(name), state))
+    exception = status if status in EXCEPTION_TEXT else None
+    return Progress(tuple(stages), exception, EXCEPTION_TEXT.get(status), reached + 1)
+
+
 def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["iso_z"] = isoformat_z
-    app.jinja_env.globals.update(csrf_token=generate_csrf, MAIN_STAGES=MAIN_STAGES, is_final=is_final)
+    app.jinja_env.filters["slug"] = css_slug
+    app.jinja_env.globals.update(csrf_token=generate_csrf, MAIN_STAGES=MAIN_STAGES, is_final=is_final,
+                                 shipment_progress=shipment_progress)

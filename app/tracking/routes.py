@@ -1,45 +1,105 @@
 """Public look-ups: the landing page, GET /track/<id> and GET /search/<mobile> (JSON or HTML)."""
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+import hashlib
+
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from app.errors import ValidationError, wants_html
 from app.serializers import shipment_to_dict
 from app.services.contacts import mask_mobile
 from app.services.shipments import find_shipment, search_by_mobile, timeline
+from app.services.tracking_ids import normalise_tracking_id
 from app.shipments.forms import BookingForm
+from app.timeutil import as_utc
 from app.tracking.forms import MobileSearchForm, TrackForm
 
 bp = Blueprint("tracking", __name__)
 
+TIMELINE_FRAGMENT = "timeline"
+
 
 @bp.get("/")
 def landing():
-    return render_template("tracking/landing.html", booking_form=BookingForm())
+    return render_template("tracking/landing.html", booking_form=BookingForm(formdata=None))
 
 
 @bp.get("/track")
 def track_form():
     """The landing page's track-by-ID form (GET, so the result is bookmarkable)."""
-    tracking_id = request.args.get("tracking_id", "").strip()
-    if not tracking_id:
-        raise ValidationError(fields={"tracking_id": "Enter a tracking ID."})
-    return redirect(url_for("tracking.track", tracking_id=tracking_id[:32]))
+    form = TrackForm(formdata=request.args)
+    if not form.validate():
+        if wants_html():
+            return _landing_with_errors(track_form=form)
+        raise ValidationError(fields=form.field_errors())
+    typed = form.tracking_id.data
+    return redirect(url_for("tracking.track", tracking_id=normalise_tracking_id(typed) or typed))
 
 
 @bp.get("/track/<tracking_id>")
 def track(tracking_id: str):
+    """A shipment's status and timeline as JSON, a page, or the page's live part (?fragment=timeline).
+
+    Every representation carries an ETag built from what can change (status and last update), so the page's
+    refresh and API clients can ask "anything new?" and get a bodiless 304 when nothing is.
+    """
     shipment = find_shipment(tracking_id)
+    representation = _representation()
+    etag = _etag(shipment, representation)
+    if request.if_none_match.contains_weak(etag):
+        return _revalidated(Response(status=304), etag, representation)
     events = timeline(shipment)
-    if wants_html():
-        return render_template("tracking/track.html", shipment=shipment, events=events)
-    return jsonify(shipment_to_dict(shipment, events))
+    if representation == "json":
+        response = jsonify(shipment_to_dict(shipment, events))
+    elif representation == "fragment":
+        response = Response(render_template("tracking/_live.html", shipment=shipment, events=events))
+    else:
+        response = Response(render_template(
+            "tracking/track.html", shipment=shipment, events=events, booked=request.args.get("booked") == "1",
+            live_etag=_etag(shipment, "fragment"),
+            refresh_seconds=max(1, int(current_app.config.get("TRACK_REFRESH_SECONDS", 30))),
+        ))
+    return _revalidated(response, etag, representation)
+
+
+def _representation() -> str:
+    if request.args.get("fragment") == TIMELINE_FRAGMENT:
+        return "fragment"
+    return "html" if wants_html() else "json"
+
+
+def _etag(shipment, representation: str) -> str:
+    # The full page also shows who is signed in (navigation bar) and the "just booked" banner.
+    viewer = ""
+    if representation == "html":
+        viewer = f"{current_user.get_id() if current_user.is_authenticated else '-'}|{request.args.get('booked')}"
+    source = f"{shipment.tracking_id}|{shipment.status}|{as_utc(shipment.updated_at).isoformat()}|" \
+             f"{representation}|{viewer}"
+    return hashlib.sha256(source.encode()).hexdigest()[:24]
+
+
+def _revalidated(response: Response, etag: str, representation: str) -> Response:
+    response.set_etag(etag)
+    # no-cache: caches may keep a copy but must ask every time; the page names the signed-in user.
+    response.headers["Cache-Control"] = "private, no-cache" if representation == "html" else "no-cache"
+    response.vary.add("Accept")
+    return response
 
 
 @bp.post("/search")
 def search_form():
     """The landing page's find-by-mobile form: POST, so the number stays out of URLs, history and logs."""
     form = MobileSearchForm.from_request()
+    browser_form = not request.is_json and wants_html()
+    if browser_form and not form.validate():
+        return _landing_with_errors(search_form=form)
     form.validate_or_raise()
-    return _search_response(form.mobile.data)
+    try:
+        return _search_response(form.mobile.data)
+    except ValidationError as error:
+        if not browser_form:
+            raise
+        form.mobile.errors = [error.message]
+        return _landing_with_errors(search_form=form)
 
 
 @bp.get("/search/<mobile>")
@@ -52,3 +112,7 @@ def _search_response(raw_mobile: str):
     if wants_html() or not request.is_json and request.method == "POST":
         return render_template("tracking/search.html", masked_mobile=mask_mobile(mobile), shipments=shipments)
     return jsonify({"mobile": mask_mobile(mobile), "shipments": [shipment_to_dict(s) for s in shipments]})
+
+
+def _landing_with_errors(**forms):
+    return render_template("tracking/landing.html", booking_form=BookingForm(formdata=None), **forms), 400

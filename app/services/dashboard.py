@@ -1,0 +1,130 @@
+"""What the operator dashboard shows: counts per status, the searchable shipment list, recent locations."""
+from __future__ import annotations
+
+import math
+import re
+from contextlib import suppress
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+
+from app.extensions import db
+from app.models import Shipment, TrackingEvent
+from app.services.contacts import ContactError, normalise_mobile
+from app.services.shipments import status_counts
+from app.services.status import ALL_STATUSES
+
+PAGE_SIZE = 25
+RECENT_LOCATIONS = 15
+# How many of the newest events are looked at for location suggestions: bounded, so the cost stays flat
+# however large the event log grows (it walks the primary key backwards, no scan).
+RECENT_LOCATION_SCAN = 500
+
+_TRACKING_ID_PART = re.compile(r"^[0-9A-Fa-f]{3,8}$")
+_PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{6,}$")
+
+
+@dataclass(frozen=True)
+class ShipmentFilter:
+    text: str = ""
+    status: str | None = None
+    newest_first: bool = True
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class ShipmentPage:
+    shipments: list[Shipment]
+    total: int
+    page: int
+    pages: int
+    per_page: int
+
+    @property
+    def first_index(self) -> int:
+        return (self.page - 1) * self.per_page + 1 if self.total else 0
+
+    @property
+    def last_index(self) -> int:
+        return (self.page - 1) * self.per_page + len(self.shipments)
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    def page_window(self, around: int = 2) -> list[int | None]:
+        """Page numbers to offer: first, last and `around` either side of the current one; None is a gap."""
+        wanted = {1, self.pages, *range(self.page - around, self.page + around + 1)}
+        numbers = sorted(n for n in wanted if 1 <= n <= self.pages)
+        window: list[int | None] = []
+        for number in numbers:
+            if window and number - window[-1] > 1:
+                window.append(None)
+            window.append(number)
+        return window
+
+
+@dataclass(frozen=True)
+class StatusTally:
+    by_status: list[tuple[str, int]]  # every status, in the state machine's order, zeros included
+    total: int
+
+
+def status_tally() -> StatusTally:
+    """How many shipments are in each status (all statuses listed), and how many in all."""
+    counts = status_counts()
+    return StatusTally([(status, counts.get(status, 0)) for status in ALL_STATUSES], sum(counts.values()))
+
+
+def list_shipments(filters: ShipmentFilter, default_region: str, per_page: int = PAGE_SIZE) -> ShipmentPage:
+    """One page of shipments matching the filter, by last update.
+
+    `text` matches a tracking ID (whole, or its first three or more characters), a mobile number in any
+    common format, or part of the sender's or receiver's name (any case). A page past the end is clamped
+    to the last page.
+    """
+    conditions = []
+    text = filters.text.strip()
+    if text:
+        conditions.append(_text_condition(text, default_region))
+    if filters.status:
+        conditions.append(Shipment.status == filters.status)
+
+    total = db.session.scalar(select(func.count()).select_from(Shipment).where(*conditions)) or 0
+    pages = max(1, math.ceil(total / per_page))
+    page = min(max(filters.page, 1), pages)
+    order = (Shipment.updated_at.desc(), Shipment.id.desc()) if filters.newest_first \
+        else (Shipment.updated_at.asc(), Shipment.id.asc())
+    shipments = list(db.session.scalars(
+        select(Shipment).where(*conditions).order_by(*order).limit(per_page).offset((page - 1) * per_page)
+    ))
+    return ShipmentPage(shipments, total, page, pages, per_page)
+
+
+def _text_condition(text: str, default_region: str):
+    matches = [Shipment.sender_name.icontains(text, autoescape=True),
+               Shipment.receiver_name.icontains(text, autoescape=True)]
+    if _TRACKING_ID_PART.match(text):
+        matches.append(Shipment.tracking_id.startswith(text.upper(), autoescape=True))
+    if _PHONE_LIKE.match(text):
+        # Looks like a number but may not be one: then names and IDs can still match.
+        with suppress(ContactError):
+            matches.append(Shipment.mobile == normalise_mobile(text, default_region))
+    return or_(*matches)
+
+
+def recent_locations(limit: int = RECENT_LOCATIONS) -> list[str]:
+    """Locations used in the newest events, most recent first, without repeats (for the update form)."""
+    rows = db.session.scalars(
+        select(TrackingEvent.location).order_by(TrackingEvent.id.desc()).limit(RECENT_LOCATION_SCAN)
+    )
+    seen: dict[str, None] = {}
+    for location in rows:
+        seen.setdefault(location, None)
+        if len(seen) >= limit:
+            break
+    return list(seen)
