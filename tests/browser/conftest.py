@@ -1,0 +1,141 @@
+"""Browser fixtures: one headless Debian Chromium per session, a fresh context per test, axe-core checks and
+screenshots at desktop and phone widths.
+
+Chromium comes from Debian (apt-get install -y chromium), never from `playwright install`. Outside CI a missing
+Chromium or axe-core skips these tests; under CI=true it fails them, because the test command installs both.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from app.extensions import db
+from tests.conftest import clean_database
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+WIDTHS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 360, "height": 740}}
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+# Short, so the self-refreshing tracking page can be watched without waiting 30 s.
+REFRESH_SECONDS = 1
+
+
+def _missing(message: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI=true but {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def chromium_path() -> str | None:
+    if Path("/usr/bin/chromium").exists():
+        return "/usr/bin/chromium"
+    return shutil.which("chromium")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    executable = chromium_path()
+    if executable is None:
+        _missing("Chromium not found: apt-get install -y chromium")
+    if not AXE_JS.exists():
+        _missing("axe-core not found (node_modules/axe-core/axe.min.js): run npm ci")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def app(make_config):
+    """The test app, with the tracking page refreshing every second."""
+    application = create_app(make_config(TRACK_REFRESH_SECONDS=REFRESH_SECONDS))
+    yield application
+    clean_database(application)
+    with application.app_context():
+        db.engine.dispose()
+
+
+class Tab:
+    """A browser context on the live server that records anything the app should never do."""
+
+    def __init__(self, browser, base_url: str, javascript: bool = True) -> None:
+        self.base_url = base_url
+        self.context = browser.new_context(base_url=base_url, viewport=WIDTHS["desktop"],
+                                           java_script_enabled=javascript)
+        if javascript:
+            self.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+        self.context.set_default_timeout(10_000)
+        self.foreign_requests: list[str] = []
+        self.script_errors: list[str] = []
+        self.context.on("request", self._check_request)
+        self.page = self.context.new_page()
+        self.page.on("pageerror", lambda error: self.script_errors.append(str(error)))
+
+    def _check_request(self, request) -> None:
+        url = request.url
+        if not (url.startswith(self.base_url + "/") or url.startswith(("data:", "blob:", "about:"))):
+            self.foreign_requests.append(url)
+
+    def close(self) -> None:
+        self.context.close()
+        assert not self.foreign_requests, f"the app made external requests: {self.foreign_requests}"
+        assert not self.script_errors, f"JavaScript errors: {self.script_errors}"
+
+
+@pytest.fixture
+def open_tab(browser, live_server) -> Iterator[Callable[..., Tab]]:
+    tabs: list[Tab] = []
+
+    def open_(javascript: bool = True) -> Tab:
+        tab = Tab(browser, live_server.url, javascript)
+        tabs.append(tab)
+        return tab
+
+    yield open_
+    for tab in tabs:
+        tab.close()
+
+
+@pytest.fixture
+def page(open_tab):
+    return open_tab().page
+
+
+def axe_violations(page) -> list[dict]:
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE_JS))
+    return page.evaluate("async () => (await window.axe.run(document, {resultTypes: ['violations']})).violations")
+
+
+def format_violations(violations: list[dict]) -> str:
+    lines = []
+    for violation in violations:
+        lines.append(f"{violation['id']} ({violation['impact']}): {violation['help']}")
+        for node in violation["nodes"][:5]:
+            lines.append(f"    {json.dumps(node['target'])}: {node.get('failureSummary', '').splitlines()[-1:]}")
+    return "\n".join(lines)
+
+
+def audit(page, name: str) -> None:
+    """axe-core finds no violation at desktop and phone widths; a full-page screenshot of each is saved."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    original = page.viewport_size
+    try:
+        for label, size in WIDTHS.items():
+            page.set_viewport_size(size)
+            violations = axe_violations(page)
+            assert not violations, f"axe-core on {name} ({label}):\n{format_violations(violations)}"
+            page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True, animations="disabled")
+    finally:
+        page.set_viewport_size(original)
