@@ -5,6 +5,7 @@ import logging
 import sys
 
 from flask import Flask
+from sqlalchemy import inspect
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from app.config import Config, config_from_env
@@ -108,8 +109,8 @@ def register_commands(app: Flask) -> None:
 def bootstrap_admin(app: Flask) -> None:
     """Ensure the admin from ADMIN_USERNAME / ADMIN_PASSWORD exists with that password.
 
-    Before the first migration there are no tables yet: then this only logs, and `flask db upgrade`
-    followed by a restart (or `flask users ensure-admin`) finishes the job.
+    Before the first migration there are no tables yet: then this only logs, and a restart after
+    `flask db upgrade` (or `flask users ensure-admin`) finishes the job.
     """
     username, password = app.config.get("ADMIN_USERNAME"), app.config.get("ADMIN_PASSWORD")
     if not username or not password:
@@ -120,13 +121,16 @@ def bootstrap_admin(app: Flask) -> None:
 
     with app.app_context():
         try:
+            if not inspect(db.engine).has_table("users"):
+                log.info("No users table yet: the admin is ensured after `flask --app app db upgrade`")
+                return
             ensure_admin(username, password)
             db.session.commit()
         except IntegrityError:
             db.session.rollback()  # another worker created it at the same moment
         except (OperationalError, ProgrammingError):
             db.session.rollback()
-            log.warning("Could not ensure the admin user: is the schema migrated? (flask --app app db upgrade)")
+            log.warning("Could not ensure the admin user: is the database reachable and migrated?")
         finally:
             db.session.remove()
 
