@@ -38,6 +38,12 @@ class OutgoingEmail:
     created_at: datetime
 
 
+class _ConnectionDropped(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class DeliveryFailed(Exception):
     def __init__(self, reason: str, *, permanent: bool = False, connection: bool = False) -> None:
         super().__init__(reason)
@@ -97,7 +103,7 @@ class ConsoleBackend:
         self.config = config
 
     def send(self, email: OutgoingEmail, message: EmailMessage) -> None:
-        log.info("Email #%s (console backend, not sent) to %s: %r, Message-ID %s",
+        log.info("Email #%s to %s, subject %r, Message-ID %s (MAIL_BACKEND=console: logged here, not sent)",
                  email.notification_id, mask_email(email.recipient), email.subject, message["Message-ID"])
 
     def close(self) -> None:
@@ -135,7 +141,7 @@ class SMTPBackend:
                 smtp.login(self.config["MAIL_USERNAME"], self.config.get("MAIL_PASSWORD") or "")
         except (smtplib.SMTPException, OSError) as exc:
             if smtp is not None:
-                _close_quietly(smtp)
+                _close_quietly(smtp, polite=False)
             raise DeliveryFailed(f"Could not connect to {host}:{port}: {_describe(exc)}", connection=True) from exc
         self.sent_on_connection = 0
         return smtp
@@ -146,25 +152,24 @@ class SMTPBackend:
             self.smtp = self._open()
         try:
             self._send_once(message)
-        except smtplib.SMTPServerDisconnected:
-            self._drop()
+        except _ConnectionDropped as exc:
             if not reused:
-                raise DeliveryFailed("The SMTP server closed the connection.", connection=True) from None
-            # The server's per-connection limit or idle timeout: one fresh connection, then give up.
+                raise DeliveryFailed(exc.reason, connection=True) from None
+            # A server's per-connection message limit or idle timeout: one fresh connection, then give up.
             self.smtp = self._open()
             try:
                 self._send_once(message)
-            except smtplib.SMTPServerDisconnected:
-                self._drop()
-                raise DeliveryFailed("The SMTP server closed the connection.", connection=True) from None
+            except _ConnectionDropped as again:
+                raise DeliveryFailed(again.reason, connection=True) from None
         self.sent_on_connection += 1
 
     def _send_once(self, message: EmailMessage) -> None:
         assert self.smtp is not None
         try:
             self.smtp.send_message(message)
-        except smtplib.SMTPServerDisconnected:
-            raise
+        except (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+            self._drop()
+            raise _ConnectionDropped(f"The SMTP server closed the connection: {_describe(exc)}") from exc
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _reply in exc.recipients.values()]
             raise DeliveryFailed(f"Recipient refused: {_describe(exc)}",
@@ -174,7 +179,7 @@ class SMTPBackend:
             raise DeliveryFailed(f"Sender refused: {_describe(exc)}") from exc
         except smtplib.SMTPDataError as exc:
             raise DeliveryFailed(f"Message refused: {_describe(exc)}", permanent=exc.smtp_code >= 500) from exc
-        except (smtplib.SMTPException, OSError) as exc:
+        except (smtplib.SMTPException, OSError) as exc:  # a timeout, a protocol error: the connection is unusable
             self._drop()
             raise DeliveryFailed(f"Sending failed: {_describe(exc)}", connection=True) from exc
 

@@ -21,6 +21,7 @@ from datetime import timedelta
 import click
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.extensions import db
@@ -89,7 +90,11 @@ class OutboxWorker:
                 self.drain()
                 failures = 0
                 self.passes += 1
-            except Exception:  # noqa: BLE001 - the loop must survive a database outage or a bug in one batch
+            except SQLAlchemyError as exc:  # the database is down or busy: say so without quoting SQL parameters
+                failures += 1
+                log.error("Notification worker pass failed (%d in a row), database error: %s", failures,
+                          scrub_addresses(str(exc).splitlines()[0]))
+            except Exception:  # noqa: BLE001 - the loop must survive a bug in one batch
                 failures += 1
                 log.exception("Notification worker pass failed (%d in a row); trying again.", failures)
             # A failing database is not hammered: wait longer after repeated failures (up to a minute).
@@ -166,7 +171,7 @@ class OutboxWorker:
     def _settle_sent(self, claimed: outbox.ClaimedEmail, report: DrainReport) -> None:
         if outbox.mark_sent(claimed):
             report.sent += 1
-            log.info("Notification #%s sent to %s (attempt %d).", claimed.id,
+            log.info("Notification #%s %r sent to %s (attempt %d).", claimed.id, claimed.email.subject,
                      mask_email(claimed.email.recipient), claimed.attempts)
         else:
             report.lost_leases += 1

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from app.models import Notification
@@ -295,3 +296,50 @@ def test_stopping_mid_batch_gives_the_rest_back_at_once(app, desk, smtp_server):
     assert (report.sent, report.released) == (1, 2)
     states = sorted((r.state, r.attempts) for r in notification_rows(app))
     assert states == [("pending", 0), ("pending", 0), ("sent", 1)]
+
+
+def test_a_server_that_allows_one_message_per_connection_gets_a_fresh_one(app, desk, drain, smtp_server):
+    accepted = smtp_server.sink.handle_DATA
+    sessions = []
+
+    async def one_message_per_connection(server, session, envelope, address, mail_options):
+        if session in sessions:  # hang up without a word, as servers with a per-connection limit do
+            server.transport.close()
+            return "421 4.7.0 Too many messages on this connection"
+        envelope.mail_from, envelope.mail_options = address, list(mail_options)
+        return "250 OK"
+
+    async def note_session(server, session, envelope):
+        sessions.append(session)
+        return await accepted(server, session, envelope)
+
+    smtp_server.sink.handle_MAIL = one_message_per_connection
+    smtp_server.sink.handle_DATA = note_session
+    for _ in range(3):
+        desk.book()
+    assert drain().sent == 3
+    assert smtp_server.sink.count() == 3 and len(set(map(id, sessions))) == 3
+
+
+def test_conflicting_tls_settings_keep_the_email_pending_with_the_reason(make_app, desk_for, drain, smtp_server):
+    mailer = make_app(**smtp_server.settings(MAIL_USE_SSL=True, MAIL_USE_TLS=True))
+    desk_for(mailer).book()
+    assert drain(mailer).retrying == 1
+    assert "MAIL_USE_SSL and MAIL_USE_TLS" in notification_rows(mailer)[0].last_error
+
+
+def test_worker_thread_survives_a_database_error(make_app, desk_for, smtp_server, monkeypatch):
+    real_claim = outbox.claim_due
+    calls = []
+
+    def flaky_claim(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("SELECT 1", {}, Exception("the database went away"))
+        return real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "claim_due", flaky_claim)
+    web = make_app(**smtp_server.settings(NOTIFY_WORKER_IN_WEB=True, NOTIFY_POLL_SECONDS=0.05))
+    desk_for(web).book()
+    wait_for(lambda: smtp_server.sink.count() == 1, timeout=10, message="the email after the failed pass")
+    assert worker_for(web).thread.is_alive()
