@@ -13,6 +13,7 @@ benchmark. The defaults were chosen by measurement: see docs/benchmark.md and lo
     ACCESS_LOG                on | off (default: on, to stdout, mobile numbers masked)
     LOG_LEVEL                 Gunicorn's own log level follows the app's (default: info)
     FORWARDED_ALLOW_IPS       proxies trusted for X-Forwarded-* (default: 127.0.0.1,::1; "*" behind the ALB)
+    GUNICORN_CONTROL_SOCKET   on | off: Gunicorn's gunicornc control socket (default: off)
 
 No preload: the app, its database pool and its notification thread are created in each worker after the fork.
 """
@@ -159,6 +160,8 @@ if SHM.is_dir():
     worker_tmp_dir = str(SHM)
 
 forwarded_allow_ips = _env("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# Gunicorn's runtime control socket (gunicornc) is not needed under ECS, and the non-root user has no home for it.
+control_socket_disable = _env("GUNICORN_CONTROL_SOCKET", "off").lower() in {"0", "off", "false", "no"}
 
 logger_class = MaskingLogger
 loglevel = _env("LOG_LEVEL", "info").lower()

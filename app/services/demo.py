@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
@@ -83,10 +83,7 @@ class _DemoGenerator:
         rng = self.rng
         made = []
         for _ in range(count):
-            tracking_id = new_tracking_id()
-            while tracking_id in taken:
-                tracking_id = new_tracking_id()
-            taken.add(tracking_id)
+            tracking_id = _fresh_tracking_id(taken)
             history = demo_history(rng, self.events)
             start = now - timedelta(days=rng.randint(1, 60), minutes=rng.randint(0, 1440))
             times = [start + timedelta(hours=6 * i + rng.randint(0, 5)) for i in range(len(history))]
@@ -127,7 +124,9 @@ def _seed_generic(generator: _DemoGenerator, shipments: int, batch_size: int,
                   progress: Callable[[int], None] | None) -> tuple[int, int]:
     total_events = 0
     for batch in _batches(shipments, batch_size):
-        made = generator.shipments(batch, utcnow(), set())
+        taken: set[str] = set()
+        made = generator.shipments(batch, utcnow(), taken)
+        _redraw_existing(made, taken, _existing_tracking_ids_orm)
         ids = db.session.scalars(
             insert(Shipment).returning(Shipment.id, sort_by_parameter_order=True), [m.row for m in made]
         ).all()
@@ -154,12 +153,7 @@ def _seed_postgresql(generator: _DemoGenerator, shipments: int, batch_size: int,
         made = generator.shipments(batch, utcnow(), taken)
         raw = db.session.connection().connection.driver_connection
         with raw.cursor() as cursor:
-            clashes = _existing_tracking_ids(cursor, [m.row["tracking_id"] for m in made])
-            while clashes:
-                for shipment in made:
-                    if shipment.row["tracking_id"] in clashes:
-                        shipment.row["tracking_id"] = _fresh_tracking_id(taken)
-                clashes = _existing_tracking_ids(cursor, [m.row["tracking_id"] for m in made])
+            _redraw_existing(made, taken, lambda ids, cursor=cursor: _existing_tracking_ids_pg(cursor, ids))
             cursor.execute("SELECT nextval(pg_get_serial_sequence('shipments', 'id')) "
                            "FROM generate_series(1, %s)", (batch,))
             ids = [row[0] for row in cursor.fetchall()]
@@ -178,9 +172,28 @@ def _seed_postgresql(generator: _DemoGenerator, shipments: int, batch_size: int,
     return inserted, total_events
 
 
-def _existing_tracking_ids(cursor, tracking_ids: list[str]) -> set[str]:
+def _redraw_existing(made: list[_DemoShipment], taken: set[str],
+                     existing: Callable[[list[str]], set[str]]) -> None:
+    """Draw again every tracking ID that is already in the table (the seeder is the only writer it avoids)."""
+    clashes = existing([m.row["tracking_id"] for m in made])
+    while clashes:
+        for shipment in made:
+            if shipment.row["tracking_id"] in clashes:
+                shipment.row["tracking_id"] = _fresh_tracking_id(taken)
+        clashes = existing([m.row["tracking_id"] for m in made])
+
+
+def _existing_tracking_ids_pg(cursor, tracking_ids: list[str]) -> set[str]:
     cursor.execute("SELECT tracking_id FROM shipments WHERE tracking_id = ANY(%s)", (tracking_ids,))
     return {row[0] for row in cursor.fetchall()}
+
+
+def _existing_tracking_ids_orm(tracking_ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(tracking_ids), 500):  # SQLite caps the number of bound parameters
+        chunk = tracking_ids[start:start + 500]
+        found.update(db.session.scalars(select(Shipment.tracking_id).where(Shipment.tracking_id.in_(chunk))))
+    return found
 
 
 def _fresh_tracking_id(taken: set[str]) -> str:
