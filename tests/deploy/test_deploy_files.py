@@ -1,0 +1,166 @@
+"""What the linters cannot know: the Dockerfile, buildspec and templates say what issue 5 asks of them."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+from cfnlint.decode import decode
+
+from tests.deploy.conftest import ROOT
+
+BASE_IMAGE = "public.ecr.aws/docker/library/python:3.11-slim"
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> str:
+    return (ROOT / "Dockerfile").read_text()
+
+
+@pytest.fixture(scope="module")
+def service() -> dict:
+    template, matches = decode(str(ROOT / "deploy" / "service.yml"))
+    assert not matches
+    return template["Resources"]
+
+
+@pytest.fixture(scope="module")
+def container(service) -> dict:
+    (definition,) = service["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    return definition
+
+
+# --- Dockerfile -----------------------------------------------------------------------------------------------
+
+def test_image_is_multi_stage_from_the_public_ecr_mirror(dockerfile):
+    assert f"ARG PYTHON_IMAGE={BASE_IMAGE}" in dockerfile
+    stages = re.findall(r"^FROM (\S+) AS (\w+)", dockerfile, re.MULTILINE)
+    assert stages == [("${PYTHON_IMAGE}", "build"), ("${PYTHON_IMAGE}", "runtime")]
+
+
+def test_runtime_stage_installs_only_runtime_requirements_from_built_wheels(dockerfile):
+    instructions = "\n".join(line for line in dockerfile.splitlines() if not line.startswith("#"))
+    runtime = instructions.split(" AS runtime", 1)[1]
+    assert "requirements-dev" not in instructions
+    assert "pip install --no-index --find-links=/wheels -r requirements.txt" in runtime
+    assert "from=build" in runtime
+
+
+def test_image_runs_gunicorn_with_the_config_as_a_non_root_user(dockerfile):
+    assert re.search(r"^USER 10001:10001$", dockerfile, re.MULTILINE)
+    assert 'CMD ["gunicorn", "-c", "gunicorn.conf.py", "app:create_app()"]' in dockerfile
+    assert "WAYBILL_ENV=production" in dockerfile
+    assert "--preload" not in dockerfile
+
+
+def test_image_health_check_calls_healthz_without_curl(dockerfile):
+    (check,) = re.findall(r"^HEALTHCHECK .*?CMD (\[.*\])$", dockerfile, re.MULTILINE | re.DOTALL)
+    assert "/healthz" in check and "urllib.request" in check and "curl" not in check
+
+
+def test_build_context_is_an_allow_list_that_keeps_secrets_and_tests_out():
+    lines = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert lines[0] == "*"
+    allowed = {line[1:] for line in lines if line.startswith("!")}
+    assert allowed == {"requirements.txt", "gunicorn.conf.py", "app/", "migrations/"}
+
+
+# --- buildspec ------------------------------------------------------------------------------------------------
+
+def test_buildspec_phases_do_what_the_pipeline_needs():
+    spec = yaml.safe_load((ROOT / "buildspec.yml").read_text())
+    assert spec["version"] == 0.2
+    assert list(spec["phases"]) == ["install", "pre_build", "build", "post_build"]
+    pre_build = " ; ".join(spec["phases"]["pre_build"]["commands"])
+    assert "aws ecr get-login-password" in pre_build and "docker login" in pre_build
+    assert "CODEBUILD_RESOLVED_SOURCE_VERSION" in pre_build and "cut -c 1-7" in pre_build
+    assert "python -m pytest" in pre_build
+    build = " ; ".join(spec["phases"]["build"]["commands"])
+    assert "docker build" in build and ":$IMAGE_TAG" in build and ":latest" in build
+    post_build = " ; ".join(spec["phases"]["post_build"]["commands"])
+    assert post_build.count("docker push") == 2
+    assert "imagedefinitions.json" in post_build
+    assert spec["artifacts"]["files"] == ["imagedefinitions.json"]
+
+
+def test_buildspec_container_name_matches_the_task_definition(container):
+    spec = yaml.safe_load((ROOT / "buildspec.yml").read_text())
+    assert spec["env"]["variables"]["CONTAINER_NAME"] == container["Name"]
+
+
+# --- service template -----------------------------------------------------------------------------------------
+
+def test_task_is_fargate_512_cpu_1024_mb(service):
+    properties = service["TaskDefinition"]["Properties"]
+    assert properties["RequiresCompatibilities"] == ["FARGATE"]
+    assert (properties["Cpu"], properties["Memory"]) == ("512", "1024")
+
+
+def test_target_group_checks_readyz_and_the_container_checks_healthz(service, container):
+    assert service["TargetGroup"]["Properties"]["HealthCheckPath"] == "/readyz"
+    assert any("/healthz" in part for part in container["HealthCheck"]["Command"])
+
+
+def test_rolling_deployment_keeps_full_capacity_and_rolls_back(service):
+    config = service["Service"]["Properties"]["DeploymentConfiguration"]
+    assert config["MinimumHealthyPercent"] == 100 and config["MaximumPercent"] == 200
+    assert config["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+
+
+def test_stop_timeout_leaves_room_for_gunicorns_graceful_stop(container, service):
+    import runpy
+
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert settings["graceful_timeout"] < container["StopTimeout"] <= 120
+    delay = {a["Key"]: a["Value"] for a in service["TargetGroup"]["Properties"]["TargetGroupAttributes"]}
+    assert int(delay["deregistration_delay.timeout_seconds"]) <= container["StopTimeout"]
+
+
+def test_auto_scaling_tracks_cpu_and_requests_per_target(service):
+    metrics = {resource["Properties"]["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]
+               ["PredefinedMetricType"] for resource in service.values()
+               if resource["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"}
+    assert metrics == {"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"}
+
+
+def test_every_secret_comes_from_secrets_manager_and_none_from_plain_environment(container):
+    secret_names = {secret["Name"] for secret in container["Secrets"] if isinstance(secret, dict)
+                    and "Name" in secret}
+    conditional = {item["Fn::If"][1]["Name"] for item in container["Secrets"] if "Fn::If" in item}
+    assert {"SECRET_KEY", "ADMIN_PASSWORD", "DATABASE_URL"} <= secret_names
+    assert conditional == {"MAIL_USERNAME", "MAIL_PASSWORD"}
+    plain = {variable["Name"] for variable in container["Environment"]}
+    assert not plain & {"SECRET_KEY", "ADMIN_PASSWORD", "DATABASE_URL", "MAIL_USERNAME", "MAIL_PASSWORD"}
+
+
+def test_database_is_private_encrypted_postgresql_with_a_generated_password(service):
+    database = service["Database"]["Properties"]
+    assert database["Engine"] == "postgres"
+    assert database["StorageEncrypted"] is True and database["PubliclyAccessible"] is False
+    assert "resolve:secretsmanager" in str(database["MasterUserPassword"])
+    assert "GenerateSecretString" in service["DatabaseCredentials"]["Properties"]
+
+
+def test_logs_go_to_cloudwatch_with_retention(service, container):
+    assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+    assert "RetentionInDays" in service["LogGroup"]["Properties"]
+
+
+def test_outputs_document_the_one_off_migration_task():
+    template, _ = decode(str(ROOT / "deploy" / "service.yml"))
+    command = str(template["Outputs"]["MigrateCommand"]["Value"])
+    assert "aws ecs run-task" in command and '"flask","--app","app","db","upgrade"' in command
+
+
+def test_pipeline_goes_from_source_to_codebuild_to_ecs():
+    template, matches = decode(str(ROOT / "deploy" / "pipeline.yml"))
+    assert not matches
+    resources = template["Resources"]
+    stages = resources["Pipeline"]["Properties"]["Stages"]
+    assert [stage["Name"] for stage in stages] == ["Source", "Build", "Deploy"]
+    assert stages[2]["Actions"][0]["ActionTypeId"]["Provider"] == "ECS"
+    assert stages[2]["Actions"][0]["Configuration"]["FileName"] == "imagedefinitions.json"
+    project = resources["BuildProject"]["Properties"]
+    assert project["Source"]["BuildSpec"] == "buildspec.yml"
+    assert project["Environment"]["PrivilegedMode"] is True

@@ -1,0 +1,149 @@
+"""gunicorn.conf.py: settings from the environment, the masking access log, the worker_exit hook, and a real
+Gunicorn booted with it."""
+from __future__ import annotations
+
+import logging
+import runpy
+import sys
+import time
+import types
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+
+from tests.deploy.conftest import ROOT, get, server_env, start_gunicorn
+
+CONFIG = str(ROOT / "gunicorn.conf.py")
+SETTINGS_ENV = ("PORT", "BIND", "WEB_CONCURRENCY", "GUNICORN_WORKER_CLASS", "GUNICORN_THREADS", "ACCESS_LOG",
+                "GUNICORN_GRACEFUL_TIMEOUT", "GUNICORN_TIMEOUT", "GUNICORN_CONTROL_SOCKET")
+
+
+def load(monkeypatch, **env: str) -> dict:
+    for name in SETTINGS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(CONFIG)
+
+
+def test_binds_all_interfaces_on_port_8000_by_default(monkeypatch):
+    assert load(monkeypatch)["bind"] == ["0.0.0.0:8000"]
+
+
+def test_port_and_bind_come_from_the_environment(monkeypatch):
+    assert load(monkeypatch, PORT="9001")["bind"] == ["0.0.0.0:9001"]
+    assert load(monkeypatch, PORT="9001", BIND="127.0.0.1:7000")["bind"] == ["127.0.0.1:7000"]
+
+
+def test_workers_come_from_web_concurrency_or_the_usable_cpus(monkeypatch):
+    assert load(monkeypatch, WEB_CONCURRENCY="7")["workers"] == 7
+    settings = load(monkeypatch)
+    assert settings["workers"] == settings["default_workers"](settings["worker_class"], settings["available_cpus"]())
+    assert settings["default_workers"]("sync", 2) == 5
+    assert settings["default_workers"]("gthread", 2) == 3
+
+
+def test_worker_model_is_configurable(monkeypatch):
+    settings = load(monkeypatch, GUNICORN_WORKER_CLASS="sync", GUNICORN_THREADS="1")
+    assert (settings["worker_class"], settings["threads"]) == ("sync", 1)
+
+
+def test_never_preloads_and_stops_within_the_ecs_stop_timeout(monkeypatch):
+    settings = load(monkeypatch)
+    assert settings["preload_app"] is False
+    assert settings["graceful_timeout"] < 30
+    assert settings["control_socket_disable"] is True
+
+
+def test_access_log_goes_to_stdout_unless_switched_off(monkeypatch):
+    assert load(monkeypatch)["accesslog"] == "-"
+    assert load(monkeypatch, ACCESS_LOG="off")["accesslog"] is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("GET /search/9876543210 HTTP/1.1", "GET /search/******3210 HTTP/1.1"),
+    ("GET /search/+91%2098765%2043210 HTTP/1.1", "GET /search/+**%20*****%20*3210 HTTP/1.1"),
+    ("/search/%39%38%37%36%35%34%33%32%31%30", "/search/******3210"),  # digits written as escapes
+    ("/search/098765-43210?x=1", "/search/******-*3210?x=1"),
+    ("/track/ABCD1234?mobile=9876543210&x=2", "/track/ABCD1234?mobile=******3210&x=2"),
+    ("/track/ABCD1234", "/track/ABCD1234"),
+    ("/healthz", "/healthz"),
+])
+def test_mobile_numbers_are_masked_to_their_last_four_digits(monkeypatch, text, expected):
+    assert load(monkeypatch)["mask_mobiles"](text) == expected
+
+
+def test_the_access_logger_masks_every_atom(monkeypatch):
+    settings = load(monkeypatch)
+    logger_class = settings["MaskingLogger"]
+    logger = logger_class.__new__(logger_class)  # atoms() needs no set-up
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/search/9876543210", "PATH_INFO": "/search/9876543210",
+               "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+               "HTTP_REFERER": "http://x/search/+919876543210"}
+    response = types.SimpleNamespace(status="200 OK", headers=[], sent=10)
+    request = types.SimpleNamespace(headers=[("REFERER", "http://x/search/+919876543210")])
+    atoms = logger.atoms(response, request, environ, timedelta(milliseconds=5))
+    text = " ".join(str(value) for value in atoms.values())
+    assert "98765" not in text and "3210" in text
+
+
+def fake_notifier(monkeypatch, worker_module: types.ModuleType) -> None:
+    package = types.ModuleType("app.notifier")
+    package.__path__ = []
+    package.worker = worker_module
+    monkeypatch.setitem(sys.modules, "app.notifier", package)
+    monkeypatch.setitem(sys.modules, "app.notifier.worker", worker_module)
+
+
+def test_worker_exit_stops_the_notification_thread_when_the_notifier_offers_it(monkeypatch):
+    settings = load(monkeypatch)
+    calls = []
+    notifier = types.ModuleType("app.notifier.worker")
+    notifier.stop_worker_thread = lambda app=None, timeout=10.0: calls.append(app)
+    fake_notifier(monkeypatch, notifier)
+    worker = types.SimpleNamespace(pid=1, wsgi=object())
+    server = types.SimpleNamespace(log=logging.getLogger("test"))
+    settings["worker_exit"](server, worker)
+    assert calls == [None]  # every app of the exiting process
+
+
+def test_worker_exit_is_quiet_when_the_notifier_has_no_stop_function(monkeypatch):
+    settings = load(monkeypatch)
+    notifier = types.ModuleType("app.notifier.worker")
+    fake_notifier(monkeypatch, notifier)
+    settings["worker_exit"](types.SimpleNamespace(log=logging.getLogger("test")), types.SimpleNamespace(pid=1))
+
+
+# --- a real Gunicorn ------------------------------------------------------------------------------------------
+
+def test_gunicorn_boots_the_app_and_serves_health_and_readiness(live_gunicorn):
+    assert get(f"{live_gunicorn.url}/healthz")[0] == 200
+    assert get(f"{live_gunicorn.url}/readyz")[0] == 200
+    log = live_gunicorn.log()
+    assert "Using worker: gthread" in log
+    assert log.count("Booting worker") == 2
+
+
+def test_no_full_mobile_number_reaches_the_access_log(live_gunicorn):
+    number = "+91 98765 43210"
+    assert get(f"{live_gunicorn.url}/search/{quote(number, safe='+')}")[0] == 200
+    deadline = time.monotonic() + 5  # the access line is written just after the response goes out
+    while True:
+        log = live_gunicorn.log()
+        search_lines = [line for line in log.splitlines() if "/search/" in line]
+        if search_lines or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert search_lines, log
+    assert "3210" in search_lines[-1]
+    assert "98765" not in log and "9876543210" not in log
+
+
+def test_sigterm_stops_gunicorn_gracefully_and_quickly(seeded_sqlite, tmp_path):
+    database_path, url = seeded_sqlite
+    server = start_gunicorn(server_env(url, WEB_CONCURRENCY="1"), tmp_path / "gunicorn.log", database_path)
+    took = server.stop()
+    assert server.process.returncode == 0, server.log()
+    assert took < 15, server.log()
+    assert "Shutting down: Master" in server.log()
