@@ -497,10 +497,14 @@ def machine_info() -> dict:
 
 
 def git_info() -> dict:
+    """The commit measured. An exported tree (git archive) has no .git: WAYBILL_BENCH_COMMIT names it then."""
     def git(*args: str) -> str:
         result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
-        return result.stdout.strip()
-    return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain", "--", "app"))}
+        return result.stdout.strip() if result.returncode == 0 else ""
+    commit = git("rev-parse", "--short", "HEAD") if (ROOT / ".git").exists() else ""
+    if not commit:
+        return {"commit": os.environ.get("WAYBILL_BENCH_COMMIT", "unknown"), "dirty": False}
+    return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--", "app"))}
 
 
 def gunicorn_settings(env: dict[str, str]) -> dict:
