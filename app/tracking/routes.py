@@ -8,6 +8,7 @@ from app.errors import ValidationError, wants_html
 from app.serializers import shipment_to_dict
 from app.services.contacts import mask_mobile
 from app.services.shipments import find_shipment, search_by_mobile, timeline
+from app.services.tracking_documents import public_tracking_document
 from app.services.tracking_ids import normalise_tracking_id
 from app.shipments.forms import BookingForm
 from app.timeutil import as_utc
@@ -39,26 +40,29 @@ def track_form():
 def track(tracking_id: str):
     """A shipment's status and timeline as JSON, a page, or the page's live part (?fragment=timeline).
 
-    Every representation carries an ETag built from what can change (status and last update), so the page's
-    refresh and API clients can ask "anything new?" and get a bodiless 304 when nothing is.
+    Every representation carries an ETag, so the page's refresh and API clients can ask "anything new?" and get
+    a bodiless 304 when nothing is. JSON is the prebuilt public document (one query, or none when cached).
     """
-    shipment = find_shipment(tracking_id)
     representation = _representation()
+    if representation == "json":
+        document = public_tracking_document(tracking_id)
+        if request.if_none_match.contains_weak(document.etag):
+            return _revalidated(Response(status=304), document.etag, representation)
+        return _revalidated(Response(document.body, mimetype="application/json"), document.etag, representation)
+    shipment = find_shipment(tracking_id)
     etag = _etag(shipment, representation)
     if request.if_none_match.contains_weak(etag):
         return _revalidated(Response(status=304), etag, representation)
     events = timeline(shipment)
-    if representation == "json":
-        response = jsonify(shipment_to_dict(shipment, events))
-    elif representation == "fragment":
-        response = Response(render_template("tracking/_live.html", shipment=shipment, events=events))
+    if representation == "fragment":
+        page = render_template("tracking/_live.html", shipment=shipment, events=events)
     else:
-        response = Response(render_template(
+        page = render_template(
             "tracking/track.html", shipment=shipment, events=events, booked=request.args.get("booked") == "1",
             live_etag=_etag(shipment, "fragment"),
             refresh_seconds=max(1, int(current_app.config.get("TRACK_REFRESH_SECONDS", 30))),
-        ))
-    return _revalidated(response, etag, representation)
+        )
+    return _revalidated(Response(page), etag, representation)
 
 
 def _representation() -> str:
@@ -68,7 +72,8 @@ def _representation() -> str:
 
 
 def _etag(shipment, representation: str) -> str:
-    # The full page also shows who is signed in (navigation bar) and the "just booked" banner.
+    """Pages change only with the shipment's status and last update (events are append-only and always move
+    both). The full page also shows who is signed in (navigation bar) and the "just booked" banner."""
     viewer = ""
     if representation == "html":
         viewer = f"{current_user.get_id() if current_user.is_authenticated else '-'}|{request.args.get('booked')}"

@@ -307,8 +307,9 @@ def test_core_flows_work_with_javascript_off(open_tab, make_user):
     expect(page).to_have_url(re.compile(r"/login$"))
 
 
-def test_outbox_page_shares_the_look(page, make_user):
+def test_outbox_page_shares_the_look(page, make_user, create_shipment):
     make_user("operator1", PASSWORD, "operator")
+    create_shipment()  # queues one email, so the outbox has a row
     sign_in(page)
     response = page.goto("/admin/notifications")
     if "text/html" not in (response.headers.get("content-type") or ""):
