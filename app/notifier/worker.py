@@ -92,13 +92,14 @@ class OutboxWorker:
                 self.passes += 1
             except SQLAlchemyError as exc:  # the database is down or busy: say so without quoting SQL parameters
                 failures += 1
+                first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
                 log.error("Notification worker pass failed (%d in a row), database error: %s", failures,
-                          scrub_addresses(str(exc).splitlines()[0]))
+                          scrub_addresses(first_line))
             except Exception:  # noqa: BLE001 - the loop must survive a bug in one batch
                 failures += 1
                 log.exception("Notification worker pass failed (%d in a row); trying again.", failures)
             # A failing database is not hammered: wait longer after repeated failures (up to a minute).
-            timeout = poll if failures == 0 else min(poll * 2 ** failures, 60.0)
+            timeout = poll if failures == 0 else min(poll * 2 ** min(failures, 10), 60.0)
             self.wake_event.wait(timeout)
             self.wake_event.clear()
         log.info("Notification worker stopped.")
