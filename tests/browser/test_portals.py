@@ -36,6 +36,17 @@ def test_book_a_shipment_through_the_form_and_land_on_its_page(page):
     expect(page.get_by_role("heading", name="Book a shipment")).to_be_visible()
     audit(page, "landing")
 
+    # Keyboard: the skip link comes first and lands in the main content; focus is always drawn.
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    sender = page.get_by_label("Sender's name")
+    expect(sender).to_be_focused()
+    assert sender.evaluate("e => getComputedStyle(e).outlineStyle") != "none"
+
     # Errors come back inline, next to their fields, with what was typed kept.
     page.get_by_label("Sender's name").fill("Asha Rao")
     page.get_by_label("Receiver's name").fill("Vikram Nair")
