@@ -88,6 +88,8 @@ class Config:
         # Per-process cache of public tracking documents, invalidated across processes by PostgreSQL NOTIFY.
         self.TRACK_CACHE_ENABLED = env_bool("TRACK_CACHE_ENABLED", True)
         self.TRACK_CACHE_MAX_ENTRIES = env_int("TRACK_CACHE_MAX_ENTRIES", 50_000)
+        # How often an open tracking page asks for news (a conditional request: 304 when nothing changed).
+        self.TRACK_REFRESH_SECONDS = env_int("TRACK_REFRESH_SECONDS", 30)
 
         self.LOG_LEVEL = env("LOG_LEVEL", "INFO").upper()
 

@@ -182,6 +182,14 @@ def test_search_form_post_needs_csrf(client, create_shipment):
     assert client.post("/search", data={"mobile": "9876543210"}).status_code == 400
 
 
+def test_search_as_json_post_keeps_the_number_out_of_the_url(client, create_shipment):
+    tid = create_shipment()
+    body = client.post("/search", json={"mobile": "098765 43210"}).get_json()
+    assert [s["tracking_id"] for s in body["shipments"]] == [tid]
+    bad = client.post("/search", json={"mobile": "12"})
+    assert bad.status_code == 400 and "mobile" in bad.get_json()["fields"]
+
+
 # --- POST /update/<id> ----------------------------------------------------------------------------------
 
 def test_update_returns_shipment_with_new_event_for_staff(client, create_shipment, auth, app):

@@ -4,6 +4,7 @@ import hashlib
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app.auth.guard import json_without_csrf
 from app.errors import ValidationError, wants_html
 from app.serializers import shipment_to_dict
 from app.services.contacts import mask_mobile
@@ -60,7 +61,7 @@ def track(tracking_id: str):
         page = render_template(
             "tracking/track.html", shipment=shipment, events=events, booked=request.args.get("booked") == "1",
             live_etag=_etag(shipment, "fragment"),
-            refresh_seconds=max(1, int(current_app.config.get("TRACK_REFRESH_SECONDS", 30))),
+            refresh_seconds=max(1, int(current_app.config["TRACK_REFRESH_SECONDS"])),
         )
     return _revalidated(Response(page), etag, representation)
 
@@ -91,6 +92,7 @@ def _revalidated(response: Response, etag: str, representation: str) -> Response
 
 
 @bp.post("/search")
+@json_without_csrf
 def search_form():
     """The landing page's find-by-mobile form: POST, so the number stays out of URLs, history and logs."""
     form = MobileSearchForm.from_request()
