@@ -41,3 +41,35 @@ def test_settings_come_from_the_environment(monkeypatch):
     assert config.PUBLIC_BASE_URL == "https://track.example.com"
     assert config.RATELIMIT_ENABLED is False
     assert config.MAX_CONTENT_LENGTH == 64 * 1024
+
+
+def _variables_read_by_config() -> set[str]:
+    import re
+    from pathlib import Path
+    source = (Path(__file__).resolve().parent.parent / "app" / "config.py").read_text()
+    return set(re.findall(r'env\w*\(\s*"([A-Z][A-Z0-9_]+)"', source)) | {"WAYBILL_ENV"}
+
+
+def test_every_variable_the_config_reads_is_in_env_example_and_readme():
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    example = (root / ".env.example").read_text()
+    readme = (root / "README.md").read_text()
+    names = _variables_read_by_config()
+    assert len(names) > 30
+    missing_example = sorted(n for n in names if f"\n{n}=" not in f"\n{example}" and f"# {n}=" not in example)
+    missing_readme = sorted(n for n in names if f"`{n}`" not in readme)
+    assert missing_example == [] and missing_readme == []
+
+
+def test_env_example_as_a_dotenv_gives_a_working_development_config(monkeypatch):
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+    values = dotenv_values(Path(__file__).resolve().parent.parent / ".env.example")
+    for name, value in values.items():
+        monkeypatch.setenv(name, value or "")
+    config = DevelopmentConfig()
+    assert config.SQLALCHEMY_DATABASE_URI.endswith("instance/waybill.db")
+    assert config.MAIL_BACKEND == "console" and config.NOTIFY_POLL_SECONDS == 2.0
+    assert config.SECRET_KEY  # the dev-only key when SECRET_KEY is left empty
