@@ -112,12 +112,31 @@ def _fenced(claimed: ClaimedEmail) -> ColumnElement[bool]:
 
 def mark_sent(claimed: ClaimedEmail, now: datetime | None = None) -> bool:
     """Record a delivered message. False if the lease had been lost (another worker may have sent it too)."""
-    result = db.session.execute(
-        update(Notification).where(_fenced(claimed))
-        .values(state="sent", sent_at=now or utcnow(), lease_until=None)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
+    return claimed.id in mark_many_sent([claimed], now)
+
+
+def mark_many_sent(claimed: list[ClaimedEmail], now: datetime | None = None) -> set[int]:
+    """Record several delivered messages in one statement; returns the ids whose lease still held.
+
+    Each row is fenced by its own lease, exactly as in mark_sent (rows claimed together share one lease).
+    """
+    if not claimed:
+        return set()
+    now = now or utcnow()
+    recorded: set[int] = set()
+    by_lease: dict[datetime, list[int]] = {}
+    for item in claimed:
+        by_lease.setdefault(item.lease_until, []).append(item.id)
+    for lease_until, ids in by_lease.items():
+        rows = db.session.execute(
+            update(Notification)
+            .where(Notification.id.in_(ids), Notification.state == "sending", Notification.lease_until == lease_until)
+            .values(state="sent", sent_at=now, lease_until=None)
+            .returning(Notification.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+        recorded.update(rows)
+    return recorded
 
 
 def mark_failed(claimed: ClaimedEmail, error: str, permanent: bool, policy: RetryPolicy,

@@ -31,6 +31,7 @@ from app.notifier.sender import DeliveryFailed, build_message, mask_email, open_
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
+SENT_COMMIT_EVERY = 20  # delivered messages recorded per commit
 
 _OUTBOX_CHANGED = "waybill.outbox_changed"
 _registry_lock = threading.Lock()
@@ -131,23 +132,30 @@ class OutboxWorker:
         return batch
 
     def _deliver(self, batch: list[outbox.ClaimedEmail]) -> DrainReport:
-        """Send a claimed batch over one connection, committing the outcome of each message as it happens."""
+        """Send a claimed batch over one connection.
+
+        Successes are recorded SENT_COMMIT_EVERY at a time (and before anything else is recorded), so a crash
+        between sending and recording can repeat at most that many messages; failures are recorded at once.
+        """
         config = self.app.config
         policy = outbox.RetryPolicy.from_config(config)
         # Only start a message while at least half the lease is left, so a slow send still ends inside it.
         safety = timedelta(seconds=float(config["NOTIFY_LEASE_SECONDS"]) / 2)
         report = DrainReport(batches=1)
         backend = None
+        sent: list[outbox.ClaimedEmail] = []
         try:
             backend = open_backend(config)
             for index, claimed in enumerate(batch):
                 if self.stopping or utcnow() > claimed.lease_until - safety:
+                    self._settle_sent(sent, report)
                     report.released += outbox.release(batch[index:])
                     db.session.commit()
                     break
                 try:
                     backend.send(claimed.email, build_message(claimed.email, config))
                 except DeliveryFailed as exc:
+                    self._settle_sent(sent, report)
                     if not exc.connection:
                         self._settle_failure(claimed, exc, policy, report)
                         continue
@@ -157,28 +165,38 @@ class OutboxWorker:
                     break
                 except Exception as exc:  # noqa: BLE001 - e.g. a message that cannot be encoded: fail this row only
                     log.exception("Unexpected error sending notification #%s", claimed.id)
+                    self._settle_sent(sent, report)
                     self._settle_failure(claimed, DeliveryFailed(f"Internal error: {type(exc).__name__}"),
                                          policy, report)
                     continue
-                self._settle_sent(claimed, report)
+                sent.append(claimed)
+                if len(sent) >= SENT_COMMIT_EVERY:
+                    self._settle_sent(sent, report)
         except DeliveryFailed as exc:  # the backend could not even be set up (bad configuration)
             for rest in batch:
                 self._settle_failure(rest, exc, policy, report)
         finally:
+            self._settle_sent(sent, report)
             if backend is not None:
                 backend.close()
         return report
 
-    def _settle_sent(self, claimed: outbox.ClaimedEmail, report: DrainReport) -> None:
-        if outbox.mark_sent(claimed):
-            report.sent += 1
-            log.info("Notification #%s %r sent to %s (attempt %d).", claimed.id, claimed.email.subject,
-                     mask_email(claimed.email.recipient), claimed.attempts)
-        else:
-            report.lost_leases += 1
-            log.warning("Notification #%s was sent after its lease ran out; another worker may send it again. "
-                        "NOTIFY_LEASE_SECONDS should be well above MAIL_TIMEOUT.", claimed.id)
+    def _settle_sent(self, sent: list[outbox.ClaimedEmail], report: DrainReport) -> None:
+        """Record (and commit) the messages delivered since the last call; empties `sent`."""
+        if not sent:
+            return
+        recorded = outbox.mark_many_sent(sent)
         db.session.commit()
+        for claimed in sent:
+            if claimed.id in recorded:
+                report.sent += 1
+                log.info("Notification #%s %r sent to %s (attempt %d).", claimed.id, claimed.email.subject,
+                         mask_email(claimed.email.recipient), claimed.attempts)
+            else:
+                report.lost_leases += 1
+                log.warning("Notification #%s was sent after its lease ran out; another worker may send it "
+                            "again. NOTIFY_LEASE_SECONDS should be well above MAIL_TIMEOUT.", claimed.id)
+        sent.clear()
 
     def _settle_failure(self, claimed: outbox.ClaimedEmail, exc: DeliveryFailed, policy: outbox.RetryPolicy,
                         report: DrainReport) -> None:
