@@ -34,7 +34,7 @@ def test_booking_writes_shipment_first_event_and_email_in_one_unit(app_ctx):
 
 
 def test_booking_that_fails_midway_leaves_nothing_behind(app_ctx, monkeypatch):
-    def broken_enqueue(shipment, event):
+    def broken_enqueue(shipment, event, **kwargs):
         raise RuntimeError("template exploded")
     monkeypatch.setattr(service.notifications, "enqueue_status_email", broken_enqueue)
     with pytest.raises(RuntimeError):

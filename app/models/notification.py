@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -36,6 +36,12 @@ class Notification(db.Model):
     __table_args__ = (
         UniqueConstraint("event_id", "channel", "recipient", name="uq_notifications_event_channel_recipient"),
         Index("ix_notifications_state_next_attempt", "state", "next_attempt_at"),
+        # What the worker looks for, kept small: rows leave these indexes as soon as they are claimed or sent
+        # (an index on state alone fills with dead entries of the pending -> sending -> sent churn).
+        Index("ix_notifications_pending_due", "next_attempt_at", "id",
+              postgresql_where=text("state = 'pending'"), sqlite_where=text("state = 'pending'")),
+        Index("ix_notifications_sending_lease", "lease_until",
+              postgresql_where=text("state = 'sending'"), sqlite_where=text("state = 'sending'")),
         Index("ix_notifications_created_at", "created_at"),
         Index("ix_notifications_shipment_id", "shipment_id"),
     )

@@ -50,16 +50,24 @@ class RetryPolicy:
         return min(self.backoff * 2 ** max(attempts - 1, 0), self.backoff_max)
 
 
-def due_condition(now: datetime, max_attempts: int) -> ColumnElement[bool]:
-    """Pending rows whose time has come, and rows whose sender's lease ran out (it died mid-send)."""
+def due_condition(now: datetime, max_attempts: int, reclaim_expired: bool = True) -> ColumnElement[bool]:
+    """Pending rows whose time has come, and (with reclaim_expired) rows whose sender's lease ran out (it died
+    mid-send). Each half matches one partial index (see the Notification model)."""
+    pending = and_(Notification.state == "pending", Notification.next_attempt_at <= now)
+    if not reclaim_expired:
+        return pending
     return or_(
-        and_(Notification.state == "pending", Notification.next_attempt_at <= now),
+        pending,
         and_(Notification.state == "sending", Notification.lease_until < now, Notification.attempts < max_attempts),
     )
 
 
-def claim_due(limit: int, lease_seconds: float, max_attempts: int, now: datetime | None = None) -> list[ClaimedEmail]:
+def claim_due(limit: int, lease_seconds: float, max_attempts: int, now: datetime | None = None,
+              reclaim_expired: bool = True) -> list[ClaimedEmail]:
     """Atomically take up to `limit` due rows for this worker, oldest due first.
+
+    Expired leases only appear when a process died mid-send, so a busy worker looks for them once per poll
+    interval (reclaim_expired) rather than with every claim.
 
     PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED in a CTE feeding the UPDATE, so concurrent workers take
     disjoint rows without waiting for each other. SQLite: one conditional UPDATE, which holds the database's
@@ -67,8 +75,9 @@ def claim_due(limit: int, lease_seconds: float, max_attempts: int, now: datetime
     """
     now = now or utcnow()
     lease_until = now + timedelta(seconds=lease_seconds)
-    _bury_exhausted_leases(now, max_attempts)
-    due = due_condition(now, max_attempts)
+    if reclaim_expired:
+        _bury_exhausted_leases(now, max_attempts)
+    due = due_condition(now, max_attempts, reclaim_expired)
     candidates = (select(Notification.id).where(due)
                   .order_by(Notification.next_attempt_at, Notification.id).limit(limit))
     claim = update(Notification).values(state="sending", lease_until=lease_until,

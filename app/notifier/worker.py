@@ -32,6 +32,7 @@ from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 SENT_COMMIT_EVERY = 20  # delivered messages recorded per commit
+WAKE_COALESCE_SECONDS = 0.05
 
 _OUTBOX_CHANGED = "waybill.outbox_changed"
 _registry_lock = threading.Lock()
@@ -68,6 +69,7 @@ class OutboxWorker:
     thread: threading.Thread | None = None
     pid: int = field(default_factory=os.getpid)
     passes: int = 0  # completed passes over the outbox, for health checks and tests
+    _last_lease_check: float = float("-inf")  # monotonic time of the last look for expired leases
 
     def wake(self) -> None:
         self.wake_event.set()
@@ -101,8 +103,11 @@ class OutboxWorker:
                 log.exception("Notification worker pass failed (%d in a row); trying again.", failures)
             # A failing database is not hammered: wait longer after repeated failures (up to a minute).
             timeout = poll if failures == 0 else min(poll * 2 ** min(failures, 10), 60.0)
-            self.wake_event.wait(timeout)
+            woken = self.wake_event.wait(timeout)
             self.wake_event.clear()
+            if woken and not self.stopping:
+                # Under load commits come in bursts: a short pause lets one claim take the whole burst.
+                self.stop_event.wait(WAKE_COALESCE_SECONDS)
         log.info("Notification worker stopped.")
 
     def drain(self) -> DrainReport:
@@ -122,10 +127,15 @@ class OutboxWorker:
 
     def _claim(self) -> list[outbox.ClaimedEmail]:
         config = self.app.config
+        now = time.monotonic()
+        reclaim_expired = now - self._last_lease_check >= float(config["NOTIFY_POLL_SECONDS"])
         try:
             batch = outbox.claim_due(int(config["NOTIFY_BATCH_SIZE"]), float(config["NOTIFY_LEASE_SECONDS"]),
-                                     outbox.RetryPolicy.from_config(config).max_attempts)
+                                     outbox.RetryPolicy.from_config(config).max_attempts,
+                                     reclaim_expired=reclaim_expired)
             db.session.commit()
+            if reclaim_expired:
+                self._last_lease_check = now
         except Exception:
             db.session.rollback()
             raise

@@ -16,41 +16,45 @@ from app.notifier.worker import flag_outbox_changed
 from app.timeutil import as_utc, to_local, utcnow
 
 TIMELINE_LENGTH = 5  # events shown in an email, newest first
+_NOTIFICATIONS = Notification.__table__
 OUTBOX_PAGE_SIZE = 50
 OUTBOX_MAX_PAGE = 100_000
 
 
-def enqueue_status_email(shipment: Shipment, event: TrackingEvent) -> Notification:
+def enqueue_status_email(shipment: Shipment, event: TrackingEvent,
+                         timeline: list[TrackingEvent] | None = None) -> None:
     """Insert the email for one tracking event into the outbox, in the caller's transaction.
 
     Rules: rendered now (the email says what was true at this event, whenever it leaves); due at once;
     one row per event and recipient (a unique constraint). Sending happens after the commit, never here.
+    `timeline` (newest first) saves the look-up when the caller knows it, as at booking.
     """
-    context = status_email_context(shipment, event)
-    notification = Notification(
-        shipment_id=shipment.id,
-        event_id=event.id,
-        channel="email",
-        recipient=shipment.email,
-        subject=status_email_subject(shipment, event),
-        body_text=render_template(_status_templates(event.status, "txt"), **context),
-        body_html=render_template(_status_templates(event.status, "html"), **context),
-        state="pending",
-        attempts=0,
-        next_attempt_at=utcnow(),
-    )
-    db.session.add(notification)
-    return notification
+    context = status_email_context(shipment, event, timeline)
+    db.session.connection().execute(_NOTIFICATIONS.insert(), {
+        "shipment_id": shipment.id,
+        "event_id": event.id,
+        "channel": "email",
+        "recipient": shipment.email,
+        "subject": status_email_subject(shipment, event),
+        "body_text": render_template(_status_templates(event.status, "txt"), **context),
+        "body_html": render_template(_status_templates(event.status, "html"), **context),
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": event.occurred_at,
+        "created_at": event.occurred_at,
+    })
+    flag_outbox_changed(db.session)  # a Core insert: the flush hook would not see it
 
 
 def status_email_subject(shipment: Shipment, event: TrackingEvent) -> str:
     return f"Shipment {shipment.tracking_id}: {event.status}"
 
 
-def status_email_context(shipment: Shipment, event: TrackingEvent) -> dict:
+def status_email_context(shipment: Shipment, event: TrackingEvent,
+                         timeline: list[TrackingEvent] | None = None) -> dict:
     """What the status templates show: the event, its time in UTC and local time, and the recent timeline."""
     tz_name = current_app.config["DISPLAY_TIMEZONE"]
-    recent = db.session.scalars(
+    recent = timeline if timeline is not None else db.session.scalars(
         select(TrackingEvent)
         .where(TrackingEvent.shipment_id == shipment.id)
         .order_by(TrackingEvent.occurred_at.desc(), TrackingEvent.id.desc())

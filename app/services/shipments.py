@@ -21,6 +21,7 @@ ORIGIN_LOCATION = "Origin Facility"
 SEARCH_LIMIT = 100
 _ID_ATTEMPTS = 5
 _CAS_ATTEMPTS = 5
+_SHIPMENTS, _EVENTS = Shipment.__table__, TrackingEvent.__table__
 
 
 @dataclass(frozen=True)
@@ -36,35 +37,51 @@ def create_shipment(data: NewShipment, actor: str = "customer") -> Shipment:
     """Book a shipment: a unique tracking ID, the first "Booked" event and the recipient's email, one unit.
 
     A tracking-ID collision is resolved by drawing again, race-free (INSERT … ON CONFLICT DO NOTHING).
+    Rows are written with Core inserts (this is the busiest write path); the objects returned are
+    transient copies of what was stored.
     """
     now = utcnow()
-    shipment = _insert_with_unique_tracking_id(
-        sender_name=data.sender_name, receiver_name=data.receiver_name, mobile=data.mobile,
-        email=data.email, destination=data.destination, status=Status.BOOKED.value,
-        created_at=now, updated_at=now,
-    )
-    event = TrackingEvent(shipment_id=shipment.id, status=Status.BOOKED.value, location=ORIGIN_LOCATION,
-                          note=None, actor=actor, occurred_at=now)
-    db.session.add(event)
-    db.session.flush()
-    notifications.enqueue_status_email(shipment, event)
+    values = {
+        "sender_name": data.sender_name, "receiver_name": data.receiver_name, "mobile": data.mobile,
+        "email": data.email, "destination": data.destination, "status": Status.BOOKED.value,
+        "created_at": now, "updated_at": now,
+    }
+    shipment_id, tracking_id = _insert_with_unique_tracking_id(values)
+    shipment = Shipment(id=shipment_id, tracking_id=tracking_id, **values)
+    event = _insert_event(shipment_id, Status.BOOKED.value, ORIGIN_LOCATION, None, actor, now)
+    notifications.enqueue_status_email(shipment, event, timeline=[event])
     return shipment
 
 
-def _insert_with_unique_tracking_id(**values: object) -> Shipment:
-    dialect = db.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+def _insert_with_unique_tracking_id(values: dict) -> tuple[int, str]:
+    connection = db.session.connection()
+    statement = _INSERT_SHIPMENT[connection.dialect.name]
     for _ in range(_ID_ATTEMPTS):
-        statement = (
-            insert(Shipment)
-            .values(tracking_id=new_tracking_id(), **values)
-            .on_conflict_do_nothing(index_elements=["tracking_id"])
-            .returning(Shipment)
-        )
-        shipment = db.session.scalars(statement).first()
-        if shipment is not None:
-            return shipment
+        tracking_id = new_tracking_id()
+        shipment_id = connection.execute(statement, {"tracking_id": tracking_id, **values}).scalar()
+        if shipment_id is not None:
+            return shipment_id, tracking_id
     raise Conflict("Could not allocate a tracking ID; please try again.")
+
+
+def _insert_shipment_statement(insert):
+    # Built once, values bound per call: building it per booking (and its cache key) cost more than running it.
+    return (insert(_SHIPMENTS).on_conflict_do_nothing(index_elements=["tracking_id"])
+            .returning(_SHIPMENTS.c.id))
+
+
+_INSERT_SHIPMENT = {"postgresql": _insert_shipment_statement(pg_insert),
+                    "sqlite": _insert_shipment_statement(sqlite_insert)}
+_INSERT_EVENT = _EVENTS.insert().returning(_EVENTS.c.id)
+
+
+def _insert_event(shipment_id: int, status: str, location: str, note: str | None, actor: str,
+                  occurred_at) -> TrackingEvent:
+    """Append one tracking event (never updated afterwards) and return a transient copy of it."""
+    values = {"shipment_id": shipment_id, "status": status, "location": location, "note": note or None,
+              "actor": actor, "occurred_at": occurred_at}
+    event_id = db.session.connection().execute(_INSERT_EVENT, values).scalar_one()
+    return TrackingEvent(id=event_id, **values)
 
 
 def find_shipment(tracking_id: str) -> Shipment:
@@ -142,10 +159,8 @@ def record_status_change(tracking_id: str, status: str, location: str, note: str
     now = utcnow()
     set_committed_value(shipment, "status", requested)
     shipment.updated_at = now
-    event = TrackingEvent(shipment_id=shipment.id, status=requested, location=location, note=note or None,
-                          actor=actor, occurred_at=now)
-    db.session.add(event)
-    db.session.flush()
+    db.session.flush()  # the shipment's new updated_at
+    event = _insert_event(shipment.id, requested, location, note, actor, now)
     notifications.enqueue_status_email(shipment, event)
     tracking_cache.publish_change(shipment.tracking_id)
     return shipment, event
