@@ -164,3 +164,12 @@ def test_pipeline_goes_from_source_to_codebuild_to_ecs():
     project = resources["BuildProject"]["Properties"]
     assert project["Source"]["BuildSpec"] == "buildspec.yml"
     assert project["Environment"]["PrivilegedMode"] is True
+
+
+def test_the_outbox_worker_can_run_as_its_own_service(service):
+    assert service["NotifierService"]["Condition"] == "SeparateNotifier"
+    (definition,) = service["NotifierTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    assert definition["Command"] == ["flask", "--app", "app", "notifications", "worker"]
+    assert definition["Name"] == "web"  # the pipeline's one imagedefinitions.json deploys it too
+    plain = {variable["Name"]: variable["Value"] for variable in definition["Environment"]}
+    assert plain["NOTIFY_WORKER_IN_WEB"] == "false"
