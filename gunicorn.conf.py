@@ -11,7 +11,7 @@ benchmark. The defaults were chosen by measurement: see docs/benchmark.md and lo
     GUNICORN_GRACEFUL_TIMEOUT seconds to finish in-flight requests on SIGTERM (default: 20, inside ECS's 30 s)
     GUNICORN_KEEPALIVE        seconds an idle keep-alive connection stays open (default: 75, above the ALB's 60)
     ACCESS_LOG                on | off (default: on, to stdout, mobile numbers masked)
-    LOG_LEVEL                 Gunicorn's own log level follows the app's (default: info)
+    GUNICORN_LOG_LEVEL        Gunicorn's own log level (default: the app's LOG_LEVEL, else info)
     FORWARDED_ALLOW_IPS       proxies trusted for X-Forwarded-* (default: 127.0.0.1,::1; "*" behind the ALB)
     GUNICORN_CONTROL_SOCKET   on | off: Gunicorn's gunicornc control socket (default: off)
 
@@ -164,7 +164,7 @@ forwarded_allow_ips = _env("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 control_socket_disable = _env("GUNICORN_CONTROL_SOCKET", "off").lower() in {"0", "off", "false", "no"}
 
 logger_class = MaskingLogger
-loglevel = _env("LOG_LEVEL", "info").lower()
+loglevel = _env("GUNICORN_LOG_LEVEL", _env("LOG_LEVEL", "info")).lower()
 errorlog = "-"
 accesslog = "-" if _env("ACCESS_LOG", "on").lower() not in {"0", "off", "false", "no"} else None
 access_log_format = '%({x-forwarded-for}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'

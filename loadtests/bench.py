@@ -187,8 +187,21 @@ class Gunicorn:
     log_path: Path
     process: subprocess.Popen | None = None
 
+    restarts: int = 0
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def restart(self, base_url: str) -> None:
+        """Start it again after something outside the benchmark ended it (on a shared machine, it happens)."""
+        self.restarts += 1
+        log(f"gunicorn is gone (exit {self.process.returncode if self.process else None}); starting it again")
+        self.stop()
+        self.start(base_url)
+
     def start(self, base_url: str) -> None:
-        self.log_file = self.log_path.open("w")
+        self.base_url = base_url
+        self.log_file = self.log_path.open("a")
         self.process = subprocess.Popen(
             [str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py", "app:create_app()"],
             cwd=ROOT, env=self.env, stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True)
@@ -206,45 +219,48 @@ class Gunicorn:
         raise RuntimeError(f"gunicorn did not become ready; see {self.log_path}")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        if getattr(self, "log_file", None) is not None:
+            self.log_file.close()
+            self.log_file = None
+
+    def cpu_seconds(self) -> dict[int, float]:
+        return _tree_cpu(self.process.pid) if self.process else {}
+
+
+def _cpu_by_pid(processes) -> dict[int, float]:
+    times = {}
+    for process in processes:
         try:
-            self.process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        self.log_file.close()
-
-    def cpu_seconds(self) -> float:
-        return _tree_cpu(self.process.pid) if self.process else 0.0
+            cpu = process.cpu_times()
+            times[process.pid] = cpu.user + cpu.system
+        except psutil.NoSuchProcess:
+            pass
+    return times
 
 
-def _tree_cpu(pid: int) -> float:
+def _tree_cpu(pid: int) -> dict[int, float]:
     try:
         root = psutil.Process(pid)
-        total = 0.0
-        for process in [root, *root.children(recursive=True)]:
-            try:
-                times = process.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-        return total
+        return _cpu_by_pid([root, *root.children(recursive=True)])
     except psutil.NoSuchProcess:
-        return 0.0
+        return {}
 
 
-def _postgres_cpu() -> float:
-    total = 0.0
-    for process in psutil.process_iter(["name"]):
-        if process.info["name"] in ("postgres", "postmaster"):
-            try:
-                times = process.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-    return total
+def _postgres_cpu() -> dict[int, float]:
+    return _cpu_by_pid(p for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "postmaster"))
+
+
+def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between two snapshots by the processes alive at the second one (a process that started in
+    between counts whole; one that ended in between is lost, so this never goes negative)."""
+    return sum(max(cpu - before.get(pid, 0.0), 0.0) for pid, cpu in after.items())
 
 
 def _children_cpu() -> float:
@@ -289,6 +305,22 @@ def wait_for_quiet() -> dict:
 
 def run_locust(label: str, locustfile: str, classes: list[str], users: int, seconds: int, host: str,
                gunicorn: Gunicorn, sample_path: Path, csv_dir: Path) -> LocustRun:
+    """One measured run; run again once if the server was not there for all of it."""
+    for attempt in (1, 2):
+        if not gunicorn.alive():
+            gunicorn.restart(host)
+        run = _run_locust(label, locustfile, classes, users, seconds, host, gunicorn, sample_path, csv_dir)
+        refused = sum(f["count"] for f in run.failures if "ConnectionRefused" in f["error"])
+        if gunicorn.alive() and not refused:
+            return run
+        log(f"  the server went away during {label} ({refused} refused connections)"
+            + ("; measuring again" if attempt == 1 else "; keeping this run, marked"))
+        run.cpu["server_went_away"] = True
+    return run
+
+
+def _run_locust(label: str, locustfile: str, classes: list[str], users: int, seconds: int, host: str,
+                gunicorn: Gunicorn, sample_path: Path, csv_dir: Path) -> LocustRun:
     quiet = wait_for_quiet()
     if quiet["quiet"] is False:
         log(f"  the machine stayed busy for {quiet['waited_s']:.0f} s; running anyway (see 'other' CPU)")
@@ -309,7 +341,8 @@ def run_locust(label: str, locustfile: str, classes: list[str], users: int, seco
         raise RuntimeError(f"locust {label} exited {result.returncode}; see {csv_dir / (label + '.log')}")
     wall = after[4] - before[4]
     capacity = wall * psutil.cpu_count()
-    generator, server, database, busy = (after[i] - before[i] for i in range(4))
+    generator, busy = after[0] - before[0], after[3] - before[3]
+    server, database = _cpu_delta(before[1], after[1]), _cpu_delta(before[2], after[2])
     run = LocustRun(label=label, users=users, seconds=seconds)
     run.cpu = {
         "wall_s": round(wall, 1),
@@ -537,6 +570,7 @@ def main(argv: list[str] | None = None) -> int:
                 "MAIL_BACKEND": "console", "RATELIMIT_ENABLED": "false", "ADMIN_USERNAME": "", "ADMIN_PASSWORD": "",
                 "PUBLIC_BASE_URL": host}
     server_env = {**base_env, "BIND": f"127.0.0.1:{port}", "ACCESS_LOG": "on" if args.access_log else "off",
+                  "GUNICORN_LOG_LEVEL": "info",
                   "NOTIFY_WORKER_IN_WEB": "true" if args.notify_worker == "on" else "false"}
     for key, value in (("GUNICORN_WORKER_CLASS", args.worker_class), ("WEB_CONCURRENCY", args.workers),
                        ("GUNICORN_THREADS", args.threads)):
@@ -583,6 +617,7 @@ def main(argv: list[str] | None = None) -> int:
                                         result.get("probes"), operator_password)
     finally:
         gunicorn.stop()
+        result["server"]["restarts_during_run"] = gunicorn.restarts
     if "email" in args.phases:
         try:
             result["email"] = measure_email(url, base_env, args.emails, args.smtp_stall)
@@ -596,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
     result["duration_s"] = round((datetime.now(UTC) - started_at).total_seconds())
     result["targets"] = evaluate_targets(result)
     md_path, json_path = write_report(result, Path(args.out), name)
-    log(f"wrote {md_path.relative_to(ROOT)} and {json_path.relative_to(ROOT)} in {result['duration_s']} s")
+    log(f"wrote {md_path} and {json_path} in {result['duration_s']} s")
     return 0
 
 

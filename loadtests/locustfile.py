@@ -82,7 +82,7 @@ class CustomerUser(FastHttpUser):
         with self.client.post("/create", json=booking(self.rng), name="POST /create", headers=JSON,
                               catch_response=True) as response:
             if response.status_code != 201:
-                response.failure(f"{response.status_code}: {response.text[:200]}")
+                response.failure(f"{response.status_code}: {(response.text or '')[:200]}")
                 return
             _Shared.pool().append(response.json()["tracking_id"])
 
@@ -100,7 +100,7 @@ class OperatorUser(FastHttpUser):
         with self.client.post("/login", json=credentials, name="POST /login", headers=JSON,
                               catch_response=True) as response:
             if response.status_code != 200:
-                response.failure(f"login {response.status_code}: {response.text[:200]}")
+                response.failure(f"login {response.status_code}: {(response.text or '')[:200]}")
                 return
             self.csrf_token = response.json()["csrf_token"]
 
@@ -115,7 +115,7 @@ class OperatorUser(FastHttpUser):
         with self.client.get(f"/track/{tracking_id}", name="GET /track/[id]", headers=JSON,
                              catch_response=True) as response:
             if response.status_code != 200:
-                response.failure(f"{response.status_code}: {response.text[:200]}")
+                response.failure(f"{response.status_code}: {(response.text or '')[:200]}")
                 return
             shipment = response.json()
         status = choose_next_status(shipment["status"], shipment["events"], self.rng)
@@ -132,7 +132,7 @@ class OperatorUser(FastHttpUser):
                 response.request_meta["name"] = "POST /update/[id] (409 race)"
                 response.success()
             else:
-                response.failure(f"{response.status_code}: {response.text[:200]}")
+                response.failure(f"{response.status_code}: {(response.text or '')[:200]}")
 
 
 class HealthUser(FastHttpUser):

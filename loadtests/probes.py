@@ -51,4 +51,4 @@ class CreateProbe(_Probe):
         with self.client.post("/create", json=booking(self.rng), name="POST /create", headers=JSON,
                               catch_response=True) as response:
             if response.status_code != 201:
-                response.failure(f"{response.status_code}: {response.text[:200]}")
+                response.failure(f"{response.status_code}: {(response.text or '')[:200]}")
