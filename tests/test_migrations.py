@@ -20,7 +20,7 @@ def test_lookup_indexes_exist(app_ctx):
     unique = {tuple(c["column_names"]) for c in inspector.get_unique_constraints("shipments")} | {
         tuple(ix["column_names"]) for ix in inspector.get_indexes("shipments") if ix.get("unique")}
     assert ("tracking_id",) in unique
-    assert ("mobile", "created_at") in shipment_indexes
+    assert ("mobile", "created_at", "id") in shipment_indexes
     event_indexes = {tuple(ix["column_names"]) for ix in inspector.get_indexes("tracking_events")}
     assert ("shipment_id", "occurred_at") in event_indexes
     outbox = {tuple(c["column_names"]) for c in inspector.get_unique_constraints("notifications")}

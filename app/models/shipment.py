@@ -42,7 +42,8 @@ class Shipment(db.Model):
     )
 
     __table_args__ = (
-        Index("ix_shipments_mobile_created_at", "mobile", "created_at"),
+        # Serves "newest first" for one number straight from the index, however many shipments it has.
+        Index("ix_shipments_mobile_created_id", "mobile", "created_at", "id"),
         Index("ix_shipments_status_updated_at", "status", "updated_at"),
         Index("ix_shipments_updated_at", "updated_at"),
     )
