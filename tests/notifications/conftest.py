@@ -25,7 +25,7 @@ from aiosmtpd.smtp import AuthResult
 from app import create_app
 from app.extensions import db
 from app.notifier.worker import OutboxWorker, stop_worker_thread
-from tests.conftest import clean_database
+from tests.conftest import VALID_BOOKING, clean_database
 
 SMTP_USERNAME = "waybill"
 SMTP_PASSWORD = "smtp-secret"
@@ -264,13 +264,6 @@ def drain(app):
     return run
 
 
-VALID_BOOKING = {
-    "sender_name": "Asha Rao",
-    "receiver_name": "Vikram Nair",
-    "mobile": "+91 98765 43210",
-    "email": "vikram@example.com",
-    "destination": "Kochi",
-}
 OPERATOR = ("operator1", "correct-horse-1")
 
 
