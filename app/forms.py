@@ -14,7 +14,10 @@ def strip(value):
 
 def json_object_body() -> dict:
     """The request's JSON body, which must be an object; ValidationError (400) otherwise."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nesting deep enough to exhaust the decoder is not JSON we accept
+        body = None
     if body is None:
         raise ValidationError("The request body is not valid JSON.")
     if not isinstance(body, dict):

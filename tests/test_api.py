@@ -74,6 +74,14 @@ def test_create_rejects_bodies_that_are_not_a_json_object(client, app, data, con
     assert row_counts(app) == (0, 0, 0)
 
 
+def test_deeply_nested_json_is_a_400_not_a_500(client, app):
+    nested = '{"a":' * 5000 + "1" + "}" * 5000
+    for path in ["/create", "/search", "/login"]:
+        response = client.post(path, data=nested, content_type="application/json")
+        assert response.status_code == 400, path
+    assert row_counts(app) == (0, 0, 0)
+
+
 def test_create_rejects_oversize_body_with_413(client, app):
     response = client.post("/create", json={**VALID_BOOKING, "destination": "x" * 100_000})
     assert response.status_code == 413

@@ -17,6 +17,7 @@ from app.timeutil import as_utc, to_local, utcnow
 
 TIMELINE_LENGTH = 5  # events shown in an email, newest first
 _NOTIFICATIONS = Notification.__table__
+MAX_ROW_ID = 2**31 - 1  # INTEGER primary keys
 OUTBOX_PAGE_SIZE = 50
 OUTBOX_MAX_PAGE = 100_000
 
@@ -152,6 +153,8 @@ def retry_dead(notification_id: int) -> Notification:
     Rules: only `dead` rows (Conflict otherwise: a pending or sent row must not be sent again by hand);
     NotFound for an unknown id. Race-free: the state is checked by the UPDATE itself.
     """
+    if not 0 < notification_id <= MAX_ROW_ID:  # beyond the column's range: cannot exist, and overflows drivers
+        raise NotFound(f"No notification #{notification_id}.")
     changed = db.session.execute(
         update(Notification)
         .where(Notification.id == notification_id, Notification.state == "dead")

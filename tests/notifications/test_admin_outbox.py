@@ -143,3 +143,6 @@ def test_only_dead_rows_can_be_retried(app, desk, state):
 
 def test_retry_of_an_unknown_row_is_404(app, desk):
     assert desk.client.post("/admin/notifications/999999/retry", headers=desk.headers).status_code == 404
+    # An id beyond the column's range is unknown too, not a driver overflow (500).
+    too_big = desk.client.post("/admin/notifications/99999999999999999999/retry", headers=desk.headers)
+    assert too_big.status_code == 404
