@@ -111,18 +111,37 @@ class OutboxWorker:
         log.info("Notification worker stopped.")
 
     def drain(self) -> DrainReport:
-        """Send everything due now, batch after batch, until nothing is due or the worker is stopping."""
+        """Send everything due now, batch after batch, until nothing is due or the worker is stopping.
+
+        One mail backend (so one SMTP connection, opened at the first send) serves every batch of the pass.
+        """
         report = DrainReport()
+        backend = None
         with self.app.app_context():
             try:
                 while not self.stopping:
                     batch = self._claim()
                     if not batch:
                         break
-                    report.add(self._deliver(batch))
+                    if backend is None:
+                        try:
+                            backend = open_backend(self.app.config)
+                        except DeliveryFailed as exc:  # bad configuration: every row fails the same way
+                            report.add(self._fail_all(batch, exc))
+                            continue
+                    report.add(self._deliver(batch, backend))
             finally:
+                if backend is not None:
+                    backend.close()
                 db.session.rollback()
                 db.session.remove()
+        return report
+
+    def _fail_all(self, batch: list[outbox.ClaimedEmail], exc: DeliveryFailed) -> DrainReport:
+        report = DrainReport(batches=1)
+        policy = outbox.RetryPolicy.from_config(self.app.config)
+        for claimed in batch:
+            self._settle_failure(claimed, exc, policy, report)
         return report
 
     def _claim(self) -> list[outbox.ClaimedEmail]:
@@ -141,8 +160,8 @@ class OutboxWorker:
             raise
         return batch
 
-    def _deliver(self, batch: list[outbox.ClaimedEmail]) -> DrainReport:
-        """Send a claimed batch over one connection.
+    def _deliver(self, batch: list[outbox.ClaimedEmail], backend) -> DrainReport:
+        """Send a claimed batch through `backend` (its connection is kept for the next batch).
 
         Successes are recorded SENT_COMMIT_EVERY at a time (and before anything else is recorded), so a crash
         between sending and recording can repeat at most that many messages; failures are recorded at once.
@@ -152,10 +171,8 @@ class OutboxWorker:
         # Only start a message while at least half the lease is left, so a slow send still ends inside it.
         safety = timedelta(seconds=float(config["NOTIFY_LEASE_SECONDS"]) / 2)
         report = DrainReport(batches=1)
-        backend = None
         sent: list[outbox.ClaimedEmail] = []
         try:
-            backend = open_backend(config)
             for index, claimed in enumerate(batch):
                 if self.stopping or utcnow() > claimed.lease_until - safety:
                     self._settle_sent(sent, report)
@@ -182,13 +199,8 @@ class OutboxWorker:
                 sent.append(claimed)
                 if len(sent) >= SENT_COMMIT_EVERY:
                     self._settle_sent(sent, report)
-        except DeliveryFailed as exc:  # the backend could not even be set up (bad configuration)
-            for rest in batch:
-                self._settle_failure(rest, exc, policy, report)
         finally:
             self._settle_sent(sent, report)
-            if backend is not None:
-                backend.close()
         return report
 
     def _settle_sent(self, sent: list[outbox.ClaimedEmail], report: DrainReport) -> None:

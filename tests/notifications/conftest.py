@@ -63,6 +63,7 @@ class MailSink:
         self.refuse: set[str] = set()
         self.hold = threading.Event()
         self.data_started = 0
+        self.peers: set = set()  # one (host, port) per SMTP connection that delivered a message
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's hook
         if any(marker in address for marker in self.refuse):
@@ -78,6 +79,7 @@ class MailSink:
         message = email.message_from_bytes(envelope.content, policy=default_policy)
         with self.lock:
             self.messages.append(message)
+            self.peers.add(session.peer)
         return "250 2.0.0 Message accepted"
 
     def received(self) -> list[EmailMessage]:

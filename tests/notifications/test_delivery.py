@@ -343,3 +343,14 @@ def test_worker_thread_survives_a_database_error(make_app, desk_for, smtp_server
     desk_for(web).book()
     wait_for(lambda: smtp_server.sink.count() == 1, timeout=10, message="the email after the failed pass")
     assert worker_for(web).thread.is_alive()
+
+
+def test_one_drain_reuses_one_smtp_connection_across_batches(make_app, desk_for, drain, smtp_server):
+    application = make_app(**smtp_server.settings(NOTIFY_BATCH_SIZE=5))
+    desk = desk_for(application)
+    for _ in range(12):
+        desk.book()
+    report = drain(application)
+    assert report.sent == 12 and report.batches == 3
+    assert smtp_server.sink.count() == 12
+    assert len(smtp_server.sink.peers) == 1
