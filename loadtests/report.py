@@ -243,8 +243,17 @@ def render_markdown(result: dict) -> str:
     else:
         lines.append(email.get("status", "not measured"))
 
-    lines += ["", "## Method", "",
-              "- One command: `loadtests/bench.sh` (see docs/benchmark.md). The database is dropped and created, "
+    disturbed = [run["label"] for section in ("probes", "mixed") for run in (result.get(section) or {}).get("runs", [])
+                 if run["cpu"].get("other_pct", 0) > 10]
+    restarts = result["server"].get("restarts_during_run", 0)
+    lines += ["", "## Method", ""]
+    if restarts:
+        lines.append(f"- **Gunicorn was ended from outside the benchmark {restarts} time(s)** (SIGTERM from another "
+                     "job on this shared machine); it was started again and the run it hit was measured again.")
+    if disturbed:
+        lines.append(f"- Other work on the machine took more than 10% of it during: {', '.join(disturbed)}. "
+                     "Ratios within those runs hold up better than their absolute figures.")
+    lines += ["- One command: `loadtests/bench.sh` (see docs/benchmark.md). The database is dropped and created, "
               "migrated with `flask db upgrade` and seeded before the server starts.",
               "- Locust's `--reset-stats` drops the ramp-up; requests/s is over the measured window.",
               "- A 409 from two operators moving one shipment at once is counted on its own row, not as a failure.",
