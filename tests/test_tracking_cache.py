@@ -165,7 +165,8 @@ def test_losing_the_listener_connection_turns_the_cache_off_until_it_is_back(cac
     listener = reader.extensions["waybill_tracking_listener"]
     with app.app_context():
         db.session.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                "WHERE query LIKE 'LISTEN waybill_shipment_changed%' AND pid <> pg_backend_pid()"))
+                                "WHERE query LIKE 'LISTEN waybill_shipment_changed%' AND pid <> pg_backend_pid() "
+                                "AND datname = current_database()"))
         db.session.commit()
     assert wait_until(lambda: not listener.connected.is_set() or cache.get(tid) is None)
     assert cache.get(tid) is None  # emptied: changes made while deaf would be missed
