@@ -1,6 +1,8 @@
 """flask commands: users, seed-demo (notifications commands are added by app.notifier)."""
 from __future__ import annotations
 
+import sys
+
 import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
@@ -53,7 +55,7 @@ def seed_demo_command(shipments: int, events: int, seed: int | None, batch_size:
 
     started = perf_counter()
     with click.progressbar(length=shipments, label="Seeding shipments", show_pos=True, show_eta=True,
-                           file=click.get_text_stream("stderr")) as bar:
+                           file=sys.stderr) as bar:
         made, made_events = seed_demo(shipments, events, seed=seed, batch_size=batch_size, progress=bar.update)
     elapsed = perf_counter() - started
     click.echo(f"Inserted {made} shipments and {made_events} tracking events in {elapsed:.1f} s.")
