@@ -50,10 +50,11 @@ class RetryPolicy:
         return min(self.backoff * 2 ** max(attempts - 1, 0), self.backoff_max)
 
 
-def due_condition(now: datetime, max_attempts: int, reclaim_expired: bool = True) -> ColumnElement[bool]:
-    """Pending rows whose time has come, and (with reclaim_expired) rows whose sender's lease ran out (it died
-    mid-send). Each half matches one partial index (see the Notification model)."""
-    pending = and_(Notification.state == "pending", Notification.next_attempt_at <= now)
+def due_condition(now: datetime, max_attempts: int, reclaim_expired: bool = True,
+                  due_by: datetime | None = None) -> ColumnElement[bool]:
+    """Pending rows whose time has come (by `due_by`, default now), and (with reclaim_expired) rows whose
+    sender's lease ran out (it died mid-send). Each half matches one partial index (see the Notification model)."""
+    pending = and_(Notification.state == "pending", Notification.next_attempt_at <= (due_by or now))
     if not reclaim_expired:
         return pending
     return or_(
@@ -63,7 +64,7 @@ def due_condition(now: datetime, max_attempts: int, reclaim_expired: bool = True
 
 
 def claim_due(limit: int, lease_seconds: float, max_attempts: int, now: datetime | None = None,
-              reclaim_expired: bool = True) -> list[ClaimedEmail]:
+              reclaim_expired: bool = True, due_by: datetime | None = None) -> list[ClaimedEmail]:
     """Atomically take up to `limit` due rows for this worker, oldest due first.
 
     Expired leases only appear when a process died mid-send, so a busy worker looks for them once per poll
@@ -77,7 +78,7 @@ def claim_due(limit: int, lease_seconds: float, max_attempts: int, now: datetime
     lease_until = now + timedelta(seconds=lease_seconds)
     if reclaim_expired:
         _bury_exhausted_leases(now, max_attempts)
-    due = due_condition(now, max_attempts, reclaim_expired)
+    due = due_condition(now, max_attempts, reclaim_expired, due_by)
     candidates = (select(Notification.id).where(due)
                   .order_by(Notification.next_attempt_at, Notification.id).limit(limit))
     claim = update(Notification).values(state="sending", lease_until=lease_until,

@@ -114,13 +114,15 @@ class OutboxWorker:
         """Send everything due now, batch after batch, until nothing is due or the worker is stopping.
 
         One mail backend (so one SMTP connection, opened at the first send) serves every batch of the pass.
+        A pass sends what was due when it started: a row that fails in it waits for its backoff and a later pass.
         """
         report = DrainReport()
         backend = None
+        started = utcnow()
         with self.app.app_context():
             try:
                 while not self.stopping:
-                    batch = self._claim()
+                    batch = self._claim(due_by=started)
                     if not batch:
                         break
                     if backend is None:
@@ -144,14 +146,14 @@ class OutboxWorker:
             self._settle_failure(claimed, exc, policy, report)
         return report
 
-    def _claim(self) -> list[outbox.ClaimedEmail]:
+    def _claim(self, due_by=None) -> list[outbox.ClaimedEmail]:
         config = self.app.config
         now = time.monotonic()
         reclaim_expired = now - self._last_lease_check >= float(config["NOTIFY_POLL_SECONDS"])
         try:
             batch = outbox.claim_due(int(config["NOTIFY_BATCH_SIZE"]), float(config["NOTIFY_LEASE_SECONDS"]),
                                      outbox.RetryPolicy.from_config(config).max_attempts,
-                                     reclaim_expired=reclaim_expired)
+                                     reclaim_expired=reclaim_expired, due_by=due_by)
             db.session.commit()
             if reclaim_expired:
                 self._last_lease_check = now

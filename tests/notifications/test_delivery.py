@@ -42,7 +42,9 @@ def test_starttls_with_login(make_app, desk_for, drain, starttls_server):
 @pytest.mark.parametrize("server_fixture", ["ssl_server", "starttls_server"])
 def test_certificates_are_verified(request, make_app, desk_for, drain, server_fixture):
     server = request.getfixturevalue(server_fixture)
-    mailer = make_app(**server.settings(MAIL_CA_FILE=None))  # the system's CAs do not know our test certificate
+    # The system's CAs do not know our test certificate. A long backoff keeps the failed row from falling due
+    # again inside the same drain pass on a slow machine (this test is about verification, not retry timing).
+    mailer = make_app(**server.settings(MAIL_CA_FILE=None, MAIL_RETRY_BACKOFF=30))
     desk_for(mailer).book()
     report = drain(mailer)
     assert (report.sent, report.retrying) == (0, 1)
@@ -354,3 +356,17 @@ def test_one_drain_reuses_one_smtp_connection_across_batches(make_app, desk_for,
     assert report.sent == 12 and report.batches == 3
     assert smtp_server.sink.count() == 12
     assert len(smtp_server.sink.peers) == 1
+
+
+def test_a_drain_pass_does_not_retry_what_failed_in_it(make_app, desk_for, drain, smtp_server):
+    async def busy(server, session, envelope, address, rcpt_options):
+        return "451 4.3.0 Try again later"
+
+    smtp_server.sink.handle_RCPT = busy
+    mailer = make_app(**smtp_server.settings(MAIL_RETRY_BACKOFF=0, MAIL_RETRY_BACKOFF_MAX=0))
+    desk_for(mailer).book()
+    report = drain(mailer)  # due again at once, but only for the next pass
+    assert (report.sent, report.retrying) == (0, 1)
+    assert notification_rows(mailer)[0].attempts == 1
+    assert drain(mailer).retrying == 1
+    assert notification_rows(mailer)[0].attempts == 2
