@@ -300,7 +300,7 @@ def test_dashboard_services(app_ctx, create_shipment, auth):
 def test_page_window_marks_gaps():
     from app.services.dashboard import ShipmentPage
 
-    page = ShipmentPage(shipments=[], total=250, page=5, pages=10, per_page=25)
+    page = ShipmentPage(shipments=[], total=250, page=5, per_page=25)
     assert page.page_window() == [1, None, 3, 4, 5, 6, 7, None, 10]
 
 

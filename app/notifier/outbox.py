@@ -120,15 +120,10 @@ def _fenced(claimed: ClaimedEmail) -> ColumnElement[bool]:
                 Notification.lease_until == claimed.lease_until)
 
 
-def mark_sent(claimed: ClaimedEmail, now: datetime | None = None) -> bool:
-    """Record a delivered message. False if the lease had been lost (another worker may have sent it too)."""
-    return claimed.id in mark_many_sent([claimed], now)
-
-
 def mark_many_sent(claimed: list[ClaimedEmail], now: datetime | None = None) -> set[int]:
-    """Record several delivered messages in one statement; returns the ids whose lease still held.
-
-    Each row is fenced by its own lease, exactly as in mark_sent (rows claimed together share one lease).
+    """Record delivered messages in one statement; returns the ids whose lease still held (a row whose lease
+    was lost may have been sent by another worker too). Each row is fenced by its own lease; rows claimed
+    together share one.
     """
     if not claimed:
         return set()

@@ -1,6 +1,8 @@
 """Mobile numbers and email addresses: parsing, normalising, masking."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
@@ -27,8 +29,10 @@ def normalise_mobile(raw: str, default_region: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=4096)
 def mask_mobile(e164: str) -> str:
-    """Only the country code and the last four digits, for public pages."""
+    """Only the country code and the last four digits, for public pages (cached: a search answer masks the
+    same number once per shipment)."""
     try:
         country = phonenumbers.parse(e164).country_code
     except phonenumbers.NumberParseException:

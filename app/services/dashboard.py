@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
 from app.services.contacts import ContactError, normalise_mobile
+from app.services.pagination import Pagination
 from app.services.shipments import status_counts
 from app.services.status import ALL_STATUSES
 
@@ -33,11 +34,10 @@ class ShipmentFilter:
 
 
 @dataclass(frozen=True)
-class ShipmentPage:
+class ShipmentPage(Pagination):
     shipments: list[Shipment]
     total: int
     page: int
-    pages: int
     per_page: int
 
     @property
@@ -47,14 +47,6 @@ class ShipmentPage:
     @property
     def last_index(self) -> int:
         return (self.page - 1) * self.per_page + len(self.shipments)
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
     def page_window(self, around: int = 2) -> list[int | None]:
         """Page numbers to offer: first, last and `around` either side of the current one; None is a gap."""
@@ -95,14 +87,14 @@ def list_shipments(filters: ShipmentFilter, default_region: str, per_page: int =
         conditions.append(Shipment.status == filters.status)
 
     total = db.session.scalar(select(func.count()).select_from(Shipment).where(*conditions)) or 0
-    pages = max(1, math.ceil(total / per_page))
-    page = min(max(filters.page, 1), pages)
+    last_page = max(1, math.ceil(total / per_page))
+    page = min(max(filters.page, 1), last_page)
     order = (Shipment.updated_at.desc(), Shipment.id.desc()) if filters.newest_first \
         else (Shipment.updated_at.asc(), Shipment.id.asc())
     shipments = list(db.session.scalars(
         select(Shipment).where(*conditions).order_by(*order).limit(per_page).offset((page - 1) * per_page)
     ))
-    return ShipmentPage(shipments, total, page, pages, per_page)
+    return ShipmentPage(shipments, total, page, per_page)
 
 
 def _text_condition(text: str, default_region: str):

@@ -13,6 +13,7 @@ from app.extensions import db
 from app.models import Notification, Shipment, TrackingEvent
 from app.models.notification import STATES
 from app.notifier.worker import flag_outbox_changed
+from app.services.pagination import Pagination
 from app.timeutil import as_utc, to_local, utcnow
 
 TIMELINE_LENGTH = 5  # events shown in an email, newest first
@@ -94,25 +95,13 @@ class OutboxEntry:
 
 
 @dataclass(frozen=True)
-class OutboxPage:
+class OutboxPage(Pagination):
     entries: list[OutboxEntry]
     state: str | None
     page: int
     per_page: int
     total: int
     counts: dict[str, int]
-
-    @property
-    def pages(self) -> int:
-        return max((self.total + self.per_page - 1) // self.per_page, 1)
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 def list_outbox(state: str | None = None, page: int = 1, per_page: int = OUTBOX_PAGE_SIZE) -> OutboxPage:
