@@ -10,6 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 from app.errors import ValidationError
 from app.extensions import db
 from app.services.demo import seed_demo
+from app.services.roles import ROLES
 from app.services.users import create_user, ensure_admin
 
 users = AppGroup("users", help="Manage staff accounts.")
@@ -17,7 +18,7 @@ users = AppGroup("users", help="Manage staff accounts.")
 
 @users.command("create")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["operator", "admin"]), default="operator", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="operator", show_default=True)
 @click.password_option(help="Prompted for (twice) when not given.")
 def create_user_command(username: str, role: str, password: str) -> None:
     """Create a staff account."""

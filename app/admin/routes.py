@@ -9,6 +9,7 @@ from app.errors import Conflict, InvalidTransition, ValidationError, wants_html
 from app.extensions import db
 from app.serializers import shipment_to_dict
 from app.services.dashboard import list_shipments, recent_locations, status_tally
+from app.services.roles import Permission
 from app.services.shipments import find_shipment, next_statuses, record_status_change, status_counts, timeline
 from app.shipments.forms import StatusUpdateForm
 
@@ -16,7 +17,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 @bp.get("")
-@staff_required
+@staff_required(Permission.VIEW_SHIPMENTS)
 def dashboard():
     if not wants_html():
         return jsonify({"counts": status_counts()})
@@ -28,7 +29,7 @@ def dashboard():
 
 
 @bp.get("/shipments/<tracking_id>")
-@staff_required
+@staff_required(Permission.VIEW_SHIPMENTS)
 def shipment_detail(tracking_id: str):
     shipment = find_shipment(tracking_id)
     if not wants_html():
@@ -39,7 +40,7 @@ def shipment_detail(tracking_id: str):
 
 
 @bp.post("/shipments/<tracking_id>")
-@staff_required
+@staff_required(Permission.CHANGE_SHIPMENTS)
 def record_update(tracking_id: str):
     """The update form on a shipment's page. Errors re-render the page with the values kept (PRG on success)."""
     form = StatusUpdateForm.from_request()

@@ -2,27 +2,31 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 
 from flask import abort, current_app, jsonify, redirect, request, url_for
 from flask_login import current_user
 
 from app.errors import wants_html
 from app.extensions import csrf
+from app.services.roles import roles_with
 
-STAFF_ROLES = frozenset({"admin", "operator"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def staff_required(view: Callable | None = None, *, roles: frozenset[str] = STAFF_ROLES):
-    """Mark a view as staff-only (optionally for some roles). The check itself runs in enforce_access."""
-    def mark(func: Callable) -> Callable:
-        @wraps(func)
-        def wrapper(*args, **kwargs):
-            return func(*args, **kwargs)
-        wrapper.required_roles = roles
-        return wrapper
-    return mark(view) if view is not None else mark
+def staff_required(permission: str) -> Callable[[Callable], Callable]:
+    """Mark a view as staff-only, for the roles that hold `permission` (app.services.roles).
+
+    Every staff route declares one (a test walks the URL map); the check itself runs in enforce_access.
+    """
+    if callable(permission):
+        raise TypeError("staff_required needs a permission: @staff_required(Permission.VIEW_SHIPMENTS)")
+    roles = roles_with(permission)
+
+    def mark(view: Callable) -> Callable:
+        view.required_roles = roles
+        view.required_permission = permission
+        return view
+    return mark
 
 
 def json_without_csrf(view: Callable) -> Callable:

@@ -11,7 +11,6 @@ from app.extensions import db
 from app.models.types import UTCDateTime
 from app.timeutil import utcnow
 
-ROLES = ("admin", "operator")
 USERNAME_MAX = 64
 
 

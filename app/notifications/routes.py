@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from app.auth.guard import staff_required
 from app.errors import ValidationError, wants_html
@@ -10,12 +11,13 @@ from app.models.notification import STATES
 from app.notifications.forms import OutboxFilterForm, RetryForm
 from app.notifications.serializers import notification_to_dict, outbox_page_to_dict
 from app.services.notifications import list_outbox, retry_dead
+from app.services.roles import Permission
 
 bp = Blueprint("notifications", __name__, url_prefix="/admin/notifications")
 
 
 @bp.get("")
-@staff_required
+@staff_required(Permission.VIEW_OUTBOX)
 def outbox():
     form = OutboxFilterForm(formdata=request.args)
     if not form.validate():
@@ -27,9 +29,9 @@ def outbox():
 
 
 @bp.post("/<int:notification_id>/retry")
-@staff_required
+@staff_required(Permission.RETRY_NOTIFICATIONS)
 def retry(notification_id: int):
-    notification = retry_dead(notification_id)
+    notification = retry_dead(notification_id, actor=current_user.username)
     db.session.commit()
     if not wants_html():
         return jsonify({"notification": notification_to_dict(notification)})

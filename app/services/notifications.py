@@ -13,6 +13,7 @@ from app.extensions import db
 from app.models import Notification, Shipment, TrackingEvent
 from app.models.notification import STATES
 from app.notifier.worker import flag_outbox_changed
+from app.services.audit import record_audit
 from app.services.pagination import Pagination
 from app.timeutil import as_utc, to_local, utcnow
 
@@ -136,7 +137,7 @@ def outbox_counts() -> dict[str, int]:
     return {state: counts.get(state, 0) for state in STATES}
 
 
-def retry_dead(notification_id: int) -> Notification:
+def retry_dead(notification_id: int, actor: str) -> Notification:
     """Give a dead notification a fresh start: pending, no attempts counted, due now.
 
     Rules: only `dead` rows (Conflict otherwise: a pending or sent row must not be sent again by hand);
@@ -159,5 +160,7 @@ def retry_dead(notification_id: int) -> Notification:
     if not changed:
         raise Conflict(f"Notification #{notification_id} is {notification.state}; only dead ones can be retried.",
                        state=notification.state)
+    record_audit("notification_retried", actor=actor, target_type="notification", target_id=notification_id,
+                 details={"channel": notification.channel, "shipment_id": notification.shipment_id})
     flag_outbox_changed(db.session)
     return notification

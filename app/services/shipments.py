@@ -12,6 +12,7 @@ from app.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
 from app.services import notifications, tracking_cache
+from app.services.audit import record_audit
 from app.services.contacts import ContactError, normalise_mobile
 from app.services.status import Status, allowed_next_statuses, canonical_status
 from app.services.tracking_ids import new_tracking_id, normalise_tracking_id
@@ -126,7 +127,8 @@ def next_statuses(shipment: Shipment) -> list[str]:
 
 def record_status_change(tracking_id: str, status: str, location: str, note: str | None,
                          actor: str) -> tuple[Shipment, TrackingEvent]:
-    """Move a shipment to `status`: new status, one appended event and the recipient's email, one unit.
+    """Move a shipment to `status`: new status, one appended event, the recipient's email and the audit row,
+    one unit.
 
     Concurrent changes to one shipment are serialised by a compare-and-set on its status (works the same on
     PostgreSQL and SQLite): a change that lost the race is checked again against the new status, and either
@@ -162,6 +164,8 @@ def record_status_change(tracking_id: str, status: str, location: str, note: str
     db.session.flush()  # the shipment's new updated_at
     event = _insert_event(shipment.id, requested, location, note, actor, now)
     notifications.enqueue_status_email(shipment, event)
+    record_audit("status_changed", actor=actor, target_type="shipment", target_id=shipment.tracking_id,
+                 details={"from": current, "to": requested, "location": location})
     tracking_cache.publish_change(shipment.tracking_id)
     return shipment, event
 

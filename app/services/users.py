@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import User
-from app.models.user import ROLES, USERNAME_MAX
+from app.models.user import USERNAME_MAX
+from app.services.roles import ROLES
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)

@@ -5,6 +5,7 @@ from flask_login import current_user
 from app.auth.guard import json_without_csrf, staff_required
 from app.extensions import db, limiter
 from app.serializers import shipment_to_dict, tracking_url
+from app.services.roles import Permission
 from app.services.shipments import create_shipment, record_status_change, timeline
 from app.shipments.forms import BookingForm, StatusUpdateForm
 
@@ -29,7 +30,7 @@ def create():
 
 
 @bp.post("/update/<tracking_id>")
-@staff_required
+@staff_required(Permission.CHANGE_SHIPMENTS)
 def update(tracking_id: str):
     form = StatusUpdateForm.from_request()
     form.validate_or_raise()

@@ -1,0 +1,49 @@
+"""Staff roles and what each may do, as data (like the status table). The one place that says who may do what."""
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    VIEWER = "viewer"
+
+
+ROLES: tuple[str, ...] = tuple(r.value for r in Role)
+
+ROLE_DESCRIPTIONS: dict[str, str] = {
+    Role.ADMIN: "Everything, including staff accounts, API keys, the audit trail and the outbox.",
+    Role.OPERATOR: "Sees all shipments, records status changes, retries emails.",
+    Role.VIEWER: "Read-only staff (customer support): dashboard, shipments with contact details, timelines.",
+}
+
+
+class Permission(StrEnum):
+    VIEW_SHIPMENTS = "view_shipments"  # dashboard, shipment pages with contact details, timelines
+    CHANGE_SHIPMENTS = "change_shipments"  # status changes and everything else that writes shipments
+    VIEW_OUTBOX = "view_outbox"
+    RETRY_NOTIFICATIONS = "retry_notifications"
+    MANAGE_STAFF = "manage_staff"  # staff accounts and their sessions
+    VIEW_AUDIT = "view_audit"
+    MANAGE_INTEGRATIONS = "manage_integrations"  # API keys, webhooks
+
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    Permission.VIEW_SHIPMENTS: frozenset({Role.ADMIN, Role.OPERATOR, Role.VIEWER}),
+    Permission.CHANGE_SHIPMENTS: frozenset({Role.ADMIN, Role.OPERATOR}),
+    Permission.VIEW_OUTBOX: frozenset({Role.ADMIN, Role.OPERATOR}),
+    Permission.RETRY_NOTIFICATIONS: frozenset({Role.ADMIN, Role.OPERATOR}),
+    Permission.MANAGE_STAFF: frozenset({Role.ADMIN}),
+    Permission.VIEW_AUDIT: frozenset({Role.ADMIN}),
+    Permission.MANAGE_INTEGRATIONS: frozenset({Role.ADMIN}),
+}
+
+
+def roles_with(permission: str) -> frozenset[str]:
+    """The roles that hold `permission` (KeyError for a permission that does not exist: a typo must not pass)."""
+    return PERMISSIONS[permission]
+
+
+def may(role: str | None, permission: str) -> bool:
+    return role is not None and role in PERMISSIONS[permission]
