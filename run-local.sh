@@ -113,14 +113,22 @@ run_app() {
   exec "$VENV/bin/gunicorn" -c gunicorn.conf.py --bind "127.0.0.1:$port" "app:create_app()"
 }
 
-ensure_chromium() {
-  if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then return 0; fi
+# Debian packages some tests need: "command:package" pairs. Installed under CI=true; elsewhere those tests skip
+# with a message saying what to install.
+TEST_TOOLS=(chromium:chromium pdftoppm:poppler-utils zbarimg:zbar-tools)
+
+ensure_test_tools() {
+  local pair missing=()
+  for pair in "${TEST_TOOLS[@]}"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
   if [ "${CI:-}" = "true" ]; then
-    say "Installing Debian's Chromium for the browser tests"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-      || die "could not install chromium"
+    say "Installing Debian packages for the tests: ${missing[*]}"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null) \
+      || die "could not install ${missing[*]}"
   else
-    echo "Chromium not found: browser tests will be skipped (apt-get install -y chromium to run them)."
+    echo "Not installed: ${missing[*]} (the tests that need them are skipped; apt-get install -y ${missing[*]})."
   fi
 }
 
@@ -142,7 +150,7 @@ run_tests() {
   check_python
   install_requirements requirements-dev.txt
   ensure_node_modules
-  ensure_chromium
+  ensure_test_tools
   if [ -n "${TEST_DATABASE_URL:-}" ]; then
     say "Running the suite on SQLite and on PostgreSQL (${TEST_DATABASE_URL%%@*}@…)"
   else

@@ -24,7 +24,8 @@ def dashboard():
     form = ShipmentFilterForm(formdata=request.args)
     if not form.validate():
         raise ValidationError("The search options are not valid.", fields=form.field_errors())
-    results = list_shipments(form.to_filter(), current_app.config["DEFAULT_PHONE_REGION"])
+    results = list_shipments(form.to_filter(current_app.config["DISPLAY_TIMEZONE"]),
+                             current_app.config["DEFAULT_PHONE_REGION"])
     return render_template("admin/dashboard.html", form=form, tally=status_tally(), results=results)
 
 

@@ -5,6 +5,7 @@ import math
 import re
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, or_, select
 
@@ -31,6 +32,8 @@ class ShipmentFilter:
     status: str | None = None
     newest_first: bool = True
     page: int = 1
+    booked_since: datetime | None = None  # inclusive, UTC
+    booked_before: datetime | None = None  # exclusive, UTC
 
 
 @dataclass(frozen=True)
@@ -79,13 +82,7 @@ def list_shipments(filters: ShipmentFilter, default_region: str, per_page: int =
     common format, or part of the sender's or receiver's name (any case). A page past the end is clamped
     to the last page.
     """
-    conditions = []
-    text = filters.text.strip()
-    if text:
-        conditions.append(_text_condition(text, default_region))
-    if filters.status:
-        conditions.append(Shipment.status == filters.status)
-
+    conditions = shipment_conditions(filters, default_region)
     total = db.session.scalar(select(func.count()).select_from(Shipment).where(*conditions)) or 0
     last_page = max(1, math.ceil(total / per_page))
     page = min(max(filters.page, 1), last_page)
@@ -95,6 +92,21 @@ def list_shipments(filters: ShipmentFilter, default_region: str, per_page: int =
         select(Shipment).where(*conditions).order_by(*order).limit(per_page).offset((page - 1) * per_page)
     ))
     return ShipmentPage(shipments, total, page, per_page)
+
+
+def shipment_conditions(filters: ShipmentFilter, default_region: str) -> list:
+    """The WHERE conditions of a filter, shared by the dashboard list and the CSV export."""
+    conditions = []
+    text = filters.text.strip()
+    if text:
+        conditions.append(_text_condition(text, default_region))
+    if filters.status:
+        conditions.append(Shipment.status == filters.status)
+    if filters.booked_since:
+        conditions.append(Shipment.created_at >= filters.booked_since)
+    if filters.booked_before:
+        conditions.append(Shipment.created_at < filters.booked_before)
+    return conditions
 
 
 def _text_condition(text: str, default_region: str):

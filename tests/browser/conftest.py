@@ -84,7 +84,9 @@ class Tab:
 
     def _check_request(self, request) -> None:
         url = request.url
-        if not (url.startswith(self.base_url + "/") or url.startswith(("data:", "blob:", "about:"))):
+        # chrome:// and chrome-extension:// are the browser's own pages (its PDF viewer), never the network.
+        if not (url.startswith(self.base_url + "/")
+                or url.startswith(("data:", "blob:", "about:", "chrome://", "chrome-extension://"))):
             self.foreign_requests.append(url)
 
     def close(self) -> None:

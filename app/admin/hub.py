@@ -1,0 +1,77 @@
+"""Hub tools on the admin blueprint: printable labels (one or many) and the CSV export of shipments."""
+from __future__ import annotations
+
+from flask import Response, current_app, request, stream_with_context
+from flask_login import current_user
+
+from app.admin.forms import ShipmentFilterForm, label_batch_request
+from app.admin.routes import bp
+from app.auth.guard import staff_required
+from app.errors import ValidationError
+from app.extensions import db
+from app.services.audit import record_audit
+from app.services.exports import export_csv
+from app.services.labels import LabelOptions, label_size, render_labels, shipments_for_labels
+from app.services.roles import Permission
+from app.services.shipments import find_shipment
+from app.timeutil import utcnow
+
+
+@bp.get("/shipments/<tracking_id>/label.pdf")
+@staff_required(Permission.VIEW_SHIPMENTS)
+def label(tracking_id: str):
+    options = _label_options(request.args.get("size"))
+    shipment = find_shipment(tracking_id)
+    pdf = render_labels([shipment], options)
+    record_audit("labels_printed", actor=current_user.username, target_type="shipment",
+                 target_id=shipment.tracking_id, details={"count": 1, "size": options.size})
+    db.session.commit()
+    return _pdf_response(pdf, f"label-{shipment.tracking_id}.pdf")
+
+
+@bp.post("/labels.pdf")
+@staff_required(Permission.VIEW_SHIPMENTS)
+def labels():
+    """Labels for a selection: JSON `{"tracking_ids": [...], "size"?}` or the dashboard's selection form."""
+    tracking_ids, size = label_batch_request()
+    options = _label_options(size)
+    shipments = shipments_for_labels(tracking_ids)
+    pdf = render_labels(shipments, options)
+    record_audit("labels_printed", actor=current_user.username, target_type="shipments",
+                 target_id=f"{len(shipments)} shipments",
+                 details={"count": len(shipments), "size": options.size,
+                          "tracking_ids": [s.tracking_id for s in shipments[:50]]})
+    db.session.commit()
+    return _pdf_response(pdf, f"labels-{utcnow():%Y%m%d-%H%M%S}.pdf")
+
+
+@bp.get("/shipments.csv")
+@staff_required(Permission.VIEW_SHIPMENTS)
+def export_shipments():
+    """The dashboard's current selection (search, status, booking dates) as CSV, streamed."""
+    form = ShipmentFilterForm(formdata=request.args)
+    if not form.validate():
+        raise ValidationError("The export options are not valid.", fields=form.field_errors())
+    filters = form.to_filter(current_app.config["DISPLAY_TIMEZONE"])
+    record_audit("shipments_exported", actor=current_user.username, target_type="shipments",
+                 details={"search": bool(filters.text), "status": filters.status,
+                          "booked_from": request.args.get("booked_from") or None,
+                          "booked_to": request.args.get("booked_to") or None})
+    db.session.commit()
+    rows = export_csv(filters, current_app.config["DEFAULT_PHONE_REGION"])
+    response = Response(stream_with_context(rows), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="shipments-{utcnow():%Y%m%d-%H%M%S}.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _label_options(size: str | None) -> LabelOptions:
+    return LabelOptions(size=label_size(size), public_base_url=current_app.config["PUBLIC_BASE_URL"],
+                        timezone=current_app.config["DISPLAY_TIMEZONE"])
+
+
+def _pdf_response(pdf: bytes, filename: str) -> Response:
+    response = Response(pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"  # names and addresses: not for shared caches
+    return response
