@@ -5,8 +5,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import Flask, current_app
+from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
+from app.services.roles import may
 from app.services.status import MAIN_STAGES, Status, is_final, stage_index
 from app.timeutil import isoformat_z, to_local
 
@@ -78,9 +80,14 @@ def shipment_progress(status: str, events: Sequence) -> Progress:
     return Progress(tuple(stages), exception, EXCEPTION_TEXT.get(status), reached + 1)
 
 
+def current_user_may(permission: str) -> bool:
+    """Whether the signed-in staff member's role holds `permission` (pages show only what the role may use)."""
+    return current_user.is_authenticated and may(current_user.role, permission)
+
+
 def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["iso_z"] = isoformat_z
     app.jinja_env.filters["slug"] = css_slug
     app.jinja_env.globals.update(csrf_token=generate_csrf, MAIN_STAGES=MAIN_STAGES, is_final=is_final,
-                                 shipment_progress=shipment_progress)
+                                 shipment_progress=shipment_progress, may=current_user_may)

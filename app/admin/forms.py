@@ -3,6 +3,7 @@ from zoneinfo import ZoneInfo
 
 from flask import request
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import DateField, IntegerField, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, NumberRange, Optional
 
@@ -64,3 +65,12 @@ def label_batch_request() -> tuple[list[str], str | None]:
         return ids, size
     ids = [part for value in request.form.getlist("tracking_ids") for part in value.replace(",", " ").split()]
     return ids, request.form.get("size") or None
+
+
+class ImportForm(FlaskForm):
+    """The CSV upload (its CSRF token is checked for every POST by app.auth.guard)."""
+
+    class Meta:
+        csrf = False
+
+    file = FileField("CSV file of bookings")

@@ -36,6 +36,15 @@ def json_without_csrf(view: Callable) -> Callable:
     return view
 
 
+def accepts_upload(max_bytes: int) -> Callable[[Callable], Callable]:
+    """Let this view's requests be up to `max_bytes` (the app's MAX_CONTENT_LENGTH stays small for the rest).
+    Applied in enforce_access, before the CSRF check reads the form."""
+    def mark(view: Callable) -> Callable:
+        view.max_content_length = max_bytes
+        return view
+    return mark
+
+
 def unauthenticated_response():
     if wants_html() and request.method == "GET":
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
@@ -51,6 +60,9 @@ def enforce_access():
         if current_user.role not in roles:
             abort(403, "Your role may not do this.")
     if request.method in UNSAFE_METHODS:
+        upload_limit = getattr(view, "max_content_length", None)
+        if upload_limit is not None:
+            request.max_content_length = upload_limit
         if getattr(view, "json_without_csrf", False) and request.is_json:
             return None
         csrf.protect()
