@@ -93,6 +93,14 @@ class Config:
 
         self.LOG_LEVEL = env("LOG_LEVEL", "INFO").upper()
 
+        # Uploaded proof of delivery (signatures, photos): the local filesystem, or S3.
+        self.STORAGE_BACKEND = env("STORAGE_BACKEND", "filesystem").strip().lower()
+        self.STORAGE_DIR = env("STORAGE_DIR") or str(INSTANCE_DIR / "uploads")
+        self.S3_BUCKET = env("S3_BUCKET") or None
+        self.S3_PREFIX = env("S3_PREFIX", "proof-of-delivery/")
+        self.S3_ENDPOINT_URL = env("S3_ENDPOINT_URL") or None
+        self.AWS_REGION = env("AWS_REGION") or "ap-south-1"
+
 
 class DevelopmentConfig(Config):
     pass
