@@ -205,7 +205,7 @@ def test_during_a_rotation_both_secrets_verify():
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254",
                                      "169.254.10.10", "::1", "::ffff:127.0.0.1", "fd00:ec2::254", "fe80::1",
-                                     "100.64.0.1", "0.0.0.0", "224.0.0.1", "240.0.0.1"])
+                                     "100.64.0.1", "0.0.0.0", "224.0.0.1", "240.0.0.1"])  # noqa: S104
 def test_addresses_that_are_not_public_are_refused(address):
     assert address_refused(ipaddress.ip_address(address)) is not None
 
