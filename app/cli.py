@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from app.errors import ValidationError
@@ -62,9 +62,42 @@ def seed_demo_command(shipments: int, events: int, seed: int | None, batch_size:
     click.echo(f"Inserted {made} shipments and {made_events} tracking events in {elapsed:.1f} s.")
 
 
+estimates = AppGroup("estimates", help="Estimated delivery: learn it from history, and measure it.")
+
+
+@estimates.command("refresh")
+def refresh_estimates_command() -> None:
+    """Rebuild the per-area estimates from the last ETA_WINDOW_DAYS of deliveries."""
+    from app.services.estimates import refresh_estimates
+
+    config = current_app.config
+    rows = refresh_estimates(config["ETA_WINDOW_DAYS"], config["ETA_MIN_SAMPLES"])
+    db.session.commit()
+    click.echo(f"Estimates refreshed: {rows} area/status rows from the last {config['ETA_WINDOW_DAYS']} days.")
+
+
+@estimates.command("backtest")
+@click.option("--holdout", default=0.3, show_default=True, type=click.FloatRange(0.05, 0.9),
+              help="Share of the newest deliveries to test on (the rest is learned from).")
+def backtest_estimates_command(holdout: float) -> None:
+    """Replay history: the estimate at each event of recent deliveries against when they really arrived."""
+    from app.services.estimates import backtest
+
+    config = current_app.config
+    result = backtest(config["ETA_WINDOW_DAYS"], config["ETA_MIN_SAMPLES"], holdout)
+    if not result.estimates:
+        raise click.ClickException("No deliveries to test on in the window: run seed-demo or wait for history.")
+    click.echo(f"Tested {result.estimates} estimates on {result.deliveries} deliveries "
+               f"(learned from the older {1 - holdout:.0%} of the last {config['ETA_WINDOW_DAYS']} days).")
+    click.echo(f"Median absolute error: {result.median_abs_error_hours:.1f} h")
+    click.echo(f"Delivered inside the window: {result.inside_window:.1%}")
+    click.echo("Basis: " + ", ".join(f"{basis} {count}" for basis, count in sorted(result.by_basis.items())))
+
+
 def register_commands(app: Flask) -> None:
     from app.notifier.cli import notifications
 
     app.cli.add_command(notifications)
     app.cli.add_command(users)
+    app.cli.add_command(estimates)
     app.cli.add_command(seed_demo_command)

@@ -93,6 +93,11 @@ class Config:
 
         self.LOG_LEVEL = env("LOG_LEVEL", "INFO").upper()
 
+        # Estimated delivery, learned from the last ETA_WINDOW_DAYS of deliveries (see app/services/estimates.py).
+        self.ETA_WINDOW_DAYS = env_int("ETA_WINDOW_DAYS", 90)
+        self.ETA_MIN_SAMPLES = env_int("ETA_MIN_SAMPLES", 20)
+        self.ETA_DEFAULT_FACTOR = env_float("ETA_DEFAULT_FACTOR", 1.0)
+
         # Uploaded proof of delivery (signatures, photos): the local filesystem, or S3.
         self.STORAGE_BACKEND = env("STORAGE_BACKEND", "filesystem").strip().lower()
         self.STORAGE_DIR = env("STORAGE_DIR") or str(INSTANCE_DIR / "uploads")

@@ -22,7 +22,7 @@ from app.config import TestingConfig
 from app.extensions import db
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-TABLES_CHILD_FIRST = ("audit_entries", "notifications", "tracking_events", "shipments", "users")
+TABLES_CHILD_FIRST = ("audit_entries", "delivery_estimates", "notifications", "tracking_events", "shipments", "users")
 
 
 def _create_postgres_database(server_url: str) -> tuple[str, str]:

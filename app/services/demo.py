@@ -5,6 +5,7 @@ get multi-row INSERTs. Both paths insert the same kind of rows.
 """
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,17 @@ CITIES = ["Hyderabad", "Vijayawada", "Visakhapatnam", "Rajahmundry", "Bhimavaram
           "Mumbai", "Pune", "Kolkata", "Delhi", "Kochi", "Guntur", "Nellore", "Tirupati", "Kakinada"]
 NAMES = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
 HUBS = [f"{city} Hub" for city in CITIES]
+# Per destination: the PIN prefix of its sorting district and the typical hours from pick-up to delivery, so that
+# estimated delivery has something real to learn (near cities are quick, far ones slow and more variable).
+DESTINATIONS: dict[str, tuple[str, float, float]] = {
+    "Hyderabad": ("500", 30, 0.20), "Vijayawada": ("520", 40, 0.22), "Visakhapatnam": ("530", 52, 0.25),
+    "Rajahmundry": ("533", 48, 0.25), "Bhimavaram": ("534", 56, 0.30), "Chennai": ("600", 44, 0.22),
+    "Bengaluru": ("560", 38, 0.20), "Mumbai": ("400", 60, 0.25), "Pune": ("411", 58, 0.25),
+    "Kolkata": ("700", 84, 0.30), "Delhi": ("110", 78, 0.28), "Kochi": ("682", 66, 0.28),
+    "Guntur": ("522", 42, 0.22), "Nellore": ("524", 46, 0.25), "Tirupati": ("517", 50, 0.25),
+    "Kakinada": ("533", 54, 0.28),
+}
+DELAY_SHARE = 0.12  # parcels held up somewhere (weather, a hub backlog, a wrong sort)
 # A share of bookings go to a number seen before (repeat customers), so a mobile search finds one or more.
 REPEAT_CUSTOMER_SHARE = 0.2
 _RECENT_MOBILES = 500
@@ -85,8 +97,9 @@ class _DemoGenerator:
         for _ in range(count):
             tracking_id = _fresh_tracking_id(taken)
             history = demo_history(rng, self.events)
+            city = rng.choice(CITIES)
             start = now - timedelta(days=rng.randint(1, 60), minutes=rng.randint(0, 1440))
-            times = [start + timedelta(hours=6 * i + rng.randint(0, 5)) for i in range(len(history))]
+            times = _step_times(rng, start, len(history), DESTINATIONS[city])
             if times[-1] > now:  # long histories booked recently: keep every event in the past
                 shift = times[-1] - now + timedelta(minutes=rng.randint(1, 120))
                 times = [at - shift for at in times]
@@ -94,12 +107,36 @@ class _DemoGenerator:
                 row={
                     "tracking_id": tracking_id, "sender_name": rng.choice(NAMES),
                     "receiver_name": rng.choice(NAMES), "mobile": self.mobile(),
-                    "email": f"customer{rng.randrange(10**6)}@example.com", "destination": rng.choice(CITIES),
+                    "email": f"customer{rng.randrange(10**6)}@example.com",
+                    "destination": _destination(rng, city),
                     "status": history[-1][0], "created_at": times[0], "updated_at": times[-1],
                 },
                 history=list(zip(history, times, strict=True)),
             ))
         return made
+
+
+def _destination(rng: random.Random, city: str) -> str:
+    """Half the addresses carry a PIN code (as most real ones do), the rest only the city."""
+    if rng.random() < 0.5:
+        return city
+    return f"{rng.randint(1, 200)} Main Road, {city} {DESTINATIONS[city][0]}{rng.randint(1, 99):03d}"
+
+
+def _step_times(rng: random.Random, start: datetime, steps: int, profile: tuple[str, float, float]) -> list[datetime]:
+    """When each step of a history happened: pick-up a few hours after booking, hubs spread over the area's
+    transit time (log-normal around its typical hours, sometimes delayed), out for delivery the same morning."""
+    _pin, typical_hours, spread = profile
+    transit = typical_hours * math.exp(rng.gauss(0, spread))
+    if rng.random() < DELAY_SHARE:
+        transit += rng.uniform(12, 60)
+    picked_up = start + timedelta(hours=rng.uniform(2, 10))
+    delivered = picked_up + timedelta(hours=transit)
+    out_for_delivery = delivered - timedelta(hours=rng.uniform(1.5, 8))
+    hubs = max(steps - 4, 1)
+    hub_times = sorted(picked_up + (out_for_delivery - picked_up) * rng.uniform(0.1, 0.9) for _ in range(hubs))
+    schedule = [start, picked_up, *hub_times, out_for_delivery, delivered]
+    return schedule[:steps]
 
 
 def seed_demo(shipments: int, events: int, seed: int | None = None, batch_size: int | None = None,

@@ -1,0 +1,229 @@
+"""Estimated delivery, learned from the courier's own history.
+
+For every past delivery, each earlier event says "from this status, delivery came this long after". Grouped by
+destination area and status over a recent window, those durations give the 5th, 50th and 90th percentile of the
+time left; a shipment's estimate is its latest event's time plus those: "expected" at p50, in the window p5–p90
+("by" the p90 time: the window is meant to hold at least 80 % of deliveries, and the backtest checks it).
+
+Rules:
+- The area is the destination's postal code prefix (first 3 digits of an Indian PIN: the sorting district), else
+  its city (the last part of the address with letters in it).
+- An area with fewer than `min_samples` deliveries for a status falls back to the whole network, and that to a
+  configured default (DEFAULT_REMAINING_HOURS, stretched by ETA_DEFAULT_FACTOR).
+- The table is rebuilt periodically (`flask estimates refresh`, and the worker), never per request; reading an
+  estimate is one primary-key look-up.
+- Final statuses have no estimate. On Hold is estimated from the status it was held from.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from statistics import median
+
+from sqlalchemy import delete, select
+
+from app.extensions import db
+from app.models import DeliveryEstimate, Shipment, TrackingEvent
+from app.models.delivery_estimate import NETWORK_AREA
+from app.services.status import FINAL_STATUSES, Status
+from app.timeutil import as_utc, utcnow
+
+_PIN = re.compile(r"(?<!\d)([1-9]\d{2})\s?\d{3}(?!\d)")
+_LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
+AREA_MAX = 64
+
+# Time left to delivery when there is too little history (hours: p5, p50, p90), by current status.
+DEFAULT_REMAINING_HOURS: dict[str, tuple[float, float, float]] = {
+    Status.BOOKED: (24, 60, 120),
+    Status.PICKED_UP: (20, 48, 108),
+    Status.IN_TRANSIT: (8, 30, 84),
+    Status.OUT_FOR_DELIVERY: (0.5, 4, 10),
+    Status.DELIVERY_ATTEMPTED: (18, 26, 60),
+}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    earliest: datetime
+    expected: datetime
+    latest: datetime
+    basis: str  # "area" (this destination's history), "network" (the whole network's) or "default"
+
+    def to_dict(self) -> dict:
+        from app.timeutil import isoformat_z
+
+        return {"earliest": isoformat_z(self.earliest), "expected": isoformat_z(self.expected),
+                "latest": isoformat_z(self.latest), "basis": self.basis}
+
+
+@dataclass(frozen=True)
+class Remaining:
+    samples: int
+    p05: float
+    p50: float
+    p90: float
+
+
+def destination_area(destination: str) -> str:
+    """"12 MG Road, Ernakulam, Kochi 682016" → "pin:682"; "Banjara Hills, Hyderabad" → "city:hyderabad"."""
+    pin = _PIN.search(destination)
+    if pin:
+        return f"pin:{pin.group(1)}"
+    parts = [p.strip() for p in re.split(r"[,\n]", destination) if _LETTERS.search(p)]
+    city = re.sub(r"[\d\s-]+$", "", " ".join(parts[-1].split()).casefold()) if parts else ""
+    return f"city:{city}"[:AREA_MAX] if city else NETWORK_AREA
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolated percentile of already sorted values (q in 0..1)."""
+    if not sorted_values:
+        raise ValueError("no values")
+    position = (len(sorted_values) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+
+
+def learn(samples: Iterable[tuple[str, str, float]], min_samples: int) -> dict[tuple[str, str], Remaining]:
+    """Percentiles of time left per (area, status) and per (network, status), from (area, status, seconds) samples.
+    Areas with fewer than `min_samples` samples for a status are left out (the network covers them)."""
+    grouped: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for area, status, seconds in samples:
+        grouped[(area, status)].append(seconds)
+        if area != NETWORK_AREA:
+            grouped[(NETWORK_AREA, status)].append(seconds)
+    learned = {}
+    for key, values in grouped.items():
+        if len(values) < min_samples:
+            continue
+        values.sort()
+        learned[key] = Remaining(len(values), percentile(values, 0.05), percentile(values, 0.5),
+                                 percentile(values, 0.9))
+    return learned
+
+
+@dataclass(frozen=True)
+class Delivery:
+    area: str
+    delivered_at: datetime
+    steps: list[tuple[str, datetime]]  # the events before delivery, oldest first
+
+
+def recent_deliveries(since: datetime, until: datetime | None = None) -> Iterator[Delivery]:
+    """Shipments delivered in [since, until), with the events that came before their delivery, streamed."""
+    conditions = [Shipment.status == Status.DELIVERED.value, Shipment.updated_at >= since]
+    if until is not None:
+        conditions.append(Shipment.updated_at < until)
+    rows = db.session.execute(
+        select(TrackingEvent.shipment_id, Shipment.destination, TrackingEvent.status, TrackingEvent.occurred_at)
+        .join(Shipment, Shipment.id == TrackingEvent.shipment_id)
+        .where(*conditions)
+        .order_by(TrackingEvent.shipment_id, TrackingEvent.occurred_at, TrackingEvent.id)
+        .execution_options(yield_per=5000)
+    )
+    current_id, destination, steps = None, "", []
+    for shipment_id, dest, status, occurred_at in rows:
+        if shipment_id != current_id:
+            if current_id is not None:
+                yield from _delivery(destination, steps)
+            current_id, destination, steps = shipment_id, dest, []
+        steps.append((status, as_utc(occurred_at)))
+    if current_id is not None:
+        yield from _delivery(destination, steps)
+
+
+def _delivery(destination: str, steps: list[tuple[str, datetime]]) -> Iterator[Delivery]:
+    delivered = [at for status, at in steps if status == Status.DELIVERED]
+    if delivered:
+        yield Delivery(destination_area(destination), delivered[-1],
+                       [(status, at) for status, at in steps if status != Status.DELIVERED])
+
+
+def samples_of(deliveries: Iterable[Delivery]) -> Iterator[tuple[str, str, float]]:
+    for delivery in deliveries:
+        for status, at in delivery.steps:
+            if status in DEFAULT_REMAINING_HOURS:
+                yield delivery.area, status, max((delivery.delivered_at - at).total_seconds(), 0.0)
+
+
+def refresh_estimates(window_days: int, min_samples: int, now: datetime | None = None) -> int:
+    """Rebuild the estimates table from the deliveries of the last `window_days` days (one transaction, in the
+    caller's session). Returns the number of (area, status) rows written."""
+    now = now or utcnow()
+    learned = learn(samples_of(recent_deliveries(now - timedelta(days=window_days))), min_samples)
+    db.session.execute(delete(DeliveryEstimate))
+    db.session.add_all(DeliveryEstimate(area=area, status=status, samples=r.samples, p05_seconds=r.p05,
+                                        p50_seconds=r.p50, p90_seconds=r.p90, refreshed_at=now)
+                       for (area, status), r in learned.items())
+    return len(learned)
+
+
+def estimate(destination: str, status: str, since: datetime, held_from: str | None = None,
+             default_factor: float = 1.0) -> Estimate | None:
+    """The estimated delivery of a shipment in `status` since `since` (None when the status is final)."""
+    effective = held_from if status == Status.ON_HOLD and held_from else status
+    if effective in FINAL_STATUSES or effective not in DEFAULT_REMAINING_HOURS:
+        return None
+    area = destination_area(destination)
+    rows = {row.area: row for row in db.session.scalars(
+        select(DeliveryEstimate).where(DeliveryEstimate.status == effective,
+                                       DeliveryEstimate.area.in_({area, NETWORK_AREA})))}
+    row = rows.get(area) or rows.get(NETWORK_AREA)
+    if row is not None:
+        basis = "area" if row.area == area and area != NETWORK_AREA else "network"
+        remaining = Remaining(row.samples, row.p05_seconds, row.p50_seconds, row.p90_seconds)
+    else:
+        basis = "default"
+        p05, p50, p90 = (hours * 3600 * default_factor for hours in DEFAULT_REMAINING_HOURS[effective])
+        remaining = Remaining(0, p05, p50, p90)
+    return window_from(as_utc(since), remaining, basis)
+
+
+def window_from(since: datetime, remaining: Remaining, basis: str, now: datetime | None = None) -> Estimate:
+    """The window p5–p90 after `since`; a window already past moves to start now (late parcels stay honest)."""
+    earliest, expected, latest = (since + timedelta(seconds=s) for s in (remaining.p05, remaining.p50,
+                                                                        remaining.p90))
+    now = now or utcnow()
+    if latest < now:  # overdue: the same spread again, from now
+        earliest, expected, latest = now, now + (expected - earliest), now + (latest - earliest)
+    return Estimate(earliest, expected, latest, basis)
+
+
+@dataclass(frozen=True)
+class Backtest:
+    deliveries: int
+    estimates: int
+    median_abs_error_hours: float
+    inside_window: float  # share of estimates whose window held the real delivery time
+    by_basis: dict[str, int]
+
+
+def backtest(window_days: int, min_samples: int, holdout: float = 0.3, now: datetime | None = None) -> Backtest:
+    """Learn from the older deliveries of the window and test on the newest `holdout` share: at each event of a
+    test delivery, what would the estimate have said, and when did the parcel really arrive?"""
+    now = now or utcnow()
+    deliveries = sorted(recent_deliveries(now - timedelta(days=window_days)), key=lambda d: d.delivered_at)
+    split = int(len(deliveries) * (1 - holdout))
+    train, test = deliveries[:split], deliveries[split:]
+    learned = learn(samples_of(train), min_samples)
+    errors, inside, by_basis = [], 0, defaultdict(int)
+    for delivery in test:
+        for status, at in delivery.steps:
+            if status not in DEFAULT_REMAINING_HOURS:
+                continue
+            row = learned.get((delivery.area, status))
+            basis = "area"
+            if row is None:
+                row, basis = learned.get((NETWORK_AREA, status)), "network"
+            if row is None:
+                p05, p50, p90 = (h * 3600 for h in DEFAULT_REMAINING_HOURS[status])
+                row, basis = Remaining(0, p05, p50, p90), "default"
+            guess = window_from(at, row, basis, now=at)
+            errors.append(abs((delivery.delivered_at - guess.expected).total_seconds()) / 3600)
+            inside += guess.earliest <= delivery.delivered_at <= guess.latest
+            by_basis[basis] += 1
+    return Backtest(len(test), len(errors), median(errors) if errors else 0.0,
+                    inside / len(errors) if errors else 0.0, dict(by_basis))
