@@ -18,6 +18,7 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_object(config or config_from_env())
     configure_logging(app)
+    configure_security(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -37,6 +38,13 @@ def configure_logging(app: Flask) -> None:
         handler.waybill = True
         root.addHandler(handler)
     root.setLevel(app.config["LOG_LEVEL"])
+
+
+def configure_security(app: Flask) -> None:
+    """Trusted proxy hops: the client address every limit is keyed on."""
+    from app.security import trust_proxies
+
+    trust_proxies(app)
 
 
 def register_extensions(app: Flask) -> None:

@@ -66,6 +66,17 @@ class Config:
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RATELIMIT_LOGIN = env("RATELIMIT_LOGIN", "10 per minute")
         self.RATELIMIT_CREATE = env("RATELIMIT_CREATE", "60 per minute")
+        # An open tracking page asks about twice a minute; 120 leaves room for many tabs behind one address.
+        self.RATELIMIT_TRACK = env("RATELIMIT_TRACK", "120 per minute")
+        # Unknown or malformed tracking IDs: people mistype a few, a guesser makes hundreds.
+        self.RATELIMIT_TRACK_MISS = env("RATELIMIT_TRACK_MISS", "20 per minute")
+        self.RATELIMIT_SEARCH = env("RATELIMIT_SEARCH", "20 per minute")
+        # A store that goes away (Redis restarting) must not turn every request into a 500: counters then
+        # live in each process until it is back.
+        self.RATELIMIT_SWALLOW_ERRORS = True
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        # Proxies in front of the app that append to X-Forwarded-For (the ALB: 1). 0: the peer is the client.
+        self.TRUST_PROXY_HOPS = env_int("TRUST_PROXY_HOPS", 0)
 
         self.MAIL_BACKEND = env("MAIL_BACKEND", "console").lower()
         self.MAIL_SERVER = env("MAIL_SERVER", "localhost")

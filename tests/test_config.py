@@ -73,3 +73,16 @@ def test_env_example_as_a_dotenv_gives_a_working_development_config(monkeypatch)
     assert config.SQLALCHEMY_DATABASE_URI.endswith("instance/waybill.db")
     assert config.MAIL_BACKEND == "console" and config.NOTIFY_POLL_SECONDS == 2.0
     assert config.SECRET_KEY  # the dev-only key when SECRET_KEY is left empty
+
+
+def test_proxy_hops_and_limits_come_from_the_environment(monkeypatch):
+    monkeypatch.delenv("TRUST_PROXY_HOPS", raising=False)
+    assert DevelopmentConfig().TRUST_PROXY_HOPS == 0
+    monkeypatch.setenv("TRUST_PROXY_HOPS", "1")
+    monkeypatch.setenv("RATELIMIT_TRACK", "50 per minute")
+    monkeypatch.setenv("RATELIMIT_TRACK_MISS", "5 per minute")
+    monkeypatch.setenv("RATELIMIT_SEARCH", "7 per minute")
+    config = DevelopmentConfig()
+    assert config.TRUST_PROXY_HOPS == 1
+    assert (config.RATELIMIT_TRACK, config.RATELIMIT_TRACK_MISS, config.RATELIMIT_SEARCH) == (
+        "50 per minute", "5 per minute", "7 per minute")

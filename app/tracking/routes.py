@@ -6,6 +6,7 @@ from flask_login import current_user
 
 from app.auth.guard import json_without_csrf
 from app.errors import ValidationError, wants_html
+from app.extensions import limiter
 from app.serializers import shipment_to_dict
 from app.services.contacts import mask_mobile
 from app.services.shipments import find_shipment, search_by_mobile, timeline
@@ -18,6 +19,17 @@ from app.tracking.forms import MobileSearchForm, TrackForm
 bp = Blueprint("tracking", __name__)
 
 TIMELINE_FRAGMENT = "timeline"
+
+# Per client address. Misses (unknown or malformed IDs) have a budget of their own, far below the one for hits:
+# once it is spent, the client waits, hits included. The page's own refresh (304s) costs one request a go.
+track_limit = limiter.limit(lambda: current_app.config["RATELIMIT_TRACK"],
+                            error_message="Too many tracking requests from your address; try again shortly.")
+track_miss_limit = limiter.shared_limit(
+    lambda: current_app.config["RATELIMIT_TRACK_MISS"], scope="track-miss",
+    deduct_when=lambda response: response.status_code in (400, 404),
+    error_message="Too many unknown tracking IDs from your address; try again shortly.")
+search_limit = limiter.shared_limit(lambda: current_app.config["RATELIMIT_SEARCH"], scope="search",
+                                    error_message="Too many searches from your address; try again shortly.")
 
 
 @bp.get("/")
@@ -38,6 +50,8 @@ def track_form():
 
 
 @bp.get("/track/<tracking_id>")
+@track_limit
+@track_miss_limit
 def track(tracking_id: str):
     """A shipment's status and timeline as JSON, a page, or the page's live part (?fragment=timeline).
 
@@ -92,6 +106,7 @@ def _revalidated(response: Response, etag: str, representation: str) -> Response
 
 
 @bp.post("/search")
+@search_limit
 @json_without_csrf
 def search_form():
     """The landing page's find-by-mobile form: POST, so the number stays out of URLs, history and logs."""
@@ -110,6 +125,7 @@ def search_form():
 
 
 @bp.get("/search/<mobile>")
+@search_limit
 def search(mobile: str):
     return _search_response(mobile)
 

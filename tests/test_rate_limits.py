@@ -1,0 +1,147 @@
+"""Rate limits per client: on tracking (hits, and a much smaller budget for misses), on search, keyed on the
+address ProxyFix trusts, answered 429 with Retry-After."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app import create_app
+from tests.conftest import VALID_BOOKING
+from tests.deploy.conftest import free_port
+
+ALB = "10.0.0.2"  # the load balancer: every request reaches the app from this peer address
+UNKNOWN_ID = "FFFFFFFF"
+
+
+@pytest.fixture
+def limited(make_config):
+    """An app with small limits, and a way to book a shipment in it."""
+    def make(**overrides):
+        settings = {"RATELIMIT_ENABLED": True, "RATELIMIT_TRACK": "5 per minute",
+                    "RATELIMIT_TRACK_MISS": "2 per minute", "RATELIMIT_SEARCH": "3 per minute",
+                    "RATELIMIT_CREATE": "100 per minute", **overrides}
+        return create_app(make_config(**settings))
+    return make
+
+
+def book(application) -> str:
+    response = application.test_client().post("/create", json=VALID_BOOKING,
+                                              environ_base={"REMOTE_ADDR": "192.0.2.99"})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["tracking_id"]
+
+
+def statuses(client, path: str, times: int, **kwargs) -> list[int]:
+    return [client.get(path, **kwargs).status_code for _ in range(times)]
+
+
+def test_tracking_is_limited_per_client_and_answers_429_with_retry_after(limited):
+    application = limited()
+    tracking_id = book(application)
+    client = application.test_client()
+    assert statuses(client, f"/track/{tracking_id}", 5) == [200] * 5
+    refused = client.get(f"/track/{tracking_id}")
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert "Too many tracking requests" in refused.get_json()["error"]
+    page = client.get(f"/track/{tracking_id}", headers={"Accept": "text/html"})
+    assert page.status_code == 429 and page.mimetype == "text/html"
+    assert "Too many tracking requests" in page.get_data(as_text=True)
+    other = application.test_client()
+    assert other.get(f"/track/{tracking_id}", environ_base={"REMOTE_ADDR": "192.0.2.7"}).status_code == 200
+
+
+def test_misses_have_a_much_smaller_budget_that_then_stops_hits_too(limited):
+    application = limited()
+    tracking_id = book(application)
+    client = application.test_client()
+    assert client.get(f"/track/{tracking_id}").status_code == 200  # a hit costs nothing of the miss budget
+    assert statuses(client, f"/track/{UNKNOWN_ID}", 2) == [404, 404]
+    assert client.get("/track/not-an-id").status_code == 429  # malformed IDs are misses too
+    refused = client.get(f"/track/{tracking_id}")
+    assert refused.status_code == 429 and "unknown tracking IDs" in refused.get_json()["error"]
+    assert int(refused.headers["Retry-After"]) > 0
+    neighbour = {"REMOTE_ADDR": "192.0.2.8"}
+    assert client.get(f"/track/{tracking_id}", environ_base=neighbour).status_code == 200
+
+
+def test_hits_alone_are_not_held_to_the_miss_budget(limited):
+    application = limited(RATELIMIT_TRACK_MISS="1 per minute")
+    tracking_id = book(application)
+    assert statuses(application.test_client(), f"/track/{tracking_id}", 5) == [200] * 5
+
+
+def test_the_tracking_pages_own_refresh_stays_well_inside_the_default_limit(make_config):
+    """Ten tabs open on ten shipments behind one address for a minute: each loads the page once and then asks
+    every TRACK_REFRESH_SECONDS for news (a conditional request that gets 304)."""
+    application = create_app(make_config(RATELIMIT_ENABLED=True, RATELIMIT_CREATE="100 per minute"))
+    refreshes_per_minute = 60 // application.config["TRACK_REFRESH_SECONDS"]
+    client = application.test_client()
+    html = {"Accept": "text/html"}
+    for _ in range(10):
+        tracking_id = book(application)
+        page = client.get(f"/track/{tracking_id}", headers=html)
+        assert page.status_code == 200
+        etag = re.search(r'data-live-etag="([^"]+)"', page.get_data(as_text=True)).group(1)
+        for _ in range(refreshes_per_minute):
+            response = client.get(f"/track/{tracking_id}?fragment=timeline",
+                                  headers={**html, "If-None-Match": f'"{etag}"'})
+            assert response.status_code == 304
+    assert int(response.headers["X-RateLimit-Remaining"]) >= 60  # half the budget still unused
+
+
+def test_search_by_path_and_by_form_share_one_budget(limited):
+    application = limited()
+    client = application.test_client()
+    assert statuses(client, "/search/9876543210", 2) == [200, 200]
+    assert client.post("/search", json={"mobile": "9876543210"}).status_code == 200
+    refused = client.post("/search", json={"mobile": "9876543210"})
+    assert refused.status_code == 429 and "Too many searches" in refused.get_json()["error"]
+    assert int(refused.headers["Retry-After"]) > 0
+    assert client.get("/search/9876543210").status_code == 429
+
+
+# --- the client address behind a proxy ------------------------------------------------------------------------
+
+def test_behind_one_trusted_proxy_clients_get_budgets_of_their_own(limited):
+    application = limited(TRUST_PROXY_HOPS=1)
+    client = application.test_client()
+
+    def search(client_address: str) -> int:
+        return client.get("/search/9876543210", environ_base={"REMOTE_ADDR": ALB},
+                          headers={"X-Forwarded-For": client_address}).status_code
+
+    assert [search("203.0.113.1") for _ in range(3)] == [200, 200, 200]
+    assert search("203.0.113.1") == 429
+    assert search("203.0.113.2") == 200  # another customer behind the same load balancer
+    # The proxy appends the address it saw: what a client wrote before it does not make it someone else.
+    assert search("198.51.100.9, 203.0.113.1") == 429
+
+
+def test_without_trusted_proxies_a_forged_forwarded_for_gets_no_fresh_budget(limited):
+    application = limited()  # TRUST_PROXY_HOPS=0, the default
+    assert application.config["TRUST_PROXY_HOPS"] == 0
+    client = application.test_client()
+    codes = [client.get("/search/9876543210", headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
+             for n in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+
+
+def test_login_budget_is_keyed_on_the_forwarded_client_too(limited):
+    application = limited(TRUST_PROXY_HOPS=1, RATELIMIT_LOGIN="2 per minute")
+    client = application.test_client()
+
+    def login(client_address: str) -> int:
+        return client.post("/login", json={"username": "x", "password": "y"}, environ_base={"REMOTE_ADDR": ALB},
+                           headers={"X-Forwarded-For": client_address}).status_code
+
+    assert [login("203.0.113.1") for _ in range(3)] == [401, 401, 429]
+    assert login("203.0.113.2") == 401
+
+
+def test_an_unreachable_store_does_not_turn_requests_into_errors(limited):
+    """Redis away: counters fall back to this process's memory, so the limit still holds, and nothing is a 500."""
+    application = limited(RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}/0")
+    client = application.test_client()
+    assert statuses(client, "/search/9876543210", 5) == [200, 200, 200, 429, 429]
