@@ -16,9 +16,12 @@ benchmark. The defaults were chosen by measurement: see docs/benchmark.md and lo
     GUNICORN_CONTROL_SOCKET   on | off: Gunicorn's gunicornc control socket (default: off)
 
 No preload: the app, its database pool and its notification thread are created in each worker after the fork.
+Before the first worker starts, on_starting refuses (in production) rate-limit counters in memory when there is
+more than one worker: see app.config.check_rate_limit_store.
 """
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import math
 import os
@@ -168,6 +171,24 @@ loglevel = _env("GUNICORN_LOG_LEVEL", _env("LOG_LEVEL", "info")).lower()
 errorlog = "-"
 accesslog = "-" if _env("ACCESS_LOG", "on").lower() not in {"0", "off", "false", "no"} else None
 access_log_format = '%({x-forwarded-for}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'
+
+
+def _app_config_module():
+    """app/config.py on its own: importing the `app` package here would load the whole app into the master
+    process, and every worker (even after a HUP) would inherit that code instead of loading its own."""
+    path = Path(__file__).resolve().parent / "app" / "config.py"
+    spec = importlib.util.spec_from_file_location("waybill_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def on_starting(server):
+    """Refuse per-process rate-limit counters with several workers in production (a RuntimeError, which
+    Gunicorn prints as "Error: ..." before exiting 1); elsewhere only warn."""
+    warning = _app_config_module().check_rate_limit_store(server.cfg.workers)
+    if warning:
+        server.log.warning("%s", warning)
 
 
 def worker_exit(server, worker):

@@ -61,6 +61,23 @@ PY
   return 1
 }
 
+# Rate-limit counters in memory belong to one process: several workers would each let the whole limit through.
+# So: one worker, unless RATELIMIT_STORAGE_URI names a shared store (Redis), or the limits are switched off.
+choose_workers() {
+  local storage workers enabled
+  storage=$(setting RATELIMIT_STORAGE_URI); workers=$(setting WEB_CONCURRENCY); enabled=$(setting RATELIMIT_ENABLED)
+  case "${enabled:-true}" in 0|false|False|no|off) return 0 ;; esac
+  case "${storage:-memory://}" in
+    memory://*)
+      if [ -n "$workers" ] && [ "$workers" != 1 ]; then
+        die "WEB_CONCURRENCY=$workers with rate-limit counters in memory would multiply every limit by $workers; set RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0 (a shared store) or WEB_CONCURRENCY=1"
+      fi
+      export WEB_CONCURRENCY=1
+      say "One Gunicorn worker: rate-limit counters are in memory (RATELIMIT_STORAGE_URI=redis://... allows more)"
+      ;;
+  esac
+}
+
 run_app() {
   check_python
   install_requirements requirements.txt
@@ -94,6 +111,8 @@ run_app() {
   export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-$(setting PUBLIC_BASE_URL)}
   export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://localhost:$port}
 
+  choose_workers
+
   say "Applying database migrations"
   "$VENV/bin/flask" --app app db upgrade
   "$VENV/bin/flask" --app app users ensure-admin >/dev/null
@@ -114,8 +133,8 @@ run_app() {
 }
 
 # Debian packages some tests need: "command:package" pairs. Installed under CI=true; elsewhere those tests skip
-# with a message saying what to install.
-TEST_TOOLS=(chromium:chromium pdftoppm:poppler-utils zbarimg:zbar-tools)
+# with a message saying what to install. redis-server: the shared rate-limit tests start a private one.
+TEST_TOOLS=(chromium:chromium pdftoppm:poppler-utils zbarimg:zbar-tools redis-server:redis-server)
 
 ensure_test_tools() {
   local pair missing=()

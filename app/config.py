@@ -148,15 +148,50 @@ class TestingConfig(Config):
         self.PUBLIC_BASE_URL = "http://waybill.test"
 
 
+def shared_store_problem(workers: int) -> str | None:
+    """Why the rate limits of this environment cannot hold across `workers` processes, or None when they can.
+
+    Counters in memory are per process: N workers would let N times every limit through.
+    """
+    if workers <= 1 or not env_bool("RATELIMIT_ENABLED", True):
+        return None
+    storage = os.environ.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://"
+    if not storage.startswith("memory://"):
+        return None
+    return (f"RATELIMIT_STORAGE_URI={storage} keeps rate-limit counters in each process, so {workers} worker "
+            f"processes would let {workers} times every limit through. Set RATELIMIT_STORAGE_URI to a shared "
+            f"store (redis://host:6379/0) or run one worker (WEB_CONCURRENCY=1).")
+
+
+def check_rate_limit_store(workers: int) -> str | None:
+    """Called by gunicorn.conf.py before any worker starts: in production a store that cannot be shared by
+    `workers` processes is a RuntimeError (Gunicorn prints it and exits 1); elsewhere the problem is returned
+    as a warning to print."""
+    load_env_file()
+    problem = shared_store_problem(workers)
+    if problem and environment_name() == "production":
+        raise RuntimeError(f"Refusing to start in production: {problem}")
+    return problem
+
+
+def load_env_file() -> None:
+    """A local .env, for variables the real environment does not set."""
+    from dotenv import load_dotenv
+
+    load_dotenv(INSTANCE_DIR.parent / ".env", override=False)
+
+
+def environment_name() -> str:
+    return os.environ.get("WAYBILL_ENV", "development").strip().lower() or "development"
+
+
 CONFIGS = {"development": DevelopmentConfig, "production": ProductionConfig, "testing": TestingConfig}
 
 
 def config_from_env() -> Config:
     """The config named by WAYBILL_ENV, after loading a local .env (real environment variables win)."""
-    from dotenv import load_dotenv
-
-    load_dotenv(INSTANCE_DIR.parent / ".env", override=False)
-    name = os.environ.get("WAYBILL_ENV", "development").lower()
+    load_env_file()
+    name = environment_name()
     if name not in CONFIGS:
         raise RuntimeError(f"WAYBILL_ENV must be one of {sorted(CONFIGS)}, not {name!r}")
     return CONFIGS[name]()

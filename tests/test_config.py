@@ -75,6 +75,31 @@ def test_env_example_as_a_dotenv_gives_a_working_development_config(monkeypatch)
     assert config.SECRET_KEY  # the dev-only key when SECRET_KEY is left empty
 
 
+def test_counters_in_memory_are_refused_in_production_with_several_workers(monkeypatch):
+    from app.config import check_rate_limit_store
+
+    monkeypatch.setenv("WAYBILL_ENV", "production")
+    monkeypatch.setenv("RATELIMIT_ENABLED", "true")
+    monkeypatch.delenv("RATELIMIT_STORAGE_URI", raising=False)
+    with pytest.raises(RuntimeError, match="memory:// keeps rate-limit counters in each process"):
+        check_rate_limit_store(2)
+    assert check_rate_limit_store(1) is None
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "redis://cache:6379/0")
+    assert check_rate_limit_store(4) is None
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
+    monkeypatch.setenv("RATELIMIT_ENABLED", "false")
+    assert check_rate_limit_store(4) is None  # no limits, nothing to share
+
+
+def test_counters_in_memory_with_several_workers_are_only_a_warning_in_development(monkeypatch):
+    from app.config import check_rate_limit_store
+
+    monkeypatch.setenv("WAYBILL_ENV", "development")
+    monkeypatch.setenv("RATELIMIT_ENABLED", "true")
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
+    assert "3 worker processes would let 3 times every limit through" in check_rate_limit_store(3)
+
+
 def test_proxy_hops_and_limits_come_from_the_environment(monkeypatch):
     monkeypatch.delenv("TRUST_PROXY_HOPS", raising=False)
     assert DevelopmentConfig().TRUST_PROXY_HOPS == 0

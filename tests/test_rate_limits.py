@@ -1,14 +1,21 @@
 """Rate limits per client: on tracking (hits, and a much smaller budget for misses), on search, keyed on the
-address ProxyFix trusts, answered 429 with Retry-After."""
+address ProxyFix trusts, answered 429 with Retry-After; and counters shared by several real processes."""
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from itertools import cycle
 
 import pytest
 
 from app import create_app
-from tests.conftest import VALID_BOOKING
-from tests.deploy.conftest import free_port
+from tests.conftest import IN_CI, VALID_BOOKING
+from tests.deploy.conftest import ROOT, free_port, server_env, start_gunicorn, tool
 
 ALB = "10.0.0.2"  # the load balancer: every request reaches the app from this peer address
 UNKNOWN_ID = "FFFFFFFF"
@@ -145,3 +152,90 @@ def test_an_unreachable_store_does_not_turn_requests_into_errors(limited):
     application = limited(RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}/0")
     client = application.test_client()
     assert statuses(client, "/search/9876543210", 5) == [200, 200, 200, 429, 429]
+
+
+# --- several processes, one Redis -----------------------------------------------------------------------------
+
+@pytest.fixture
+def redis_url(tmp_path_factory):
+    """A private redis-server on a free port, without persistence, for one test: no other run (or test)
+    shares its counters."""
+    executable = shutil.which("redis-server") or ("/usr/bin/redis-server"
+                                                  if os.path.exists("/usr/bin/redis-server") else None)
+    if executable is None:
+        if IN_CI:
+            pytest.fail("CI=true but redis-server is not installed (apt-get install -y redis-server)")
+        pytest.skip("redis-server not installed")
+    port = free_port()
+    directory = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen([executable, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                                "--appendonly", "no", "--dir", str(directory)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("redis-server did not start")
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    client.close()
+    process.terminate()
+    process.wait(10)
+
+
+def status_of(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - 127.0.0.1 only
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def start_servers(tmp_path, database_url: str, count: int, **settings: str):
+    database_path = tmp_path / "unused.db"  # the servers use database_url; LiveGunicorn only records a path
+    return [start_gunicorn(server_env(database_url, RATELIMIT_ENABLED="true", RATELIMIT_SEARCH="6 per minute",
+                                      ACCESS_LOG="off", NOTIFY_WORKER_IN_WEB="false", **settings),
+                           tmp_path / f"gunicorn-{n}.log", database_path) for n in range(count)]
+
+
+def test_a_limit_holds_across_processes_sharing_redis(database_url, redis_url, tmp_path):
+    """Two Gunicorn masters with two workers each (production settings) take turns answering one client:
+    a limit of 6 lets exactly 6 of 10 searches through."""
+    servers = start_servers(tmp_path, database_url, 2, WEB_CONCURRENCY="2", RATELIMIT_STORAGE_URI=redis_url)
+    try:
+        codes = [status_of(f"{server.url}/search/9876543210") for server, _ in zip(cycle(servers), range(10))]
+    finally:
+        for server in servers:
+            server.stop()
+    assert codes == [200] * 6 + [429] * 4
+
+
+def test_without_a_shared_store_each_process_counts_alone(database_url, tmp_path):
+    """The same turns with counters in memory (one worker each, development): each process lets 6 through."""
+    servers = start_servers(tmp_path, database_url, 2, WAYBILL_ENV="development", WEB_CONCURRENCY="1",
+                            RATELIMIT_STORAGE_URI="memory://")
+    try:
+        codes = [status_of(f"{server.url}/search/9876543210") for server, _ in zip(cycle(servers), range(14))]
+    finally:
+        for server in servers:
+            server.stop()
+    assert codes == [200] * 12 + [429] * 2
+
+
+def test_production_refuses_counters_in_memory_with_several_workers(tmp_path):
+    env = server_env(f"sqlite:///{tmp_path / 'never-opened.db'}", RATELIMIT_ENABLED="true",
+                     RATELIMIT_STORAGE_URI="memory://", WEB_CONCURRENCY="3", BIND=f"127.0.0.1:{free_port()}")
+    result = subprocess.run([tool("gunicorn"), "-c", "gunicorn.conf.py", "app:create_app()"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Refusing to start in production: RATELIMIT_STORAGE_URI=memory://" in output
+    assert "3 worker processes" in output and "WEB_CONCURRENCY=1" in output
+    assert "Booting worker" not in output
