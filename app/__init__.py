@@ -41,10 +41,11 @@ def configure_logging(app: Flask) -> None:
 
 
 def configure_security(app: Flask) -> None:
-    """Trusted proxy hops: the client address every limit is keyed on."""
-    from app.security import trust_proxies
+    """Trusted proxy hops (the client address every limit is keyed on) and the headers of every response."""
+    from app.security import register_security_headers, trust_proxies
 
     trust_proxies(app)
+    register_security_headers(app)
 
 
 def register_extensions(app: Flask) -> None:

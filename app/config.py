@@ -77,6 +77,8 @@ class Config:
         self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
         # Proxies in front of the app that append to X-Forwarded-For (the ALB: 1). 0: the peer is the client.
         self.TRUST_PROXY_HOPS = env_int("TRUST_PROXY_HOPS", 0)
+        # Strict-Transport-Security value, sent only when set (ProductionConfig sets it).
+        self.HSTS_HEADER: str | None = None
 
         self.MAIL_BACKEND = env("MAIL_BACKEND", "console").lower()
         self.MAIL_SERVER = env("MAIL_SERVER", "localhost")
@@ -131,6 +133,7 @@ class ProductionConfig(Config):
         self.SECRET_KEY = secret
         self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.HSTS_HEADER = "max-age=31536000"  # one year; browsers ignore it on plain HTTP
 
 
 class TestingConfig(Config):
