@@ -173,3 +173,17 @@ def test_the_outbox_worker_can_run_as_its_own_service(service):
     assert definition["Name"] == "web"  # the pipeline's one imagedefinitions.json deploys it too
     plain = {variable["Name"]: variable["Value"] for variable in definition["Environment"]}
     assert plain["NOTIFY_WORKER_IN_WEB"] == "false"
+
+
+def test_tasks_trust_the_load_balancer_as_one_proxy_hop_and_share_a_redis_for_limits(service, container):
+    plain = {variable["Name"]: variable["Value"] for variable in container["Environment"]}
+    assert plain["TRUST_PROXY_HOPS"] == "1"
+    storage = plain["RATELIMIT_STORAGE_URI"]["Fn::If"]
+    assert storage[0] == "CreateLimiterCache"
+    assert storage[1]["Fn::Sub"].startswith("rediss://${LimiterCache.PrimaryEndPoint.Address}")
+    template, _ = decode(str(ROOT / "deploy" / "service.yml"))
+    assert template["Parameters"]["RateLimitStorageUri"]["Default"] == ""  # empty: the stack's own Redis
+    cache = service["LimiterCache"]["Properties"]
+    assert cache["Engine"] == "redis" and cache["TransitEncryptionEnabled"] is True
+    ingress = service["LimiterCacheSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+    assert [rule["SourceSecurityGroupId"] for rule in ingress] == [{"Ref": "ServiceSecurityGroup"}]
