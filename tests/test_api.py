@@ -1,6 +1,6 @@
 """The paper's JSON contract through the test client: every route and every error."""
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.extensions import db
 from app.models import Notification, Shipment, TrackingEvent
@@ -302,7 +302,43 @@ def test_full_lifecycle_through_the_api(client, create_shipment, auth):
 def test_healthz_and_readyz(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.get_json()["database"] == "ok"
+    assert ready.status_code == 200
+    assert ready.get_json() == {"status": "ok", "database": "ok", "schema": "current"}
+
+
+def test_readyz_is_503_on_a_database_that_was_never_migrated(tmp_path):
+    from app import create_app
+    from app.config import TestingConfig
+
+    empty = create_app(TestingConfig(f"sqlite:///{tmp_path / 'empty.db'}"))
+    response = empty.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == "ok" and response.get_json()["status"] == "unavailable"
+    # What the probe protects against: a booking on this database fails.
+    assert empty.test_client().post("/create", json=VALID_BOOKING).status_code == 500
+
+
+@pytest.mark.parametrize("change, undo", [
+    ("UPDATE alembic_version SET version_num = '0001_initial_schema'", None),
+    ("ALTER TABLE alembic_version RENAME TO alembic_version_aside",
+     "ALTER TABLE alembic_version_aside RENAME TO alembic_version"),
+], ids=["older-revision", "no-version-table"])
+def test_readyz_is_503_until_the_schema_is_at_the_migrations_head(client, app, change, undo):
+    with app.app_context():
+        head = db.session.scalar(text("SELECT version_num FROM alembic_version"))
+        assert head != "0001_initial_schema"
+        db.session.execute(text(change))
+        db.session.commit()
+    try:
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.get_json()["database"] == "ok" and "schema" in response.get_json()
+        assert client.get("/healthz").status_code == 200
+    finally:
+        with app.app_context():
+            db.session.execute(text(undo or f"UPDATE alembic_version SET version_num = '{head}'"))
+            db.session.commit()
+    assert client.get("/readyz").status_code == 200
 
 
 def test_readyz_is_503_when_the_database_is_unreachable(make_config):

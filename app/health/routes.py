@@ -1,9 +1,7 @@
 """Load-balancer probes."""
-from flask import Blueprint, jsonify
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from flask import Blueprint, current_app, jsonify
 
-from app.extensions import db
+from app.services.schema import schema_state
 
 bp = Blueprint("health", __name__)
 
@@ -16,10 +14,11 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """The database answers: the ALB sends traffic only to tasks that pass this."""
-    try:
-        db.session.execute(text("SELECT 1"))
-    except SQLAlchemyError:
-        db.session.rollback()
+    """The database answers and its schema is at the migrations' head: the ALB sends traffic only to tasks that
+    pass this (a task started before the migration task ran waits, instead of failing bookings)."""
+    state = schema_state(current_app.extensions["migrate"].directory)
+    if state == "unreachable":
         return jsonify({"status": "unavailable", "database": "unreachable"}), 503
-    return jsonify({"status": "ok", "database": "ok"})
+    if state == "outdated":
+        return jsonify({"status": "unavailable", "database": "ok", "schema": "not at the migrations' head"}), 503
+    return jsonify({"status": "ok", "database": "ok", "schema": "current"})
