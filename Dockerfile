@@ -1,7 +1,8 @@
 # Waybill web image: Gunicorn serving app:create_app() with gunicorn.conf.py.
 # Base images come from the public ECR mirror of Docker Hub's official images (no Docker Hub rate limits).
 # Build with BuildKit (the default since Docker 23; CodeBuild: DOCKER_BUILDKIT=1): docker build -t waybill .
-# Migrations are a one-off command, never part of start-up: docker run --rm ... flask --app app db upgrade
+# The release step (migrations, then the admin) is a one-off command, never part of start-up:
+#   docker run --rm ... flask --app app deploy
 
 ARG PYTHON_IMAGE=public.ecr.aws/docker/library/python:3.11-slim
 

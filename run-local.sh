@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Waybill on a laptop, from a fresh clone.
-#   ./run-local.sh         set up (.venv, dependencies, migrations, admin) and start the app with Gunicorn
+#   ./run-local.sh         set up (.venv, dependencies, `flask deploy`: migrations, admin) and start Gunicorn
 #   ./run-local.sh test    set up and run the whole test suite: SQLite, and PostgreSQL too when
 #                          TEST_DATABASE_URL is set; extra arguments go to pytest
 set -euo pipefail
@@ -113,9 +113,8 @@ run_app() {
 
   choose_workers
 
-  say "Applying database migrations"
-  "$VENV/bin/flask" --app app db upgrade
-  "$VENV/bin/flask" --app app users ensure-admin >/dev/null
+  say "Applying database migrations and ensuring the admin"
+  "$VENV/bin/flask" --app app deploy
 
   if [ -n "$from_defaults" ]; then
     say "Admin sign-in (defaults): username '$admin_user', password '$admin_password'"

@@ -5,8 +5,6 @@ import logging
 import sys
 
 from flask import Flask
-from sqlalchemy import inspect
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from app.config import Config, config_from_env
 from app.extensions import csrf, db, limiter, login_manager, migrate
@@ -24,7 +22,6 @@ def create_app(config: Config | None = None) -> Flask:
     register_error_handlers(app)
     register_template_helpers(app)
     register_commands(app)
-    bootstrap_admin(app)
     start_notification_worker(app)
     start_tracking_cache(app)
     return app
@@ -114,35 +111,6 @@ def register_commands(app: Flask) -> None:
     from app.cli import register_commands as register
 
     register(app)
-
-
-def bootstrap_admin(app: Flask) -> None:
-    """Ensure the admin from ADMIN_USERNAME / ADMIN_PASSWORD exists with that password.
-
-    Before the first migration there are no tables yet: then this only logs, and a restart after
-    `flask db upgrade` (or `flask users ensure-admin`) finishes the job.
-    """
-    username, password = app.config.get("ADMIN_USERNAME"), app.config.get("ADMIN_PASSWORD")
-    if not username or not password:
-        return
-    from sqlalchemy.exc import IntegrityError
-
-    from app.services.users import ensure_admin
-
-    with app.app_context():
-        try:
-            if not inspect(db.engine).has_table("users"):
-                log.info("No users table yet: the admin is ensured after `flask --app app db upgrade`")
-                return
-            ensure_admin(username, password)
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()  # another worker created it at the same moment
-        except (OperationalError, ProgrammingError):
-            db.session.rollback()
-            log.warning("Could not ensure the admin user: is the database reachable and migrated?")
-        finally:
-            db.session.remove()
 
 
 def start_notification_worker(app: Flask) -> None:

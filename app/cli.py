@@ -1,4 +1,4 @@
-"""flask commands: users, seed-demo (notifications commands are added by app.notifier)."""
+"""flask commands: deploy, users, seed-demo (notifications commands are added by app.notifier)."""
 from __future__ import annotations
 
 import sys
@@ -40,6 +40,23 @@ def ensure_admin_command(username: str, password: str) -> None:
     user = ensure_admin(username, password)
     db.session.commit()
     click.echo(f"Admin {user.username} is ready.")
+
+
+@click.command("deploy")
+@with_appcontext
+def deploy_command() -> None:
+    """The release step, run once before new code serves: migrate the database to the head, then ensure the
+    admin from ADMIN_USERNAME / ADMIN_PASSWORD (when both are set). Web workers do neither."""
+    from flask_migrate import upgrade
+
+    upgrade()
+    username, password = current_app.config.get("ADMIN_USERNAME"), current_app.config.get("ADMIN_PASSWORD")
+    if not username or not password:
+        click.echo("Database migrated. ADMIN_USERNAME / ADMIN_PASSWORD are not both set: no admin ensured.")
+        return
+    user = ensure_admin(username, password)
+    db.session.commit()
+    click.echo(f"Database migrated. Admin {user.username} is ready.")
 
 
 @click.command("seed-demo")
@@ -97,6 +114,7 @@ def backtest_estimates_command(holdout: float) -> None:
 def register_commands(app: Flask) -> None:
     from app.notifier.cli import notifications
 
+    app.cli.add_command(deploy_command)
     app.cli.add_command(notifications)
     app.cli.add_command(users)
     app.cli.add_command(estimates)

@@ -1,8 +1,9 @@
-"""Logging in and out, guards, CSRF ordering, the bootstrap admin."""
+"""Logging in and out, guards, CSRF ordering; no admin bootstrapped at start-up."""
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
 
 from app import create_app
 from app.extensions import db
@@ -121,15 +122,23 @@ def test_login_form_redirects_only_to_local_next(app, make_user, target, expecte
     assert response.headers["Location"] == expected
 
 
-def test_bootstrap_admin_is_created_from_the_environment_and_password_changes_follow(make_config, app):
-    create_app(make_config(ADMIN_USERNAME="chief", ADMIN_PASSWORD="first-password"))
-    client = app.test_client()
-    assert client.post("/login", json={"username": "chief", "password": "first-password"}).get_json()["role"] == "admin"
-    create_app(make_config(ADMIN_USERNAME="chief", ADMIN_PASSWORD="second-password"))
-    assert client.post("/login", json={"username": "chief", "password": "first-password"}).status_code == 401
-    assert client.post("/login", json={"username": "chief", "password": "second-password"}).status_code == 200
+def test_creating_the_app_touches_no_database_and_ensures_no_admin(make_config, app):
+    """The admin is the release step's job (`flask deploy`), not every web worker's at start-up."""
+    connections = []
+
+    def count(*_args) -> None:
+        connections.append(1)
+
+    event.listen(Engine, "connect", count)
+    try:
+        create_app(make_config(ADMIN_USERNAME="chief", ADMIN_PASSWORD="first-password"))
+    finally:
+        event.remove(Engine, "connect", count)
+    assert connections == []
+    assert app.test_client().post("/login", json={"username": "chief", "password": "first-password"}) \
+        .status_code == 401
     with app.app_context():
-        assert len(db.session.scalars(select(User)).all()) == 1
+        assert db.session.scalars(select(User)).all() == []
 
 
 def test_login_is_rate_limited(make_config):

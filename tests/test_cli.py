@@ -1,5 +1,6 @@
-"""flask commands: users and seed-demo."""
-from sqlalchemy import func, select
+"""flask commands: deploy, users and seed-demo."""
+import pytest
+from sqlalchemy import func, select, text
 
 from app.extensions import db
 from app.models import Shipment, TrackingEvent, User
@@ -34,6 +35,53 @@ def test_users_ensure_admin_reads_the_environment(runner, app, monkeypatch):
     with app.app_context():
         user = db.session.scalars(select(User)).one()
         assert (user.username, user.role) == ("chief", "admin") and user.check_password("very-secret-1")
+
+
+def test_deploy_migrates_an_empty_database_to_the_head_and_ensures_the_admin(tmp_path):
+    from app import create_app
+    from app.config import TestingConfig
+    from app.services.schema import migration_heads, schema_state
+
+    config = TestingConfig(f"sqlite:///{tmp_path / 'fresh.db'}")
+    config.ADMIN_USERNAME, config.ADMIN_PASSWORD = "chief", "very-secret-1"
+    fresh = create_app(config)
+    assert fresh.test_client().get("/readyz").status_code == 503
+    result = fresh.test_cli_runner().invoke(args=["deploy"])
+    assert result.exit_code == 0, result.output
+    assert "Admin chief is ready" in result.output
+    with fresh.app_context():
+        applied = set(db.session.scalars(text("SELECT version_num FROM alembic_version")))
+        assert applied == set(migration_heads(fresh.extensions["migrate"].directory)) and applied
+        assert schema_state(fresh.extensions["migrate"].directory) == "current"
+        user = db.session.scalars(select(User)).one()
+        assert (user.username, user.role) == ("chief", "admin") and user.check_password("very-secret-1")
+    assert fresh.test_client().get("/readyz").status_code == 200
+
+
+def test_deploy_again_is_harmless_and_follows_a_changed_admin_password(make_config, app):
+    from app import create_app
+
+    for password in ("first-password", "second-password"):
+        application = create_app(make_config(ADMIN_USERNAME="chief", ADMIN_PASSWORD=password))
+        result = application.test_cli_runner().invoke(args=["deploy"])
+        assert result.exit_code == 0, result.output
+    client = application.test_client()
+    assert client.post("/login", json={"username": "chief", "password": "first-password"}).status_code == 401
+    assert client.post("/login", json={"username": "chief", "password": "second-password"}).status_code == 200
+    with application.app_context():
+        assert len(db.session.scalars(select(User)).all()) == 1
+
+
+@pytest.mark.parametrize("username, password", [(None, None), ("chief", None), (None, "very-secret-1")])
+def test_deploy_without_both_admin_settings_migrates_and_creates_no_user(make_config, app, username, password):
+    from app import create_app
+
+    application = create_app(make_config(ADMIN_USERNAME=username, ADMIN_PASSWORD=password))
+    result = application.test_cli_runner().invoke(args=["deploy"])
+    assert result.exit_code == 0, result.output
+    assert "no admin ensured" in result.output
+    with application.app_context():
+        assert db.session.scalars(select(User)).all() == []
 
 
 def test_seed_demo_inserts_valid_histories(runner, app):

@@ -150,7 +150,7 @@ def test_logs_go_to_cloudwatch_with_retention(service, container):
 def test_outputs_document_the_one_off_migration_task():
     template, _ = decode(str(ROOT / "deploy" / "service.yml"))
     command = str(template["Outputs"]["MigrateCommand"]["Value"])
-    assert "aws ecs run-task" in command and '"flask","--app","app","db","upgrade"' in command
+    assert "aws ecs run-task" in command and '"flask","--app","app","deploy"' in command
 
 
 def test_pipeline_goes_from_source_to_codebuild_to_ecs():
