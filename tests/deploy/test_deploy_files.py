@@ -42,7 +42,7 @@ def test_runtime_stage_installs_only_runtime_requirements_from_built_wheels(dock
     instructions = "\n".join(line for line in dockerfile.splitlines() if not line.startswith("#"))
     runtime = instructions.split(" AS runtime", 1)[1]
     assert "requirements-dev" not in instructions
-    assert "pip install --no-index --find-links=/wheels -r requirements.txt" in runtime
+    assert "pip install --no-index --no-compile --find-links=/wheels -r requirements.txt" in runtime
     assert "from=build" in runtime
 
 
