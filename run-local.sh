@@ -133,7 +133,10 @@ run_app() {
 
 # Debian packages some tests need: "command:package" pairs. Installed under CI=true; elsewhere those tests skip
 # with a message saying what to install. redis-server: the shared rate-limit tests start a private one.
-TEST_TOOLS=(chromium:chromium pdftoppm:poppler-utils zbarimg:zbar-tools redis-server:redis-server)
+# podman, runc and debootstrap: the container test (tests/deploy/test_container.py) builds the Dockerfile with
+# podman on a debootstrapped stand-in for the base image.
+TEST_TOOLS=(chromium:chromium pdftoppm:poppler-utils zbarimg:zbar-tools redis-server:redis-server podman:podman
+            runc:runc debootstrap:debootstrap)
 
 ensure_test_tools() {
   local pair missing=()

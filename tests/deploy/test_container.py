@@ -1,0 +1,213 @@
+"""The Dockerfile, built with podman and run the way ECS runs it.
+
+The build uses the repository's Dockerfile as it is, on a stand-in for its base image (tests/deploy/podman.py).
+Then, like the ECS service: a read-only root filesystem with a writable /tmp, the image's non-root user, the
+release step as a one-off container, then Gunicorn, against a fresh PostgreSQL database; and stopped with the
+30 s ECS gives a task. Skipped only when podman cannot run here; under CI=true that fails instead.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import IN_CI, VALID_BOOKING, _create_postgres_database, _drop_postgres_database
+from tests.deploy.conftest import ROOT, free_port
+from tests.deploy.podman import HOST_CA_BUNDLE, PodmanUnavailable, check_podman_runs, ensure_base_image, podman
+
+pytestmark = pytest.mark.slow
+
+MAX_IMAGE_BYTES = 200_000_000
+ECS_STOP_TIMEOUT = 30
+# One worker: production mode refuses in-memory rate-limit counters with several (no Redis is assumed here).
+WEB_WORKERS = 1
+SECRET_KEY = "container-test-secret-key"
+ADMIN = ("chief", "container-admin-password")
+
+
+def base_image_name() -> str:
+    match = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert match, "the Dockerfile names its base image in ARG PYTHON_IMAGE"
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory) -> Iterator[str]:
+    """The image built from the Dockerfile (its id); removed afterwards."""
+    try:
+        check_podman_runs()
+        ensure_base_image(base_image_name())
+    except PodmanUnavailable as exc:
+        if IN_CI:
+            pytest.fail(f"CI=true but podman cannot run: {exc}")
+        pytest.skip(f"podman cannot run here, the container tests are skipped: {exc}")
+    iidfile = tmp_path_factory.mktemp("image") / "iid"
+    # The host's CA bundle (and pip's configuration, if any) so the build's pip reaches PyPI through this
+    # machine's TLS proxy. --format docker keeps HEALTHCHECK (OCI has none). --layers=false: podman 4.3 mounts an
+    # empty directory for `RUN --mount=type=bind,from=build` when the build stage comes from its layer cache.
+    mounts = ["-v", f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro"]
+    if os.path.exists("/etc/pip.conf"):
+        mounts += ["-v", "/etc/pip.conf:/etc/pip.conf:ro"]
+    podman("build", "--format", "docker", "--layers=false", "--network", "host", *mounts, "--iidfile", str(iidfile),
+           "--file", str(ROOT / "Dockerfile"), str(ROOT), timeout=1200)
+    image_id = iidfile.read_text().strip()
+    yield image_id
+    podman("rmi", "--force", image_id, check=False)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, as the plain postgresql:// URL a task gets from Secrets Manager."""
+    server_url = os.environ.get("TEST_DATABASE_URL")
+    if not server_url:
+        if IN_CI:
+            pytest.fail("CI=true but TEST_DATABASE_URL is not set: the container test needs PostgreSQL.")
+        pytest.skip("TEST_DATABASE_URL not set: the container test runs against PostgreSQL")
+    url, name = _create_postgres_database(server_url)
+    try:
+        yield make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    finally:
+        _drop_postgres_database(server_url, name)
+
+
+def env_args(**env: str) -> list[str]:
+    return [arg for key, value in env.items() for arg in ("--env", f"{key}={value}")]
+
+
+def ecs_args(port: int, **env: str) -> list[str]:
+    """What the task definition gives the container: only /tmp writable, host networking on 127.0.0.1."""
+    return ["--read-only", "--read-only-tmpfs=false", "--tmpfs", "/tmp", "--network", "host",  # noqa: S108
+            *env_args(PORT=str(port), BIND=f"127.0.0.1:{port}", **env)]
+
+
+def request(url: str, body: dict | None = None, timeout: float = 10) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json",
+                                                          "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310 - 127.0.0.1 only
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def logs(name: str) -> str:
+    result = podman("logs", name, check=False)
+    return result.stdout + result.stderr
+
+
+def wait_until_ready(name: str, base_url: str, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        state = podman("inspect", "--format", "{{.State.Running}}", name).stdout.strip()
+        assert state == "true", f"the container stopped:\n{logs(name)}"
+        try:
+            status, body = request(f"{base_url}/readyz", timeout=2)
+            if status == 200:
+                return body
+            last = (status, body)
+        except OSError as exc:
+            last = exc
+        time.sleep(0.5)
+    raise AssertionError(f"/readyz not ready in {timeout} s (last: {last}):\n{logs(name)}")
+
+
+def release(image: str, port: int, *extra: str, **env: str) -> str:
+    """The release step as a one-off container (the stack's MigrateCommand override)."""
+    result = podman("run", "--rm", *extra, *ecs_args(port, **env), image, "flask", "--app", "app", "deploy",
+                    timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_image_is_small_runs_as_non_root_and_checks_its_health(image):
+    (info,) = json.loads(podman("image", "inspect", image).stdout)
+    assert info["Size"] <= MAX_IMAGE_BYTES, f"image is {info['Size'] / 1e6:.0f} MB"
+    assert info["Config"]["User"] == "10001:10001"
+    assert "/healthz" in " ".join(info["Healthcheck"]["Test"])  # kept by --format docker
+
+
+def test_runs_as_ecs_runs_it_on_postgresql(image, postgres_url):
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {"DATABASE_URL": postgres_url, "SECRET_KEY": SECRET_KEY, "SESSION_COOKIE_SECURE": "false",
+           "ADMIN_USERNAME": ADMIN[0], "ADMIN_PASSWORD": ADMIN[1], "MAIL_BACKEND": "console",
+           "PUBLIC_BASE_URL": base_url, "LOG_LEVEL": "INFO", "WEB_CONCURRENCY": str(WEB_WORKERS)}
+    output = release(image, port, **env)
+    assert f"Admin {ADMIN[0]} is ready" in output
+
+    name = f"waybill-test-{uuid.uuid4().hex[:10]}"
+    podman("run", "--detach", "--name", name, *ecs_args(port, **env), image)
+    try:
+        assert wait_until_ready(name, base_url) == {"status": "ok", "database": "ok", "schema": "current"}
+        uid = podman("exec", name, "python", "-c", "import os; print(os.getuid(), os.getgid())").stdout.split()
+        assert uid == ["10001", "10001"]
+        # The image's HEALTHCHECK follows PORT (not 8000) and passes.
+        health = podman("healthcheck", "run", name, check=False)
+        assert health.returncode == 0, health.stdout + health.stderr
+        # What the app imports was compiled at build time: a worker does not compile at start.
+        compiled = podman("exec", name, "python", "-c",
+                          "import importlib.util as u, os, sys, app, flask, sqlalchemy.orm, gunicorn.app.base\n"
+                          "missing = [m.__name__ for m in (app, flask, sqlalchemy.orm, gunicorn.app.base)\n"
+                          "           if not os.path.exists(u.cache_from_source(m.__file__))]\n"
+                          "print(missing)").stdout.strip()
+        assert compiled == "[]"
+
+        status, booked = request(f"{base_url}/create", VALID_BOOKING)
+        assert status == 201, booked
+        status, tracked = request(f"{base_url}/track/{booked['tracking_id']}")
+        assert status == 200 and tracked["status"] == "Booked", tracked
+        status, login = request(f"{base_url}/login", {"username": ADMIN[0], "password": ADMIN[1]})
+        assert status == 200 and login["role"] == "admin", login
+        deadline = time.monotonic() + 20  # the outbox worker in a web process sends the booking's email
+        while " sent to " not in logs(name) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert " sent to " in logs(name), logs(name)
+
+        started = time.monotonic()
+        podman("stop", "--time", str(ECS_STOP_TIMEOUT), name, timeout=ECS_STOP_TIMEOUT + 30)
+        stopped_in = time.monotonic() - started
+        output = logs(name)
+        assert stopped_in < ECS_STOP_TIMEOUT, f"podman stop took {stopped_in:.1f} s:\n{output}"
+        assert podman("inspect", "--format", "{{.State.ExitCode}}", name).stdout.strip() == "0", output
+        assert output.count("Notification worker started") == WEB_WORKERS, output
+        assert output.count("Notification worker stopped") == WEB_WORKERS, output
+        assert "Traceback" not in output and "Shutting down: Master" in output, output
+    finally:
+        podman("rm", "--force", name, check=False)
+
+
+def test_the_local_trial_in_docs_deploy_md_works_with_a_shared_sqlite_volume(image):
+    """docs/deploy.md's trial: one volume at /srv/waybill/instance, shared by the release step and the server
+    (host networking and 127.0.0.1 here instead of the doc's -p 8000:8000)."""
+    trial = (ROOT / "docs" / "deploy.md").read_text()
+    assert "-v waybill-data:/srv/waybill/instance" in trial and "flask --app app deploy" in trial
+    assert "-e WEB_CONCURRENCY=1" in trial
+    volume, name, port = f"waybill-test-{uuid.uuid4().hex[:10]}", f"waybill-test-{uuid.uuid4().hex[:10]}", free_port()
+    env = {"SECRET_KEY": SECRET_KEY, "SESSION_COOKIE_SECURE": "false", "ADMIN_USERNAME": ADMIN[0],
+           "ADMIN_PASSWORD": ADMIN[1]}
+    podman("volume", "create", volume)
+    try:
+        mount = ["--volume", f"{volume}:/srv/waybill/instance"]
+        assert f"Admin {ADMIN[0]} is ready" in release(image, port, *mount, **env)
+        podman("run", "--detach", "--name", name, *mount, *ecs_args(port, SECRET_KEY=SECRET_KEY,
+                                                                     SESSION_COOKIE_SECURE="false",
+                                                                     WEB_CONCURRENCY="1"), image)
+        assert wait_until_ready(name, f"http://127.0.0.1:{port}")["schema"] == "current"
+        status, booked = request(f"http://127.0.0.1:{port}/create", VALID_BOOKING)
+        assert status == 201, booked
+        status, login = request(f"http://127.0.0.1:{port}/login", {"username": ADMIN[0], "password": ADMIN[1]})
+        assert status == 200, login
+        podman("stop", "--time", str(ECS_STOP_TIMEOUT), name, timeout=ECS_STOP_TIMEOUT + 30)
+    finally:
+        podman("rm", "--force", name, check=False)
+        podman("volume", "rm", "--force", volume, check=False)
