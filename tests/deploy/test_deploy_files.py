@@ -1,6 +1,7 @@
 """What the linters cannot know: the Dockerfile, buildspec and templates say what issue 5 asks of them."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -100,6 +101,23 @@ def test_task_is_fargate_512_cpu_1024_mb(service):
 def test_target_group_checks_readyz_and_the_container_checks_healthz(service, container):
     assert service["TargetGroup"]["Properties"]["HealthCheckPath"] == "/readyz"
     assert any("/healthz" in part for part in container["HealthCheck"]["Command"])
+
+
+def test_one_health_check_definition_that_follows_port(dockerfile, service, container):
+    """ECS ignores an image's HEALTHCHECK, so the task definition repeats it: the same command and timings."""
+    instructions = dockerfile.replace("\\\n", " ")
+    ((options, check),) = re.findall(r"^HEALTHCHECK (.*?)\s+CMD (\[.*\])$", instructions, re.MULTILINE)
+    assert container["HealthCheck"]["Command"] == ["CMD", *json.loads(check)]
+    assert "os.environ.get('PORT'" in check and "8000/" not in check
+    timings = dict(re.findall(r"--([a-z-]+)=(\d+)s?", options))
+    health = container["HealthCheck"]
+    assert (health["Interval"], health["Timeout"], health["StartPeriod"], health["Retries"]) == (
+        int(timings["interval"]), int(timings["timeout"]), int(timings["start-period"]), int(timings["retries"]))
+    # The port the process listens on (PORT) is the one the load balancer and the security group use.
+    port = {variable["Name"]: variable["Value"] for variable in container["Environment"]}["PORT"]
+    assert [mapping["ContainerPort"] for mapping in container["PortMappings"]] == [int(port)]
+    assert service["TargetGroup"]["Properties"]["Port"] == int(port)
+    assert service["Service"]["Properties"]["LoadBalancers"][0]["ContainerPort"] == int(port)
 
 
 def test_rolling_deployment_keeps_full_capacity_and_rolls_back(service):
