@@ -76,7 +76,9 @@ def test_buildspec_phases_do_what_the_pipeline_needs():
     pre_build = " ; ".join(spec["phases"]["pre_build"]["commands"])
     assert "aws ecr get-login-password" in pre_build and "docker login" in pre_build
     assert "CODEBUILD_RESOLVED_SOURCE_VERSION" in pre_build and "cut -c 1-7" in pre_build
-    assert "python -m pytest" in pre_build
+    assert "bash .ci/run" in pre_build  # CI's own test command: SQLite and PostgreSQL
+    install = " ; ".join(spec["phases"]["install"]["commands"])
+    assert "install -y -qq postgresql" in install and "trust" in install
     build = " ; ".join(spec["phases"]["build"]["commands"])
     assert "docker build" in build and ":$IMAGE_TAG" in build and ":latest" in build
     post_build = " ; ".join(spec["phases"]["post_build"]["commands"])
