@@ -71,15 +71,21 @@ def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.C
     return result
 
 
-def check_podman_runs() -> None:
-    """Raise PodmanUnavailable unless podman can run a container here (tried with an image of no layers'
-    worth: the base image, once it exists, is the cheapest thing to run)."""
+def check_podman_works() -> None:
+    """Raise PodmanUnavailable unless podman and its runtime are installed and podman can start here."""
     for tool in ("podman", "runc"):
         if shutil.which(tool) is None:
             raise PodmanUnavailable(f"{tool} is not installed (apt-get install podman runc debootstrap)")
     result = podman("info", "--format", "{{.Host.OCIRuntime.Name}} {{.Store.GraphDriverName}}", check=False)
     if result.returncode != 0:
         raise PodmanUnavailable(f"podman info failed: {result.stderr.strip()[-800:]}")
+
+
+def check_container_runs(image: str) -> None:
+    """Raise PodmanUnavailable unless a container of `image` runs (the cheapest proof that podman works here)."""
+    result = podman("run", "--rm", "--network", "host", image, "python", "-c", "print('ok')", check=False)
+    if result.returncode != 0 or result.stdout.strip() != "ok":
+        raise PodmanUnavailable(f"podman cannot run a container: {result.stderr.strip()[-800:]}")
 
 
 def debian_mirror(sources: Path = Path("/etc/apt")) -> str:

@@ -21,7 +21,14 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import IN_CI, VALID_BOOKING, _create_postgres_database, _drop_postgres_database
 from tests.deploy.conftest import ROOT, free_port
-from tests.deploy.podman import HOST_CA_BUNDLE, PodmanUnavailable, check_podman_runs, ensure_base_image, podman
+from tests.deploy.podman import (
+    HOST_CA_BUNDLE,
+    PodmanUnavailable,
+    check_container_runs,
+    check_podman_works,
+    ensure_base_image,
+    podman,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -43,8 +50,9 @@ def base_image_name() -> str:
 def image(tmp_path_factory) -> Iterator[str]:
     """The image built from the Dockerfile (its id); removed afterwards."""
     try:
-        check_podman_runs()
+        check_podman_works()
         ensure_base_image(base_image_name())
+        check_container_runs(base_image_name())
     except PodmanUnavailable as exc:
         if IN_CI:
             pytest.fail(f"CI=true but podman cannot run: {exc}")
