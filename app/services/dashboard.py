@@ -43,25 +43,6 @@ class ShipmentPage(Pagination):
     page: int
     per_page: int
 
-    @property
-    def first_index(self) -> int:
-        return (self.page - 1) * self.per_page + 1 if self.total else 0
-
-    @property
-    def last_index(self) -> int:
-        return (self.page - 1) * self.per_page + len(self.shipments)
-
-    def page_window(self, around: int = 2) -> list[int | None]:
-        """Page numbers to offer: first, last and `around` either side of the current one; None is a gap."""
-        wanted = {1, self.pages, *range(self.page - around, self.page + around + 1)}
-        numbers = sorted(n for n in wanted if 1 <= n <= self.pages)
-        window: list[int | None] = []
-        for number in numbers:
-            if window and number - window[-1] > 1:
-                window.append(None)
-            window.append(number)
-        return window
-
 
 @dataclass(frozen=True)
 class StatusTally:
