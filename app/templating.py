@@ -4,11 +4,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from app.services.roles import may
+from app.services.roles import Permission, may
 from app.services.status import MAIN_STAGES, Status, is_final, stage_index
 from app.timeutil import isoformat_z, to_local
 
@@ -81,8 +81,47 @@ def shipment_progress(status: str, events: Sequence) -> Progress:
 
 
 def current_user_may(permission: str) -> bool:
-    """Whether the signed-in staff member's role holds `permission` (pages show only what the role may use)."""
+    """Whether the signed-in staff member's role holds `permission` (False when nobody is signed in).
+
+    Templates decide what to offer with this (`may(Permission.X)`), never with role names: the roles table stays
+    the one place.
+    """
     return current_user.is_authenticated and may(current_user.role, permission)
+
+
+@dataclass(frozen=True)
+class MenuLink:
+    label: str
+    endpoint: str
+    permission: str
+    current_on: tuple[str, ...]  # endpoints, or prefixes of them, on which this link is the current page
+
+
+# The staff menu, in order. A link shows when its endpoint exists in this build and the role holds its permission.
+STAFF_MENU = (
+    MenuLink("Dashboard", "admin.dashboard", Permission.VIEW_SHIPMENTS,
+             ("admin.dashboard", "admin.shipment_detail", "admin.record_update", "admin.import")),
+    MenuLink("Outbox", "notifications.outbox", Permission.VIEW_OUTBOX, ("notifications.",)),
+    MenuLink("Audit", "admin.audit", Permission.VIEW_AUDIT, ("admin.audit",)),
+    MenuLink("Staff", "admin.users", Permission.MANAGE_STAFF, ("admin.user",)),
+)
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    label: str
+    url: str
+    current: bool
+
+
+def staff_menu() -> list[MenuEntry]:
+    """The staff links the signed-in member may follow (none for visitors)."""
+    if not current_user.is_authenticated:
+        return []
+    endpoint = request.endpoint or ""
+    return [MenuEntry(link.label, url_for(link.endpoint), endpoint.startswith(link.current_on))
+            for link in STAFF_MENU
+            if link.endpoint in current_app.view_functions and may(current_user.role, link.permission)]
 
 
 def register_template_helpers(app: Flask) -> None:
@@ -90,4 +129,5 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["iso_z"] = isoformat_z
     app.jinja_env.filters["slug"] = css_slug
     app.jinja_env.globals.update(csrf_token=generate_csrf, MAIN_STAGES=MAIN_STAGES, is_final=is_final,
-                                 shipment_progress=shipment_progress, may=current_user_may)
+                                 shipment_progress=shipment_progress, may=current_user_may, Permission=Permission,
+                                 staff_menu=staff_menu)
