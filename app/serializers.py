@@ -1,9 +1,10 @@
-"""JSON shapes of shipments and events. Public shapes carry no email and no full mobile number."""
+"""JSON shapes of shipments, events and audit entries. Public shapes carry no email and no full mobile number."""
 from __future__ import annotations
 
 from flask import current_app, url_for
 
-from app.models import Shipment, TrackingEvent
+from app.models import AuditEntry, Shipment, TrackingEvent
+from app.services.audit import AuditPage
 from app.services.contacts import mask_mobile
 from app.timeutil import isoformat_z
 
@@ -42,3 +43,25 @@ def shipment_to_dict(shipment: Shipment, events: list[TrackingEvent] | None = No
     if events is not None:
         data["events"] = [event_to_dict(e, staff) for e in events]
     return data
+
+
+def audit_entry_to_dict(entry: AuditEntry) -> dict:
+    """Staff only (the audit trail and a shipment's staff page)."""
+    return {
+        "at": isoformat_z(entry.at),
+        "actor": entry.actor,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": entry.target_id,
+        "details": entry.details or {},
+    }
+
+
+def audit_page_to_dict(page: AuditPage) -> dict:
+    return {
+        "entries": [audit_entry_to_dict(e) for e in page.entries],
+        "page": page.page,
+        "per_page": page.per_page,
+        "pages": page.pages,
+        "total": page.total,
+    }

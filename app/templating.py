@@ -80,6 +80,11 @@ def shipment_progress(status: str, events: Sequence) -> Progress:
     return Progress(tuple(stages), exception, EXCEPTION_TEXT.get(status), reached + 1)
 
 
+def action_label(action: str) -> str:
+    """"status_changed" → "Status changed"."""
+    return str(action).replace("_", " ").capitalize()
+
+
 def current_user_may(permission: str) -> bool:
     """Whether the signed-in staff member's role holds `permission` (False when nobody is signed in).
 
@@ -128,6 +133,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["iso_z"] = isoformat_z
     app.jinja_env.filters["slug"] = css_slug
+    app.jinja_env.filters["action_label"] = action_label
     app.jinja_env.globals.update(csrf_token=generate_csrf, MAIN_STAGES=MAIN_STAGES, is_final=is_final,
                                  shipment_progress=shipment_progress, may=current_user_may, Permission=Permission,
                                  staff_menu=staff_menu)

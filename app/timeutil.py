@@ -1,5 +1,5 @@
 """UTC helpers: every stored timestamp is timezone-aware UTC."""
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 
@@ -20,3 +20,8 @@ def isoformat_z(value: datetime | None) -> str | None:
 
 def to_local(value: datetime, tz_name: str) -> datetime:
     return as_utc(value).astimezone(ZoneInfo(tz_name))
+
+
+def local_day_start(day: date, tz_name: str) -> datetime:
+    """The UTC instant at which `day` begins in the time zone `tz_name` (e.g. DISPLAY_TIMEZONE)."""
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(tz_name)).astimezone(UTC)

@@ -53,19 +53,19 @@ def test_a_viewers_update_attempt_is_the_friendly_403_page(client, auth, create_
 @pytest.mark.parametrize("role, links", [
     ("viewer", ["Track &amp; book", "Dashboard"]),
     ("operator", ["Track &amp; book", "Dashboard", "Outbox"]),
-    ("admin", ["Track &amp; book", "Dashboard", "Outbox"]),
+    ("admin", ["Track &amp; book", "Dashboard", "Outbox", "Audit"]),
 ])
 def test_the_menu_offers_what_the_role_may_open(client, auth, role, links):
     auth.login(f"{role}1", role=role)
     response = client.get("/admin", headers=HTML)
     assert nav_links(response) == links
-    for label, url in (("Outbox", "/admin/notifications"),):
+    for label, url in (("Outbox", "/admin/notifications"), ("Audit", "/admin/audit")):
         assert (client.get(url).status_code == 200) == (label in links), url
 
 
 def test_the_menu_marks_the_current_page(client, auth):
     auth.login("boss", role="admin")
-    for url in ("/admin/notifications",):
+    for url in ("/admin/notifications", "/admin/audit"):
         html = client.get(url, headers=HTML).get_data(as_text=True)
         assert re.findall(r'<a href="([^"]+)" aria-current="page">', html) == [url]
 

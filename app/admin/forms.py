@@ -1,4 +1,4 @@
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import request
@@ -6,11 +6,17 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import DateField, IntegerField, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, NumberRange, Optional
+from wtforms.validators import ValidationError as FieldError
 
 from app.errors import ValidationError
 from app.forms import json_object_body, strip
+from app.models.audit_entry import ACTOR_MAX, TARGET_ID_MAX, TARGET_TYPE_MAX
+from app.services.audit import ACTIONS, AUDIT_MAX_PAGE, AuditFilter
 from app.services.dashboard import ShipmentFilter
 from app.services.status import ALL_STATUSES
+from app.services.tracking_ids import normalise_tracking_id
+from app.templating import action_label
+from app.timeutil import local_day_start
 
 SORTS = [SelectChoice("recent", "Newest update first"), SelectChoice("oldest", "Oldest update first")]
 
@@ -51,7 +57,6 @@ class ShipmentFilterForm(FlaskForm):
         return {name: messages[0] for name, messages in self.errors.items() if messages}
 
 
-
 def label_batch_request() -> tuple[list[str], str | None]:
     """The tracking IDs and label size of a batch-label request: JSON `{"tracking_ids": [...], "size"?}` or the
     dashboard's selection form (repeated `tracking_ids` fields, or one field of IDs separated by spaces/commas)."""
@@ -74,3 +79,69 @@ class ImportForm(FlaskForm):
         csrf = False
 
     file = FileField("CSV file of bookings")
+
+
+ACTION_CHOICES = [SelectChoice("", "All actions"),
+                  *(SelectChoice(action, action_label(action)) for action in sorted(ACTIONS))]
+# Dates outside these bounds are typing mistakes, and would overflow when turned into UTC instants.
+EARLIEST_DATE, LATEST_DATE = date(1970, 1, 1), date(9998, 12, 31)
+
+
+def _plausible_date(form, field) -> None:
+    if field.data is not None and not EARLIEST_DATE <= field.data <= LATEST_DATE:
+        raise FieldError(f"Enter a date from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}.")
+
+
+class AuditFilterForm(FlaskForm):
+    """The audit trail's filters and page, read from the query string (GET, no CSRF): all optional.
+
+    `target` is a tracking ID (any case, spaces around), `type:id` (e.g. `notification:42`), or any other
+    target id; `since` and `until` are whole days (YYYY-MM-DD) in DISPLAY_TIMEZONE, both included.
+    """
+
+    class Meta:
+        csrf = False
+
+    actor = StringField("Who", filters=[strip], validators=[Optional(), Length(max=ACTOR_MAX)])
+    action = SelectField("Action", choices=ACTION_CHOICES, default="", validators=[Optional()])
+    target = StringField("Target", filters=[strip],
+                         validators=[Optional(), Length(max=TARGET_TYPE_MAX + 1 + TARGET_ID_MAX)])
+    since = DateField("From date", validators=[Optional(), _plausible_date])
+    until = DateField("To date", validators=[Optional(), _plausible_date])
+    page = IntegerField("Page", default=1, validators=[
+        Optional(), NumberRange(min=1, max=AUDIT_MAX_PAGE, message=f"Must be from 1 to {AUDIT_MAX_PAGE}.")])
+
+    def validate_until(self, field) -> None:
+        if field.data and self.since.data and field.data < self.since.data:
+            raise FieldError("Must be on or after the from date.")
+
+    def to_filter(self, tz_name: str) -> AuditFilter:
+        target_type, target_id = self._target()
+        return AuditFilter(
+            actor=self.actor.data or None, action=self.action.data or None,
+            target_type=target_type, target_id=target_id,
+            since=local_day_start(self.since.data, tz_name) if self.since.data else None,
+            until=local_day_start(self.until.data + timedelta(days=1), tz_name) if self.until.data else None,
+        )
+
+    def _target(self) -> tuple[str | None, str | None]:
+        raw = self.target.data or ""
+        if not raw:
+            return None, None
+        tracking_id = normalise_tracking_id(raw)
+        if tracking_id is not None:
+            return "shipment", tracking_id
+        kind, colon, ident = raw.partition(":")
+        if colon and kind.strip() and ident.strip():
+            kind = kind.strip().lower()
+            ident = ident.strip()
+            if kind == "shipment":
+                ident = normalise_tracking_id(ident) or ident
+            return kind, ident
+        return None, raw
+
+    def has_filters(self) -> bool:
+        return any((self.actor.data, self.action.data, self.target.data, self.since.data, self.until.data))
+
+    def field_errors(self) -> dict[str, str]:
+        return {name: messages[0] for name, messages in self.errors.items() if messages}

@@ -1,16 +1,17 @@
-"""The operator dashboard: counts, the shipment list, and one shipment's page with its update form."""
+"""The staff pages: the dashboard, one shipment's page with its update form, and the audit trail."""
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
 
-from app.admin.forms import ShipmentFilterForm
+from app.admin.forms import AuditFilterForm, ShipmentFilterForm
 from app.auth.guard import staff_required
 from app.errors import Conflict, InvalidTransition, ValidationError, wants_html
 from app.extensions import db
-from app.serializers import shipment_to_dict
-from app.services.dashboard import list_shipments, recent_locations, status_tally
-from app.services.roles import Permission
-from app.services.shipments import find_shipment, next_statuses, record_status_change, status_counts, timeline
+from app.serializers import audit_entry_to_dict, audit_page_to_dict, shipment_to_dict
+from app.services.audit import list_audit
+from app.services.dashboard import list_shipments, shipment_record, status_tally
+from app.services.roles import Permission, may
+from app.services.shipments import record_status_change, status_counts
 from app.shipments.forms import StatusUpdateForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -32,12 +33,12 @@ def dashboard():
 @bp.get("/shipments/<tracking_id>")
 @staff_required(Permission.VIEW_SHIPMENTS)
 def shipment_detail(tracking_id: str):
-    shipment = find_shipment(tracking_id)
     if not wants_html():
-        events = timeline(shipment)
-        return jsonify({**shipment_to_dict(shipment, events, staff=True),
-                        "allowed_next_statuses": next_statuses(shipment)})
-    return _detail_page(shipment, StatusUpdateForm(formdata=None))
+        record = shipment_record(tracking_id)
+        return jsonify({**shipment_to_dict(record.shipment, record.events, staff=True),
+                        "allowed_next_statuses": record.allowed_next,
+                        "audit": [audit_entry_to_dict(e) for e in record.audit]})
+    return _detail_page(tracking_id, StatusUpdateForm(formdata=None))
 
 
 @bp.post("/shipments/<tracking_id>")
@@ -46,21 +47,35 @@ def record_update(tracking_id: str):
     """The update form on a shipment's page. Errors re-render the page with the values kept (PRG on success)."""
     form = StatusUpdateForm.from_request()
     if not form.validate():
-        return _detail_page(find_shipment(tracking_id), form, 400)
+        return _detail_page(tracking_id, form, 400)
     try:
         shipment, event = record_status_change(tracking_id, form.status.data, form.location.data,
                                                form.note.data, actor=current_user.username)
     except (InvalidTransition, Conflict) as error:
         db.session.rollback()
-        return _detail_page(find_shipment(tracking_id), form, error.status_code, error.message)
+        return _detail_page(tracking_id, form, error.status_code, error.message)
     db.session.commit()
     flash(f"Status updated: {event.status} at {event.location}.", "success")
     return redirect(url_for("admin.shipment_detail", tracking_id=shipment.tracking_id))
 
 
-def _detail_page(shipment, form: StatusUpdateForm, status_code: int = 200, problem: str | None = None):
-    allowed = next_statuses(shipment)
-    form.status.choices = [SelectChoice("", "Choose a status"), *map(SelectChoice, allowed)]
-    page = render_template("admin/shipment.html", shipment=shipment, events=timeline(shipment), form=form,
-                           allowed=allowed, locations=recent_locations(), problem=problem)
-    return page, status_code
+def _detail_page(tracking_id: str, form: StatusUpdateForm, status_code: int = 200, problem: str | None = None):
+    record = shipment_record(tracking_id, suggest_locations=may(current_user.role, Permission.CHANGE_SHIPMENTS))
+    form.status.choices = [SelectChoice("", "Choose a status"), *map(SelectChoice, record.allowed_next)]
+    return render_template("admin/shipment.html", record=record, shipment=record.shipment, form=form,
+                           problem=problem), status_code
+
+
+@bp.get("/audit")
+@staff_required(Permission.VIEW_AUDIT)
+def audit():
+    """The audit trail, newest first, filtered by who, action, target and days (DISPLAY_TIMEZONE)."""
+    form = AuditFilterForm(formdata=request.args)
+    if not form.validate():
+        if wants_html():  # the filters again, with the problems beside them
+            return render_template("admin/audit.html", form=form, results=None), 400
+        raise ValidationError("The audit filters are not valid.", fields=form.field_errors())
+    results = list_audit(form.to_filter(current_app.config["DISPLAY_TIMEZONE"]), page=form.page.data or 1)
+    if not wants_html():
+        return jsonify(audit_page_to_dict(results))
+    return render_template("admin/audit.html", form=form, results=results)

@@ -1,4 +1,5 @@
-"""What the operator dashboard shows: counts per status, the searchable shipment list, recent locations."""
+"""What the staff pages show: counts per status, the searchable shipment list, one shipment's record (timeline,
+allowed next statuses, audit entries) and recent locations."""
 from __future__ import annotations
 
 import math
@@ -10,10 +11,11 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 
 from app.extensions import db
-from app.models import Shipment, TrackingEvent
+from app.models import AuditEntry, Shipment, TrackingEvent
+from app.services.audit import audit_for_target
 from app.services.contacts import ContactError, normalise_mobile
 from app.services.pagination import Pagination
-from app.services.shipments import status_counts
+from app.services.shipments import find_shipment, next_statuses, status_counts, timeline
 from app.services.status import ALL_STATUSES
 
 PAGE_SIZE = 25
@@ -42,6 +44,30 @@ class ShipmentPage(Pagination):
     total: int
     page: int
     per_page: int
+
+
+@dataclass(frozen=True)
+class ShipmentRecord:
+    """Everything a staff member sees on one shipment's page."""
+    shipment: Shipment
+    events: list[TrackingEvent]  # oldest first
+    allowed_next: list[str]
+    audit: list[AuditEntry]  # newest first
+    locations: list[str]  # suggestions for the update form; empty unless asked for
+
+
+def shipment_record(tracking_id: str, suggest_locations: bool = False) -> ShipmentRecord:
+    """One shipment for staff: its timeline, the statuses it may move to, and its own audit entries.
+
+    Rules: the tracking ID is matched like everywhere else (NotFound when unknown); audit entries are those whose
+    target is this shipment, newest first; location suggestions only when the caller will offer the update form.
+    """
+    shipment = find_shipment(tracking_id)
+    return ShipmentRecord(
+        shipment=shipment, events=timeline(shipment), allowed_next=next_statuses(shipment),
+        audit=audit_for_target("shipment", shipment.tracking_id),
+        locations=recent_locations() if suggest_locations else [],
+    )
 
 
 @dataclass(frozen=True)
