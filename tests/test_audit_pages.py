@@ -226,3 +226,13 @@ def test_a_new_shipment_has_an_empty_audit_list(client, auth, create_shipment):
     assert client.get(f"/admin/shipments/{tracking_id}").get_json()["audit"] == []
     assert "No staff action recorded" in client.get(f"/admin/shipments/{tracking_id}",
                                                      headers=HTML).get_data(as_text=True)
+
+
+# --- the README keeps the actions true ----------------------------------------------------------------------------
+
+def test_readme_lists_every_audit_action():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Audit trail"):]
+    section = section[:section.index("\n## ", 1)]
+    for action in ACTIONS:
+        assert f"`{action}`" in section, action

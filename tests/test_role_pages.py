@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app.auth.guard import staff_required
 from app.extensions import db
 from app.models import AuditEntry, Shipment
-from app.services.roles import ROLES, Permission
+from app.services.roles import PERMISSIONS, ROLE_DESCRIPTIONS, ROLES, Permission
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,3 +95,10 @@ def test_templates_decide_by_permission_never_by_role_name():
         text = template.read_text()
         assert not re.search(r"\.role\s*(==|!=|\bin\b|\bnot\b)", text), template
         assert not re.search(rf"""(==|!=|\bin\b)\s*\(?\s*['"]({role_names})['"]""", text), template
+
+
+def test_readme_roles_table_uses_the_role_descriptions():
+    readme = (ROOT / "README.md").read_text()
+    for role in ROLES:
+        permissions = ", ".join(f"`{p}`" for p in PERMISSIONS if role in PERMISSIONS[p])
+        assert f"| `{role}` | {ROLE_DESCRIPTIONS[role]} | {permissions} |" in readme, role
