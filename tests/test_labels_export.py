@@ -184,7 +184,8 @@ def test_export_neutralises_formulas(client, staff, create_shipment):
 
 
 @pytest.mark.parametrize("query", ["booked_from=yesterday", "booked_from=2026-05-02&booked_to=2026-05-01",
-                                   "status=Lost", "q=" + "x" * 101])
+                                   "status=Lost", "q=" + "x" * 101, "booked_from=0001-01-01",
+                                   "booked_to=9999-12-31"])
 def test_bad_export_filters_are_400(client, staff, query, app):
     response = client.get(f"/admin/shipments.csv?{query}")
     assert response.status_code == 400

@@ -249,7 +249,7 @@ def test_dashboard_page_past_the_end_is_clamped_to_the_last(client, many_shipmen
 
 
 @pytest.mark.parametrize("query", ["page=0", "page=-1", "page=abc", "status=Lost", "sort=sideways",
-                                   "q=" + "x" * 101])
+                                   "q=" + "x" * 101, "booked_from=0001-01-01", "booked_to=9999-12-31"])
 def test_invalid_dashboard_parameters_are_400(client, staff_page, query):
     response = client.get(f"/admin?{query}", headers=HTML)
     assert response.status_code == 400

@@ -18,6 +18,15 @@ from app.services.tracking_ids import normalise_tracking_id
 from app.templating import action_label
 from app.timeutil import local_day_start
 
+# Dates outside these bounds are typing mistakes, and would overflow when turned into UTC instants.
+EARLIEST_DATE, LATEST_DATE = date(1970, 1, 1), date(9998, 12, 31)
+
+
+def plausible_date(form, field) -> None:
+    if field.data is not None and not EARLIEST_DATE <= field.data <= LATEST_DATE:
+        raise FieldError(f"Enter a date from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}.")
+
+
 SORTS = [SelectChoice("recent", "Newest update first"), SelectChoice("oldest", "Oldest update first")]
 
 
@@ -32,8 +41,8 @@ class ShipmentFilterForm(FlaskForm):
                          default="", validators=[Optional()])
     sort = SelectField("Sort by", choices=SORTS, default="recent")
     page = IntegerField("Page", default=1, validators=[Optional(), NumberRange(min=1, max=1_000_000)])
-    booked_from = DateField("Booked from", validators=[Optional()])
-    booked_to = DateField("Booked until", validators=[Optional()])
+    booked_from = DateField("Booked from", validators=[Optional(), plausible_date])
+    booked_to = DateField("Booked until", validators=[Optional(), plausible_date])
 
     def validate(self, extra_validators=None) -> bool:
         if not super().validate(extra_validators):
@@ -83,15 +92,6 @@ class ImportForm(FlaskForm):
 
 ACTION_CHOICES = [SelectChoice("", "All actions"),
                   *(SelectChoice(action, action_label(action)) for action in sorted(ACTIONS))]
-# Dates outside these bounds are typing mistakes, and would overflow when turned into UTC instants.
-EARLIEST_DATE, LATEST_DATE = date(1970, 1, 1), date(9998, 12, 31)
-
-
-def _plausible_date(form, field) -> None:
-    if field.data is not None and not EARLIEST_DATE <= field.data <= LATEST_DATE:
-        raise FieldError(f"Enter a date from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}.")
-
-
 class AuditFilterForm(FlaskForm):
     """The audit trail's filters and page, read from the query string (GET, no CSRF): all optional.
 
@@ -106,8 +106,8 @@ class AuditFilterForm(FlaskForm):
     action = SelectField("Action", choices=ACTION_CHOICES, default="", validators=[Optional()])
     target = StringField("Target", filters=[strip],
                          validators=[Optional(), Length(max=TARGET_TYPE_MAX + 1 + TARGET_ID_MAX)])
-    since = DateField("From date", validators=[Optional(), _plausible_date])
-    until = DateField("To date", validators=[Optional(), _plausible_date])
+    since = DateField("From date", validators=[Optional(), plausible_date])
+    until = DateField("To date", validators=[Optional(), plausible_date])
     page = IntegerField("Page", default=1, validators=[
         Optional(), NumberRange(min=1, max=AUDIT_MAX_PAGE, message=f"Must be from 1 to {AUDIT_MAX_PAGE}.")])
 
