@@ -18,6 +18,7 @@ def create_app(config: Config | None = None) -> Flask:
     configure_logging(app)
     configure_security(app)
     register_extensions(app)
+    register_request_checks(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_template_helpers(app)
@@ -62,6 +63,14 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():  # creating an engine opens no connection
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
+
+
+def register_request_checks(app: Flask) -> None:
+    """Requests the app cannot read are refused before any view: path parameters, query strings and form
+    fields holding control characters or invalid Unicode (400)."""
+    from app.forms import refuse_bad_text
+
+    app.before_request(refuse_bad_text)  # after access, CSRF and rate limits (registered just before)
 
 
 def _migrations_dir():

@@ -1,19 +1,93 @@
-"""One form class serves both the browser form and the JSON body of the same request."""
+"""The one place that reads request data: path parameters, query strings, form posts and JSON bodies.
+
+One form class serves both the browser form and the JSON body of the same request. Whatever the source, text
+that cannot be stored or shown faithfully is refused with a 400 naming the field, before any view sees it:
+control characters (a NUL cannot be stored in PostgreSQL, the others only hide things from the people who read
+the data) except tab and line breaks in multi-line fields, and lone surrogates (not Unicode text: they cannot be
+encoded, so they could be neither stored nor sent back). JSON values must also have the type their field expects.
+"""
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
 
 from flask import request
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
+from wtforms import BooleanField, TextAreaField
 
 from app.errors import ValidationError
+
+NOT_A_STRING = "Must be a string."
+NOT_A_BOOLEAN = "Must be true or false."
+CONTROL_CHARACTER = "Control characters (such as NUL) are not allowed here."
+NOT_UNICODE = "Not valid Unicode text (it holds a lone surrogate)."
+UNKNOWN_FIELD = "Unknown field."
+
+_SINGLE_LINE_BAD = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_MULTI_LINE_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_FIELD_NAME_MAX = 40
+# Names of the fields that accept several lines (TextAreaFields of any RequestForm), filled as forms are defined.
+MULTILINE_FIELDS: set[str] = set()
+_FORM_MIMETYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 def strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+def text_problem(value: str, multiline: bool = False) -> str | None:
+    """Why `value` cannot be accepted as text (None when it can)."""
+    match = (_MULTI_LINE_BAD if multiline else _SINGLE_LINE_BAD).search(value)
+    if match is None:
+        return None
+    return NOT_UNICODE if "\ud800" <= match.group() <= "\udfff" else CONTROL_CHARACTER
+
+
+def field_label(name: str) -> str:
+    """A field name fit to be sent back in an error: a name that is itself bad text is shown without its bad
+    characters (and shortened), so the error can always be encoded and displayed."""
+    clean = _SINGLE_LINE_BAD.sub("\N{REPLACEMENT CHARACTER}", name)
+    return clean if len(clean) <= _FIELD_NAME_MAX else clean[:_FIELD_NAME_MAX] + "…"
+
+
+def _text_errors(items: Iterable[tuple[str, object]]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for name, value in items:
+        if not isinstance(name, str) or not isinstance(value, str):
+            continue
+        problem = text_problem(name) or text_problem(value, multiline=name in MULTILINE_FIELDS)
+        if problem:
+            errors.setdefault(field_label(name), problem)
+    return errors
+
+
+def refuse_bad_text() -> None:
+    """before_request: path parameters, query string and form fields hold only text we can store and show."""
+    errors = _text_errors((request.view_args or {}).items())
+    errors.update(_text_errors(request.args.items(multi=True)))
+    if request.mimetype in _FORM_MIMETYPES:
+        errors.update(_text_errors(request.form.items(multi=True)))
+    if errors:
+        raise ValidationError(fields=errors)
+
+
+def _strings_within(value: object) -> Iterator[str]:
+    """Every string in a JSON value (object keys included), without recursion: nesting depth is the client's."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
 def json_object_body() -> dict:
-    """The request's JSON body, which must be an object; ValidationError (400) otherwise."""
+    """The request's JSON body, which must be an object holding only valid text; ValidationError (400) otherwise."""
     try:
         body = request.get_json(silent=True)
     except RecursionError:  # nesting deep enough to exhaust the decoder is not JSON we accept
@@ -22,6 +96,15 @@ def json_object_body() -> dict:
         raise ValidationError("The request body is not valid JSON.")
     if not isinstance(body, dict):
         raise ValidationError("The request body must be a JSON object.")
+    errors: dict[str, str] = {}
+    for name, value in body.items():
+        multiline = name in MULTILINE_FIELDS
+        problem = text_problem(name) or next(
+            (p for text in _strings_within(value) if (p := text_problem(text, multiline))), None)
+        if problem:
+            errors[field_label(name)] = problem
+    if errors:
+        raise ValidationError(fields=errors)
     return body
 
 
@@ -32,27 +115,39 @@ class RequestForm(FlaskForm):
         # CSRF is enforced once for every unsafe request, by app.auth.guard, after authentication.
         csrf = False
 
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        MULTILINE_FIELDS.update(name for name, field_class in cls._field_classes().items()
+                                if issubclass(field_class, TextAreaField))
+
     @classmethod
     def from_request(cls, **kwargs):
         if not request.is_json:
             return cls(**kwargs)
         body = json_object_body()
-        known = {name for name in cls._unbound_field_names()}
+        field_classes = cls._field_classes()
         fields = {}
         for name, value in body.items():
-            if name not in known:
-                fields[name] = "Unknown field."
-            elif value is not None and not isinstance(value, str | bool):
-                fields[name] = "Must be a string."
+            field_class = field_classes.get(name)
+            if field_class is None:
+                fields[field_label(name)] = UNKNOWN_FIELD
+            elif value is None:
+                continue
+            elif issubclass(field_class, BooleanField):
+                if not isinstance(value, bool):
+                    fields[name] = NOT_A_BOOLEAN
+            elif not isinstance(value, str):
+                fields[name] = NOT_A_STRING
         if fields:
             raise ValidationError(fields=fields)
         data = MultiDict({k: v for k, v in body.items() if v is not None and v is not False})
         return cls(formdata=data, **kwargs)
 
     @classmethod
-    def _unbound_field_names(cls) -> list[str]:
-        return [name for name in dir(cls) if not name.startswith("_")
-                and hasattr(getattr(cls, name), "field_class")]
+    def _field_classes(cls) -> dict[str, type]:
+        """The form's fields by name: their classes, read from the class before any instance exists."""
+        return {name: getattr(cls, name).field_class for name in dir(cls)
+                if not name.startswith("_") and hasattr(getattr(cls, name), "field_class")}
 
     def field_errors(self) -> dict[str, str]:
         return {name: messages[0] for name, messages in self.errors.items() if messages}
