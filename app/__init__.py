@@ -66,10 +66,12 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_request_checks(app: Flask) -> None:
-    """Requests the app cannot read are refused before any view: path parameters, query strings and form
-    fields holding control characters or invalid Unicode (400)."""
+    """Requests the app cannot read are refused before any view: a malformed Host header (plain 400), and
+    path parameters, query strings and form fields holding control characters or invalid Unicode (400)."""
     from app.forms import refuse_bad_text
+    from app.host_check import RefuseMalformedHost
 
+    app.wsgi_app = RefuseMalformedHost(app.wsgi_app)
     app.before_request(refuse_bad_text)  # after access, CSRF and rate limits (registered just before)
 
 

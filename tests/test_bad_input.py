@@ -7,6 +7,7 @@ Host header on every route.
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from sqlalchemy import func, select
@@ -212,3 +213,45 @@ def test_invalid_utf8_in_forms_and_urls_is_read_as_replacement_characters_not_a_
     assert client.get("/track?tracking_id=%ff").status_code == 302
     response = client.post("/search", data=b"mobile=%ff%fe", content_type="application/x-www-form-urlencoded")
     assert response.status_code == 400
+
+
+# --- a malformed Host header ------------------------------------------------------------------------------
+
+BAD_HOSTS = ["a" * 64 + ".example.com", ".example.com", "exa..mple.com", "exa mple.com", "example.com:99999",
+             "example.com:0", "ex\u00e4mple.com", "[zz::1]", "example.com:80:80", "/etc/passwd"]
+
+
+@pytest.mark.parametrize("host", BAD_HOSTS)
+def test_a_malformed_host_is_a_plain_400_on_every_route_without_a_log_line(client, app, caplog, host):
+    caplog.set_level(logging.DEBUG)
+    paths = ["/healthz", "/readyz", "/no-such-page"] + [
+        rule.rule.replace("<int:notification_id>", "1").replace("<tracking_id>", "ABCD1234")
+        .replace("<mobile>", "9876543210").replace("<path:filename>", "css/waybill.css")
+        for rule in app.url_map.iter_rules()]
+    for path in paths:
+        for accept in (HTML, {"Accept": "application/json"}, {}):
+            response = client.get(path, headers={**accept, "Host": host})
+            assert response.status_code == 400, path
+            assert response.mimetype == "text/plain" and "Host" in response.get_data(as_text=True)
+    assert client.post("/create", json=VALID_BOOKING, headers={"Host": host}).status_code == 400
+    assert caplog.records == []
+    assert row_counts(app) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("host", ["localhost", "waybill.test:8080", "127.0.0.1", "[::1]:5000",
+                                  "xn--bcher-kva.example", "a" * 63 + ".example.com", "example.com."])
+def test_a_well_formed_host_is_served(client, host):
+    assert client.get("/healthz", headers={**HTML, "Host": host}).status_code == 200
+    assert client.get("/no-such-page", headers={**HTML, "Host": host}).status_code == 404
+
+
+def test_a_malformed_host_is_refused_by_a_real_server_too(live_server):
+    import http.client
+    from urllib.parse import urlsplit
+
+    target = urlsplit(live_server.url)
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=5)
+    connection.request("GET", "/healthz", headers={"Host": "a" * 64 + ".example.com", "Accept": "text/html"})
+    response = connection.getresponse()
+    assert response.status == 400 and b"Host" in response.read()
+    connection.close()
