@@ -33,8 +33,12 @@ from gunicorn.glogging import Logger
 
 # ---------------------------------------------------------------------------------------------------------------
 # Masking: no full mobile number reaches a log line (GET /search/<mobile> carries one in its path).
+# The app knows which route a request matched: it leaves the URI to log, the mobile masked, in the environ
+# (app/access_log.py). Requests the app did not answer (a malformed Host, a request Gunicorn refused) and the
+# referrer are masked by their text, which also recognises an escaped slash (/search%2F…).
 
-_SEARCH_PATH = re.compile(r"(/search/)([^/?#\s\"]+)")
+LOG_SAFE_URI = "waybill.log_uri"  # app.access_log.ENVIRON_KEY
+_SEARCH_PATH = re.compile(r"(/search(?:/|%2F))([^/?#\s\"]+)", re.IGNORECASE)
 _PHONE_QUERY = re.compile(r"([?&](?:mobile|phone|q)=)([^&#\s\"]*)", re.IGNORECASE)
 KEEP_DIGITS = 4
 
@@ -60,7 +64,7 @@ def _mask_match(match: re.Match) -> str:
 
 def mask_mobiles(text: str) -> str:
     """`text` with the mobile number in any /search/<mobile> path or mobile/phone/q query value masked."""
-    if "/search/" in text:
+    if "/search" in text.lower():
         text = _SEARCH_PATH.sub(_mask_match, text)
     if "=" in text:
         text = _PHONE_QUERY.sub(_mask_match, text)
@@ -76,7 +80,14 @@ class MaskingLogger(Logger):
     every header or environ atom) and in the arguments of error-log lines (which can quote the URI)."""
 
     def atoms(self, resp, req, environ, request_time):
-        return {key: _masked(value) for key, value in super().atoms(resp, req, environ, request_time).items()}
+        atoms = super().atoms(resp, req, environ, request_time)
+        safe_uri = environ.get(LOG_SAFE_URI)
+        if isinstance(safe_uri, str):  # the route's own view of the URL, mobile masked
+            path, _, query = safe_uri.partition("?")
+            atoms["r"] = f"{environ.get('REQUEST_METHOD')} {safe_uri} {environ.get('SERVER_PROTOCOL')}"
+            atoms.update({"U": path, "q": query, "{raw_uri}e": safe_uri, "{path_info}e": path,
+                          "{query_string}e": query})
+        return {key: _masked(value) for key, value in atoms.items()}
 
     def critical(self, msg, *args, **kwargs):
         super().critical(_masked(msg), *map(_masked, args), **kwargs)

@@ -19,6 +19,7 @@ def create_app(config: Config | None = None) -> Flask:
     configure_security(app)
     register_extensions(app)
     register_request_checks(app)
+    register_access_log(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_template_helpers(app)
@@ -73,6 +74,12 @@ def register_request_checks(app: Flask) -> None:
 
     app.wsgi_app = RefuseMalformedHost(app.wsgi_app)
     app.before_request(refuse_bad_text)  # after access, CSRF and rate limits (registered just before)
+
+
+def register_access_log(app: Flask) -> None:
+    from app.access_log import register_access_log as register
+
+    register(app)
 
 
 def _migrations_dir():

@@ -2,11 +2,13 @@
 Gunicorn booted with it."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import runpy
 import sys
 import time
 import types
+import urllib.error
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -66,6 +68,8 @@ def test_access_log_goes_to_stdout_unless_switched_off(monkeypatch):
     ("GET /search/+91%2098765%2043210 HTTP/1.1", "GET /search/+**%20*****%20*3210 HTTP/1.1"),
     ("/search/%39%38%37%36%35%34%33%32%31%30", "/search/******3210"),  # digits written as escapes
     ("/search/098765-43210?x=1", "/search/******-*3210?x=1"),
+    ("GET /search%2F9876543210 HTTP/1.1", "GET /search%2F******3210 HTTP/1.1"),  # an escaped slash
+    ("http://x/Search%2f9876543210", "http://x/Search%2f******3210"),
     ("/track/ABCD1234?mobile=9876543210&x=2", "/track/ABCD1234?mobile=******3210&x=2"),
     ("/track/ABCD1234", "/track/ABCD1234"),
     ("/healthz", "/healthz"),
@@ -147,3 +151,31 @@ def test_sigterm_stops_gunicorn_gracefully_and_quickly(seeded_sqlite, tmp_path):
     assert server.process.returncode == 0, server.log()
     assert took < 15, server.log()
     assert "Shutting down: Master" in server.log()
+
+
+def wait_for_access_line(server, needle: str) -> list[str]:
+    """The access-log lines holding `needle` (the line is written just after the response goes out)."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [line for line in server.log().splitlines() if needle in line]
+        if lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(("path", "logged"), [
+    ("/search%2F9876543211", "/search/******3211"),  # served by /search/<mobile>, not written as /search/
+    ("/search%2f%2B91%2098765%2043212", "/search/+**%20*****%20*3212"),
+    ("//search/9876543213", "/search/******3213"),  # Werkzeug merges the slashes and redirects
+    ("/admin?q=Vikram%20Nair%209876543214", "/admin?q=***"),  # the dashboard's free-text search is hidden
+    ("/track/ABCD1234?mobile=9876543215", "/track/ABCD1234?mobile=******3215"),
+    ("/no-such-page/9876543216", "/no-such-page/******3216"),  # no route: every phone-length digit run
+])
+def test_the_access_log_masks_mobiles_by_the_route_that_matched(live_gunicorn, path, logged):
+    with contextlib.suppress(urllib.error.HTTPError):  # a 404: only the log line matters here
+        get(f"{live_gunicorn.url}{path}")
+    digits = logged[-4:] if logged[-4:].isdigit() else None
+    lines = wait_for_access_line(live_gunicorn, digits or logged)
+    assert any(logged in line for line in lines), (logged, lines)
+    log = live_gunicorn.log()
+    assert "987654321" not in log and "98765%2043" not in log and "Vikram" not in log

@@ -1,0 +1,79 @@
+"""What the access log may show of a request's URL, decided by the route that matched and its parameters.
+
+The raw request line cannot be trusted to look like the route it reaches: `GET /search%2F9876543211` is served
+by `/search/<mobile>`, yet its text holds no `/search/`. So the app writes a log-safe URI into the WSGI environ
+(`ENVIRON_KEY`) for every request it answers: the matched route built again with its mobile parameter masked,
+and the query string with mobile numbers masked and free-text searches (names, emails, numbers) hidden.
+Gunicorn's logger (gunicorn.conf.py) logs that instead of the raw URI.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import quote, urlencode
+
+from flask import Flask, Response, request, url_for
+
+log = logging.getLogger(__name__)
+
+ENVIRON_KEY = "waybill.log_uri"
+KEEP_DIGITS = 4
+MOBILE_VIEW_ARGS = frozenset({"mobile"})
+MOBILE_QUERY_ARGS = frozenset({"mobile", "phone"})
+HIDDEN_QUERY_ARGS = frozenset({"q"})  # the dashboard's search: a name, an email or a number
+HIDDEN = "***"
+_DIGIT_RUN = re.compile(r"\d[\d\s().+-]{5,}\d")
+
+
+def mask_digits(value: str, keep: int = KEEP_DIGITS) -> str:
+    """Every digit but the last `keep` replaced by '*' (separators kept, so the shape stays readable)."""
+    total = sum(ch.isdigit() for ch in value)
+    seen = 0
+    out = []
+    for ch in value:
+        if ch.isdigit():
+            seen += 1
+            out.append(ch if seen > total - keep else "*")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _masked_path() -> str:
+    """The request's path as its route would build it, the mobile masked; with no route (404, 405) nothing is
+    known of the path, so every run of digits long enough to be a phone number is masked."""
+    rule, args = request.url_rule, request.view_args
+    if rule is not None and args is not None and request.endpoint:
+        values = {name: mask_digits(value) if name in MOBILE_VIEW_ARGS and isinstance(value, str) else value
+                  for name, value in args.items()}
+        return url_for(request.endpoint, **values)
+    return quote(_DIGIT_RUN.sub(lambda match: mask_digits(match.group()), request.path), safe="/*+-()._~")
+
+
+def _masked_query() -> str:
+    pairs = []
+    for name, value in request.args.items(multi=True):
+        if name in HIDDEN_QUERY_ARGS:
+            value = HIDDEN
+        elif name in MOBILE_QUERY_ARGS:
+            value = mask_digits(value)
+        pairs.append((name, value))
+    return urlencode(pairs, safe="*")
+
+
+def log_safe_uri() -> str:
+    query = _masked_query()
+    return f"{_masked_path()}?{query}" if query else _masked_path()
+
+
+def record_log_safe_uri(response: Response) -> Response:
+    """after_request (it runs for error responses too): leave the log-safe URI where the access log finds it."""
+    try:
+        request.environ[ENVIRON_KEY] = log_safe_uri()
+    except Exception:  # noqa: BLE001 - logging help must never break a response; the logger then masks by text
+        log.warning("Could not build the log-safe URI for endpoint %s", request.endpoint)
+    return response
+
+
+def register_access_log(app: Flask) -> None:
+    app.after_request(record_log_safe_uri)
