@@ -40,7 +40,9 @@ class Config:
         env = os.environ.get
         self.SECRET_KEY = env("SECRET_KEY") or "dev-only-insecure-key"
         self.SQLALCHEMY_DATABASE_URI = database_url(env("DATABASE_URL"))
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # hide_parameters: a database error's message (and so any log of it) never quotes the values bound to
+        # the statement, which are the customers' names, emails and mobiles.
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
         self.ADMIN_USERNAME = env("ADMIN_USERNAME") or None
         self.ADMIN_PASSWORD = env("ADMIN_PASSWORD") or None
         self.DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", "IN").upper()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -93,5 +94,22 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected_error(error: Exception):
         db.session.rollback()
-        log.exception("Unhandled error on %s %s", request.method, request.path)
+        log.error("Unhandled error in %s %s\n%s", request.method, request.endpoint or "(no route)",
+                  describe_without_data(error))
         return error_response(500, {"error": "Internal server error."})
+
+
+def describe_without_data(error: BaseException) -> str:
+    """Where an error happened and what kind it was, with none of the data it carries: exception messages
+    (and so the default traceback) can hold request data, such as a database error quoting the failing row with
+    its email and mobile. Only code locations and exception class names, for each exception in the chain."""
+    parts = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        kind = type(current)
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        parts.append(f"Traceback (most recent call last):\n{frames}{kind.__module__}.{kind.__qualname__}")
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return "\n\nwhich led to:\n".join(reversed(parts))
