@@ -20,6 +20,7 @@ from werkzeug.serving import make_server
 from app import create_app
 from app.config import TestingConfig
 from app.extensions import db
+from tests import log_privacy
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TABLES_CHILD_FIRST = ("audit_entries", "delivery_estimates", "notifications", "tracking_events", "shipments", "users")
@@ -41,6 +42,24 @@ def _drop_postgres_database(server_url: str, name: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def pytest_configure(config) -> None:
+    """Every log line of the session is searched for the emails and mobiles the tests use (tests/log_privacy.py)."""
+    log_privacy.install(VALID_BOOKING)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    scanner = log_privacy.scanner()
+    if scanner is None:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    write_line = reporter.write_line if reporter is not None else print
+    log_privacy.fail_session_on_hits(session, scanner.finish(), write_line, log_privacy.still_installed())
+
+
+def pytest_unconfigure(config) -> None:
+    log_privacy.uninstall()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import log_privacy
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 OPERATOR = ("smoke-operator", "smoke-operator-password")
@@ -52,6 +54,7 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
 def flask(env: dict[str, str], *args: str) -> str:
     result = subprocess.run([tool("flask"), "--app", "app", *args], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=120)
+    log_privacy.scan_output(result.stdout + result.stderr, f"flask {args[0]}")
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -91,6 +94,7 @@ def start_gunicorn(env: dict[str, str], log_path: Path, database_path: Path) -> 
     with log_path.open("w") as log_file:
         process = subprocess.Popen([tool("gunicorn"), "-c", "gunicorn.conf.py", "app:create_app()"], cwd=ROOT,
                                    env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    log_privacy.watch_file(log_path, "gunicorn")
     server = LiveGunicorn(f"http://127.0.0.1:{port}", process, log_path, database_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

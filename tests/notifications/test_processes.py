@@ -16,6 +16,7 @@ from urllib.request import HTTPCookieProcessor, Request, build_opener
 
 import pytest
 
+from tests import log_privacy
 from tests.notifications.conftest import FAST, OPERATOR, VALID_BOOKING, free_port, notification_rows, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,6 +45,7 @@ class AppProcess:
         self.log_file = log_path.open("wb")
         self.process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", *args], cwd=REPO, env=env,
                                         stdout=self.log_file, stderr=subprocess.STDOUT)
+        log_privacy.watch_file(log_path, f"flask {args[0]}")
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
