@@ -179,3 +179,25 @@ def test_the_access_log_masks_mobiles_by_the_route_that_matched(live_gunicorn, p
     assert any(logged in line for line in lines), (logged, lines)
     log = live_gunicorn.log()
     assert "987654321" not in log and "98765%2043" not in log and "Vikram" not in log
+
+
+def test_a_malformed_host_is_one_access_line_and_a_plain_400(live_gunicorn):
+    import http.client
+    from urllib.parse import urlsplit
+
+    before = live_gunicorn.log().splitlines()
+    target = urlsplit(live_gunicorn.url)
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=5)
+    connection.request("GET", "/healthz?probe=long-host", headers={"Host": "a" * 64 + ".example.com",
+                                                                   "Accept": "text/html"})
+    response = connection.getresponse()
+    assert response.status == 400 and response.getheader("Content-Type").startswith("text/plain")
+    response.read()
+    connection.close()
+    assert wait_for_access_line(live_gunicorn, "probe=long-host")
+    time.sleep(0.3)  # anything else the request wrote would be there by now
+    new = live_gunicorn.log().splitlines()[len(before):]
+    # Only the access line (the outbox worker may log its own business meanwhile, never about this request).
+    about_it = [line for line in new if "long-host" in line or "aaaaaaaa" in line or "Traceback" in line
+                or "ERROR" in line or "Error" in line]
+    assert len(about_it) == 1 and '"GET /healthz?probe=long-host HTTP/1.1" 400' in about_it[0], new
