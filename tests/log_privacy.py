@@ -22,8 +22,9 @@ TESTS_DIR = Path(__file__).resolve().parent
 DEFAULT_REGION = "IN"
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@example\.(?:com|org|net)\b", re.IGNORECASE)
 _PHONE_LIKE = re.compile(r"(?<![\w.])\+?\(?\d[\d ()-]{6,20}\d(?![\w.])")
-# Separators people type inside a number: spaces, dots, dashes, brackets (after URL-decoding, so %20 too).
-_NUMBER_SEPARATORS = re.compile(r"(?<=\d)[\s().-]+(?=\d)")
+# Separators people type inside a number: spaces, dots, dashes, brackets (after URL-decoding, so %20 too), and
+# the '+' a query string writes for a space.
+_NUMBER_SEPARATORS = re.compile(r"(?<=\d)[\s().+-]+(?=\d)")
 _MAX_LINE = 400
 
 

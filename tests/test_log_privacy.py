@@ -2,8 +2,11 @@
 request data, and the session-wide scanner (tests/log_privacy.py) finds what it is meant to find."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import types
+import urllib.error
+import urllib.request
 
 import pytest
 from sqlalchemy import text
@@ -56,7 +59,7 @@ def test_the_scanner_reports_an_email_or_mobile_logged_in_this_process():
     assert scanner is not None, "tests/conftest.py installs the scanner for the whole session"
     probe = logging.getLogger("tests.log_privacy_probe")
     lines = [f"booked for {EMAIL.upper()}", "calling +91 98765 43210", "GET /search/%2B919876543210",
-             "mobile 098765-43210 again"]
+             "mobile 098765-43210 again", "GET /admin?q=98765+43210 HTTP/1.1"]
     harmless = ["booked for v***@example.com", "GET /search/******3210", "mobile +91 ••••••3210"]
     try:
         for line in lines + harmless:
@@ -106,3 +109,17 @@ def test_the_needles_are_the_tests_own_emails_and_mobiles():
     assert {"vikram@example.com", "nobody@example.com"} <= emails
     assert NATIONAL in mobiles
     assert not any(email.startswith("no-reply@") for email in emails)  # the sender is not a customer
+
+
+def test_the_test_servers_request_lines_are_masked_like_the_access_log(live_server, caplog):
+    """The in-process server of the browser tests logs each request (Werkzeug, INFO): with the app's log-safe
+    URI, so a search by mobile on the dashboard does not put the number in the session's logs."""
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    for path in ("/search/9876543210", "/admin?q=98765+43210", "/track/ABCD1234?mobile=9876543210"):
+        # /track/ABCD1234 is unknown (404): only the log line counts
+        with contextlib.suppress(urllib.error.HTTPError):
+            urllib.request.urlopen(f"{live_server.url}{path}", timeout=5).close()
+    lines = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
+    assert any("/search/******3210" in line for line in lines), lines
+    assert any("/admin?q=***" in line for line in lines), lines
+    assert not any(NATIONAL in line or "98765+43210" in line for line in lines), lines
