@@ -3,8 +3,10 @@
 The raw request line cannot be trusted to look like the route it reaches: `GET /search%2F9876543211` is served
 by `/search/<mobile>`, yet its text holds no `/search/`. So the app writes a log-safe URI into the WSGI environ
 (`ENVIRON_KEY`) for every request it answers: the matched route built again with its mobile parameter masked,
-and the query string with mobile numbers masked and free-text searches (names, emails, numbers) hidden.
-Gunicorn's logger (gunicorn.conf.py) logs that instead of the raw URI.
+and the query string with mobile numbers masked and free-text searches (names, emails, numbers) hidden. Any
+other value is masked where it looks like contact data, since people type their mobile or email into any box
+(the track-by-ID form sends them to /track/<what they typed>). Gunicorn's logger (gunicorn.conf.py) logs that
+URI instead of the raw one.
 """
 from __future__ import annotations
 
@@ -22,7 +24,10 @@ MOBILE_VIEW_ARGS = frozenset({"mobile"})
 MOBILE_QUERY_ARGS = frozenset({"mobile", "phone"})
 HIDDEN_QUERY_ARGS = frozenset({"q"})  # the dashboard's search: a name, an email or a number
 HIDDEN = "***"
-_DIGIT_RUN = re.compile(r"\d[\d\s().+-]{5,}\d")
+# A phone number: at least PHONE_DIGITS digits, perhaps with separators (a tracking ID has 8 characters at most).
+PHONE_DIGITS = 9
+_DIGIT_RUN = re.compile(r"\d[\d\s().+-]{7,}\d")
+_EMAIL_LOCAL_PART = re.compile(r"([^\s@/?&=]+)(@[^\s@/?&=]+)")
 
 
 def mask_digits(value: str, keep: int = KEEP_DIGITS) -> str:
@@ -39,15 +44,30 @@ def mask_digits(value: str, keep: int = KEEP_DIGITS) -> str:
     return "".join(out)
 
 
+def mask_contacts(value: str) -> str:
+    """`value` with whatever looks like a phone number (its last four digits kept) or an email address (its
+    first character and domain kept) masked."""
+    def phone(match: re.Match) -> str:
+        text = match.group()
+        return mask_digits(text) if sum(ch.isdigit() for ch in text) >= PHONE_DIGITS else text
+
+    value = _DIGIT_RUN.sub(phone, value)
+    return _EMAIL_LOCAL_PART.sub(lambda match: match.group(1)[0] + "***" + match.group(2), value)
+
+
+def _masked_value(name: str, value):
+    if not isinstance(value, str):
+        return value
+    return mask_digits(value) if name in MOBILE_VIEW_ARGS else mask_contacts(value)
+
+
 def _masked_path() -> str:
     """The request's path as its route would build it, the mobile masked; with no route (404, 405) nothing is
-    known of the path, so every run of digits long enough to be a phone number is masked."""
+    known of the path, so whatever looks like contact data is masked."""
     rule, args = request.url_rule, request.view_args
     if rule is not None and args is not None and request.endpoint:
-        values = {name: mask_digits(value) if name in MOBILE_VIEW_ARGS and isinstance(value, str) else value
-                  for name, value in args.items()}
-        return url_for(request.endpoint, **values)
-    return quote(_DIGIT_RUN.sub(lambda match: mask_digits(match.group()), request.path), safe="/*+-()._~")
+        return url_for(request.endpoint, **{name: _masked_value(name, value) for name, value in args.items()})
+    return quote(mask_contacts(request.path), safe="/*+-()._~@")
 
 
 def _masked_query() -> str:
@@ -57,6 +77,8 @@ def _masked_query() -> str:
             value = HIDDEN
         elif name in MOBILE_QUERY_ARGS:
             value = mask_digits(value)
+        else:
+            value = mask_contacts(value)
         pairs.append((name, value))
     return urlencode(pairs, safe="*")
 

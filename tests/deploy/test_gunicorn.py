@@ -170,6 +170,10 @@ def wait_for_access_line(server, needle: str) -> list[str]:
     ("/admin?q=Vikram%20Nair%209876543214", "/admin?q=***"),  # the dashboard's free-text search is hidden
     ("/track/ABCD1234?mobile=9876543215", "/track/ABCD1234?mobile=******3215"),
     ("/no-such-page/9876543216", "/no-such-page/******3216"),  # no route: every phone-length digit run
+    # A mobile typed into the track-by-ID box: the form redirects to /track/<what was typed>.
+    ("/track?tracking_id=98765%2043217", "/track?tracking_id=*****+*3217"),
+    ("/track/98765%2043218", "/track/*****%20*3218"),
+    ("/track/vikram%40example.com", "/track/v***@example.com"),
 ])
 def test_the_access_log_masks_mobiles_by_the_route_that_matched(live_gunicorn, path, logged):
     with contextlib.suppress(urllib.error.HTTPError):  # a 404: only the log line matters here
@@ -178,7 +182,8 @@ def test_the_access_log_masks_mobiles_by_the_route_that_matched(live_gunicorn, p
     lines = wait_for_access_line(live_gunicorn, digits or logged)
     assert any(logged in line for line in lines), (logged, lines)
     log = live_gunicorn.log()
-    assert "987654321" not in log and "98765%2043" not in log and "Vikram" not in log
+    assert "987654321" not in log and "98765%2043" not in log and "98765+43" not in log
+    assert "Vikram" not in log and "vikram" not in log
 
 
 def test_a_malformed_host_is_one_access_line_and_a_plain_400(live_gunicorn):
