@@ -26,12 +26,12 @@ def env_float(name: str, default: float) -> float:
 
 
 def database_url(value: str | None) -> str:
-    """Normalise DATABASE_URL: default SQLite file, postgres:// accepted, psycopg 3 as the driver."""
+    """Normalise DATABASE_URL: default SQLite file, postgres:// accepted, psycopg2 as the driver."""
     if not value:
         return f"sqlite:///{INSTANCE_DIR / 'waybill.db'}"
     for prefix in ("postgres://", "postgresql://"):
         if value.startswith(prefix):
-            return "postgresql+psycopg://" + value[len(prefix):]
+            return "postgresql+psycopg2://" + value[len(prefix):]
     return value
 
 

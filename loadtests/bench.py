@@ -29,13 +29,15 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
-import psycopg
-from psycopg import sql
+import psycopg2
+from psycopg2 import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 LOADTESTS = ROOT / "loadtests"
@@ -113,39 +115,60 @@ def database_url(server: str, name: str) -> str:
     return f"{scheme}://{host}/{name}"
 
 
+@contextmanager
+def connect(url: str, autocommit: bool = False) -> Iterator:
+    """A psycopg2 connection that commits on success and is always closed (psycopg2's own `with` only ends
+    the transaction)."""
+    conn = psycopg2.connect(url)
+    conn.autocommit = autocommit
+    try:
+        yield conn
+        if not autocommit:
+            conn.commit()
+    finally:
+        conn.close()
+
+
+def query(conn, statement, params: tuple | None = None) -> list[tuple]:
+    """Run one statement; its rows (none for a statement that returns none)."""
+    with conn.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.description is not None else []
+
+
 def recreate_database(server: str, name: str) -> None:
-    with psycopg.connect(database_url(server, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    with connect(database_url(server, "postgres"), autocommit=True) as conn:
+        query(conn, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        query(conn, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def drop_database(server: str, name: str) -> None:
-    with psycopg.connect(database_url(server, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with connect(database_url(server, "postgres"), autocommit=True) as conn:
+        query(conn, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def counts(url: str) -> dict[str, int]:
-    with psycopg.connect(url) as conn:
-        shipments = conn.execute("SELECT count(*) FROM shipments").fetchone()[0]
-        events = conn.execute("SELECT count(*) FROM tracking_events").fetchone()[0]
+    with connect(url) as conn:
+        shipments = query(conn, "SELECT count(*) FROM shipments")[0][0]
+        events = query(conn, "SELECT count(*) FROM tracking_events")[0][0]
     return {"shipments": shipments, "events": events}
 
 
 def server_version(url: str) -> str:
-    with psycopg.connect(url) as conn:
-        return conn.execute("SHOW server_version").fetchone()[0]
+    with connect(url) as conn:
+        return query(conn, "SHOW server_version")[0][0]
 
 
 def write_sample(url: str, path: Path, operator_password: str) -> dict:
     """Tracking IDs, mobiles and still-moving shipments picked at random from the whole table."""
     final = ("Delivered", "Returned to Sender", "Cancelled")
-    with psycopg.connect(url) as conn:
-        tracking_ids = [r[0] for r in conn.execute(
-            "SELECT tracking_id FROM shipments ORDER BY random() LIMIT 2000")]
-        mobiles = [r[0] for r in conn.execute(
-            "SELECT DISTINCT mobile FROM (SELECT mobile FROM shipments ORDER BY random() LIMIT 1000) s")]
-        active = [r[0] for r in conn.execute(
-            "SELECT tracking_id FROM shipments WHERE status <> ALL(%s) ORDER BY random() LIMIT 1000", (list(final),))]
+    with connect(url) as conn:
+        tracking_ids = [r[0] for r in query(conn, "SELECT tracking_id FROM shipments ORDER BY random() LIMIT 2000")]
+        mobiles = [r[0] for r in query(
+            conn, "SELECT DISTINCT mobile FROM (SELECT mobile FROM shipments ORDER BY random() LIMIT 1000) s")]
+        active = [r[0] for r in query(
+            conn, "SELECT tracking_id FROM shipments WHERE status <> ALL(%s) ORDER BY random() LIMIT 1000",
+            (list(final),))]
     sample = {"tracking_ids": tracking_ids, "mobiles": mobiles, "active_tracking_ids": active,
               "operator": {"username": OPERATOR, "password": operator_password}}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -454,9 +477,9 @@ def enqueue_emails(url: str, count: int, tag: str) -> int:
     """`count` pending notifications for existing events (the outbox emptied first), as the app would queue."""
     body_text = ("Hello,\n\nYour shipment has a new status. Track it at the link below.\n\n" + "-" * 60 + "\n") * 6
     body_html = "<html><body>" + "<p>Your shipment has a new status.</p>" * 30 + "</body></html>"
-    with psycopg.connect(url) as conn:
-        conn.execute("DELETE FROM notifications")
-        conn.execute(
+    with connect(url) as conn:
+        query(conn, "DELETE FROM notifications")
+        query(conn,
             "INSERT INTO notifications (shipment_id, event_id, channel, recipient, subject, body_text, body_html, "
             "state, attempts, next_attempt_at, created_at) "
             "SELECT e.shipment_id, e.id, 'email', %s || e.id || '@example.com', "
@@ -465,8 +488,8 @@ def enqueue_emails(url: str, count: int, tag: str) -> int:
             (f"{tag}+", body_text, body_html, count))
         conn.commit()
         # Fresh statistics, as autovacuum keeps them in production: the claim query is planned from them.
-        conn.execute("ANALYZE notifications")
-        return conn.execute("SELECT count(*) FROM notifications WHERE state = 'pending'").fetchone()[0]
+        query(conn, "ANALYZE notifications")
+        return query(conn, "SELECT count(*) FROM notifications WHERE state = 'pending'")[0][0]
 
 
 def notifier_available(env: dict[str, str]) -> str | None:
@@ -494,16 +517,16 @@ def measure_email(url: str, env: dict[str, str], count: int, stall_seconds: floa
             output = ""
             for _ in range(5):  # a pass ends when nothing is due; retries after a failure fall due a second later
                 output += flask(drain_env, "notifications", "drain", timeout=600)
-                with psycopg.connect(url) as conn:
-                    left = conn.execute("SELECT count(*) FROM notifications WHERE state <> 'sent'").fetchone()[0]
+                with connect(url) as conn:
+                    left = query(conn, "SELECT count(*) FROM notifications WHERE state <> 'sent'")[0][0]
                 if left == 0 or len(sink.times) >= queued:
                     break
                 time.sleep(1.5)
             elapsed = time.monotonic() - started
         received = len(sink.times)
         span = sink.times[-1] - sink.times[0] if received > 1 else 0.0
-        with psycopg.connect(url) as conn:
-            states = dict(conn.execute("SELECT state, count(*) FROM notifications GROUP BY state").fetchall())
+        with connect(url) as conn:
+            states = dict(query(conn, "SELECT state, count(*) FROM notifications GROUP BY state"))
         results[scenario] = {
             "queued": queued, "received": received, "duplicates": received - len(set(sink.message_ids)),
             "connections": len(sink.peers), "stall_s": stall,

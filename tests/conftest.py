@@ -28,7 +28,7 @@ TABLES_CHILD_FIRST = ("audit_entries", "delivery_estimates", "notifications", "t
 
 
 def _create_postgres_database(server_url: str) -> tuple[str, str]:
-    url = make_url(server_url.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg")
+    url = make_url(server_url.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg2")
     name = f"waybill_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -38,7 +38,7 @@ def _create_postgres_database(server_url: str) -> tuple[str, str]:
 
 
 def _drop_postgres_database(server_url: str, name: str) -> None:
-    url = make_url(server_url.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg")
+    url = make_url(server_url.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg2")
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -343,7 +343,7 @@ def test_readyz_is_503_until_the_schema_is_at_the_migrations_head(client, app, c
 
 def test_readyz_is_503_when_the_database_is_unreachable(make_config):
     from app import create_app
-    broken = create_app(make_config(SQLALCHEMY_DATABASE_URI="postgresql+psycopg://nobody@127.0.0.1:1/none"))
+    broken = create_app(make_config(SQLALCHEMY_DATABASE_URI="postgresql+psycopg2://nobody@127.0.0.1:1/none"))
     response = broken.test_client().get("/readyz")
     assert response.status_code == 503
     assert broken.test_client().get("/healthz").status_code == 200

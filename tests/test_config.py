@@ -18,8 +18,8 @@ def test_production_uses_secure_cookies(monkeypatch):
 
 
 @pytest.mark.parametrize("given, expected", [
-    ("postgres://u:p@db:5432/waybill", "postgresql+psycopg://u:p@db:5432/waybill"),
-    ("postgresql://u@db/waybill", "postgresql+psycopg://u@db/waybill"),
+    ("postgres://u:p@db:5432/waybill", "postgresql+psycopg2://u:p@db:5432/waybill"),
+    ("postgresql://u@db/waybill", "postgresql+psycopg2://u@db/waybill"),
     ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
 ])
 def test_database_url_accepts_both_postgres_spellings(given, expected):

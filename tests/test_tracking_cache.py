@@ -1,6 +1,9 @@
 """The per-process tracking cache and its cross-process invalidation through PostgreSQL NOTIFY."""
 import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -173,3 +176,24 @@ def test_losing_the_listener_connection_turns_the_cache_off_until_it_is_back(cac
     assert listener.connected.wait(10)  # reconnects by itself
     assert wait_until(lambda: cache.enabled)
     assert document(reader, tid)["status"] == "Booked" and cache.get(tid) is not None
+
+
+MISSING_DRIVER = """
+import sys
+sys.modules["psycopg2"] = None  # what Python does for a package that is not installed: ImportError on import
+from app.services.tracking_cache import ChangeListener, DocumentCache
+try:
+    ChangeListener(DocumentCache(10), "postgresql://nobody@127.0.0.1:1/none")
+except RuntimeError as exc:
+    print("refused:", exc)
+else:
+    print("started without a driver")
+"""
+
+
+def test_a_missing_driver_stops_the_listener_from_being_created_at_all():
+    result = subprocess.run([sys.executable, "-c", MISSING_DRIVER], capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("refused:"), result.stdout
+    assert "psycopg2-binary" in result.stdout and "TRACK_CACHE_ENABLED=false" in result.stdout

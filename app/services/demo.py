@@ -5,9 +5,10 @@ get multi-row INSERTs. Both paths insert the same kind of rows.
 """
 from __future__ import annotations
 
+import io
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,7 +18,7 @@ from app.extensions import db
 from app.models import Shipment, TrackingEvent
 from app.services.status import Status
 from app.services.tracking_ids import new_tracking_id
-from app.timeutil import utcnow
+from app.timeutil import as_utc, utcnow
 
 FIRST_NAMES = ["Aarav", "Priya", "Rahul", "Ananya", "Vikram", "Sneha", "Arjun", "Kavya", "Rohan", "Meera",
                "Sai", "Divya", "Karthik", "Lakshmi", "Naveen", "Pooja", "Suresh", "Harini", "Manoj", "Asha"]
@@ -183,8 +184,6 @@ def _seed_postgresql(generator: _DemoGenerator, shipments: int, batch_size: int,
     """COPY straight into the tables: IDs come from the table's sequence up front, and tracking IDs that exist
     already are drawn again before the batch is sent (the seeder is the only writer it has to avoid)."""
     inserted = total_events = 0
-    shipment_columns = ", ".join(("id", *SHIPMENT_COLUMNS))
-    event_columns = ", ".join(EVENT_COLUMNS)
     for batch in _batches(shipments, batch_size):
         taken: set[str] = set()
         made = generator.shipments(batch, utcnow(), taken)
@@ -194,19 +193,40 @@ def _seed_postgresql(generator: _DemoGenerator, shipments: int, batch_size: int,
             cursor.execute("SELECT nextval(pg_get_serial_sequence('shipments', 'id')) "
                            "FROM generate_series(1, %s)", (batch,))
             ids = [row[0] for row in cursor.fetchall()]
-            with cursor.copy(f"COPY shipments ({shipment_columns}) FROM STDIN") as copy:
-                for shipment_id, shipment in zip(ids, made, strict=True):
-                    copy.write_row((shipment_id, *(shipment.row[c] for c in SHIPMENT_COLUMNS)))
-            with cursor.copy(f"COPY tracking_events ({event_columns}) FROM STDIN") as copy:
-                for shipment_id, shipment in zip(ids, made, strict=True):
-                    for row in shipment.event_rows(shipment_id):
-                        copy.write_row(row)
-                        total_events += 1
+            _copy(cursor, "shipments", ("id", *SHIPMENT_COLUMNS),
+                  ((shipment_id, *(shipment.row[c] for c in SHIPMENT_COLUMNS))
+                   for shipment_id, shipment in zip(ids, made, strict=True)))
+            event_rows = [row for shipment_id, shipment in zip(ids, made, strict=True)
+                          for row in shipment.event_rows(shipment_id)]
+            _copy(cursor, "tracking_events", EVENT_COLUMNS, event_rows)
+            total_events += len(event_rows)
         db.session.commit()
         inserted += batch
         if progress:
             progress(batch)
     return inserted, total_events
+
+
+def _copy(cursor, table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
+    """COPY rows into `table` through psycopg2's copy_expert, in COPY's text format (one batch in memory)."""
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join(_copy_field(value) for value in row))
+        buffer.write("\n")
+    buffer.seek(0)
+    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+
+
+def _copy_field(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    text_value = str(value)
+    if any(c in text_value for c in "\\\t\n\r"):
+        text_value = (text_value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                      .replace("\r", "\\r"))
+    return text_value
 
 
 def _redraw_existing(made: list[_DemoShipment], taken: set[str],

@@ -14,7 +14,9 @@ Correctness rules:
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import select as io_select
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -87,9 +89,11 @@ class DocumentCache:
 
 
 class ChangeListener:
-    """LISTENs on its own autocommit connection and evicts the tracking IDs it hears about."""
+    """LISTENs on its own autocommit psycopg2 connection and evicts the tracking IDs it hears about."""
 
     def __init__(self, cache: DocumentCache, conninfo: str, reconnect_seconds: float = 1.0) -> None:
+        # Imported here, in the caller's thread: a missing driver must stop the app, not leave the cache off.
+        self._driver = listen_driver()
         self.cache = cache
         self.conninfo = conninfo
         self.reconnect_seconds = reconnect_seconds
@@ -105,27 +109,54 @@ class ChangeListener:
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        import psycopg
-
         while not self._stop.is_set():
+            conn = None
             try:
-                with psycopg.connect(self.conninfo, autocommit=True, keepalives=1, keepalives_idle=30,
-                                     keepalives_interval=10, keepalives_count=3) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    self.cache.clear()  # anything stored before LISTEN may have missed a change
-                    self.cache.enabled = True
-                    self.connected.set()
-                    while not self._stop.is_set():
-                        for notification in conn.notifies(timeout=1.0):
-                            self.cache.evict(notification.payload)
-            except Exception:  # noqa: BLE001 - any failure means: stop trusting the cache, reconnect
+                conn = self._driver.connect(self.conninfo, keepalives=1, keepalives_idle=30,
+                                            keepalives_interval=10, keepalives_count=3)
+                conn.autocommit = True
+                with conn.cursor() as cursor:
+                    cursor.execute(f"LISTEN {CHANNEL}")
+                self.cache.clear()  # anything stored before LISTEN may have missed a change
+                self.cache.enabled = True
+                self.connected.set()
+                while not self._stop.is_set():
+                    # Readable means a notification or a closed connection; poll() tells which (and raises
+                    # OperationalError on the latter). A second's timeout keeps stop() prompt.
+                    if not _readable(conn, 1.0):
+                        continue
+                    conn.poll()
+                    while conn.notifies:
+                        self.cache.evict(conn.notifies.pop(0).payload)
+            except Exception as exc:  # noqa: BLE001 - any failure means: stop trusting the cache, reconnect
                 if not self._stop.is_set():
-                    log.warning("Tracking cache listener lost its connection; cache off until it reconnects")
+                    reason = (str(exc).strip().splitlines() or [""])[0]
+                    log.warning("Tracking cache listener lost its connection (%s: %s); cache off until it "
+                                "reconnects", type(exc).__name__, reason)
             finally:
                 self.cache.enabled = False
                 self.cache.clear()
                 self.connected.clear()
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close()
             self._stop.wait(self.reconnect_seconds)
+
+
+def listen_driver():
+    """psycopg2, the driver the listener needs for LISTEN (poll/notifies); a clear error when it is missing."""
+    try:
+        import psycopg2
+    except ImportError as exc:
+        raise RuntimeError("The tracking cache needs the PostgreSQL driver psycopg2 (pip install "
+                           "psycopg2-binary, see requirements.txt), or TRACK_CACHE_ENABLED=false.") from exc
+    return psycopg2
+
+
+def _readable(conn, timeout: float) -> bool:
+    """True when the connection's socket became readable within `timeout` seconds."""
+    readable, _, _ = io_select.select([conn], [], [], timeout)
+    return bool(readable)
 
 
 def publish_change(tracking_id: str) -> None:
