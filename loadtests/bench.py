@@ -475,17 +475,16 @@ class SmtpSink:
 
 def enqueue_emails(url: str, count: int, tag: str) -> int:
     """`count` pending notifications for existing events (the outbox emptied first), as the app would queue."""
-    body_text = ("Hello,\n\nYour shipment has a new status. Track it at the link below.\n\n" + "-" * 60 + "\n") * 6
-    body_html = "<html><body>" + "<p>Your shipment has a new status.</p>" * 30 + "</body></html>"
     with connect(url) as conn:
         query(conn, "DELETE FROM notifications")
+        # The worker renders each email from the shipment and event the row names, as for the app's own rows.
         query(conn,
-            "INSERT INTO notifications (shipment_id, event_id, channel, recipient, subject, body_text, body_html, "
-            "state, attempts, next_attempt_at, created_at) "
-            "SELECT e.shipment_id, e.id, 'email', %s || e.id || '@example.com', "
-            "'Shipment ' || s.tracking_id || ': ' || e.status, %s, %s, 'pending', 0, now(), now() "
-            "FROM tracking_events e JOIN shipments s ON s.id = e.shipment_id ORDER BY e.id LIMIT %s",
-            (f"{tag}+", body_text, body_html, count))
+              "INSERT INTO notifications (shipment_id, event_id, channel, recipient, subject, "
+              "state, attempts, next_attempt_at, created_at) "
+              "SELECT e.shipment_id, e.id, 'email', %s || e.id || '@example.com', "
+              "'Shipment ' || s.tracking_id || ': ' || e.status, 'pending', 0, now(), now() "
+              "FROM tracking_events e JOIN shipments s ON s.id = e.shipment_id ORDER BY e.id LIMIT %s",
+              (f"{tag}+", count))
         conn.commit()
         # Fresh statistics, as autovacuum keeps them in production: the claim query is planned from them.
         query(conn, "ANALYZE notifications")

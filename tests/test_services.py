@@ -1,6 +1,7 @@
 """Services against a real database, without HTTP."""
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from app.errors import InvalidTransition, NotFound, ValidationError
 from app.extensions import db
@@ -33,14 +34,37 @@ def test_booking_writes_shipment_first_event_and_email_in_one_unit(app_ctx):
     assert shipment.tracking_id in notification.subject and "Booked" in notification.subject
 
 
-def test_booking_that_fails_midway_leaves_nothing_behind(app_ctx, monkeypatch):
-    def broken_enqueue(shipment, event, **kwargs):
-        raise RuntimeError("template exploded")
-    monkeypatch.setattr(service.notifications, "enqueue_status_email", broken_enqueue)
-    with pytest.raises(RuntimeError):
-        create_shipment(NEW)
-    db.session.rollback()
+# The database itself refuses the outbox row, the last of the booking's three inserts (after the event's).
+REFUSE_OUTBOX = {
+    "sqlite": ["CREATE TRIGGER refuse_outbox BEFORE INSERT ON notifications "
+               "BEGIN SELECT RAISE(ABORT, 'outbox refused'); END"],
+    "postgresql": ["CREATE FUNCTION refuse_outbox() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN RAISE EXCEPTION 'outbox refused'; END $$",
+                   "CREATE TRIGGER refuse_outbox BEFORE INSERT ON notifications "
+                   "FOR EACH ROW EXECUTE FUNCTION refuse_outbox()"],
+}
+ALLOW_OUTBOX = {"sqlite": ["DROP TRIGGER refuse_outbox"],
+                "postgresql": ["DROP TRIGGER refuse_outbox ON notifications", "DROP FUNCTION refuse_outbox()"]}
+
+
+def _run_ddl(statements: list[str]) -> None:
+    with db.engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+
+
+def test_booking_that_fails_after_the_event_insert_leaves_nothing_behind(app_ctx):
+    dialect = db.engine.dialect.name
+    _run_ddl(REFUSE_OUTBOX[dialect])
+    try:
+        with pytest.raises(DBAPIError, match="outbox refused"):
+            create_shipment(NEW)
+        db.session.rollback()
+    finally:
+        _run_ddl(ALLOW_OUTBOX[dialect])
     assert (count(Shipment), count(TrackingEvent), count(Notification)) == (0, 0, 0)
+    book()  # and the next booking, with the outbox accepting rows again, writes all three
+    assert (count(Shipment), count(TrackingEvent), count(Notification)) == (1, 1, 1)
 
 
 def test_tracking_id_collision_draws_a_new_id(app_ctx, monkeypatch):

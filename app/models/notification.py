@@ -13,7 +13,8 @@ STATES = ("pending", "sending", "sent", "dead")
 
 
 class Notification(db.Model):
-    """The transactional outbox: one row per message to deliver."""
+    """The transactional outbox: one row per message to deliver. It names the shipment and the event the message
+    is about; the worker renders the message from them when it sends it (app.services.messages)."""
 
     __tablename__ = "notifications"
 
@@ -23,8 +24,6 @@ class Notification(db.Model):
     channel: Mapped[str] = mapped_column(String(16), nullable=False, default="email")
     recipient: Mapped[str] = mapped_column(String(254), nullable=False)
     subject: Mapped[str] = mapped_column(String(255), nullable=False)
-    body_text: Mapped[str] = mapped_column(Text, nullable=False)
-    body_html: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
@@ -42,8 +41,7 @@ class Notification(db.Model):
               postgresql_where=text("state = 'pending'"), sqlite_where=text("state = 'pending'")),
         Index("ix_notifications_sending_lease", "lease_until",
               postgresql_where=text("state = 'sending'"), sqlite_where=text("state = 'sending'")),
-        Index("ix_notifications_created_at", "created_at"),
-        Index("ix_notifications_shipment_id", "shipment_id"),
+        Index("ix_notifications_created_at", "created_at"),  # the staff outbox list, newest first
     )
 
     def __repr__(self) -> str:

@@ -34,8 +34,8 @@ class TrackingEvent(db.Model):
     shipment: Mapped[Shipment] = relationship(back_populates="events", lazy="raise_on_sql")
 
     __table_args__ = (
+        # Timelines (one shipment's events in time order). No index on location: no query looks events up by it.
         Index("ix_tracking_events_shipment_occurred", "shipment_id", "occurred_at"),
-        Index("ix_tracking_events_location_occurred", "location", "occurred_at"),
     )
 
     def __repr__(self) -> str:

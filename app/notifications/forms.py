@@ -7,7 +7,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional
 
 from app.models.notification import STATES
-from app.services.notifications import OUTBOX_MAX_PAGE
+from app.services.outbox import OUTBOX_MAX_PAGE
 
 STATE_CHOICES = [SelectChoice("", "All states")] + [SelectChoice(state, state.capitalize()) for state in STATES]
 

@@ -10,7 +10,7 @@ from app.extensions import db
 from app.models.notification import STATES
 from app.notifications.forms import OutboxFilterForm, RetryForm
 from app.notifications.serializers import notification_to_dict, outbox_page_to_dict
-from app.services.notifications import list_outbox, retry_dead
+from app.services.outbox import list_outbox, retry_dead
 from app.services.roles import Permission
 
 bp = Blueprint("notifications", __name__, url_prefix="/admin/notifications")

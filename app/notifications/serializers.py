@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from app.models import Notification
-from app.services.notifications import OutboxPage
+from app.services.outbox import OutboxPage
 from app.timeutil import isoformat_z
 
 

@@ -2,8 +2,10 @@
 
 Lifecycle:
 - `start_worker_thread(app)` is called by `create_app` (never at import, so never before Gunicorn forks).
-- `install_wake_hook()` makes a commit that inserted notifications wake this process's worker at once;
-  otherwise it polls every NOTIFY_POLL_SECONDS for rows inserted by other processes.
+- `install_wake_hook()` makes a commit that gave the outbox work (a session marked by
+  app.services.outbox.mark_outbox_changed) wake this process's worker at once; otherwise it polls every
+  NOTIFY_POLL_SECONDS for rows inserted by other processes.
+- Each claimed row is rendered here, just before it is sent (app.services.messages), not in the request.
 - `stop_worker_thread(app_or_none, timeout)` stops it: the message being sent is finished, the rest of the
   claimed batch is given back to the outbox at once. Also run at interpreter exit; Gunicorn's `worker_exit`
   hook should call it too.
@@ -25,16 +27,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.extensions import db
-from app.models import Notification
-from app.notifier import outbox
-from app.notifier.sender import DeliveryFailed, build_message, mask_email, open_backend, scrub_addresses
+from app.notifier import claims
+from app.notifier.sender import DeliveryFailed, OutgoingEmail, build_message, mask_email, open_backend, scrub_addresses
+from app.services import messages
+from app.services.outbox import OUTBOX_CHANGED
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 SENT_COMMIT_EVERY = 20  # delivered messages recorded per commit
 WAKE_COALESCE_SECONDS = 0.05
 
-_OUTBOX_CHANGED = "waybill.outbox_changed"
 _registry_lock = threading.Lock()
 _workers: dict[int, OutboxWorker] = {}  # id(app) → its worker thread in this process
 _hook_installed = False
@@ -122,7 +124,7 @@ class OutboxWorker:
         with self.app.app_context():
             try:
                 while not self.stopping:
-                    batch = self._claim(due_by=started)
+                    batch, facts = self._claim(due_by=started)
                     if not batch:
                         break
                     if backend is None:
@@ -131,7 +133,7 @@ class OutboxWorker:
                         except DeliveryFailed as exc:  # bad configuration: every row fails the same way
                             report.add(self._fail_all(batch, exc))
                             continue
-                    report.add(self._deliver(batch, backend))
+                    report.add(self._deliver(batch, facts, backend))
             finally:
                 if backend is not None:
                     backend.close()
@@ -139,50 +141,53 @@ class OutboxWorker:
                 db.session.remove()
         return report
 
-    def _fail_all(self, batch: list[outbox.ClaimedEmail], exc: DeliveryFailed) -> DrainReport:
+    def _fail_all(self, batch: list[claims.ClaimedMessage], exc: DeliveryFailed) -> DrainReport:
         report = DrainReport(batches=1)
-        policy = outbox.RetryPolicy.from_config(self.app.config)
+        policy = claims.RetryPolicy.from_config(self.app.config)
         for claimed in batch:
             self._settle_failure(claimed, exc, policy, report)
         return report
 
-    def _claim(self, due_by=None) -> list[outbox.ClaimedEmail]:
+    def _claim(self, due_by=None) -> tuple[list[claims.ClaimedMessage], messages.MessageFacts]:
+        """Claim a batch and read, in the same transaction, what its messages show."""
         config = self.app.config
         now = time.monotonic()
         reclaim_expired = now - self._last_lease_check >= float(config["NOTIFY_POLL_SECONDS"])
         try:
-            batch = outbox.claim_due(int(config["NOTIFY_BATCH_SIZE"]), float(config["NOTIFY_LEASE_SECONDS"]),
-                                     outbox.RetryPolicy.from_config(config).max_attempts,
+            batch = claims.claim_due(int(config["NOTIFY_BATCH_SIZE"]), float(config["NOTIFY_LEASE_SECONDS"]),
+                                     claims.RetryPolicy.from_config(config).max_attempts,
                                      reclaim_expired=reclaim_expired, due_by=due_by)
+            facts = messages.load_facts(batch)
             db.session.commit()
             if reclaim_expired:
                 self._last_lease_check = now
         except Exception:
             db.session.rollback()
             raise
-        return batch
+        return batch, facts
 
-    def _deliver(self, batch: list[outbox.ClaimedEmail], backend) -> DrainReport:
-        """Send a claimed batch through `backend` (its connection is kept for the next batch).
+    def _deliver(self, batch: list[claims.ClaimedMessage], facts: messages.MessageFacts, backend) -> DrainReport:
+        """Render and send a claimed batch through `backend` (its connection is kept for the next batch).
 
         Successes are recorded SENT_COMMIT_EVERY at a time (and before anything else is recorded), so a crash
         between sending and recording can repeat at most that many messages; failures are recorded at once.
         """
         config = self.app.config
-        policy = outbox.RetryPolicy.from_config(config)
+        policy = claims.RetryPolicy.from_config(config)
         # Only start a message while at least half the lease is left, so a slow send still ends inside it.
         safety = timedelta(seconds=float(config["NOTIFY_LEASE_SECONDS"]) / 2)
         report = DrainReport(batches=1)
-        sent: list[outbox.ClaimedEmail] = []
+        sent: list[claims.ClaimedMessage] = []
         try:
             for index, claimed in enumerate(batch):
                 if self.stopping or utcnow() > claimed.lease_until - safety:
                     self._settle_sent(sent, report)
-                    report.released += outbox.release(batch[index:])
+                    report.released += claims.release(batch[index:])
                     db.session.commit()
                     break
                 try:
-                    backend.send(claimed.email, build_message(claimed.email, config))
+                    email = outgoing_email(claimed, facts)
+                    backend.send(email, build_message(email, config))
                 except DeliveryFailed as exc:
                     self._settle_sent(sent, report)
                     if not exc.connection:
@@ -192,7 +197,7 @@ class OutboxWorker:
                     for rest in batch[index:]:
                         self._settle_failure(rest, exc, policy, report)
                     break
-                except Exception as exc:  # noqa: BLE001 - e.g. a message that cannot be encoded: fail this row only
+                except Exception as exc:  # noqa: BLE001 - e.g. a template or encoding error: fail this row only
                     log.exception("Unexpected error sending notification #%s", claimed.id)
                     self._settle_sent(sent, report)
                     self._settle_failure(claimed, DeliveryFailed(f"Internal error: {type(exc).__name__}"),
@@ -205,29 +210,29 @@ class OutboxWorker:
             self._settle_sent(sent, report)
         return report
 
-    def _settle_sent(self, sent: list[outbox.ClaimedEmail], report: DrainReport) -> None:
+    def _settle_sent(self, sent: list[claims.ClaimedMessage], report: DrainReport) -> None:
         """Record (and commit) the messages delivered since the last call; empties `sent`."""
         if not sent:
             return
-        recorded = outbox.mark_many_sent(sent)
+        recorded = claims.mark_many_sent(sent)
         db.session.commit()
         for claimed in sent:
             if claimed.id in recorded:
                 report.sent += 1
-                log.info("Notification #%s %r sent to %s (attempt %d).", claimed.id, claimed.email.subject,
-                         mask_email(claimed.email.recipient), claimed.attempts)
+                log.info("Notification #%s %r sent to %s (attempt %d).", claimed.id, claimed.subject,
+                         mask_email(claimed.recipient), claimed.attempts)
             else:
                 report.lost_leases += 1
                 log.warning("Notification #%s was sent after its lease ran out; another worker may send it "
                             "again. NOTIFY_LEASE_SECONDS should be well above MAIL_TIMEOUT.", claimed.id)
         sent.clear()
 
-    def _settle_failure(self, claimed: outbox.ClaimedEmail, exc: DeliveryFailed, policy: outbox.RetryPolicy,
+    def _settle_failure(self, claimed: claims.ClaimedMessage, exc: DeliveryFailed, policy: claims.RetryPolicy,
                         report: DrainReport) -> None:
-        state = outbox.mark_failed(claimed, exc.reason, exc.permanent, policy)
+        state = claims.mark_failed(claimed, exc.reason, exc.permanent, policy)
         db.session.commit()
         reason = scrub_addresses(exc.reason)
-        recipient = mask_email(claimed.email.recipient)
+        recipient = mask_email(claimed.recipient)
         if state == "dead":
             report.dead += 1
             log.error("Notification #%s to %s is dead after attempt %d: %s", claimed.id, recipient,
@@ -238,6 +243,13 @@ class OutboxWorker:
                         claimed.attempts, policy.delay_after(claimed.attempts), reason)
         else:
             report.lost_leases += 1
+
+
+def outgoing_email(claimed: claims.ClaimedMessage, facts: messages.MessageFacts) -> OutgoingEmail:
+    """The email for a claimed row, rendered now from the shipment and event it names."""
+    rendered = messages.render(claimed, facts)
+    return OutgoingEmail(notification_id=claimed.id, recipient=claimed.recipient, subject=rendered.subject,
+                         body_text=rendered.body_text, body_html=rendered.body_html, created_at=claimed.created_at)
 
 
 # --- one worker thread per process -------------------------------------------------------------------------
@@ -297,30 +309,20 @@ def _running_cli_command() -> bool:
 
 # --- waking the worker when this process commits a new notification ----------------------------------------
 
-def flag_outbox_changed(session: Session) -> None:
-    """Ask for this process's worker to be woken once the session's transaction commits."""
-    session.info[_OUTBOX_CHANGED] = True
-
-
 def install_wake_hook() -> None:
-    """Listen for commits that inserted notifications (once per process, whatever the number of apps)."""
+    """Listen for commits of sessions marked by app.services.outbox.mark_outbox_changed (once per process,
+    whatever the number of apps)."""
     global _hook_installed
     with _registry_lock:
         if _hook_installed:
             return
-        event.listen(Session, "after_flush", _note_new_notifications)
         event.listen(Session, "after_commit", _wake_after_commit)
         event.listen(Session, "after_rollback", _forget_changes)
         _hook_installed = True
 
 
-def _note_new_notifications(session: Session, _flush_context) -> None:
-    if any(isinstance(obj, Notification) for obj in session.new):
-        flag_outbox_changed(session)
-
-
 def _wake_after_commit(session: Session) -> None:
-    if not session.info.pop(_OUTBOX_CHANGED, False):
+    if not session.info.pop(OUTBOX_CHANGED, False):
         return
     if has_app_context():
         worker = _workers.get(id(current_app._get_current_object()))
@@ -332,4 +334,4 @@ def _wake_after_commit(session: Session) -> None:
 
 
 def _forget_changes(session: Session) -> None:
-    session.info.pop(_OUTBOX_CHANGED, None)
+    session.info.pop(OUTBOX_CHANGED, None)

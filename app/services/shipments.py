@@ -11,7 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
-from app.services import notifications, tracking_cache
+from app.services import outbox, tracking_cache
 from app.services.audit import record_audit
 from app.services.contacts import ContactError, normalise_mobile
 from app.services.status import Status, allowed_next_statuses, canonical_status
@@ -50,7 +50,7 @@ def create_shipment(data: NewShipment, actor: str = "customer") -> Shipment:
     shipment_id, tracking_id = _insert_with_unique_tracking_id(values)
     shipment = Shipment(id=shipment_id, tracking_id=tracking_id, **values)
     event = _insert_event(shipment_id, Status.BOOKED.value, ORIGIN_LOCATION, None, actor, now)
-    notifications.enqueue_status_email(shipment, event, timeline=[event])
+    outbox.enqueue_status_email(shipment, event)
     return shipment
 
 
@@ -163,7 +163,7 @@ def record_status_change(tracking_id: str, status: str, location: str, note: str
     shipment.updated_at = now
     db.session.flush()  # the shipment's new updated_at
     event = _insert_event(shipment.id, requested, location, note, actor, now)
-    notifications.enqueue_status_email(shipment, event)
+    outbox.enqueue_status_email(shipment, event)
     record_audit("status_changed", actor=actor, target_type="shipment", target_id=shipment.tracking_id,
                  details={"from": current, "to": requested, "location": location})
     tracking_cache.publish_change(shipment.tracking_id)

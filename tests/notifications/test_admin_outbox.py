@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from app.extensions import db
 from app.models import Notification
-from app.services.notifications import OUTBOX_PAGE_SIZE
+from app.services.outbox import OUTBOX_PAGE_SIZE
 from app.services.shipments import NewShipment, create_shipment
 from tests.notifications.conftest import notification_rows
 

@@ -12,8 +12,8 @@ from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from app.models import Notification
-from app.notifier import outbox
-from app.notifier.outbox import RetryPolicy
+from app.notifier import claims
+from app.notifier.claims import RetryPolicy
 from app.notifier.worker import OutboxWorker, start_worker_thread, stop_worker_thread, worker_for
 from app.services.shipments import NewShipment, create_shipment
 from tests.notifications.conftest import MailSink, SMTPServer, free_port, notification_rows, wait_for
@@ -135,7 +135,7 @@ def test_failed_sends_back_off_and_go_dead_after_max_attempts(make_app, desk_for
 def test_row_of_a_worker_that_died_mid_send_is_sent_again_after_its_lease(app, desk, drain, smtp_server):
     desk.book()
     with app.app_context():  # a worker claims the row, then dies before it can settle it
-        [abandoned] = outbox.claim_due(10, lease_seconds=0.5, max_attempts=4)
+        [abandoned] = claims.claim_due(10, lease_seconds=0.5, max_attempts=4)
         db.session.commit()
     assert drain().batches == 0  # leased: nobody else may take it yet
 
@@ -144,7 +144,7 @@ def test_row_of_a_worker_that_died_mid_send_is_sent_again_after_its_lease(app, d
     assert (row.state, row.attempts) == ("sent", 2)
     assert smtp_server.sink.count() == 1
     with app.app_context():  # the dead worker's lease no longer fences the row: it cannot settle it
-        assert outbox.mark_many_sent([abandoned]) == set()
+        assert claims.mark_many_sent([abandoned]) == set()
         db.session.rollback()
 
 
@@ -152,7 +152,7 @@ def test_expired_lease_on_the_last_attempt_makes_the_row_dead(make_app, desk_for
     mailer = make_app(**smtp_server.settings(MAIL_MAX_ATTEMPTS=1))
     desk_for(mailer).book()
     with mailer.app_context():
-        outbox.claim_due(10, lease_seconds=0.2, max_attempts=1)
+        claims.claim_due(10, lease_seconds=0.2, max_attempts=1)
         db.session.commit()
     time.sleep(0.3)  # let the lease run out (the assertion below does not depend on timing)
     assert drain(mailer).sent == 0
@@ -182,7 +182,7 @@ def test_two_threads_claiming_at_once_never_take_the_same_row(app):
         try:
             with app.app_context():
                 start.wait()
-                while batch := outbox.claim_due(7, lease_seconds=30, max_attempts=4):
+                while batch := claims.claim_due(7, lease_seconds=30, max_attempts=4):
                     db.session.commit()
                     mine.extend(c.id for c in batch)
                 db.session.remove()
@@ -204,10 +204,10 @@ def test_skip_locked_leaves_rows_locked_by_another_claim_alone(app):
         pytest.skip("SQLite has one writer at a time: a second claim waits instead of skipping")
     expected = _book_many(app, 10)
     with app.app_context():
-        first = outbox.claim_due(4, lease_seconds=30, max_attempts=4)  # not committed: its rows stay locked
+        first = claims.claim_due(4, lease_seconds=30, max_attempts=4)  # not committed: its rows stay locked
         with app.app_context():
             started = time.monotonic()
-            second = outbox.claim_due(100, lease_seconds=30, max_attempts=4)
+            second = claims.claim_due(100, lease_seconds=30, max_attempts=4)
             db.session.commit()
             assert time.monotonic() - started < 2
         db.session.commit()
@@ -331,7 +331,7 @@ def test_conflicting_tls_settings_keep_the_email_pending_with_the_reason(make_ap
 
 
 def test_worker_thread_survives_a_database_error(make_app, desk_for, smtp_server, monkeypatch):
-    real_claim = outbox.claim_due
+    real_claim = claims.claim_due
     calls = []
 
     def flaky_claim(*args, **kwargs):
@@ -340,7 +340,7 @@ def test_worker_thread_survives_a_database_error(make_app, desk_for, smtp_server
             raise OperationalError("SELECT 1", {}, Exception("the database went away"))
         return real_claim(*args, **kwargs)
 
-    monkeypatch.setattr(outbox, "claim_due", flaky_claim)
+    monkeypatch.setattr(claims, "claim_due", flaky_claim)
     web = make_app(**smtp_server.settings(NOTIFY_WORKER_IN_WEB=True, NOTIFY_POLL_SECONDS=0.05))
     desk_for(web).book()
     wait_for(lambda: smtp_server.sink.count() == 1, timeout=10, message="the email after the failed pass")

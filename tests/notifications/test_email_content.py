@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
 
-from app.services.notifications import TIMELINE_LENGTH
+from app.services.messages import TIMELINE_LENGTH
 from app.services.status import ALL_STATUSES
 from app.timeutil import to_local
 from tests.notifications.conftest import SENDER, notification_rows
@@ -124,3 +124,24 @@ def test_a_refused_status_change_queues_no_email(app, desk):
     response = desk.update(tracking_id, "Delivered", "Kochi")  # Booked cannot become Delivered
     assert response.status_code == 409
     assert len(notification_rows(app)) == 1
+
+
+def test_an_email_rendered_after_later_changes_says_what_was_true_at_its_event(app, desk, drain, smtp_server):
+    # Rendering happens when the worker sends: here after the shipment has moved on twice.
+    tracking_id = desk.book()
+    for status, location in JOURNEY[:2]:
+        desk.update(tracking_id, status, location)
+    drain()
+    booked, picked_up, _ = (text_and_html(m)[0] for m in smtp_server.sink.received())
+
+    assert "is booked" in booked and "Status:      Booked" in booked
+    booked_timeline = booked.split("Recent updates")[1].split("Track your shipment")[0]
+    assert "Origin Facility" in booked_timeline and "Mumbai Hub" not in booked_timeline
+    assert "Pune Hub" not in booked and "In Transit" not in booked
+
+    assert "Status:      Picked Up" in picked_up and "Location:    Mumbai Hub" in picked_up
+    timeline = [line.strip() for line in picked_up.split("Recent updates")[1].split("Track your shipment")[0]
+                .splitlines() if line.strip()[:1] in "*-" and line.strip()]
+    assert [line[0] for line in timeline] == ["*", "-"]  # its own event marked current, then the booking
+    assert "Mumbai Hub" in timeline[0] and "Origin Facility" in timeline[1]
+    assert "Pune Hub" not in picked_up

@@ -1,90 +1,64 @@
-"""Recipient emails: queueing them in the outbox (rendered now, sent by app.notifier after the commit), and the
-staff view of the outbox (listing, retrying dead rows)."""
+"""The outbox, from the business side: queueing a message for a tracking event in the change's transaction,
+and the staff view of it (listing, retrying dead rows). What a message says is rendered by the outbox worker
+when it sends it (app.services.messages); a row holds only who gets what about which event.
+
+Layers: this module never imports the worker. It marks the session (`mark_outbox_changed`); the worker, when it
+runs in this process, listens for commits of marked sessions and wakes up.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from flask import current_app, render_template
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.models import Notification, Shipment, TrackingEvent
 from app.models.notification import STATES
-from app.notifier.worker import flag_outbox_changed
 from app.services.audit import record_audit
 from app.services.pagination import Pagination
-from app.timeutil import as_utc, to_local, utcnow
+from app.timeutil import utcnow
 
-TIMELINE_LENGTH = 5  # events shown in an email, newest first
+# Set in `Session.info` when a transaction adds or revives outbox rows; read by the worker's after_commit hook.
+OUTBOX_CHANGED = "waybill.outbox_changed"
 _NOTIFICATIONS = Notification.__table__
 MAX_ROW_ID = 2**31 - 1  # INTEGER primary keys
 OUTBOX_PAGE_SIZE = 50
 OUTBOX_MAX_PAGE = 100_000
+# Built once, values bound per call (the busiest write path books through it).
+_INSERT_NOTIFICATION = _NOTIFICATIONS.insert()
 
 
-def enqueue_status_email(shipment: Shipment, event: TrackingEvent,
-                         timeline: list[TrackingEvent] | None = None) -> None:
-    """Insert the email for one tracking event into the outbox, in the caller's transaction.
+def mark_outbox_changed(session: Session) -> None:
+    """Note that this transaction gives the outbox work: whoever drains it may be woken once it commits."""
+    session.info[OUTBOX_CHANGED] = True
 
-    Rules: rendered now (the email says what was true at this event, whenever it leaves); due at once;
-    one row per event and recipient (a unique constraint). Sending happens after the commit, never here.
-    `timeline` (newest first) saves the look-up when the caller knows it, as at booking.
+
+def enqueue_status_email(shipment: Shipment, event: TrackingEvent) -> None:
+    """Queue the recipient's email about one tracking event, in the caller's transaction.
+
+    Rules: due at once; one row per event, channel and recipient (a unique constraint); the row names the
+    shipment and the event, and the worker renders the email from them when it sends it (events are
+    append-only and the fields an email shows of a shipment are fixed at booking, so it says what was true at
+    this event whenever it leaves). Sending happens after the commit, never here.
     """
-    context = status_email_context(shipment, event, timeline)
-    db.session.connection().execute(_NOTIFICATIONS.insert(), {
+    db.session.connection().execute(_INSERT_NOTIFICATION, {
         "shipment_id": shipment.id,
         "event_id": event.id,
         "channel": "email",
         "recipient": shipment.email,
         "subject": status_email_subject(shipment, event),
-        "body_text": render_template(_status_templates(event.status, "txt"), **context),
-        "body_html": render_template(_status_templates(event.status, "html"), **context),
         "state": "pending",
         "attempts": 0,
         "next_attempt_at": event.occurred_at,
         "created_at": event.occurred_at,
     })
-    flag_outbox_changed(db.session)  # a Core insert: the flush hook would not see it
+    mark_outbox_changed(db.session)
 
 
 def status_email_subject(shipment: Shipment, event: TrackingEvent) -> str:
     return f"Shipment {shipment.tracking_id}: {event.status}"
-
-
-def status_email_context(shipment: Shipment, event: TrackingEvent,
-                         timeline: list[TrackingEvent] | None = None) -> dict:
-    """What the status templates show: the event, its time in UTC and local time, and the recent timeline."""
-    tz_name = current_app.config["DISPLAY_TIMEZONE"]
-    recent = timeline if timeline is not None else db.session.scalars(
-        select(TrackingEvent)
-        .where(TrackingEvent.shipment_id == shipment.id)
-        .order_by(TrackingEvent.occurred_at.desc(), TrackingEvent.id.desc())
-        .limit(TIMELINE_LENGTH)
-    ).all()
-    return {
-        "shipment": shipment,
-        "event": event,
-        "time_local": _format_time(event.occurred_at, tz_name),
-        "time_utc": _format_time(event.occurred_at, "UTC"),
-        "timeline": [
-            {"status": e.status, "location": e.location, "time_local": _format_time(e.occurred_at, tz_name),
-             "current": e.id == event.id}
-            for e in recent
-        ],
-        "tracking_url": f"{current_app.config['PUBLIC_BASE_URL']}/track/{shipment.tracking_id}",
-    }
-
-
-def _format_time(value: datetime, tz_name: str) -> str:
-    local = to_local(value, tz_name) if tz_name != "UTC" else as_utc(value)
-    return f"{local.strftime('%d %b %Y, %H:%M')} {local.tzname()}"
-
-
-def _status_templates(status: str, extension: str) -> list[str]:
-    slug = "_".join(status.lower().split())
-    return [f"email/status/{slug}.{extension}", f"email/status/default.{extension}"]
 
 
 # --- the outbox, for staff ----------------------------------------------------------------------------------
@@ -162,5 +136,5 @@ def retry_dead(notification_id: int, actor: str) -> Notification:
                        state=notification.state)
     record_audit("notification_retried", actor=actor, target_type="notification", target_id=notification_id,
                  details={"channel": notification.channel, "shipment_id": notification.shipment_id})
-    flag_outbox_changed(db.session)
+    mark_outbox_changed(db.session)
     return notification

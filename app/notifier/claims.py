@@ -1,4 +1,4 @@
-"""The worker's side of the outbox table: claim due rows with a lease, then settle each one.
+"""The worker's claims on the outbox table: claim due rows with a lease, then settle each one.
 
 A claim moves rows to `sending`, counts the attempt and sets `lease_until`. The lease timestamp doubles as
 the claim's fence: settling a row (sent, failed, released) only succeeds while the row still carries the lease
@@ -15,23 +15,26 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.extensions import db
 from app.models import Notification
-from app.notifier.sender import OutgoingEmail
 from app.timeutil import as_utc, utcnow
 
 ERROR_MAX = 1000
-_RETURNED = (Notification.id, Notification.recipient, Notification.subject, Notification.body_text,
-             Notification.body_html, Notification.created_at, Notification.attempts, Notification.lease_until)
+_RETURNED = (Notification.id, Notification.channel, Notification.recipient, Notification.subject,
+             Notification.shipment_id, Notification.event_id, Notification.created_at, Notification.attempts)
 
 
 @dataclass(frozen=True)
-class ClaimedEmail:
-    email: OutgoingEmail
+class ClaimedMessage:
+    """One claimed outbox row, detached from any session: what to render and who gets it."""
+
+    id: int
+    channel: str
+    recipient: str
+    subject: str
+    shipment_id: int
+    event_id: int
+    created_at: datetime
     attempts: int  # including the attempt this claim is for
     lease_until: datetime
-
-    @property
-    def id(self) -> int:
-        return self.email.notification_id
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ def due_condition(now: datetime, max_attempts: int, reclaim_expired: bool = True
 
 
 def claim_due(limit: int, lease_seconds: float, max_attempts: int, now: datetime | None = None,
-              reclaim_expired: bool = True, due_by: datetime | None = None) -> list[ClaimedEmail]:
+              reclaim_expired: bool = True, due_by: datetime | None = None) -> list[ClaimedMessage]:
     """Atomically take up to `limit` due rows for this worker, oldest due first.
 
     Expired leases only appear when a process died mid-send, so a busy worker looks for them once per poll
@@ -90,13 +93,9 @@ def claim_due(limit: int, lease_seconds: float, max_attempts: int, now: datetime
         claim = claim.where(Notification.id.in_(candidates), due)
     rows = db.session.execute(claim.returning(*_RETURNED).execution_options(synchronize_session=False)).all()
     claimed = [
-        ClaimedEmail(
-            email=OutgoingEmail(notification_id=row.id, recipient=row.recipient, subject=row.subject,
-                                body_text=row.body_text, body_html=row.body_html,
-                                created_at=as_utc(row.created_at)),
-            attempts=row.attempts,
-            lease_until=lease_until,
-        )
+        ClaimedMessage(id=row.id, channel=row.channel, recipient=row.recipient, subject=row.subject,
+                       shipment_id=row.shipment_id, event_id=row.event_id, created_at=as_utc(row.created_at),
+                       attempts=row.attempts, lease_until=lease_until)
         for row in rows
     ]
     claimed.sort(key=lambda c: c.id)
@@ -115,12 +114,12 @@ def _bury_exhausted_leases(now: datetime, max_attempts: int) -> None:
     )
 
 
-def _fenced(claimed: ClaimedEmail) -> ColumnElement[bool]:
+def _fenced(claimed: ClaimedMessage) -> ColumnElement[bool]:
     return and_(Notification.id == claimed.id, Notification.state == "sending",
                 Notification.lease_until == claimed.lease_until)
 
 
-def mark_many_sent(claimed: list[ClaimedEmail], now: datetime | None = None) -> set[int]:
+def mark_many_sent(claimed: list[ClaimedMessage], now: datetime | None = None) -> set[int]:
     """Record delivered messages in one statement; returns the ids whose lease still held (a row whose lease
     was lost may have been sent by another worker too). Each row is fenced by its own lease; rows claimed
     together share one.
@@ -144,7 +143,7 @@ def mark_many_sent(claimed: list[ClaimedEmail], now: datetime | None = None) -> 
     return recorded
 
 
-def mark_failed(claimed: ClaimedEmail, error: str, permanent: bool, policy: RetryPolicy,
+def mark_failed(claimed: ClaimedMessage, error: str, permanent: bool, policy: RetryPolicy,
                 now: datetime | None = None) -> str | None:
     """Record a failed attempt: `dead` if permanent or out of attempts, else `pending` after the backoff.
 
@@ -165,7 +164,7 @@ def mark_failed(claimed: ClaimedEmail, error: str, permanent: bool, policy: Retr
     return state if result.rowcount == 1 else None
 
 
-def release(claimed: list[ClaimedEmail]) -> int:
+def release(claimed: list[ClaimedMessage]) -> int:
     """Give back rows this worker claimed but did not try (it is stopping): due again at once, attempt uncounted."""
     released = 0
     for item in claimed:
