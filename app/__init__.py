@@ -64,6 +64,10 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():  # creating an engine opens no connection
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
+        else:
+            from app.db_pool import ping_idle_connections
+
+            ping_idle_connections(db.engine, float(app.config["DB_PING_AFTER_IDLE_SECONDS"]))
 
 
 def register_request_checks(app: Flask) -> None:
