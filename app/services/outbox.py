@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Insert, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound, ValidationError
@@ -55,6 +55,18 @@ def enqueue_status_email(shipment: Shipment, event: TrackingEvent) -> None:
         "created_at": event.occurred_at,
     })
     mark_outbox_changed(db.session)
+
+
+def status_email_insert_from(source) -> Insert:
+    """The outbox insert for the email about each row of `source` (a selectable with shipment_id, event_id,
+    recipient, subject and due_at), for a statement that writes events and their emails in one round trip.
+    The same rows as `enqueue_status_email`; the caller marks the session (`mark_outbox_changed`)."""
+    return _NOTIFICATIONS.insert().from_select(
+        ["shipment_id", "event_id", "channel", "recipient", "subject", "state", "attempts", "next_attempt_at",
+         "created_at"],
+        select(source.c.shipment_id, source.c.event_id, literal("email"), source.c.recipient, source.c.subject,
+               literal("pending"), literal(0), source.c.due_at, source.c.due_at),
+    )
 
 
 def status_email_subject(shipment: Shipment, event: TrackingEvent) -> str:

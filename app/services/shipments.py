@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, null, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
@@ -47,33 +47,69 @@ def create_shipment(data: NewShipment, actor: str = "customer") -> Shipment:
         "email": data.email, "destination": data.destination, "status": Status.BOOKED.value,
         "created_at": now, "updated_at": now,
     }
-    shipment_id, tracking_id = _insert_with_unique_tracking_id(values)
-    shipment = Shipment(id=shipment_id, tracking_id=tracking_id, **values)
-    event = _insert_event(shipment_id, Status.BOOKED.value, ORIGIN_LOCATION, None, actor, now)
-    outbox.enqueue_status_email(shipment, event)
+    if db.session.connection().dialect.name == "postgresql":
+        shipment = _book_in_one_statement(values, actor)
+    else:
+        shipment_id, tracking_id = _insert_with_unique_tracking_id(values)
+        shipment = Shipment(id=shipment_id, tracking_id=tracking_id, **values)
+        event = _insert_event(shipment_id, Status.BOOKED.value, ORIGIN_LOCATION, None, actor, now)
+        outbox.enqueue_status_email(shipment, event)
     return shipment
 
 
 def _insert_with_unique_tracking_id(values: dict) -> tuple[int, str]:
     connection = db.session.connection()
-    statement = _INSERT_SHIPMENT[connection.dialect.name]
     for _ in range(_ID_ATTEMPTS):
         tracking_id = new_tracking_id()
-        shipment_id = connection.execute(statement, {"tracking_id": tracking_id, **values}).scalar()
+        shipment_id = connection.execute(_INSERT_SHIPMENT, {"tracking_id": tracking_id, **values}).scalar()
         if shipment_id is not None:
             return shipment_id, tracking_id
     raise Conflict("Could not allocate a tracking ID; please try again.")
 
 
-def _insert_shipment_statement(insert):
-    # Built once, values bound per call: building it per booking (and its cache key) cost more than running it.
-    return (insert(_SHIPMENTS).on_conflict_do_nothing(index_elements=["tracking_id"])
-            .returning(_SHIPMENTS.c.id))
+def _book_in_one_statement(values: dict, actor: str) -> Shipment:
+    """PostgreSQL: shipment, Booked event and email row in one INSERT … RETURNING chain, one round trip. A
+    tracking-ID collision inserts nothing at all (ON CONFLICT DO NOTHING feeds the rest) and draws again."""
+    connection = db.session.connection()
+    for _ in range(_ID_ATTEMPTS):
+        tracking_id = new_tracking_id()
+        row = connection.execute(_BOOKING, {
+            "tracking_id": tracking_id, **values, "location": ORIGIN_LOCATION, "actor": actor,
+            "subject": f"Shipment {tracking_id}: {Status.BOOKED.value}",
+        }).first()
+        if row is not None:
+            outbox.mark_outbox_changed(db.session)
+            return Shipment(id=row.shipment_id, tracking_id=tracking_id, **values)
+    raise Conflict("Could not allocate a tracking ID; please try again.")
 
 
-_INSERT_SHIPMENT = {"postgresql": _insert_shipment_statement(pg_insert),
-                    "sqlite": _insert_shipment_statement(sqlite_insert)}
+# Statements built once, values bound per call: building them per booking (and their cache keys) cost more
+# than running them.
+_INSERT_SHIPMENT = (sqlite_insert(_SHIPMENTS).on_conflict_do_nothing(index_elements=["tracking_id"])
+                    .returning(_SHIPMENTS.c.id))
 _INSERT_EVENT = _EVENTS.insert().returning(_EVENTS.c.id)
+
+
+def _booking_statement():
+    columns = ("tracking_id", "sender_name", "receiver_name", "mobile", "email", "destination", "status",
+               "created_at", "updated_at")
+    booked = (pg_insert(_SHIPMENTS).values({name: bindparam(name) for name in columns})
+              .on_conflict_do_nothing(index_elements=["tracking_id"])
+              .returning(_SHIPMENTS.c.id, _SHIPMENTS.c.status, _SHIPMENTS.c.email, _SHIPMENTS.c.created_at)
+              .cte("booked"))
+    first_event = (_EVENTS.insert().from_select(
+        ["shipment_id", "status", "location", "note", "actor", "occurred_at"],
+        select(booked.c.id, booked.c.status, bindparam("location"), null(), bindparam("actor"), booked.c.created_at),
+    ).returning(_EVENTS.c.id, _EVENTS.c.shipment_id, _EVENTS.c.occurred_at).cte("first_event"))
+    email = select(first_event.c.shipment_id, first_event.c.id.label("event_id"),
+                   booked.c.email.label("recipient"), bindparam("subject").label("subject"),
+                   first_event.c.occurred_at.label("due_at")).join_from(
+        first_event, booked, booked.c.id == first_event.c.shipment_id).subquery("email")
+    queued = outbox.status_email_insert_from(email).cte("queued")
+    return select(first_event.c.shipment_id, first_event.c.id.label("event_id")).add_cte(queued)
+
+
+_BOOKING = _booking_statement()
 
 
 def _insert_event(shipment_id: int, status: str, location: str, note: str | None, actor: str,
