@@ -1,4 +1,6 @@
 """The paper's JSON contract through the test client: every route and every error."""
+from urllib.parse import quote
+
 import pytest
 from sqlalchemy import func, select, text
 
@@ -130,6 +132,27 @@ def test_track_matches_ids_case_insensitively_ignoring_spaces(client, create_shi
     tid = create_shipment()
     response = client.get(f"/track/{variant(tid)}")
     assert response.status_code == 200 and response.get_json()["tracking_id"] == tid
+
+
+@pytest.mark.parametrize("typed", [
+    lambda t: f"{t[:4]} {t[4:]}", lambda t: f"{t[:4]}-{t[4:].lower()}", lambda t: " ".join(t),
+    lambda t: f"{t[:4]}\t{t[4:]}",
+])
+def test_track_ignores_spaces_and_hyphens_inside_the_id(client, create_shipment, typed):
+    tid = create_shipment()
+    response = client.get(f"/track/{quote(typed(tid))}")
+    assert response.status_code == 200 and response.get_json()["tracking_id"] == tid
+    assert client.get(f"/track/{quote(typed(tid))}", headers=HTML).status_code == 200
+
+
+def test_track_reads_the_letter_o_as_zero(client, create_shipment, app, monkeypatch):
+    from app.services import shipments
+    monkeypatch.setattr(shipments, "new_tracking_id", lambda: "3EE0AF00")
+    tid = create_shipment()
+    assert tid == "3EE0AF00"
+    for typed in ("3EEOAFOO", "3eeo afoo", "3EE0-AFO0"):
+        response = client.get(f"/track/{quote(typed)}")
+        assert response.status_code == 200 and response.get_json()["tracking_id"] == tid, typed
 
 
 @pytest.mark.parametrize("tid", ["FFFFFFFF", "nope", "A" * 40, "%27%20OR%201%3D1--"])

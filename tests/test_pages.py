@@ -156,6 +156,15 @@ def test_track_form_goes_to_the_canonical_id(client, create_shipment):
     assert response.headers["Location"] == f"/track/{tracking_id}"
 
 
+def test_track_form_accepts_the_id_as_printed_on_a_label(client, create_shipment):
+    tracking_id = create_shipment()
+    typed = f"{tracking_id[:4]} {tracking_id[4:]}".lower().replace("0", "o")
+    response = client.get("/track", query_string={"tracking_id": typed}, headers=HTML)
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/track/{tracking_id}"
+    assert client.get(response.headers["Location"], headers=HTML).status_code == 200
+
+
 def test_empty_track_form_is_an_inline_error(client):
     response = client.get("/track?tracking_id=", headers=HTML)
     assert response.status_code == 400

@@ -6,6 +6,9 @@ import uuid
 
 TRACKING_ID_LENGTH = 8
 _TRACKING_ID_RE = re.compile(r"^[0-9A-F]{8}$")
+# People copy IDs from labels and messages as "3EE0 AFAD" or "3EE0-AFAD", and type the letter O for a zero
+# (an ID is hex, so O can only mean 0).
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212]+")
 
 
 def new_tracking_id() -> str:
@@ -13,6 +16,9 @@ def new_tracking_id() -> str:
 
 
 def normalise_tracking_id(value: str) -> str | None:
-    """The canonical form of a tracking ID typed by a person (any case, spaces around), or None."""
-    candidate = value.strip().upper()
+    """The canonical form of a tracking ID typed by a person, or None.
+
+    Any letter case; every whitespace and hyphen (anywhere, not only around it) ignored; the letter O read as 0.
+    """
+    candidate = _SEPARATORS.sub("", value).upper().replace("O", "0")
     return candidate if _TRACKING_ID_RE.match(candidate) else None
