@@ -45,6 +45,7 @@ def test_create_stores_normalised_mobile_and_email(client, app):
     ({k: v for k, v in VALID_BOOKING.items() if k != "receiver_name"}, "receiver_name"),
     ({**VALID_BOOKING, "mobile": "12345"}, "mobile"),
     ({**VALID_BOOKING, "mobile": "call me maybe"}, "mobile"),
+    ({**VALID_BOOKING, "mobile": "080 2222 3333"}, "mobile"),  # a landline
     ({**VALID_BOOKING, "email": "not-an-email"}, "email"),
     ({**VALID_BOOKING, "destination": "x" * 201}, "destination"),
     ({**VALID_BOOKING, "sender_name": "x" * 101}, "sender_name"),
@@ -206,6 +207,12 @@ def test_search_rejects_what_is_not_a_phone_number(client, mobile):
     response = client.get(f"/search/{mobile}")
     assert response.status_code == 400
     assert "mobile" in response.get_json()["fields"]
+
+
+def test_search_for_a_landline_is_a_clear_400(client):
+    response = client.get("/search/080%202222%203333")
+    assert response.status_code == 400
+    assert "not a mobile number" in response.get_json()["fields"]["mobile"]
 
 
 def test_search_form_post_needs_csrf(client, create_shipment):

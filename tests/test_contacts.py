@@ -10,7 +10,22 @@ def test_common_ways_of_writing_one_indian_mobile_normalise_to_e164(typed):
 
 
 def test_default_region_decides_numbers_without_country_code():
-    assert normalise_mobile("020 7946 0958", "GB") == "+442079460958"
+    assert normalise_mobile("07911 123456", "GB") == "+447911123456"
+
+
+@pytest.mark.parametrize("typed, region", [
+    ("080 2222 3333", "IN"),  # a Bengaluru landline
+    ("+91 11 2345 6789", "IN"),  # a Delhi landline
+    ("1800 180 1961", "IN"),  # a toll-free service number
+    ("020 7946 0958", "GB"),  # a London landline
+])
+def test_landlines_and_service_numbers_are_refused_with_a_clear_message(typed, region):
+    with pytest.raises(ContactError, match="not a mobile number"):
+        normalise_mobile(typed, region)
+
+
+def test_numbers_whose_plan_cannot_tell_mobile_from_landline_are_accepted():
+    assert normalise_mobile("+1 415 555 2671", "IN") == "+14155552671"
 
 
 @pytest.mark.parametrize("typed", ["", "   ", "12", "hello", "+91 12345", "9" * 40, "+1 555 0100 000"])

@@ -7,6 +7,9 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 MOBILE_INPUT_MAX = 32
+# Numbers that can receive a text. Where a plan cannot tell mobiles from landlines (the USA, Canada) the number
+# is accepted: refusing it would refuse every customer there.
+MOBILE_TYPES = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
 
 class ContactError(ValueError):
@@ -14,7 +17,7 @@ class ContactError(ValueError):
 
 
 def normalise_mobile(raw: str, default_region: str) -> str:
-    """E.164 form of a phone number written in any common way; ContactError if it is not one."""
+    """E.164 form of a mobile number written in any common way; ContactError if it is not a mobile number."""
     text = raw.strip()
     if not text:
         raise ContactError("Enter a mobile number.")
@@ -26,6 +29,9 @@ def normalise_mobile(raw: str, default_region: str) -> str:
         raise ContactError("That is not a phone number.") from exc
     if not phonenumbers.is_valid_number(number):
         raise ContactError("That is not a valid phone number.")
+    if phonenumbers.number_type(number) not in MOBILE_TYPES:
+        raise ContactError("That is not a mobile number (it looks like a landline or a service number); "
+                           "enter a mobile number.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
