@@ -97,6 +97,23 @@ def test_logout_ends_the_session(client, auth, create_shipment):
     assert response.status_code == 401
 
 
+@pytest.mark.parametrize("accept", ["application/json", "*/*", None])
+def test_logout_without_a_body_answers_json_to_api_clients(client, auth, accept):
+    token = auth.login()
+    headers = {"X-CSRFToken": token, **({"Accept": accept} if accept else {})}
+    response = client.post("/logout", headers=headers)
+    assert response.status_code == 200
+    assert response.get_json() == {"logged_out": True}
+    assert client.get("/admin", headers={"Accept": "application/json"}).status_code == 401
+
+
+def test_logout_from_the_browser_form_goes_to_the_sign_in_page(client, auth):
+    token = auth.login()
+    response = client.post("/logout", data={"csrf_token": token},
+                           headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/login")
+
+
 def test_logout_needs_csrf_when_logged_in(client, auth):
     auth.login()
     assert client.post("/logout", json={}).status_code == 400

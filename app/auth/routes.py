@@ -6,7 +6,7 @@ from flask_wtf.csrf import generate_csrf
 
 from app.auth.forms import LoginForm
 from app.auth.guard import json_without_csrf
-from app.errors import ValidationError
+from app.errors import ValidationError, wants_html
 from app.extensions import db, limiter
 from app.services.users import authenticate
 
@@ -56,9 +56,11 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    """Ends the session. JSON for API clients (a JSON body, or an Accept that prefers JSON, as curl's
+    `-H 'Accept: application/json'` with no body); the sign-in page for the browser's form."""
     logout_user()
     session.clear()
-    if request.is_json:
+    if request.is_json or not wants_html():
         return jsonify({"logged_out": True})
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
