@@ -149,6 +149,18 @@ def test_booking_from_the_form_redirects_to_the_page_with_the_new_id(client):
     assert 'id="new-tracking-id"' in page and "Copy tracking ID" in page
 
 
+@pytest.mark.parametrize("status", ["Picked Up", "Cancelled", "On Hold"])
+def test_the_booked_banner_is_gone_once_the_shipment_has_moved_on(client, create_shipment, auth, status):
+    tracking_id = create_shipment()
+    assert "Booked. Your tracking ID is" in client.get(f"/track/{tracking_id}?booked=1", headers=HTML).get_data(
+        as_text=True)
+    auth.login()
+    update(auth, tracking_id, status)
+    page = client.get(f"/track/{tracking_id}?booked=1", headers=HTML).get_data(as_text=True)
+    assert "Booked. Your tracking ID is" not in page and 'id="new-tracking-id"' not in page
+    assert status in page
+
+
 def test_track_form_goes_to_the_canonical_id(client, create_shipment):
     tracking_id = create_shipment()
     response = client.get(f"/track?tracking_id=+{tracking_id.lower()}+", headers=HTML)

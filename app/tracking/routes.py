@@ -10,6 +10,7 @@ from app.extensions import limiter
 from app.serializers import shipment_to_dict
 from app.services.contacts import mask_mobile
 from app.services.shipments import find_shipment, search_by_mobile, timeline
+from app.services.status import Status
 from app.services.tracking_documents import public_tracking_document
 from app.services.tracking_ids import normalise_tracking_id
 from app.shipments.forms import BookingForm
@@ -73,11 +74,17 @@ def track(tracking_id: str):
         page = render_template("tracking/_live.html", shipment=shipment, events=events)
     else:
         page = render_template(
-            "tracking/track.html", shipment=shipment, events=events, booked=request.args.get("booked") == "1",
+            "tracking/track.html", shipment=shipment, events=events, booked=_just_booked(shipment),
             live_etag=_etag(shipment, "fragment"),
             refresh_seconds=max(1, int(current_app.config["TRACK_REFRESH_SECONDS"])),
         )
     return _revalidated(Response(page), etag, representation)
+
+
+def _just_booked(shipment) -> bool:
+    """The "Booked. Your tracking ID is…" banner after the booking form, only while it is still true: a link
+    with ?booked=1 kept (bookmarked, shared) shows the plain page once the shipment has moved on."""
+    return request.args.get("booked") == "1" and shipment.status == Status.BOOKED
 
 
 def _representation() -> str:
