@@ -10,7 +10,9 @@ benchmark. The defaults were chosen by measurement: see docs/benchmark.md and lo
     GUNICORN_TIMEOUT          seconds a worker may stay silent before it is killed (default: 30)
     GUNICORN_GRACEFUL_TIMEOUT seconds to finish in-flight requests on SIGTERM (default: 20, inside ECS's 30 s)
     GUNICORN_KEEPALIVE        seconds an idle keep-alive connection stays open (default: 75, above the ALB's 60)
-    ACCESS_LOG                on | off (default: on, to stdout, mobile numbers masked)
+    ACCESS_LOG                on | off (default: on, to stdout, mobile numbers masked, with the request id)
+    LOG_FORMAT                text | json: Gunicorn's error and access logs like the app's (default: text)
+    PROMETHEUS_MULTIPROC_DIR  where the workers' metrics files go (default: a fresh directory under /tmp)
     GUNICORN_LOG_LEVEL        Gunicorn's own log level (default: the app's LOG_LEVEL, else info)
     FORWARDED_ALLOW_IPS       proxies trusted for X-Forwarded-* (default: 127.0.0.1,::1; "*" behind the ALB)
     GUNICORN_CONTROL_SOCKET   on | off: Gunicorn's gunicornc control socket (default: off)
@@ -22,14 +24,27 @@ more than one worker: see app.config.check_rate_limit_store.
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import math
 import os
-import re
+import shutil
+import tempfile
 from pathlib import Path
-from urllib.parse import quote, unquote
 
 from gunicorn.glogging import Logger
+
+
+def _app_file(name: str):
+    """app/<name>.py on its own: importing the `app` package here would load the whole app into the master
+    process, and every worker (even after a HUP) would inherit that code instead of loading its own."""
+    path = Path(__file__).resolve().parent / "app" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"waybill_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_logs = _app_file("logs")  # the app's log formats (standard library and python-json-logger)
+LOG_FORMATS, tag_handler = _logs.LOG_FORMATS, _logs.tag_handler
 
 # ---------------------------------------------------------------------------------------------------------------
 # Masking: no full mobile number reaches a log line (GET /search/<mobile> carries one in its path).
@@ -71,13 +86,24 @@ def mask_mobiles(text: str) -> str:
     return text
 
 
+# Logging: text or JSON lines like the app's own (LOG_FORMAT), the request id in both.
+
+
 def _masked(value):
     return mask_mobiles(value) if isinstance(value, str) else value
 
 
 class MaskingLogger(Logger):
     """Gunicorn's logger with mobile numbers masked in access lines (request line, path, query, referrer and
-    every header or environ atom) and in the arguments of error-log lines (which can quote the URI)."""
+    every header or environ atom) and in the arguments of error-log lines (which can quote the URI). With
+    LOG_FORMAT=json both logs write one JSON object per line, and an access line carries the request id,
+    method, path, status and duration as fields of their own."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        if log_format == "json":
+            for handler in self.error_log.handlers + self.access_log.handlers:
+                tag_handler(handler, log_format)
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
@@ -88,6 +114,21 @@ class MaskingLogger(Logger):
             atoms.update({"U": path, "q": query, "{raw_uri}e": safe_uri, "{path_info}e": path,
                           "{query_string}e": query})
         return {key: _masked(value) for key, value in atoms.items()}
+
+    def access(self, resp, req, environ, request_time):
+        if log_format != "json":
+            return super().access(resp, req, environ, request_time)
+        if not self.access_log_enabled:
+            return None
+        atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+        try:
+            self.access_log.info(self.cfg.access_log_format, atoms, extra={
+                "request_id": atoms["{x-request-id}o"] if atoms["{x-request-id}o"] != "-" else None,
+                "method": atoms["m"], "path": atoms["U"], "status": int(atoms["s"]), "duration_ms": atoms["M"],
+            })
+        except Exception:  # noqa: BLE001 - a log line must never fail a request
+            self.exception("Could not write the access log line")
+        return None
 
     def critical(self, msg, *args, **kwargs):
         super().critical(_masked(msg), *map(_masked, args), **kwargs)
@@ -177,47 +218,70 @@ forwarded_allow_ips = _env("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 # Gunicorn's runtime control socket (gunicornc) is not needed under ECS, and the non-root user has no home for it.
 control_socket_disable = _env("GUNICORN_CONTROL_SOCKET", "off").lower() in {"0", "off", "false", "no"}
 
+log_format = _env("LOG_FORMAT", "text").lower()
+if log_format not in LOG_FORMATS:
+    raise RuntimeError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
 logger_class = MaskingLogger
 loglevel = _env("GUNICORN_LOG_LEVEL", _env("LOG_LEVEL", "info")).lower()
 errorlog = "-"
 accesslog = "-" if _env("ACCESS_LOG", "on").lower() not in {"0", "off", "false", "no"} else None
-access_log_format = '%({x-forwarded-for}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'
+access_log_format = '%({x-forwarded-for}i)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s" %({x-request-id}o)s'
 
 
 def _app_config_module():
-    """app/config.py on its own: importing the `app` package here would load the whole app into the master
-    process, and every worker (even after a HUP) would inherit that code instead of loading its own."""
-    path = Path(__file__).resolve().parent / "app" / "config.py"
-    spec = importlib.util.spec_from_file_location("waybill_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _app_file("config")
 
 
 def on_starting(server):
-    """Refuse per-process rate-limit counters with several workers in production (a RuntimeError, which
-    Gunicorn prints as "Error: ..." before exiting 1); elsewhere only warn."""
+    """Before any worker exists: refuse per-process rate-limit counters with several workers in production (a
+    RuntimeError, which Gunicorn prints as "Error: ..." before exiting 1; elsewhere only warn), and give the
+    workers their metrics directory."""
     warning = _app_config_module().check_rate_limit_store(server.cfg.workers)
     if warning:
         server.log.warning("%s", warning)
+    prepare_metrics_directory(server)
 
 
 def worker_exit(server, worker):
-    """Stop this worker's notification thread, when the notifier offers a way to (it finishes the email it is
-    sending and leaves the rest for the lease to hand to another process)."""
+    """Stop this worker's notification thread: it finishes the email it is sending and leaves the rest of its
+    batch for the lease to hand to another process."""
     try:
-        from app.notifier import worker as notifier_worker
-    except ImportError:
-        return
-    stop = getattr(notifier_worker, "stop_worker_thread", None)
-    if stop is None:
-        return
-    try:
-        required = [p for p in inspect.signature(stop).parameters.values()
-                    if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        if not required:
-            stop()
-        elif getattr(worker, "wsgi", None) is not None:
-            stop(worker.wsgi)  # the Flask app this worker loaded
+        from app.notifier.worker import stop_worker_thread
+
+        stop_worker_thread()
     except Exception:  # noqa: BLE001 - a worker that is exiting must not fail on the way out
         server.log.exception("Could not stop the notification thread of worker %s", worker.pid)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Prometheus in multiprocess mode: every worker writes its metrics to files in one directory, a scrape of any
+# worker adds them up. The directory must be empty when the server starts and writable on a read-only root
+# filesystem (ECS mounts a volume on /tmp).
+
+def prepare_metrics_directory(server):
+    """Give the workers a fresh metrics directory (inherited through the environment).
+    PROMETHEUS_MULTIPROC_DIR, when set, is used and emptied; else a new one under /tmp."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if directory:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):  # values of a previous run would be added to this one's
+            stale.unlink()
+    else:
+        directory = tempfile.mkdtemp(prefix="waybill-metrics-")
+        server.metrics_dir_created = directory
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    server.log.info("Prometheus metrics directory: %s", directory)
+
+
+def child_exit(server, worker):
+    """A worker has exited (stopped, crashed or killed): its live gauges no longer count."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    created = getattr(server, "metrics_dir_created", None)
+    if created:
+        shutil.rmtree(created, ignore_errors=True)

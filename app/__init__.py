@@ -17,6 +17,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.config.from_object(config or config_from_env())
     configure_logging(app)
     configure_security(app)
+    register_request_hooks(app)
     register_extensions(app)
     register_request_checks(app)
     register_access_log(app)
@@ -30,12 +31,17 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 def configure_logging(app: Flask) -> None:
+    """One handler on the root logger, to stdout, in LOG_FORMAT (text or JSON lines), every line tagged with
+    the request it belongs to (app.logs)."""
+    from app.logs import tag_handler
+
     root = logging.getLogger()
-    if not any(getattr(h, "waybill", False) for h in root.handlers):
+    handler = next((h for h in root.handlers if getattr(h, "waybill", False)), None)
+    if handler is None:
         handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"))
         handler.waybill = True
         root.addHandler(handler)
+    tag_handler(handler, app.config["LOG_FORMAT"])
     root.setLevel(app.config["LOG_LEVEL"])
 
 
@@ -45,6 +51,14 @@ def configure_security(app: Flask) -> None:
 
     trust_proxies(app)
     register_security_headers(app)
+
+
+def register_request_hooks(app: Flask) -> None:
+    """Request id, request context and request metrics: the first request hooks, so every later one runs
+    inside them (after the trusted proxy hops have set the client address)."""
+    from app.request_hooks import init_request_hooks
+
+    init_request_hooks(app)
 
 
 def register_extensions(app: Flask) -> None:
@@ -68,6 +82,9 @@ def register_extensions(app: Flask) -> None:
             from app.db_pool import ping_idle_connections
 
             ping_idle_connections(db.engine, float(app.config["DB_PING_AFTER_IDLE_SECONDS"]))
+        from app.metrics import watch_pool
+
+        watch_pool(db.engine)
 
 
 def register_request_checks(app: Flask) -> None:

@@ -35,6 +35,13 @@ def database_url(value: str | None) -> str:
     return value
 
 
+def log_format(value: str | None) -> str:
+    chosen = (value or "text").strip().lower()
+    if chosen not in {"text", "json"}:
+        raise RuntimeError(f"LOG_FORMAT must be text or json, not {value!r}")
+    return chosen
+
+
 class Config:
     def __init__(self) -> None:
         env = os.environ.get
@@ -110,6 +117,14 @@ class Config:
         self.TRACK_REFRESH_SECONDS = env_int("TRACK_REFRESH_SECONDS", 30)
 
         self.LOG_LEVEL = env("LOG_LEVEL", "INFO").upper()
+        # text: one readable line per record; json: one JSON object per line (for CloudWatch Logs Insights).
+        self.LOG_FORMAT = log_format(env("LOG_FORMAT"))
+
+        # GET /metrics (Prometheus) answers only `Authorization: Bearer <METRICS_TOKEN>`; unset: no /metrics.
+        self.METRICS_TOKEN = env("METRICS_TOKEN") or None
+        # Set (by gunicorn.conf.py, or by hand) when several processes serve the app: each writes its metrics
+        # there and a scrape of any of them adds them up. Unset: this process's metrics only.
+        self.PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR") or None
 
         # Estimated delivery, learned from the last ETA_WINDOW_DAYS of deliveries (see app/services/estimates.py).
         self.ETA_WINDOW_DAYS = env_int("ETA_WINDOW_DAYS", 90)
@@ -154,6 +169,7 @@ class TestingConfig(Config):
         self.NOTIFY_WORKER_IN_WEB = False
         self.TRACK_CACHE_ENABLED = False
         self.PUBLIC_BASE_URL = "http://waybill.test"
+        self.METRICS_TOKEN = None
 
 
 def shared_store_problem(workers: int) -> str | None:

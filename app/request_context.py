@@ -1,20 +1,59 @@
-"""Who and where the current request comes from, for code below the blueprints (audit rows, log lines).
+"""The request being served, as plain values: its id, the client's address, method and path.
 
-A neutral module: services call these functions instead of importing Flask's request objects; outside a request
-(CLI commands, the outbox worker) they answer None.
+Set by the web layer at the start of every request and cleared at its end; read by log lines and by anything
+that records who did what (an audit trail) without importing Flask request objects. Outside a request (the
+outbox worker thread, CLI commands) every value is None. Context variables, so each thread (and each greenlet
+under gevent) sees only its own request.
 """
 from __future__ import annotations
 
-from flask import g, has_request_context, request
+import re
+import uuid
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+
+REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_MAX_LENGTH = 64  # the audit trail keeps it in a String(64)
+# What a load balancer or a client may hand us as a request id: it ends up in log lines and a response header,
+# so only characters that cannot break either (no spaces, quotes, control characters, no JSON or CRLF tricks).
+_SANE_REQUEST_ID = re.compile(rf"[A-Za-z0-9._:@/+=-]{{1,{REQUEST_ID_MAX_LENGTH}}}")
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    request_id: str
+    client_address: str | None
+    method: str
+    path: str
+
+
+_current: ContextVar[RequestInfo | None] = ContextVar("waybill_request", default=None)
+
+
+def request_id_from_header(value: str | None) -> str:
+    """The id the load balancer sent when it looks sane (bounded, safe characters), else a new one."""
+    if value and _SANE_REQUEST_ID.fullmatch(value):
+        return value
+    return uuid.uuid4().hex
+
+
+def bind_request(info: RequestInfo) -> Token:
+    return _current.set(info)
+
+
+def unbind_request(token: Token) -> None:
+    _current.reset(token)
+
+
+def current_request() -> RequestInfo | None:
+    return _current.get()
 
 
 def current_request_id() -> str | None:
-    if not has_request_context():
-        return None
-    return getattr(g, "request_id", None)
+    info = _current.get()
+    return info.request_id if info else None
 
 
 def current_client_address() -> str | None:
-    if not has_request_context():
-        return None
-    return request.remote_addr
+    info = _current.get()
+    return info.client_address if info else None

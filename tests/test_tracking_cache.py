@@ -197,3 +197,19 @@ def test_a_missing_driver_stops_the_listener_from_being_created_at_all():
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("refused:"), result.stdout
     assert "psycopg2-binary" in result.stdout and "TRACK_CACHE_ENABLED=false" in result.stdout
+
+
+def test_hits_and_misses_are_counted(cached_app, create_shipment):
+    from prometheus_client import REGISTRY
+
+    def lookups(result: str) -> float:
+        return REGISTRY.get_sample_value("waybill_tracking_cache_lookups_total", {"result": result}) or 0.0
+
+    tid = create_shipment()
+    app = cached_app()
+    client = app.test_client()
+    hits, misses = lookups("hit"), lookups("miss")
+    client.get(f"/track/{tid}")  # read from the database and stored
+    client.get(f"/track/{tid}")
+    client.get(f"/track/{tid.lower()}")
+    assert (lookups("hit") - hits, lookups("miss") - misses) == (2, 1)

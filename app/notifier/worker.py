@@ -26,6 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from app import metrics
 from app.extensions import db
 from app.notifier import claims
 from app.notifier.sender import DeliveryFailed, OutgoingEmail, build_message, mask_email, open_backend, scrub_addresses
@@ -216,6 +217,7 @@ class OutboxWorker:
             return
         recorded = claims.mark_many_sent(sent)
         db.session.commit()
+        metrics.count_delivery("email", "sent", sum(claimed.id in recorded for claimed in sent))
         for claimed in sent:
             if claimed.id in recorded:
                 report.sent += 1
@@ -233,6 +235,8 @@ class OutboxWorker:
         db.session.commit()
         reason = scrub_addresses(exc.reason)
         recipient = mask_email(claimed.recipient)
+        if state in ("dead", "pending"):
+            metrics.count_delivery("email", "dead" if state == "dead" else "failed")
         if state == "dead":
             report.dead += 1
             log.error("Notification #%s to %s is dead after attempt %d: %s", claimed.id, recipient,

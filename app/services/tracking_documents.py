@@ -9,6 +9,7 @@ from flask import current_app
 from sqlalchemy import bindparam, select
 
 from app.extensions import db
+from app.metrics import count_cache_lookup
 from app.models import Shipment, TrackingEvent
 from app.serializers import shipment_to_dict
 from app.services.shipments import shipment_not_found
@@ -37,6 +38,7 @@ def public_tracking_document(tracking_id: str) -> CachedDocument:
     cache: DocumentCache | None = current_app.extensions.get("waybill_tracking_cache")
     if cache is not None:
         cached = cache.get(canonical)
+        count_cache_lookup(hit=cached is not None)
         if cached is not None:
             return cached
         ticket = cache.ticket(canonical)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import runpy
-import sys
+import threading
 import time
 import types
 import urllib.error
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -92,31 +94,22 @@ def test_the_access_logger_masks_every_atom(monkeypatch):
     assert "98765" not in text and "3210" in text
 
 
-def fake_notifier(monkeypatch, worker_module: types.ModuleType) -> None:
-    package = types.ModuleType("app.notifier")
-    package.__path__ = []
-    package.worker = worker_module
-    monkeypatch.setitem(sys.modules, "app.notifier", package)
-    monkeypatch.setitem(sys.modules, "app.notifier.worker", worker_module)
+def test_worker_exit_stops_the_notification_threads_of_the_process(monkeypatch, seeded_sqlite):
+    from app import create_app
+    from app.config import TestingConfig
+    from app.notifier import worker as notifier_worker
 
-
-def test_worker_exit_stops_the_notification_thread_when_the_notifier_offers_it(monkeypatch):
-    settings = load(monkeypatch)
-    calls = []
-    notifier = types.ModuleType("app.notifier.worker")
-    notifier.stop_worker_thread = lambda app=None, timeout=10.0: calls.append(app)
-    fake_notifier(monkeypatch, notifier)
-    worker = types.SimpleNamespace(pid=1, wsgi=object())
-    server = types.SimpleNamespace(log=logging.getLogger("test"))
-    settings["worker_exit"](server, worker)
-    assert calls == [None]  # every app of the exiting process
-
-
-def test_worker_exit_is_quiet_when_the_notifier_has_no_stop_function(monkeypatch):
-    settings = load(monkeypatch)
-    notifier = types.ModuleType("app.notifier.worker")
-    fake_notifier(monkeypatch, notifier)
-    settings["worker_exit"](types.SimpleNamespace(log=logging.getLogger("test")), types.SimpleNamespace(pid=1))
+    config = TestingConfig(seeded_sqlite[1])
+    config.NOTIFY_POLL_SECONDS = 0.05
+    app = create_app(config)
+    worker = notifier_worker.OutboxWorker(app)
+    worker.thread = threading.Thread(target=worker.run, daemon=True)
+    monkeypatch.setitem(notifier_worker._workers, id(app), worker)
+    worker.thread.start()
+    load(monkeypatch)["worker_exit"](types.SimpleNamespace(log=logging.getLogger("test")),
+                                     types.SimpleNamespace(pid=os.getpid()))
+    assert not worker.thread.is_alive() and worker.stopping
+    assert id(app) not in notifier_worker._workers
 
 
 # --- a real Gunicorn ------------------------------------------------------------------------------------------
