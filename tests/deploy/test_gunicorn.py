@@ -40,12 +40,30 @@ def test_port_and_bind_come_from_the_environment(monkeypatch):
     assert load(monkeypatch, PORT="9001", BIND="127.0.0.1:7000")["bind"] == ["127.0.0.1:7000"]
 
 
+def cpus(monkeypatch, affinity: int, cgroup_cpu_max: str | None) -> None:
+    """This process may run on `affinity` CPUs, under a cgroup v2 quota like "150000 100000" (or none)."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(affinity)))
+    read_text = Path.read_text
+
+    def read(path, *args, **kwargs):
+        if str(path).startswith("/sys/fs/cgroup/"):
+            if str(path) == "/sys/fs/cgroup/cpu.max" and cgroup_cpu_max is not None:
+                return cgroup_cpu_max
+            raise FileNotFoundError(path)
+        return read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", read)
+
+
 def test_workers_come_from_web_concurrency_or_the_usable_cpus(monkeypatch):
     assert load(monkeypatch, WEB_CONCURRENCY="7")["workers"] == 7
-    settings = load(monkeypatch)
-    assert settings["workers"] == settings["default_workers"](settings["worker_class"], settings["available_cpus"]())
-    assert settings["default_workers"]("sync", 2) == 5
-    assert settings["default_workers"]("gthread", 2) == 3
+    cpus(monkeypatch, affinity=3, cgroup_cpu_max=None)
+    assert load(monkeypatch)["workers"] == 4  # gthread: one process per CPU, plus one
+    assert load(monkeypatch, GUNICORN_WORKER_CLASS="sync")["workers"] == 7  # sync: 2 x CPUs + 1
+    cpus(monkeypatch, affinity=8, cgroup_cpu_max="150000 100000")  # 1.5 CPUs of quota on an 8-CPU host
+    assert load(monkeypatch)["workers"] == 3
+    cpus(monkeypatch, affinity=8, cgroup_cpu_max="max 100000")
+    assert load(monkeypatch)["workers"] == 9
 
 
 def test_worker_model_is_configurable(monkeypatch):
