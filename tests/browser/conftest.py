@@ -66,8 +66,34 @@ def app(make_config):
         db.engine.dispose()
 
 
+def page_overflow(page) -> dict | None:
+    """None if the page fits its viewport's width; else how wide it is and the elements sticking out."""
+    return page.evaluate("""() => {
+        const root = document.documentElement;
+        if (root.scrollWidth <= window.innerWidth) return null;
+        const wide = [...document.querySelectorAll('body *')]
+            .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
+            .slice(0, 5)
+            .map(el => el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).replace(/ /g, '.') : ''));
+        return {url: location.pathname, scrollWidth: root.scrollWidth, innerWidth: window.innerWidth, wide};
+    }""")
+
+
+def assert_fits_both_widths(page) -> None:
+    """No page may scroll sideways, at desktop or at phone width."""
+    original = page.viewport_size
+    try:
+        for label, size in WIDTHS.items():
+            page.set_viewport_size(size)
+            overflow = page_overflow(page)
+            assert overflow is None, f"page wider than the {label} viewport: {overflow}"
+    finally:
+        page.set_viewport_size(original)
+
+
 class Tab:
-    """A browser context on the live server that records anything the app should never do."""
+    """A browser context on the live server that records anything the app should never do, and checks every
+    page it loads for sideways scrolling at both widths."""
 
     def __init__(self, browser, base_url: str, javascript: bool = True) -> None:
         self.base_url = base_url
@@ -83,6 +109,18 @@ class Tab:
         self.context.on("console", self._check_console)
         self.page = self.context.new_page()
         self.page.on("pageerror", lambda error: self.script_errors.append(str(error)))
+        self.too_wide: list[str] = []
+        self.pages_checked = 0
+        self.page.on("load", self._check_width)
+
+    def _check_width(self, page) -> None:
+        try:
+            assert_fits_both_widths(page)
+            self.pages_checked += 1
+        except AssertionError as error:
+            self.too_wide.append(str(error))
+        except Exception:  # noqa: BLE001, S110 - the page navigated on while being measured; the next is checked
+            pass
 
     def _check_request(self, request) -> None:
         url = request.url
@@ -101,6 +139,7 @@ class Tab:
         assert not self.foreign_requests, f"the app made external requests: {self.foreign_requests}"
         assert not self.script_errors, f"JavaScript errors: {self.script_errors}"
         assert not self.policy_violations, f"Content-Security-Policy violations: {self.policy_violations}"
+        assert not self.too_wide, f"pages that scroll sideways: {self.too_wide}"
 
 
 @pytest.fixture
@@ -140,12 +179,15 @@ def format_violations(violations: list[dict]) -> str:
 
 
 def audit(page, name: str) -> None:
-    """axe-core finds no violation at desktop and phone widths; a full-page screenshot of each is saved."""
+    """At desktop and phone widths: the page fits the viewport's width, axe-core finds no violation, and a
+    full-page screenshot of each is saved."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     original = page.viewport_size
     try:
         for label, size in WIDTHS.items():
             page.set_viewport_size(size)
+            overflow = page_overflow(page)
+            assert overflow is None, f"{name} is wider than the {label} viewport: {overflow}"
             violations = axe_violations(page)
             assert not violations, f"axe-core on {name} ({label}):\n{format_violations(violations)}"
             page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True, animations="disabled")
