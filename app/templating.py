@@ -9,7 +9,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from app.services.roles import Permission, may
-from app.services.status import MAIN_STAGES, Status, is_final, stage_index
+from app.services.status import MAIN_STAGES, Status, held_from_timeline, is_final, stage_index
 from app.timeutil import isoformat_z, to_local
 
 # What a customer is told when a shipment has left the happy path. Shown as plain text, never as a colour only.
@@ -59,7 +59,7 @@ def shipment_progress(status: str, events: Sequence) -> Progress:
     Out for Delivery; Returned to Sender and Cancelled stop at the furthest main stage the shipment reached.
     """
     statuses = [e.status for e in events]
-    held = next((s for s in reversed(statuses) if s != Status.ON_HOLD), None)
+    held = held_from_timeline(statuses) if status == Status.ON_HOLD else None
     if status in STOPPED:
         reached = max((MAIN_STAGES.index(s) for s in statuses if s in MAIN_STAGES), default=0)
     else:

@@ -9,6 +9,7 @@ from app.services.status import (
     allowed_next_statuses,
     can_transition,
     canonical_status,
+    held_from_timeline,
     stage_index,
 )
 
@@ -85,3 +86,13 @@ def test_stage_index_places_exceptions_on_the_stage_they_interrupted():
     assert stage_index("Delivery Attempted") == 3
     assert stage_index("On Hold", held_from="In Transit") == 2
     assert Status.DELIVERED.value == "Delivered"
+
+
+@pytest.mark.parametrize("timeline, expected", [
+    (["Booked", "On Hold"], "Booked"),
+    (["Booked", "Picked Up", "In Transit", "On Hold"], "In Transit"),
+    (["Booked", "On Hold", "Booked", "Picked Up", "On Hold"], "Picked Up"),
+    (["On Hold"], None), ([], None),
+])
+def test_held_from_is_the_latest_status_that_is_not_on_hold(timeline, expected):
+    assert held_from_timeline(timeline) == expected

@@ -146,7 +146,8 @@ def timeline(shipment: Shipment) -> list[TrackingEvent]:
 
 
 def held_from(shipment: Shipment) -> str | None:
-    """For a shipment On Hold, the status it was held from (the latest event that is not On Hold)."""
+    """For a shipment On Hold, the status it was held from: status.held_from_timeline's rule, asked of the
+    database (the latest event that is not On Hold) without loading the whole timeline."""
     if shipment.status != Status.ON_HOLD:
         return None
     return db.session.scalars(

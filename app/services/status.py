@@ -1,6 +1,7 @@
 """The shipment state machine, as data."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -63,6 +64,12 @@ def allowed_next_statuses(current: str, held_from: str | None = None) -> list[st
     if current in FINAL_STATUSES:
         return []
     return [str(s) for s in TRANSITIONS[current]] + [Status.ON_HOLD.value]
+
+
+def held_from_timeline(statuses: Iterable[str]) -> str | None:
+    """The status a shipment On Hold was held from: the latest status of its timeline (oldest first) that is
+    not On Hold. The one statement of the rule; the database form is shipments.held_from."""
+    return next((s for s in reversed(list(statuses)) if s != Status.ON_HOLD), None)
 
 
 def can_transition(current: str, requested: str, held_from: str | None = None) -> bool:
