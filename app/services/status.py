@@ -72,10 +72,6 @@ def held_from_timeline(statuses: Iterable[str]) -> str | None:
     return next((s for s in reversed(list(statuses)) if s != Status.ON_HOLD), None)
 
 
-def can_transition(current: str, requested: str, held_from: str | None = None) -> bool:
-    return requested in allowed_next_statuses(current, held_from)
-
-
 def stage_index(status: str, held_from: str | None = None) -> int:
     """Position on the five-stage progress bar (0-based); exceptions sit at the stage they interrupted."""
     effective = held_from if status == Status.ON_HOLD and held_from else status
