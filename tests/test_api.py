@@ -1,4 +1,5 @@
 """The paper's JSON contract through the test client: every route and every error."""
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -215,9 +216,12 @@ def test_search_for_a_landline_is_a_clear_400(client):
     assert "not a mobile number" in response.get_json()["fields"]["mobile"]
 
 
-def test_search_form_post_needs_csrf(client, create_shipment):
-    create_shipment()
-    assert client.post("/search", data={"mobile": "9876543210"}).status_code == 400
+def test_search_form_post_needs_csrf(client, create_shipment, app):
+    tracking_id = create_shipment()
+    response = client.post("/search", data={"mobile": "9876543210"})
+    assert response.status_code == 400 and "CSRF" in response.get_json()["error"]
+    assert tracking_id not in response.get_data(as_text=True)  # nothing was looked up …
+    assert row_counts(app) == (1, 1, 1)  # … and nothing written
 
 
 def test_search_as_json_post_keeps_the_number_out_of_the_url(client, create_shipment):
@@ -238,8 +242,10 @@ def test_update_returns_shipment_with_new_event_for_staff(client, create_shipmen
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "Picked Up"
-    assert body["events"][-1] == {"status": "Picked Up", "location": "Kakinada", "note": "Parcel collected",
-                                  "occurred_at": body["events"][-1]["occurred_at"], "actor": "operator1"}
+    event = dict(body["events"][-1])
+    occurred_at = datetime.fromisoformat(event.pop("occurred_at").replace("Z", "+00:00"))
+    assert event == {"status": "Picked Up", "location": "Kakinada", "note": "Parcel collected", "actor": "operator1"}
+    assert abs(datetime.now(UTC) - occurred_at) < timedelta(minutes=1)
     assert body["email"] == "vikram@example.com" and body["mobile"] == "+919876543210"
     assert row_counts(app) == (1, 2, 2)
 

@@ -50,10 +50,13 @@ def test_login_with_missing_or_wrong_fields_is_400(client, body):
     assert client.post("/login", json=body).status_code == 400
 
 
-def test_login_form_needs_csrf(client, make_user):
-    make_user("op1", "correct-horse-1")
+def test_login_form_needs_csrf(client, make_user, app):
+    user_id = make_user("op1", "correct-horse-1")
     response = client.post("/login", data={"username": "op1", "password": "correct-horse-1"})
     assert response.status_code == 400
+    assert client.get("/admin", headers={"Accept": "application/json"}).status_code == 401  # not signed in
+    with app.app_context():
+        assert db.session.get(User, user_id).last_login_at is None  # no sign-in was recorded
 
 
 def test_passwords_are_stored_hashed(app, make_user):

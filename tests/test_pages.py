@@ -375,6 +375,8 @@ def test_update_form_needs_csrf_and_a_session(client, create_shipment, staff_pag
     client.post("/logout", data={"csrf_token": staff_page}, headers=HTML)
     assert client.post(f"/admin/shipments/{tracking_id}", data={"status": "Picked Up", "location": "Kochi"},
                        ).status_code == 401
+    body = client.get(f"/track/{tracking_id}").get_json()  # neither attempt changed the shipment
+    assert body["status"] == "Booked" and [e["status"] for e in body["events"]] == ["Booked"]
 
 
 def test_final_status_shows_no_update_form(client, create_shipment, staff_page, auth):
