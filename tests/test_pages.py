@@ -192,6 +192,22 @@ def test_bad_mobile_on_the_search_form_is_an_inline_error(client):
     assert 'id="search-mobile-error"' in page and 'value="12ab"' in page
 
 
+def test_landing_forms_bring_their_errors_into_view_without_javascript(client):
+    """The answer to a form comes back with the invalid field autofocused (the browser focuses it and scrolls it
+    into view), so a phone does not show the top of the page with the only error far below."""
+    landing = client.get("/", headers=HTML).get_data(as_text=True)
+    assert "autofocus" not in landing
+    token = csrf_from(client.get("/", headers=HTML))
+    page = client.post("/search", data={"csrf_token": token, "mobile": "080 2222 3333"},
+                       headers=HTML).get_data(as_text=True)
+    [field] = re.findall(r'<input[^>]*id="search-mobile"[^>]*>', page)
+    assert "autofocus" in field and 'aria-invalid="true"' in field
+    assert page.count("autofocus") == 1
+    page = client.get("/track?tracking_id=", headers=HTML).get_data(as_text=True)
+    [field] = re.findall(r'<input[^>]*id="track-id"[^>]*>', page)
+    assert "autofocus" in field and page.count("autofocus") == 1
+
+
 # --- Error pages -------------------------------------------------------------------------------------------------
 
 def test_unknown_tracking_id_gets_a_friendly_404_with_the_search_box(client):

@@ -327,3 +327,27 @@ def test_outbox_page_shares_the_look(page, make_user, create_shipment):
         pytest.skip("the outbox page (notifications issue) does not render HTML yet")
     expect(page.locator("link[href$='css/waybill.css']")).to_have_count(1)
     audit(page, "outbox")
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_on_a_phone_tracking_comes_first_and_a_form_error_is_in_view_and_focused(open_tab, javascript):
+    from tests.browser.conftest import WIDTHS
+
+    page = open_tab(javascript=javascript).page
+    page.set_viewport_size(WIDTHS["phone"])
+    page.goto("/")
+    track = page.locator("#track-by-id").bounding_box()
+    book = page.locator(".panel--book").bounding_box()
+    assert track["y"] < book["y"], "on a phone the track panel comes before the booking form"
+
+    page.get_by_label("Mobile number").fill("080 2222 3333")  # a landline
+    page.get_by_role("button", name="Find").click()
+    error = page.locator("#search-mobile-error")
+    expect(error).to_contain_text("not a mobile number")
+    expect(page.locator("#search-mobile")).to_be_focused()
+    box = error.bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= WIDTHS["phone"]["height"], box
+
+    page.set_viewport_size(WIDTHS["desktop"])
+    page.goto("/")
+    assert page.locator(".panel--book").bounding_box()["x"] < page.locator("#track-by-id").bounding_box()["x"]
