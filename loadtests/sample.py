@@ -63,7 +63,8 @@ def search_path(e164: str, rng: random.Random) -> str:
 
 
 def fresh_mobile(rng: random.Random) -> str:
-    return f"+91{rng.choice('6789')}{rng.randrange(10**8, 10**9)}"
+    # A mobile number (every Indian number starting with 9 is one): a landline booking is refused with a 400.
+    return f"+919{rng.randrange(10**8, 10**9)}"
 
 
 def booking(rng: random.Random) -> dict:

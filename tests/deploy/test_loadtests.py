@@ -79,6 +79,19 @@ def test_operators_only_pick_allowed_next_statuses():
     assert sample.choose_next_status("Delivered", [], rng) is None
 
 
+def test_fresh_and_demo_numbers_are_mobiles_a_booking_accepts():
+    import random
+
+    from app.services.contacts import normalise_mobile
+    from app.services.demo import _mobile
+
+    sample = load_module("sample")
+    rng = random.Random(5)
+    for _ in range(2000):
+        for number in (sample.fresh_mobile(rng), _mobile(rng)):
+            assert normalise_mobile(number, "IN") == number
+
+
 def test_mobiles_are_typed_in_the_ways_people_type_them():
     import random
 
