@@ -37,6 +37,13 @@ def app_env(database_url: str, **settings) -> dict[str, str]:
     return env
 
 
+def default_sigint() -> None:
+    """In the child, before exec: SIGINT back to its default action. A test run started in the background by a
+    non-interactive shell (`pytest &`, CI scripts, nohup) has SIGINT ignored, children inherit that, and Python
+    then keeps it ignored instead of raising KeyboardInterrupt: `flask run` never saw the Ctrl-C it was sent."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class AppProcess:
     """`python -m flask --app app …` in a subprocess, its output in a file."""
 
@@ -44,7 +51,8 @@ class AppProcess:
         self.log_path = log_path
         self.log_file = log_path.open("wb")
         self.process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", *args], cwd=REPO, env=env,
-                                        stdout=self.log_file, stderr=subprocess.STDOUT)
+                                        stdout=self.log_file, stderr=subprocess.STDOUT,
+                                        preexec_fn=default_sigint)
         log_privacy.watch_file(log_path, f"flask {args[0]}")
 
     def output(self) -> str:
