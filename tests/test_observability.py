@@ -207,3 +207,18 @@ def test_database_pool_usage_is_reported(metrics_app):
     assert value(samples, "waybill_db_pool_connections_open") >= 1  # the scrape itself used one
     assert value(samples, "waybill_db_pool_capacity") >= 1
     assert ("waybill_db_pool_connections_in_use", ()) in samples
+
+
+def test_an_audit_row_carries_the_request_id_and_client_address(client, auth, create_shipment, app):
+    from sqlalchemy import select
+
+    from app.models import AuditEntry
+
+    tracking_id = create_shipment()
+    auth.login()
+    response = client.post(f"/update/{tracking_id}", json={"status": "Picked Up", "location": "Kochi Hub"},
+                           headers={**auth.headers(), "X-Request-ID": "alb-audit-9"})
+    assert response.status_code == 200 and response.headers["X-Request-ID"] == "alb-audit-9"
+    with app.app_context():
+        row = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "status_changed")).one()
+        assert (row.request_id, row.client_address) == ("alb-audit-9", "127.0.0.1")

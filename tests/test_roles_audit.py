@@ -14,6 +14,7 @@ from app.services.roles import PERMISSIONS, ROLES, Permission, may
 PUBLIC_ENDPOINTS = {
     "static", "tracking.landing", "tracking.track_form", "tracking.track", "tracking.search_form",
     "tracking.search", "shipments.create", "auth.login", "auth.logout", "health.healthz", "health.readyz",
+    "health.prometheus_metrics",  # no session: the scraper's bearer token (METRICS_TOKEN), else 404
 }
 
 
