@@ -26,9 +26,11 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 from gunicorn.glogging import Logger
 
