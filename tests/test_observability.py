@@ -109,7 +109,7 @@ def test_an_unhandled_error_is_logged_with_its_request_id(app, log_lines):
         logging.getLogger("app.errors").removeHandler(logging.getLogger("waybill.test").handlers[-1])
     assert response.status_code == 500 and response.headers["X-Request-ID"] == "boom-1"
     [line] = log_lines()
-    assert line["request_id"] == "boom-1" and line["level"] == "ERROR" and "exc_info" in line
+    assert line["request_id"] == "boom-1" and line["level"] == "ERROR" and line["logger"] == "app.errors"
 
 
 def test_log_format_json_gives_the_root_handler_json_lines(make_config):
