@@ -29,6 +29,9 @@ _MULTI_LINE_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]
 _FIELD_NAME_MAX = 40
 # Names of the fields that accept several lines (TextAreaFields of any RequestForm), filled as forms are defined.
 MULTILINE_FIELDS: set[str] = set()
+# Tracking IDs are copied from labels, emails and spreadsheets with spaces, hyphens and tabs in them; every
+# whitespace in one is ignored when it is read, so a tab or line break there is harmless and allowed.
+MULTILINE_FIELDS.add("tracking_id")
 _FORM_MIMETYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
