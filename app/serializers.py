@@ -10,13 +10,15 @@ from app.timeutil import isoformat_z
 
 
 def event_to_dict(event: TrackingEvent, staff: bool = False) -> dict:
+    """An event as anyone may see it (its customer-facing message); staff also get the note and the actor."""
     data = {
         "status": event.status,
         "location": event.location,
-        "note": event.note,
+        "customer_message": event.customer_message,
         "occurred_at": isoformat_z(event.occurred_at),
     }
     if staff:
+        data["note"] = event.note
         data["actor"] = event.actor
     return data
 

@@ -244,7 +244,8 @@ def test_update_returns_shipment_with_new_event_for_staff(client, create_shipmen
     assert body["status"] == "Picked Up"
     event = dict(body["events"][-1])
     occurred_at = datetime.fromisoformat(event.pop("occurred_at").replace("Z", "+00:00"))
-    assert event == {"status": "Picked Up", "location": "Kakinada", "note": "Parcel collected", "actor": "operator1"}
+    assert event == {"status": "Picked Up", "location": "Kakinada", "note": "Parcel collected",
+                     "customer_message": None, "actor": "operator1"}
     assert abs(datetime.now(UTC) - occurred_at) < timedelta(minutes=1)
     assert body["email"] == "vikram@example.com" and body["mobile"] == "+919876543210"
     assert row_counts(app) == (1, 2, 2)

@@ -50,7 +50,8 @@ def record_update(tracking_id: str):
         return _detail_page(tracking_id, form, 400)
     try:
         shipment, event = record_status_change(tracking_id, form.status.data, form.location.data,
-                                               form.note.data, actor=current_user.username)
+                                               form.note.data, actor=current_user.username,
+                                               customer_message=form.customer_message.data)
     except (InvalidTransition, Conflict) as error:
         db.session.rollback()
         return _detail_page(tracking_id, form, error.status_code, error.message)

@@ -27,7 +27,9 @@ class TrackingEvent(db.Model):
     shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id", ondelete="RESTRICT"), nullable=False)
     status: Mapped[str] = mapped_column(String(32), nullable=False)
     location: Mapped[str] = mapped_column(String(LOCATION_MAX), nullable=False)
+    # Staff only, everywhere (pages, JSON, email). What the customer is told goes in customer_message.
     note: Mapped[str | None] = mapped_column(String(NOTE_MAX))
+    customer_message: Mapped[str | None] = mapped_column(String(NOTE_MAX))
     actor: Mapped[str] = mapped_column(String(ACTOR_MAX), nullable=False)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 

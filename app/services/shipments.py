@@ -113,10 +113,10 @@ _BOOKING = _booking_statement()
 
 
 def _insert_event(shipment_id: int, status: str, location: str, note: str | None, actor: str,
-                  occurred_at) -> TrackingEvent:
+                  occurred_at, customer_message: str | None = None) -> TrackingEvent:
     """Append one tracking event (never updated afterwards) and return a transient copy of it."""
     values = {"shipment_id": shipment_id, "status": status, "location": location, "note": note or None,
-              "actor": actor, "occurred_at": occurred_at}
+              "customer_message": customer_message or None, "actor": actor, "occurred_at": occurred_at}
     event_id = db.session.connection().execute(_INSERT_EVENT, values).scalar_one()
     return TrackingEvent(id=event_id, **values)
 
@@ -163,9 +163,11 @@ def next_statuses(shipment: Shipment) -> list[str]:
 
 
 def record_status_change(tracking_id: str, status: str, location: str, note: str | None,
-                         actor: str) -> tuple[Shipment, TrackingEvent]:
+                         actor: str, *, customer_message: str | None = None) -> tuple[Shipment, TrackingEvent]:
     """Move a shipment to `status`: new status, one appended event, the recipient's email and the audit row,
     one unit.
+
+    `note` is for staff only; `customer_message` is what the customer sees (tracking page and email).
 
     Concurrent changes to one shipment are serialised by a compare-and-set on its status (works the same on
     PostgreSQL and SQLite): a change that lost the race is checked again against the new status, and either
@@ -199,7 +201,7 @@ def record_status_change(tracking_id: str, status: str, location: str, note: str
     set_committed_value(shipment, "status", requested)
     shipment.updated_at = now
     db.session.flush()  # the shipment's new updated_at
-    event = _insert_event(shipment.id, requested, location, note, actor, now)
+    event = _insert_event(shipment.id, requested, location, note, actor, now, customer_message)
     outbox.enqueue_status_email(shipment, event)
     record_audit("status_changed", actor=actor, target_type="shipment", target_id=shipment.tracking_id,
                  details={"from": current, "to": requested, "location": location})

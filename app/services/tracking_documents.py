@@ -22,7 +22,8 @@ _TRACKING_ROWS = (
     select(
         _shipments.c.tracking_id, _shipments.c.status, _shipments.c.sender_name, _shipments.c.receiver_name,
         _shipments.c.destination, _shipments.c.mobile, _shipments.c.created_at, _shipments.c.updated_at,
-        _events.c.status.label("event_status"), _events.c.location, _events.c.note, _events.c.occurred_at,
+        _events.c.status.label("event_status"), _events.c.location, _events.c.customer_message,
+        _events.c.occurred_at,
     )
     .join(_events, _events.c.shipment_id == _shipments.c.id)
     .where(_shipments.c.tracking_id == bindparam("tracking_id"))
@@ -58,8 +59,8 @@ def _load(canonical: str, typed: str) -> CachedDocument:
         receiver_name=first.receiver_name, destination=first.destination, mobile=first.mobile,
         created_at=first.created_at, updated_at=first.updated_at,
     )
-    events = [SimpleNamespace(status=r.event_status, location=r.location, note=r.note, occurred_at=r.occurred_at)
-              for r in rows]
+    events = [SimpleNamespace(status=r.event_status, location=r.location, customer_message=r.customer_message,
+                              occurred_at=r.occurred_at) for r in rows]
     body = json.dumps(shipment_to_dict(shipment, events), separators=(",", ":"), ensure_ascii=False).encode()
     return CachedDocument(etag=hashlib.blake2b(body, digest_size=12).hexdigest(), body=body)
 

@@ -53,4 +53,6 @@ class StatusUpdateForm(RequestForm):
                          filters=[strip], validators=[DataRequired("Choose a status.")])
     location = StringField("Location", filters=[strip],
                            validators=[DataRequired("Enter the location."), _length(LOCATION_MAX)])
-    note = TextAreaField("Note", filters=[strip], validators=[Optional(), _length(NOTE_MAX)])
+    note = TextAreaField("Internal note", filters=[strip], validators=[Optional(), _length(NOTE_MAX)])
+    customer_message = TextAreaField("Message to the customer", filters=[strip],
+                                     validators=[Optional(), _length(NOTE_MAX)])

@@ -35,7 +35,8 @@ def update(tracking_id: str):
     form = StatusUpdateForm.from_request()
     form.validate_or_raise()
     shipment, _event = record_status_change(tracking_id, form.status.data, form.location.data,
-                                            form.note.data, actor=current_user.username)
+                                            form.note.data, actor=current_user.username,
+                                            customer_message=form.customer_message.data)
     db.session.commit()
     if not request.is_json:
         return redirect(url_for("admin.shipment_detail", tracking_id=shipment.tracking_id))

@@ -281,8 +281,10 @@ class Desk:
         assert response.status_code == 201, response.get_json()
         return response.get_json()["tracking_id"]
 
-    def update(self, tracking_id: str, status: str, location: str = "Mumbai Hub", note: str | None = None):
-        body = {"status": status, "location": location, **({"note": note} if note else {})}
+    def update(self, tracking_id: str, status: str, location: str = "Mumbai Hub", note: str | None = None,
+               customer_message: str | None = None):
+        body = {"status": status, "location": location, **({"note": note} if note else {}),
+                **({"customer_message": customer_message} if customer_message else {})}
         return self.client.post(f"/update/{tracking_id}", json=body, headers=self.headers)
 
 

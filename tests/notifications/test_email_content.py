@@ -90,13 +90,23 @@ def test_timeline_in_an_email_is_short(app, desk, drain, smtp_server):
     assert html.count("<li") == 5
 
 
-def test_note_is_escaped_in_html_and_plain_in_text(app, desk, drain, smtp_server):
+def test_customer_message_is_escaped_in_html_and_plain_in_text(app, desk, drain, smtp_server):
     tracking_id = desk.book()
-    desk.update(tracking_id, "Picked Up", "Mumbai Hub", note="Handle <b>with</b> care & love")
+    desk.update(tracking_id, "Picked Up", "Mumbai Hub", customer_message="Handle <b>with</b> care & love")
     drain()
     text, html = text_and_html(smtp_server.sink.received()[-1])
     assert "Handle <b>with</b> care & love" in text
     assert "Handle &lt;b&gt;with&lt;/b&gt; care &amp; love" in html
+
+
+def test_the_staff_note_never_reaches_the_email(app, desk, drain, smtp_server):
+    tracking_id = desk.book()
+    desk.update(tracking_id, "Picked Up", "Mumbai Hub", note="Courier: Ravi, 98450 12345",
+                customer_message="Collected from the sender")
+    drain()
+    text, html = text_and_html(smtp_server.sink.received()[-1])
+    assert "Collected from the sender" in text and "Collected from the sender" in html
+    assert "Ravi" not in text + html and "98450" not in text + html
 
 
 def test_each_status_has_its_own_text_and_html_template():
