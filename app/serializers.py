@@ -1,11 +1,17 @@
-"""JSON shapes of shipments, events and audit entries. Public shapes carry no email and no full mobile number."""
+"""JSON shapes of shipments, events and audit entries.
+
+Public shapes (anyone with a tracking ID or a phone number) follow DESIGN.md rule 9: status, timeline with hub
+locations and customer-facing messages, destination city, first names with initials. No full name, street
+address, email, mobile (not even masked: its last digits are the proof that unlocks the full details) or staff
+note. Staff shapes carry the full record.
+"""
 from __future__ import annotations
 
 from flask import current_app, url_for
 
 from app.models import AuditEntry, Shipment, TrackingEvent
 from app.services.audit import AuditPage
-from app.services.contacts import mask_mobile
+from app.services.privacy import destination_area, first_name_and_initial
 from app.timeutil import isoformat_z
 
 
@@ -29,21 +35,23 @@ def tracking_url(tracking_id: str) -> str:
 
 def shipment_to_dict(shipment: Shipment, events: list[TrackingEvent] | None = None,
                      staff: bool = False) -> dict:
+    """The staff record (staff=True), or else the public tracking document."""
+    if not staff:
+        return public_shipment_to_dict(shipment, events)
     data = {
         "tracking_id": shipment.tracking_id,
         "status": shipment.status,
         "sender_name": shipment.sender_name,
         "receiver_name": shipment.receiver_name,
         "destination": shipment.destination,
-        "mobile": shipment.mobile if staff else mask_mobile(shipment.mobile),
+        "mobile": shipment.mobile,
+        "email": shipment.email,
         "created_at": isoformat_z(shipment.created_at),
         "updated_at": isoformat_z(shipment.updated_at),
         "tracking_url": tracking_url(shipment.tracking_id),
     }
-    if staff:
-        data["email"] = shipment.email
     if events is not None:
-        data["events"] = [event_to_dict(e, staff) for e in events]
+        data["events"] = [event_to_dict(e, staff=True) for e in events]
     return data
 
 
@@ -67,3 +75,31 @@ def audit_page_to_dict(page: AuditPage) -> dict:
         "pages": page.pages,
         "total": page.total,
     }
+
+
+def public_shipment_to_dict(shipment: Shipment, events: list[TrackingEvent] | None = None) -> dict:
+    data = {
+        "tracking_id": shipment.tracking_id,
+        "status": shipment.status,
+        "sender": first_name_and_initial(shipment.sender_name),
+        "receiver": first_name_and_initial(shipment.receiver_name),
+        "destination_city": destination_area(shipment.destination),
+        "created_at": isoformat_z(shipment.created_at),
+        "updated_at": isoformat_z(shipment.updated_at),
+        "tracking_url": tracking_url(shipment.tracking_id),
+    }
+    if events is not None:
+        data["events"] = [event_to_dict(e) for e in events]
+    return data
+
+
+def search_result_to_dict(shipment: Shipment) -> dict:
+    """One shipment in a search by mobile: anyone may type any number, so even less than the tracking page."""
+    return {
+        "tracking_id": shipment.tracking_id,
+        "status": shipment.status,
+        "updated_at": isoformat_z(shipment.updated_at),
+        "destination_city": destination_area(shipment.destination),
+        "tracking_url": tracking_url(shipment.tracking_id),
+    }
+

@@ -8,6 +8,7 @@ from flask import Flask, current_app, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
+from app.services.privacy import destination_area
 from app.services.roles import Permission, may
 from app.services.status import MAIN_STAGES, Status, held_from_timeline, is_final, stage_index
 from app.timeutil import isoformat_z, to_local
@@ -134,6 +135,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["iso_z"] = isoformat_z
     app.jinja_env.filters["slug"] = css_slug
     app.jinja_env.filters["action_label"] = action_label
+    app.jinja_env.filters["destination_area"] = destination_area
     app.jinja_env.globals.update(csrf_token=generate_csrf, MAIN_STAGES=MAIN_STAGES, is_final=is_final,
                                  shipment_progress=shipment_progress, may=current_user_may, Permission=Permission,
                                  staff_menu=staff_menu)

@@ -1,22 +1,129 @@
-"""Privacy of public pages (DESIGN.md rule 9): the staff note kept internal, apart from the customer's message."""
+"""Privacy of public pages (DESIGN.md rule 9): what anyone with a tracking ID or a phone number may see, and the
+staff note kept internal."""
 from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import func, select
 
+from app import create_app
 from app.extensions import db
 from app.models import TrackingEvent
+from app.services.privacy import destination_area, first_name_and_initial
+from tests.conftest import VALID_BOOKING
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+STREET_ADDRESS = "14 Marine Drive, Ernakulam, Kochi 682031"
 NOTE = "Courier: Ravi, 98450 12345"
 CUSTOMER_MESSAGE = "Collected from the sender this morning"
+# Strings of the booking that only staff may see.
+FULL_NAMES = (VALID_BOOKING["sender_name"], VALID_BOOKING["receiver_name"])
+PRIVATE = (*FULL_NAMES, "Marine Drive", VALID_BOOKING["email"], "9876543210", "98765", NOTE, "Ravi")
 
 
 def csrf_from(response) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))
     assert match, "no CSRF token on the page"
     return match.group(1)
+
+
+def assert_nothing_private(response, what: str) -> None:
+    """None of the booking's private strings, and no mobile number even masked (a search may echo the number
+    it was asked for, masked, and nothing else)."""
+    assert response.status_code == 200, what
+    text = response.get_data(as_text=True)
+    for private in PRIVATE:
+        assert private not in text, f"{private!r} on {what}"
+    assert "•" not in text.replace("+91 ••••••3210", ""), what
+
+
+@pytest.fixture
+def shipped(client, create_shipment, auth):
+    """A shipment to a street address, picked up with a staff note and a message for the customer."""
+    tracking_id = create_shipment(destination=STREET_ADDRESS)
+    auth.login("desk1")
+    response = client.post(f"/update/{tracking_id}", headers=auth.headers(), json={
+        "status": "Picked Up", "location": "Mumbai Hub", "note": NOTE, "customer_message": CUSTOMER_MESSAGE})
+    assert response.status_code == 200, response.get_json()
+    auth.logout()
+    return tracking_id
+
+
+# --- What public answers show --------------------------------------------------------------------------------
+
+def test_public_tracking_json_has_only_the_public_fields(client, shipped):
+    body = client.get(f"/track/{shipped}").get_json()
+    assert set(body) == {"tracking_id", "status", "sender", "receiver", "destination_city", "created_at",
+                         "updated_at", "tracking_url", "events"}
+    assert (body["sender"], body["receiver"], body["destination_city"]) == ("Asha R.", "Vikram N.", "Kochi")
+    assert [set(e) for e in body["events"]] == [{"status", "location", "customer_message", "occurred_at"}] * 2
+    assert body["events"][-1]["customer_message"] == CUSTOMER_MESSAGE
+    assert body["events"][-1]["location"] == "Mumbai Hub"
+
+
+def test_no_public_answer_shows_names_address_contacts_or_notes(client, shipped):
+    token = csrf_from(client.get("/", headers=HTML))
+    answers = {
+        "tracking JSON": client.get(f"/track/{shipped}"),
+        "tracking page": client.get(f"/track/{shipped}", headers=HTML),
+        "tracking page after booking": client.get(f"/track/{shipped}?booked=1", headers=HTML),
+        "live fragment": client.get(f"/track/{shipped}?fragment=timeline", headers=HTML),
+        "search JSON": client.get("/search/9876543210"),
+        "search page": client.get("/search/9876543210", headers=HTML),
+        "search POST JSON": client.post("/search", json={"mobile": "098765 43210"}),
+        "search form": client.post("/search", data={"csrf_token": token, "mobile": "98765 43210"}, headers=HTML),
+    }
+    for what, response in answers.items():
+        assert_nothing_private(response, what)
+    for what in ("tracking JSON", "tracking page", "live fragment"):
+        assert CUSTOMER_MESSAGE in answers[what].get_data(as_text=True), what
+    page = answers["tracking page"].get_data(as_text=True)
+    assert "From Asha R. to Vikram N. · Kochi" in page
+    for what in ("search page", "search form"):
+        text = answers[what].get_data(as_text=True)
+        assert shipped in text and "To Kochi" in text and "last update" in text
+
+
+def test_search_by_mobile_shows_id_status_last_update_and_city_only(client, shipped):
+    body = client.get("/search/+919876543210").get_json()
+    assert body["shipments"] == [{
+        "tracking_id": shipped, "status": "Picked Up", "updated_at": body["shipments"][0]["updated_at"],
+        "destination_city": "Kochi", "tracking_url": f"http://waybill.test/track/{shipped}"}]
+    assert body["shipments"][0]["updated_at"].endswith("Z")
+
+
+def test_the_tracking_cache_serves_the_public_document_only(make_config, create_shipment, auth):
+    """With the per-process cache on (PostgreSQL), the cached body is the same public document."""
+    application = create_app(make_config(TRACK_CACHE_ENABLED=True))
+    listener = application.extensions.get("waybill_tracking_listener")
+    if listener is not None:
+        assert listener.connected.wait(10)
+    client = application.test_client()
+    tracking_id = create_shipment(destination=STREET_ADDRESS)
+    first, second = client.get(f"/track/{tracking_id}"), client.get(f"/track/{tracking_id}")
+    assert first.data == second.data
+    assert_nothing_private(second, "cached tracking JSON")
+    from app.services.tracking_cache import stop_tracking_cache
+    stop_tracking_cache(application)
+
+
+# --- Staff keep the full record ------------------------------------------------------------------------------
+
+def test_staff_answers_keep_the_full_record(client, create_shipment, auth):
+    tracking_id = create_shipment(destination=STREET_ADDRESS)
+    auth.login()
+    updated = client.post(f"/update/{tracking_id}", headers=auth.headers(), json={
+        "status": "Picked Up", "location": "Mumbai Hub", "note": NOTE, "customer_message": CUSTOMER_MESSAGE})
+    detail = client.get(f"/admin/shipments/{tracking_id}")
+    page = client.get(f"/admin/shipments/{tracking_id}", headers=HTML).get_data(as_text=True)
+    for body in (updated.get_json(), detail.get_json()):
+        assert (body["sender_name"], body["receiver_name"], body["destination"]) == (*FULL_NAMES, STREET_ADDRESS)
+        assert (body["email"], body["mobile"]) == (VALID_BOOKING["email"], "+919876543210")
+        assert body["events"][-1]["note"] == NOTE
+        assert body["events"][-1]["customer_message"] == CUSTOMER_MESSAGE
+    for text in (*FULL_NAMES, STREET_ADDRESS, VALID_BOOKING["email"], "+919876543210", NOTE, CUSTOMER_MESSAGE):
+        assert text in page, text
 
 
 def test_the_note_is_staff_only_and_the_customer_message_public(client, create_shipment, auth):
@@ -68,3 +175,29 @@ def test_customer_message_is_limited_like_the_note(client, create_shipment, auth
     assert response.status_code == 400 and "customer_message" in response.get_json()["fields"]
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(TrackingEvent)) == 1
+
+
+# --- The pure rules ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("full, short", [
+    ("Vikram Nair", "Vikram N."), ("Asha", "Asha"), ("  meera   s  iyer ", "meera I."), ("", ""),
+    ("A. P. J. Abdul Kalam", "A. K."),
+])
+def test_first_name_and_initial(full, short):
+    assert first_name_and_initial(full) == short
+
+
+@pytest.mark.parametrize("destination, area", [
+    ("Kochi", "Kochi"),
+    (STREET_ADDRESS, "Kochi"),
+    ("12 MG Road, Indiranagar, Bengaluru, Karnataka - 560038, India", "Bengaluru"),
+    ("Flat 2B\nSea View Apartments\nKochi", "Kochi"),
+    ("Kochi PIN: 682 031", "Kochi"),
+    ("14 Marine Drive 682031", "PIN 682031"),
+    ("Flat 2B, 14 Marine Drive", None),
+    ("12 Beach Road, Kerala", "Kerala"),
+    ("", None),
+])
+def test_destination_area(destination, area):
+    assert destination_area(destination) == area
+

@@ -11,17 +11,18 @@ from sqlalchemy import bindparam, select
 from app.extensions import db
 from app.metrics import count_cache_lookup
 from app.models import Shipment, TrackingEvent
-from app.serializers import shipment_to_dict
+from app.serializers import public_shipment_to_dict
 from app.services.shipments import shipment_not_found
 from app.services.tracking_cache import CachedDocument, DocumentCache
 from app.services.tracking_ids import normalise_tracking_id
 
 _shipments, _events = Shipment.__table__, TrackingEvent.__table__
-# Shipment and its events in one round trip: every shipment has at least its "Booked" event.
+# Shipment and its events in one round trip: every shipment has at least its "Booked" event. Contacts and
+# staff notes are not even read: this document is public (names and destination are shortened when serialised).
 _TRACKING_ROWS = (
     select(
         _shipments.c.tracking_id, _shipments.c.status, _shipments.c.sender_name, _shipments.c.receiver_name,
-        _shipments.c.destination, _shipments.c.mobile, _shipments.c.created_at, _shipments.c.updated_at,
+        _shipments.c.destination, _shipments.c.created_at, _shipments.c.updated_at,
         _events.c.status.label("event_status"), _events.c.location, _events.c.customer_message,
         _events.c.occurred_at,
     )
@@ -56,11 +57,11 @@ def _load(canonical: str, typed: str) -> CachedDocument:
     first = rows[0]
     shipment = SimpleNamespace(
         tracking_id=first.tracking_id, status=first.status, sender_name=first.sender_name,
-        receiver_name=first.receiver_name, destination=first.destination, mobile=first.mobile,
+        receiver_name=first.receiver_name, destination=first.destination,
         created_at=first.created_at, updated_at=first.updated_at,
     )
     events = [SimpleNamespace(status=r.event_status, location=r.location, customer_message=r.customer_message,
                               occurred_at=r.occurred_at) for r in rows]
-    body = json.dumps(shipment_to_dict(shipment, events), separators=(",", ":"), ensure_ascii=False).encode()
+    body = json.dumps(public_shipment_to_dict(shipment, events), separators=(",", ":"), ensure_ascii=False).encode()
     return CachedDocument(etag=hashlib.blake2b(body, digest_size=12).hexdigest(), body=body)
 

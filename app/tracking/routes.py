@@ -1,4 +1,5 @@
-"""Public look-ups: the landing page, GET /track/<id> and GET /search/<mobile> (JSON or HTML)."""
+"""Public look-ups: the landing page, GET /track/<id> and GET /search/<mobile> (JSON or HTML). Public answers
+are minimal (DESIGN.md rule 9)."""
 import hashlib
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
@@ -7,8 +8,9 @@ from flask_login import current_user
 from app.auth.guard import json_without_csrf
 from app.errors import ValidationError, wants_html
 from app.extensions import limiter
-from app.serializers import shipment_to_dict
+from app.serializers import search_result_to_dict
 from app.services.contacts import mask_mobile
+from app.services.privacy import shipment_parties
 from app.services.shipments import find_shipment, search_by_mobile, timeline
 from app.services.status import Status
 from app.services.tracking_documents import public_tracking_document
@@ -69,16 +71,19 @@ def track(tracking_id: str):
     etag = _etag(shipment, representation)
     if request.if_none_match.contains_weak(etag):
         return _revalidated(Response(status=304), etag, representation)
-    events = timeline(shipment)
     if representation == "fragment":
-        page = render_template("tracking/_live.html", shipment=shipment, events=events)
+        page = render_template("tracking/_live.html", shipment=shipment, events=timeline(shipment))
     else:
-        page = render_template(
-            "tracking/track.html", shipment=shipment, events=events, booked=_just_booked(shipment),
-            live_etag=_etag(shipment, "fragment"),
-            refresh_seconds=max(1, int(current_app.config["TRACK_REFRESH_SECONDS"])),
-        )
+        page = _track_page(shipment)
     return _revalidated(Response(page), etag, representation)
+
+
+def _track_page(shipment) -> str:
+    return render_template(
+        "tracking/track.html", shipment=shipment, events=timeline(shipment), parties=shipment_parties(shipment),
+        booked=_just_booked(shipment), live_etag=_etag(shipment, "fragment"),
+        refresh_seconds=max(1, int(current_app.config["TRACK_REFRESH_SECONDS"])),
+    )
 
 
 def _just_booked(shipment) -> bool:
@@ -141,7 +146,7 @@ def _search_response(raw_mobile: str):
     mobile, shipments = search_by_mobile(raw_mobile, current_app.config["DEFAULT_PHONE_REGION"])
     if wants_html() or not request.is_json and request.method == "POST":
         return render_template("tracking/search.html", masked_mobile=mask_mobile(mobile), shipments=shipments)
-    return jsonify({"mobile": mask_mobile(mobile), "shipments": [shipment_to_dict(s) for s in shipments]})
+    return jsonify({"mobile": mask_mobile(mobile), "shipments": [search_result_to_dict(s) for s in shipments]})
 
 
 def _landing_with_errors(**forms):
