@@ -91,6 +91,8 @@ class Config:
         self.TRUST_PROXY_HOPS = env_int("TRUST_PROXY_HOPS", 0)
         # Strict-Transport-Security value, sent only when set (ProductionConfig sets it).
         self.HSTS_HEADER: str | None = None
+        # Per client, on the tracking page's "show full details" check (misses are also counted per shipment).
+        self.RATELIMIT_DETAILS = env("RATELIMIT_DETAILS", "10 per minute;60 per hour")
 
         self.MAIL_BACKEND = env("MAIL_BACKEND", "console").lower()
         self.MAIL_SERVER = env("MAIL_SERVER", "localhost")

@@ -25,6 +25,9 @@ class DomainError(Exception):
     def to_dict(self) -> dict:
         return {"error": self.message, **self.extra}
 
+    def response_headers(self) -> dict[str, str]:
+        return {}
+
 
 class ValidationError(DomainError):
     status_code = 400
@@ -57,6 +60,25 @@ class Conflict(DomainError):
     default_message = "The request conflicts with the current state."
 
 
+class ProofRefused(DomainError):
+    """A visitor's proof (such as the mobile's last 4 digits) was wrong."""
+
+    status_code = 403
+    default_message = "That does not match."
+
+
+class TooManyAttempts(DomainError):
+    status_code = 429
+    default_message = "Too many attempts; please try again later."
+
+    def __init__(self, message: str | None = None, retry_after: int = 60) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 def wants_html() -> bool:
     """True when the client prefers an HTML page over JSON (browsers do; curl and API clients do not)."""
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
@@ -77,7 +99,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def handle_domain_error(error: DomainError):
         db.session.rollback()
-        return error_response(error.status_code, error.to_dict())
+        return error_response(error.status_code, error.to_dict(), error.response_headers())
 
     @app.errorhandler(CSRFError)
     def handle_csrf_error(error: CSRFError):

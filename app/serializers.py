@@ -103,3 +103,12 @@ def search_result_to_dict(shipment: Shipment) -> dict:
         "tracking_url": tracking_url(shipment.tracking_id),
     }
 
+
+def full_details_to_dict(shipment: Shipment) -> dict:
+    """What the visitor's proof (last 4 digits of the mobile) unlocks: the full names and the address."""
+    return {
+        "tracking_id": shipment.tracking_id,
+        "sender_name": shipment.sender_name,
+        "receiver_name": shipment.receiver_name,
+        "destination": shipment.destination,
+    }

@@ -1,23 +1,29 @@
-"""Privacy of public pages (DESIGN.md rule 9): what anyone with a tracking ID or a phone number may see, and the
-staff note kept internal."""
+"""Privacy of public pages (DESIGN.md rule 9): what anyone with a tracking ID or a phone number may see, the staff
+note kept internal, and the "show full details" check (last 4 digits of the mobile)."""
 from __future__ import annotations
 
 import re
+import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from app import create_app
+from app.errors import TooManyAttempts
 from app.extensions import db
-from app.models import TrackingEvent
+from app.models import DetailCheck, TrackingEvent
+from app.services.detail_checks import LOCK_DURATION, MISS_WINDOW, check_mobile_last4
 from app.services.privacy import destination_area, first_name_and_initial
+from app.timeutil import utcnow
 from tests.conftest import VALID_BOOKING
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 STREET_ADDRESS = "14 Marine Drive, Ernakulam, Kochi 682031"
 NOTE = "Courier: Ravi, 98450 12345"
 CUSTOMER_MESSAGE = "Collected from the sender this morning"
-# Strings of the booking that only staff may see.
+RIGHT, WRONG = "3210", "0000"  # the booking's mobile is +91 98765 43210
+# Strings of the booking that only staff, or a visitor with the proof, may see.
 FULL_NAMES = (VALID_BOOKING["sender_name"], VALID_BOOKING["receiver_name"])
 PRIVATE = (*FULL_NAMES, "Marine Drive", VALID_BOOKING["email"], "9876543210", "98765", NOTE, "Ravi")
 
@@ -48,6 +54,17 @@ def shipped(client, create_shipment, auth):
     assert response.status_code == 200, response.get_json()
     auth.logout()
     return tracking_id
+
+
+def detail_check_rows(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(DetailCheck))
+
+
+def form_answer(client, tracking_id: str, digits: str):
+    token = csrf_from(client.get(f"/track/{tracking_id}", headers=HTML))
+    return client.post(f"/track/{tracking_id}/details", data={"csrf_token": token, "mobile_last4": digits},
+                       headers=HTML)
 
 
 # --- What public answers show --------------------------------------------------------------------------------
@@ -175,6 +192,138 @@ def test_customer_message_is_limited_like_the_note(client, create_shipment, auth
     assert response.status_code == 400 and "customer_message" in response.get_json()["fields"]
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(TrackingEvent)) == 1
+
+
+# --- "Show full details" -------------------------------------------------------------------------------------
+
+def test_the_right_last_4_digits_show_full_details_for_this_session_only(client, app, shipped):
+    locked_page = client.get(f"/track/{shipped}", headers=HTML)
+    locked_etag = locked_page.headers["ETag"]
+    assert "Show full details" in locked_page.get_data(as_text=True)
+
+    response = form_answer(client, shipped, f" {RIGHT} ")
+    assert response.status_code == 303 and response.headers["Location"] == f"/track/{shipped}"
+
+    unlocked = client.get(f"/track/{shipped}", headers={**HTML, "If-None-Match": locked_etag})
+    assert unlocked.status_code == 200  # not the locked page's 304
+    page = unlocked.get_data(as_text=True)
+    for text in (*FULL_NAMES, STREET_ADDRESS):
+        assert text in page, text
+    assert NOTE not in page and VALID_BOOKING["email"] not in page and "98765" not in page
+    assert unlocked.headers["Cache-Control"] == "private, no-store" and "ETag" not in unlocked.headers
+    assert "Cookie" in unlocked.headers["Vary"]
+
+    # The JSON document and the live fragment stay the public ones, even for this session.
+    assert_nothing_private(client.get(f"/track/{shipped}"), "tracking JSON after the proof")
+    assert_nothing_private(client.get(f"/track/{shipped}?fragment=timeline", headers=HTML), "fragment")
+    # Another browser session sees the public page.
+    assert_nothing_private(app.test_client().get(f"/track/{shipped}", headers=HTML), "another session")
+
+
+def test_the_check_as_json_answers_the_full_details(client, app, shipped):
+    response = client.post(f"/track/{shipped.lower()}/details", json={"mobile_last4": RIGHT})
+    assert response.status_code == 200
+    assert response.get_json() == {"tracking_id": shipped, "sender_name": FULL_NAMES[0],
+                                   "receiver_name": FULL_NAMES[1], "destination": STREET_ADDRESS}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("digits", ["", "   ", "321", "32100", "abcd", "32 10", "٣٢١٠", "3210\u0000"])
+def test_anything_but_4_digits_is_a_400_and_counts_no_miss(client, app, shipped, digits):
+    json_answer = client.post(f"/track/{shipped}/details", json={"mobile_last4": digits})
+    assert json_answer.status_code == 400 and "mobile_last4" in json_answer.get_json()["fields"]
+    page = form_answer(client, shipped, digits)
+    assert page.status_code == 400
+    assert 'id="mobile_last4-error"' in page.get_data(as_text=True)
+    assert_nothing_private(client.get(f"/track/{shipped}", headers=HTML), "page after a bad answer")
+    assert detail_check_rows(app) == 0
+
+
+def test_the_check_needs_csrf_from_a_form_and_a_known_id(client, app, shipped):
+    assert client.post(f"/track/{shipped}/details", data={"mobile_last4": RIGHT}).status_code == 400
+    assert client.post("/track/FFFFFFFF/details", json={"mobile_last4": RIGHT}).status_code == 404
+    assert client.post(f"/track/{shipped}/details", json={"mobile_last4": RIGHT, "x": "1"}).status_code == 400
+    assert_nothing_private(client.get(f"/track/{shipped}", headers=HTML), "page after refused calls")
+
+
+def test_five_misses_lock_the_check_for_15_minutes(client, app, shipped):
+    for left in (4, 3, 2, 1):
+        response = client.post(f"/track/{shipped}/details", json={"mobile_last4": WRONG})
+        assert response.status_code == 403
+        assert response.get_json()["misses_left"] == left
+    fifth = form_answer(client, shipped, WRONG)
+    assert fifth.status_code == 429 and 895 <= int(fifth.headers["Retry-After"]) <= 900
+    assert "locked" in fifth.get_data(as_text=True)
+    # Locked: even the right digits are refused, without being compared; nothing is revealed.
+    for response in (client.post(f"/track/{shipped}/details", json={"mobile_last4": RIGHT}),
+                     form_answer(client, shipped, RIGHT)):
+        assert response.status_code == 429 and 0 < int(response.headers["Retry-After"]) <= 900
+    assert "try again in 15 minutes" in response.get_data(as_text=True)
+    assert_nothing_private(client.get(f"/track/{shipped}", headers=HTML), "page while locked")
+
+
+def test_the_lock_and_the_miss_window_expire(app_ctx, shipped):
+    now = utcnow()
+    for _ in range(4):
+        assert not check_mobile_last4(shipped, WRONG, now=now).unlocked
+    # The fifth miss comes after the 15-minute window: the count starts again instead of locking.
+    later = now + MISS_WINDOW + timedelta(seconds=1)
+    assert check_mobile_last4(shipped, WRONG, now=later).misses_left == 4
+    for _ in range(3):
+        check_mobile_last4(shipped, WRONG, now=later)
+    locking = check_mobile_last4(shipped, WRONG, now=later)
+    assert locking.retry_after == LOCK_DURATION.total_seconds() and locking.misses_left == 0
+    with pytest.raises(TooManyAttempts):
+        check_mobile_last4(shipped, RIGHT, now=later + LOCK_DURATION - timedelta(seconds=1))
+    assert check_mobile_last4(shipped, RIGHT, now=later + LOCK_DURATION).unlocked
+    db.session.commit()
+    row = db.session.get(DetailCheck, db.session.scalar(select(TrackingEvent.shipment_id).limit(1)))
+    assert (row.misses, row.window_started_at, row.locked_until) == (0, None, None)
+
+
+def test_a_right_answer_clears_the_misses(client, shipped):
+    for _ in range(4):
+        assert client.post(f"/track/{shipped}/details", json={"mobile_last4": WRONG}).status_code == 403
+    assert client.post(f"/track/{shipped}/details", json={"mobile_last4": RIGHT}).status_code == 200
+    miss = client.post(f"/track/{shipped}/details", json={"mobile_last4": WRONG})
+    assert miss.status_code == 403 and miss.get_json()["misses_left"] == 4
+
+
+def test_misses_add_up_across_processes_and_concurrent_requests(make_config, create_shipment, app):
+    """Two apps on one database (as two Gunicorn workers would be), eight wrong answers at once: exactly four
+    are told "wrong", the fifth locks the check and the rest find it locked."""
+    tracking_id = create_shipment()
+    other = create_app(make_config())
+    statuses: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def answer(application):
+        client = application.test_client()
+        barrier.wait()
+        statuses.append(client.post(f"/track/{tracking_id}/details", json={"mobile_last4": WRONG}).status_code)
+
+    threads = [threading.Thread(target=answer, args=(app if n % 2 else other,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(statuses) == [403] * 4 + [429] * 4
+    with other.app_context():
+        db.engine.dispose()
+
+
+def test_the_check_has_a_per_client_limit(make_config, create_shipment):
+    limited = create_app(make_config(RATELIMIT_ENABLED=True, RATELIMIT_DETAILS="3 per minute"))
+    client = limited.test_client()
+    first, second = create_shipment(), create_shipment(mobile="+91 91234 56789")
+    for tracking_id in (first, second, first):  # the limit is the client's, across shipments
+        assert client.post(f"/track/{tracking_id}/details", json={"mobile_last4": WRONG}).status_code == 403
+    refused = client.post(f"/track/{second}/details", json={"mobile_last4": WRONG})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert limited.test_client(use_cookies=False).get(f"/track/{first}").status_code == 200
+    from app.extensions import limiter
+    with limited.app_context():
+        limiter.reset()
 
 
 # --- The pure rules ------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from app.services.roles import PERMISSIONS, ROLES, Permission, may
 # Routes anyone may call. A new route is either added here on purpose or declares its roles.
 PUBLIC_ENDPOINTS = {
     "static", "tracking.landing", "tracking.track_form", "tracking.track", "tracking.search_form",
-    "tracking.search", "shipments.create", "auth.login", "auth.logout", "health.healthz", "health.readyz",
+    "tracking.search", "tracking.full_details", "shipments.create", "auth.login", "auth.logout", "health.healthz",
+    "health.readyz",
     "health.prometheus_metrics",  # no session: the scraper's bearer token (METRICS_TOKEN), else 404
 }
 

@@ -1,9 +1,10 @@
 """Every model, re-exported so Alembic sees the whole metadata."""
 from app.models.audit_entry import AuditEntry
 from app.models.delivery_estimate import DeliveryEstimate
+from app.models.detail_check import DetailCheck
 from app.models.notification import Notification
 from app.models.shipment import Shipment
 from app.models.tracking_event import TrackingEvent
 from app.models.user import User
 
-__all__ = ["AuditEntry", "DeliveryEstimate", "Notification", "Shipment", "TrackingEvent", "User"]
+__all__ = ["AuditEntry", "DeliveryEstimate", "DetailCheck", "Notification", "Shipment", "TrackingEvent", "User"]

@@ -10,6 +10,13 @@ class TrackForm(RequestForm):
                               validators=[InputRequired("Enter a tracking ID."), Length(max=32)])
 
 
+class FullDetailsForm(RequestForm):
+    """The tracking page's "show full details" check. Whether the digits are right is the service's call."""
+
+    mobile_last4 = StringField("Last 4 digits of the receiver's mobile", filters=[strip],
+                               validators=[InputRequired("Enter the last 4 digits of the receiver's mobile number.")])
+
+
 class MobileSearchForm(RequestForm):
     mobile = StringField("Mobile number", filters=[strip],
                          validators=[InputRequired("Enter a mobile number."), Length(max=MOBILE_INPUT_MAX)])

@@ -1,15 +1,17 @@
-"""Public look-ups: the landing page, GET /track/<id> and GET /search/<mobile> (JSON or HTML). Public answers
-are minimal (DESIGN.md rule 9)."""
+"""Public look-ups: the landing page, GET /track/<id> and GET /search/<mobile> (JSON or HTML), and the
+tracking page's "show full details" check. Public answers are minimal (DESIGN.md rule 9)."""
 import hashlib
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from app.auth.guard import json_without_csrf
-from app.errors import ValidationError, wants_html
-from app.extensions import limiter
-from app.serializers import search_result_to_dict
+from app.errors import DomainError, ProofRefused, TooManyAttempts, ValidationError, wants_html
+from app.extensions import db, limiter
+from app.serializers import full_details_to_dict, search_result_to_dict
 from app.services.contacts import mask_mobile
+from app.services.detail_checks import FIELD as DETAILS_FIELD
+from app.services.detail_checks import DetailProof, check_mobile_last4
 from app.services.privacy import shipment_parties
 from app.services.shipments import find_shipment, search_by_mobile, timeline
 from app.services.status import Status
@@ -17,11 +19,14 @@ from app.services.tracking_documents import public_tracking_document
 from app.services.tracking_ids import normalise_tracking_id
 from app.shipments.forms import BookingForm
 from app.timeutil import as_utc
-from app.tracking.forms import MobileSearchForm, TrackForm
+from app.tracking.forms import FullDetailsForm, MobileSearchForm, TrackForm
 
 bp = Blueprint("tracking", __name__)
 
 TIMELINE_FRAGMENT = "timeline"
+# Tracking IDs whose full details this browser session has unlocked (the most recent few).
+UNLOCKED_SESSION_KEY = "unlocked_tracking_ids"
+UNLOCKED_KEEP = 20
 
 # Per client address. Misses (unknown or malformed IDs) have a budget of their own, far below the one for hits:
 # once it is spent, the client waits, hits included. The page's own refresh (304s) costs one request a go.
@@ -60,6 +65,8 @@ def track(tracking_id: str):
 
     Every representation carries an ETag, so the page's refresh and API clients can ask "anything new?" and get
     a bodiless 304 when nothing is. JSON is the prebuilt public document (one query, or none when cached).
+    All of them are public (rule 9), except the page once this browser session has given the proof for the
+    shipment: that one shows the full names and address and is neither stored by caches nor given an ETag.
     """
     representation = _representation()
     if representation == "json":
@@ -68,6 +75,12 @@ def track(tracking_id: str):
             return _revalidated(Response(status=304), document.etag, representation)
         return _revalidated(Response(document.body, mimetype="application/json"), document.etag, representation)
     shipment = find_shipment(tracking_id)
+    if representation == "html" and _is_unlocked(shipment.tracking_id):
+        # The full names and address, for this browser session only: never stored by any cache, no ETag.
+        response = Response(_track_page(shipment, unlocked=True))
+        response.headers["Cache-Control"] = "private, no-store"
+        response.vary.add("Accept")
+        return response
     etag = _etag(shipment, representation)
     if request.if_none_match.contains_weak(etag):
         return _revalidated(Response(status=304), etag, representation)
@@ -78,9 +91,11 @@ def track(tracking_id: str):
     return _revalidated(Response(page), etag, representation)
 
 
-def _track_page(shipment) -> str:
+def _track_page(shipment, unlocked: bool = False, details_form: FullDetailsForm | None = None) -> str:
     return render_template(
-        "tracking/track.html", shipment=shipment, events=timeline(shipment), parties=shipment_parties(shipment),
+        "tracking/track.html", shipment=shipment, events=timeline(shipment),
+        parties=shipment_parties(shipment, full=unlocked), unlocked=unlocked,
+        details_form=details_form or FullDetailsForm(formdata=None),
         booked=_just_booked(shipment), live_etag=_etag(shipment, "fragment"),
         refresh_seconds=max(1, int(current_app.config["TRACK_REFRESH_SECONDS"])),
     )
@@ -90,6 +105,61 @@ def _just_booked(shipment) -> bool:
     """The "Booked. Your tracking ID is…" banner after the booking form, only while it is still true: a link
     with ?booked=1 kept (bookmarked, shared) shows the plain page once the shipment has moved on."""
     return request.args.get("booked") == "1" and shipment.status == Status.BOOKED
+
+
+@bp.post("/track/<tracking_id>/details")
+@limiter.limit(lambda: current_app.config["RATELIMIT_DETAILS"])
+@json_without_csrf
+def full_details(tracking_id: str):
+    """"Show full details": the last 4 digits of the receiver's mobile unlock the full names and the address
+    for this browser session (a JSON call also gets them in the answer). Misses count per shipment and lock
+    the check (see app.services.detail_checks); the page's form works without JavaScript (POST, then 303)."""
+    form = FullDetailsForm.from_request()
+    try:
+        form.validate_or_raise()
+        proof = check_mobile_last4(tracking_id, form.mobile_last4.data)
+        db.session.commit()  # a miss is counted even though the answer is an error
+        if not proof.unlocked:
+            raise _refusal(proof)
+    except (ValidationError, ProofRefused, TooManyAttempts) as error:
+        if request.is_json:
+            raise
+        return _details_refused_page(tracking_id, form, error)
+    _remember_unlocked(proof.shipment.tracking_id)
+    if not request.is_json:
+        return redirect(url_for("tracking.track", tracking_id=proof.shipment.tracking_id), 303)
+    response = jsonify(full_details_to_dict(proof.shipment))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _refusal(proof: DetailProof) -> DomainError:
+    if proof.retry_after:
+        minutes = max(1, round(proof.retry_after / 60))
+        return TooManyAttempts("Those digits do not match, and that was the last try: the check is locked "
+                               f"for this shipment for {minutes} minutes.", retry_after=proof.retry_after)
+    tries = f"{proof.misses_left} {'try' if proof.misses_left == 1 else 'tries'}"
+    return ProofRefused(f"Those digits do not match. {tries} left.", misses_left=proof.misses_left)
+
+
+def _details_refused_page(tracking_id: str, form: FullDetailsForm, error: DomainError) -> Response:
+    """The tracking page again, with the check's error next to its field (and the error's status)."""
+    db.session.rollback()
+    message = getattr(error, "fields", {}).get(DETAILS_FIELD) or error.message
+    form.mobile_last4.errors = [message]
+    response = Response(_track_page(find_shipment(tracking_id), details_form=form), status=error.status_code,
+                        headers=error.response_headers())
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _is_unlocked(tracking_id: str) -> bool:
+    return tracking_id in session.get(UNLOCKED_SESSION_KEY, ())
+
+
+def _remember_unlocked(tracking_id: str) -> None:
+    kept = [t for t in session.get(UNLOCKED_SESSION_KEY, ()) if t != tracking_id]
+    session[UNLOCKED_SESSION_KEY] = [*kept, tracking_id][-UNLOCKED_KEEP:]
 
 
 def _representation() -> str:
