@@ -234,7 +234,10 @@ def test_anything_but_4_digits_is_a_400_and_counts_no_miss(client, app, shipped,
     assert json_answer.status_code == 400 and "mobile_last4" in json_answer.get_json()["fields"]
     page = form_answer(client, shipped, digits)
     assert page.status_code == 400
-    assert 'id="mobile_last4-error"' in page.get_data(as_text=True)
+    if "\x00" in digits:  # refused by the app-wide input check before the view: the error page names it
+        assert "Control characters" in page.get_data(as_text=True)
+    else:
+        assert 'id="mobile_last4-error"' in page.get_data(as_text=True)
     assert_nothing_private(client.get(f"/track/{shipped}", headers=HTML), "page after a bad answer")
     assert detail_check_rows(app) == 0
 

@@ -61,7 +61,8 @@ class RenderedEmail:
 
 
 def load_facts(rows: Iterable[OutboxRow]) -> MessageFacts:
-    """Everything the messages of `rows` show, in two queries (shipments, then all their events)."""
+    """Everything the messages of `rows` show, in two queries (shipments, then all their events). The staff-only
+    note is never read: a message can only show what is meant for the customer."""
     shipment_ids = sorted({row.shipment_id for row in rows})
     if not shipment_ids:
         return MessageFacts({}, {})
@@ -71,7 +72,7 @@ def load_facts(rows: Iterable[OutboxRow]) -> MessageFacts:
     events: dict[int, list[Any]] = {}
     for event in db.session.execute(
             select(TrackingEvent.id, TrackingEvent.shipment_id, TrackingEvent.status, TrackingEvent.location,
-                   TrackingEvent.note, TrackingEvent.occurred_at)
+                   TrackingEvent.customer_message, TrackingEvent.occurred_at)
             .where(TrackingEvent.shipment_id.in_(shipment_ids))
             .order_by(TrackingEvent.shipment_id, TrackingEvent.occurred_at, TrackingEvent.id)):
         events.setdefault(event.shipment_id, []).append(event)
