@@ -62,15 +62,16 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from app.auth.guard import enforce_access, unauthenticated_response
-    from app.models import User
+    from app.auth.guard import enforce_access, load_staff_user, unauthenticated_response
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.config.get("MIGRATIONS_DIR", _migrations_dir())))
     login_manager.init_app(app)
-    login_manager.session_protection = "basic"
+    # Sessions are server-side records (app.services.sessions), found by the cookie's token on staff routes.
+    # No user_loader and no remember cookie: Flask-Login only holds current_user for the request.
+    login_manager.session_protection = None
     login_manager.unauthorized_handler(unauthenticated_response)
-    login_manager.user_loader(lambda user_id: db.session.get(User, int(user_id)))
+    login_manager.request_loader(load_staff_user)
     # Authentication is decided before CSRF: this hook is registered before CSRFProtect's own.
     app.before_request(enforce_access)
     csrf.init_app(app)
@@ -141,9 +142,11 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
+    from app.auth.guard import navigation_user
     from app.templating import register_template_helpers as register
 
     register(app)
+    app.jinja_env.globals["navigation_user"] = navigation_user
 
 
 def register_commands(app: Flask) -> None:

@@ -7,7 +7,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from app.errors import ValidationError
+from app.errors import DomainError, ValidationError
 from app.extensions import db
 from app.services.demo import seed_demo
 from app.services.roles import ROLES
@@ -21,12 +21,11 @@ users = AppGroup("users", help="Manage staff accounts.")
 @click.option("--role", type=click.Choice(ROLES), default="operator", show_default=True)
 @click.password_option(help="Prompted for (twice) when not given.")
 def create_user_command(username: str, role: str, password: str) -> None:
-    """Create a staff account."""
+    """Create a staff account (the same password policy as the browser: 12+ characters, not common)."""
     try:
         user = create_user(username, password, role)
-    except ValidationError as exc:
-        for field, message in exc.fields.items():
-            click.echo(f"{field}: {message}", err=True)
+    except DomainError as exc:
+        _explain(exc)
         raise SystemExit(2) from exc
     db.session.commit()
     click.echo(f"Created {user.role} {user.username}.")
@@ -37,7 +36,11 @@ def create_user_command(username: str, role: str, password: str) -> None:
 @click.password_option(envvar="ADMIN_PASSWORD", help="Defaults to ADMIN_PASSWORD.")
 def ensure_admin_command(username: str, password: str) -> None:
     """Create the admin (or reset its password) from arguments or ADMIN_USERNAME / ADMIN_PASSWORD."""
-    user = ensure_admin(username, password)
+    try:
+        user = ensure_admin(username, password)
+    except ValidationError as exc:
+        _explain(exc)
+        raise SystemExit(2) from exc
     db.session.commit()
     click.echo(f"Admin {user.username} is ready.")
 
@@ -54,9 +57,22 @@ def deploy_command() -> None:
     if not username or not password:
         click.echo("Database migrated. ADMIN_USERNAME / ADMIN_PASSWORD are not both set: no admin ensured.")
         return
-    user = ensure_admin(username, password)
+    try:
+        user = ensure_admin(username, password)
+    except ValidationError as exc:  # a weak ADMIN_PASSWORD: the admin stays as it was
+        click.echo("Database migrated. ADMIN_USERNAME / ADMIN_PASSWORD refused, the admin is unchanged:", err=True)
+        _explain(exc)
+        raise SystemExit(2) from exc
     db.session.commit()
     click.echo(f"Database migrated. Admin {user.username} is ready.")
+
+
+def _explain(error: DomainError) -> None:
+    fields = getattr(error, "fields", None)
+    if not fields:
+        click.echo(error.message, err=True)
+    for field, message in (fields or {}).items():
+        click.echo(f"{field}: {message}", err=True)
 
 
 @click.command("seed-demo")

@@ -60,14 +60,17 @@ class Config:
         self.PUBLIC_BASE_URL = (env("PUBLIC_BASE_URL") or "http://localhost:5000").rstrip("/")
         self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 64 * 1024)
 
-        # Sessions: signed cookies, the paper's seven days.
-        self.PERMANENT_SESSION_LIFETIME = timedelta(days=7)
-        self.REMEMBER_COOKIE_DURATION = timedelta(days=7)
+        # Staff sessions: a record per sign-in (staff_sessions); the signed cookie carries only its random id.
+        self.SESSION_HOURS = env_float("SESSION_HOURS", 12.0)
+        self.SESSION_REMEMBER_DAYS = env_float("SESSION_REMEMBER_DAYS", 7.0)
+        # A "keep me signed in" cookie lives as long as its record; others end with the browser.
+        self.PERMANENT_SESSION_LIFETIME = timedelta(days=self.SESSION_REMEMBER_DAYS)
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
-        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
-        self.REMEMBER_COOKIE_HTTPONLY = True
+        # Per-account lockout: LOGIN_LOCK_AFTER failures within LOGIN_LOCK_MINUTES lock it for as long.
+        self.LOGIN_LOCK_AFTER = env_int("LOGIN_LOCK_AFTER", 5)
+        self.LOGIN_LOCK_MINUTES = env_float("LOGIN_LOCK_MINUTES", 15.0)
 
         # CSRF is checked explicitly in one before_request hook, after authentication.
         self.WTF_CSRF_CHECK_DEFAULT = False
@@ -154,7 +157,6 @@ class ProductionConfig(Config):
             raise RuntimeError("SECRET_KEY must be set in production (WAYBILL_ENV=production).")
         self.SECRET_KEY = secret
         self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
-        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.HSTS_HEADER = "max-age=31536000"  # one year; browsers ignore it on plain HTTP
 
 

@@ -121,13 +121,17 @@ class MenuEntry:
 
 
 def staff_menu() -> list[MenuEntry]:
-    """The staff links the signed-in member may follow (none for visitors)."""
-    if not current_user.is_authenticated:
+    """The staff links the signed-in member may follow (none for visitors). On public pages the member is the
+    cookie's hint (no session look-up there): links only, each page checks the real session itself."""
+    from app.auth.guard import navigation_user
+
+    user = navigation_user()
+    if not user.is_authenticated:
         return []
     endpoint = request.endpoint or ""
     return [MenuEntry(link.label, url_for(link.endpoint), endpoint.startswith(link.current_on))
             for link in STAFF_MENU
-            if link.endpoint in current_app.view_functions and may(current_user.role, link.permission)]
+            if link.endpoint in current_app.view_functions and may(user.role, link.permission)]
 
 
 def register_template_helpers(app: Flask) -> None:

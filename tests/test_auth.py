@@ -12,14 +12,23 @@ from app.models import User
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
 
-def test_json_login_returns_user_role_csrf_token_and_a_seven_day_session(client, make_user):
+def test_json_login_returns_user_role_csrf_token_and_a_browser_session_cookie(client, make_user):
     make_user("op1", "correct-horse-1")
     response = client.post("/login", json={"username": "op1", "password": "correct-horse-1"})
     assert response.status_code == 200
     body = response.get_json()
     assert body["username"] == "op1" and body["role"] == "operator" and body["csrf_token"]
     cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("session="))
-    assert "HttpOnly" in cookie and "Expires=" in cookie
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Expires=" not in cookie  # ends with the browser; the server-side record lasts SESSION_HOURS
+    assert not any(c.startswith("remember_token=") for c in response.headers.getlist("Set-Cookie"))
+
+
+def test_keep_me_signed_in_is_a_seven_day_cookie(client, make_user):
+    make_user("op1", "correct-horse-1")
+    response = client.post("/login", json={"username": "op1", "password": "correct-horse-1", "remember": True})
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("session="))
+    assert "Expires=" in cookie
     assert client.application.permanent_session_lifetime == timedelta(days=7)
 
 

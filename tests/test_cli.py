@@ -22,7 +22,7 @@ def test_users_create_refuses_short_password_and_duplicates(runner, app, make_us
     duplicate = runner.invoke(args=["users", "create", "RAVI"], input="a-long-password\na-long-password\n")
     assert duplicate.exit_code == 2 and "taken" in duplicate.output
     short = runner.invoke(args=["users", "create", "mina"], input="short\nshort\n")
-    assert short.exit_code == 2 and "at least 8" in short.output
+    assert short.exit_code == 2 and "at least 12" in short.output
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User)) == 1
 
@@ -70,6 +70,17 @@ def test_deploy_again_is_harmless_and_follows_a_changed_admin_password(make_conf
     assert client.post("/login", json={"username": "chief", "password": "second-password"}).status_code == 200
     with application.app_context():
         assert len(db.session.scalars(select(User)).all()) == 1
+
+
+def test_deploy_refuses_a_weak_admin_password_and_leaves_the_admin_alone(make_config, app):
+    from app import create_app
+
+    application = create_app(make_config(ADMIN_USERNAME="chief", ADMIN_PASSWORD="password1234"))  # common
+    result = application.test_cli_runner().invoke(args=["deploy"])
+    assert result.exit_code == 2
+    assert "refused" in result.output and "common" in result.output
+    with application.app_context():
+        assert db.session.scalars(select(User)).all() == []
 
 
 @pytest.mark.parametrize("username, password", [(None, None), ("chief", None), (None, "very-secret-1")])

@@ -1,8 +1,9 @@
 from wtforms import BooleanField, PasswordField, StringField
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import EqualTo, InputRequired, Length, Optional
 
 from app.forms import RequestForm, strip
 from app.models.user import USERNAME_MAX
+from app.services.passwords import PASSWORD_MAX
 
 
 class LoginForm(RequestForm):
@@ -10,3 +11,14 @@ class LoginForm(RequestForm):
                            validators=[InputRequired("Enter your username."), Length(max=USERNAME_MAX)])
     password = PasswordField("Password", validators=[InputRequired("Enter your password."), Length(max=256)])
     remember = BooleanField("Keep me signed in for 7 days")
+
+
+class ChangePasswordForm(RequestForm):
+    """/account: a new password for the signed-in user. The policy itself is the service's (passwords.py)."""
+    current_password = PasswordField("Current password", validators=[
+        InputRequired("Enter your current password."), Length(max=PASSWORD_MAX)])
+    new_password = PasswordField("New password", validators=[
+        InputRequired("Enter a new password."), Length(max=PASSWORD_MAX)])
+    # Browsers type it twice; JSON clients may leave it out.
+    confirm_password = PasswordField("New password again", validators=[
+        Optional(), EqualTo("new_password", "The two new passwords differ.")])

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from flask import abort, current_app, jsonify, redirect, request, url_for
+from flask import abort, current_app, g, jsonify, redirect, request, session, url_for
 from flask_login import current_user
 
 from app.errors import wants_html
-from app.extensions import csrf
+from app.extensions import csrf, login_manager
+from app.models import StaffSession, User
 from app.services.roles import roles_with
+from app.services.sessions import resolve_session
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -43,6 +46,83 @@ def accepts_upload(max_bytes: int) -> Callable[[Callable], Callable]:
         view.max_content_length = max_bytes
         return view
     return mark
+
+
+def uses_staff_session(view: Callable) -> Callable:
+    """A view without declared roles that still needs to know who is signed in (sign-in, sign-out): it may look
+    the session up. Every other public view never does (that costs the tracking and booking paths nothing)."""
+    view.uses_staff_session = True
+    return view
+
+
+# The Flask session (a cookie signed with SECRET_KEY) carries the staff session's random token, and a display
+# hint (name and role) so public pages can show the navigation without a database look-up.
+SESSION_TOKEN_KEY = "sid"  # noqa: S105 - the key's name, not a secret
+NAVIGATION_HINT_KEY = "staff"
+
+
+def _view_reads_session() -> bool:
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    return getattr(view, "required_roles", None) is not None or getattr(view, "uses_staff_session", False)
+
+
+def load_staff_user(_request) -> User | None:
+    """Flask-Login's request loader: the signed-in user of this request's staff session, looked up in the
+    database on staff routes only. A revoked, expired or unknown session is signed out at once."""
+    if not _view_reads_session():
+        return None
+    token = session.get(SESSION_TOKEN_KEY)
+    if not isinstance(token, str):
+        return None
+    found = resolve_session(token)
+    if found is None:
+        session.pop(SESSION_TOKEN_KEY, None)
+        session.pop(NAVIGATION_HINT_KEY, None)
+        return None
+    user, record = found
+    g.staff_session = record
+    return user
+
+
+def current_staff_session() -> StaffSession | None:
+    """This request's session record (after current_user was loaded on a staff route), or None."""
+    return g.get("staff_session") if current_user.is_authenticated else None
+
+
+def remember_sign_in(user: User, record: StaffSession, token: str, keep: bool) -> None:
+    """Put a new session's token in a fresh cookie ("keep me signed in": the cookie outlives the browser), and
+    make it this request's user."""
+    session.clear()
+    session[SESSION_TOKEN_KEY] = token
+    session[NAVIGATION_HINT_KEY] = {"username": user.username, "role": user.role}
+    session.permanent = keep
+    g.staff_session = record
+    login_manager._update_request_context_with_user(user)
+
+
+def forget_sign_in() -> None:
+    """Clear the cookie (logout, or this session ended): the rest of this request is anonymous too."""
+    session.clear()
+    g.pop("staff_session", None)
+    login_manager._update_request_context_with_user()
+
+
+@dataclass(frozen=True)
+class NavigationHint:
+    """Who the cookie says is signed in, for the navigation of public pages only: never an authorisation."""
+    username: str
+    role: str
+    is_authenticated: bool = True
+
+
+def navigation_user():
+    """The user the navigation shows: the verified one on staff pages, the cookie's hint on public ones."""
+    if _view_reads_session():
+        return current_user
+    hint = session.get(NAVIGATION_HINT_KEY)
+    if session.get(SESSION_TOKEN_KEY) and isinstance(hint, dict) and isinstance(hint.get("username"), str):
+        return NavigationHint(hint["username"], str(hint.get("role", "")))
+    return current_user
 
 
 def unauthenticated_response():

@@ -1,14 +1,26 @@
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from app.auth.forms import LoginForm
-from app.auth.guard import json_without_csrf
-from app.errors import ValidationError, wants_html
+from app.auth.forms import ChangePasswordForm, LoginForm
+from app.auth.guard import (
+    current_staff_session,
+    forget_sign_in,
+    json_without_csrf,
+    remember_sign_in,
+    staff_required,
+    uses_staff_session,
+)
+from app.errors import NotFound, ValidationError, wants_html
 from app.extensions import db, limiter
-from app.services.users import authenticate
+from app.services.roles import Permission
+from app.services.sessions import SessionLifetimes, find_live_session, live_sessions
+from app.services.sign_in import LockoutPolicy, end_own_session, sign_in, sign_out
+from app.services.users import change_own_password
+from app.timeutil import isoformat_z
 
 bp = Blueprint("auth", __name__)
 BAD_CREDENTIALS = "Wrong username or password."
@@ -24,9 +36,22 @@ def safe_next(target: str | None) -> str:
     return url_for("admin.dashboard")
 
 
+def lockout_policy() -> LockoutPolicy:
+    config = current_app.config
+    window = timedelta(minutes=config["LOGIN_LOCK_MINUTES"])
+    return LockoutPolicy(lock_after=config["LOGIN_LOCK_AFTER"], window=window, lock_for=window)
+
+
+def session_lifetimes() -> SessionLifetimes:
+    config = current_app.config
+    return SessionLifetimes(default=timedelta(hours=config["SESSION_HOURS"]),
+                            remembered=timedelta(days=config["SESSION_REMEMBER_DAYS"]))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], methods=["POST"])
 @json_without_csrf
+@uses_staff_session
 def login():
     form = LoginForm.from_request()
     if request.method == "GET":
@@ -37,30 +62,105 @@ def login():
         if request.is_json:
             raise ValidationError(fields=form.field_errors())
         return render_template("auth/login.html", form=form, next=request.form.get("next", "")), 400
-    user = authenticate(form.username.data, form.password.data)
-    if user is None:
+    remember = bool(form.remember.data)
+    outcome = sign_in(form.username.data, form.password.data, remember=remember, policy=lockout_policy(),
+                      lifetimes=session_lifetimes(), client_address=request.remote_addr,
+                      user_agent=request.user_agent.string)
+    db.session.commit()  # a failure's counter and audit row are kept too
+    if outcome.user is None:
+        # Locked or not, known or not: the same words; only a locked name gets 429 and when to come back.
+        status, headers = (429, {"Retry-After": str(outcome.retry_after)}) if outcome.locked_until else (401, {})
         if request.is_json:
-            return jsonify({"error": BAD_CREDENTIALS}), 401
+            return jsonify({"error": BAD_CREDENTIALS}), status, headers
         flash(BAD_CREDENTIALS, "error")
-        return render_template("auth/login.html", form=form, next=request.form.get("next", "")), 401
-    db.session.commit()
-    session.clear()  # a fresh session on every login
+        return render_template("auth/login.html", form=form, next=request.form.get("next", "")), status, headers
+    remember_sign_in(outcome.user, outcome.session, outcome.token, keep=remember)
     if request.is_json:
-        login_user(user)
-        session.permanent = True
-        return jsonify({"username": user.username, "role": user.role, "csrf_token": generate_csrf()})
-    login_user(user, remember=form.remember.data)
-    session.permanent = bool(form.remember.data)
+        return jsonify({"username": outcome.user.username, "role": outcome.user.role,
+                        "csrf_token": generate_csrf(), "expires_at": isoformat_z(outcome.session.expires_at)})
     return redirect(safe_next(request.form.get("next")))
 
 
 @bp.post("/logout")
+@uses_staff_session
 def logout():
     """Ends the session. JSON for API clients (a JSON body, or an Accept that prefers JSON, as curl's
     `-H 'Accept: application/json'` with no body); the sign-in page for the browser's form."""
-    logout_user()
-    session.clear()
+    record = current_staff_session()
+    if record is not None:
+        sign_out(current_user, record)
+        db.session.commit()
+    forget_sign_in()
     if request.is_json or not wants_html():
         return jsonify({"logged_out": True})
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.get("/account")
+@staff_required(Permission.MANAGE_OWN_ACCOUNT)
+def account():
+    sessions = live_sessions(current_user.id)
+    this = current_staff_session()
+    if not wants_html():
+        return jsonify(_account_to_dict(sessions, this.id if this else None))
+    return _account_page(ChangePasswordForm(formdata=None), sessions)
+
+
+@bp.post("/account/password")
+@staff_required(Permission.MANAGE_OWN_ACCOUNT)
+def change_password():
+    form = ChangePasswordForm.from_request()
+    if not form.validate():
+        if request.is_json:
+            raise ValidationError(fields=form.field_errors())
+        return _account_page(form, live_sessions(current_user.id), 400)
+    this = current_staff_session()
+    try:
+        ended = change_own_password(current_user, form.current_password.data, form.new_password.data,
+                                    keep_session_id=this.id if this else None)
+    except ValidationError as error:
+        if request.is_json:
+            raise
+        db.session.rollback()
+        for name, message in error.fields.items():
+            getattr(form, name).errors = [message]
+        return _account_page(form, live_sessions(current_user.id), 400)
+    db.session.commit()
+    if request.is_json:
+        return jsonify({"password_changed": True, "sessions_ended": ended})
+    flash("Your password is changed." + (f" {ended} other session(s) were signed out." if ended else ""),
+          "success")
+    return redirect(url_for("auth.account"))
+
+
+@bp.post("/account/sessions/<int:session_id>/end")
+@staff_required(Permission.MANAGE_OWN_ACCOUNT)
+def end_session_here(session_id: int):
+    """End one of your own sessions (ending this one signs you out)."""
+    record = find_live_session(current_user.id, session_id)
+    if record is None:
+        raise NotFound("No such active session of yours.")
+    this = current_staff_session()
+    is_this = this is not None and this.id == record.id
+    end_own_session(current_user, record)
+    db.session.commit()
+    if is_this:
+        forget_sign_in()
+    if request.is_json:
+        return jsonify({"ended": record.id, "signed_out": is_this})
+    flash("You are signed out." if is_this else "That session is ended.", "info")
+    return redirect(url_for("auth.login" if is_this else "auth.account"))
+
+
+def _account_to_dict(sessions, this_id: int | None) -> dict:
+    return {"username": current_user.username, "role": current_user.role, "sessions": [
+        {"id": s.id, "created_at": isoformat_z(s.created_at), "last_seen_at": isoformat_z(s.last_seen_at),
+         "expires_at": isoformat_z(s.expires_at), "client_address": s.client_address,
+         "user_agent": s.user_agent, "current": s.id == this_id} for s in sessions]}
+
+
+def _account_page(form: ChangePasswordForm, sessions, status_code: int = 200):
+    this = current_staff_session()
+    page = render_template("auth/account.html", form=form, sessions=sessions, this_id=this.id if this else None)
+    return page, status_code

@@ -4,7 +4,9 @@ from app.models.delivery_estimate import DeliveryEstimate
 from app.models.detail_check import DetailCheck
 from app.models.notification import Notification
 from app.models.shipment import Shipment
+from app.models.staff_session import LoginThrottle, StaffSession
 from app.models.tracking_event import TrackingEvent
 from app.models.user import User
 
-__all__ = ["AuditEntry", "DeliveryEstimate", "DetailCheck", "Notification", "Shipment", "TrackingEvent", "User"]
+__all__ = ["AuditEntry", "DeliveryEstimate", "DetailCheck", "LoginThrottle", "Notification", "Shipment",
+           "StaffSession", "TrackingEvent", "User"]

@@ -27,6 +27,7 @@ class Permission(StrEnum):
     MANAGE_STAFF = "manage_staff"  # staff accounts and their sessions
     VIEW_AUDIT = "view_audit"
     MANAGE_INTEGRATIONS = "manage_integrations"  # API keys, webhooks
+    MANAGE_OWN_ACCOUNT = "manage_own_account"  # /account: one's own password and sessions
 
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -37,6 +38,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Permission.MANAGE_STAFF: frozenset({Role.ADMIN}),
     Permission.VIEW_AUDIT: frozenset({Role.ADMIN}),
     Permission.MANAGE_INTEGRATIONS: frozenset({Role.ADMIN}),
+    Permission.MANAGE_OWN_ACCOUNT: frozenset({Role.ADMIN, Role.OPERATOR, Role.VIEWER}),
 }
 
 

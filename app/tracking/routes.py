@@ -3,9 +3,8 @@ tracking page's "show full details" check. Public answers are minimal (DESIGN.md
 import hashlib
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
-from flask_login import current_user
 
-from app.auth.guard import json_without_csrf
+from app.auth.guard import json_without_csrf, navigation_user
 from app.errors import DomainError, ProofRefused, TooManyAttempts, ValidationError, wants_html
 from app.extensions import db, limiter
 from app.serializers import full_details_to_dict, search_result_to_dict
@@ -173,7 +172,8 @@ def _etag(shipment, representation: str) -> str:
     both). The full page also shows who is signed in (navigation bar) and the "just booked" banner."""
     viewer = ""
     if representation == "html":
-        viewer = f"{current_user.get_id() if current_user.is_authenticated else '-'}|{request.args.get('booked')}"
+        signed_in = navigation_user()
+        viewer = f"{signed_in.username if signed_in.is_authenticated else '-'}|{request.args.get('booked')}"
     source = f"{shipment.tracking_id}|{shipment.status}|{as_utc(shipment.updated_at).isoformat()}|" \
              f"{representation}|{viewer}"
     return hashlib.sha256(source.encode()).hexdigest()[:24]
