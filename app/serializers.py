@@ -1,4 +1,4 @@
-"""JSON shapes of shipments, events and audit entries.
+"""JSON shapes of shipments, events, audit entries and staff accounts.
 
 Public shapes (anyone with a tracking ID or a phone number) follow DESIGN.md rule 9: status, timeline with hub
 locations and customer-facing messages, destination city, first names with initials. No full name, street
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import current_app, url_for
 
-from app.models import AuditEntry, Shipment, TrackingEvent
+from app.models import AuditEntry, Shipment, TrackingEvent, User
 from app.services.audit import AuditPage
 from app.services.privacy import destination_area, first_name_and_initial
 from app.timeutil import isoformat_z
@@ -112,3 +112,9 @@ def full_details_to_dict(shipment: Shipment) -> dict:
         "receiver_name": shipment.receiver_name,
         "destination": shipment.destination,
     }
+
+
+def user_to_dict(user: User) -> dict:
+    """A staff account for API clients (never its password hash)."""
+    return {"username": user.username, "role": user.role, "active": user.active,
+            "last_login_at": isoformat_z(user.last_login_at), "created_at": isoformat_z(user.created_at)}

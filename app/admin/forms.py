@@ -4,17 +4,21 @@ from zoneinfo import ZoneInfo
 from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import DateField, IntegerField, SelectChoice, SelectField, StringField
-from wtforms.validators import Length, NumberRange, Optional
+from wtforms import DateField, HiddenField, IntegerField, PasswordField, SelectChoice, SelectField, StringField
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.validators import ValidationError as FieldError
 
 from app.errors import ValidationError
-from app.forms import json_object_body, strip
+from app.forms import RequestForm, json_object_body, strip
 from app.models.audit_entry import ACTOR_MAX, TARGET_ID_MAX, TARGET_TYPE_MAX
+from app.models.user import USERNAME_MAX
 from app.services.audit import ACTIONS, AUDIT_MAX_PAGE, AuditFilter
 from app.services.dashboard import ShipmentFilter
+from app.services.passwords import PASSWORD_MAX
+from app.services.roles import ROLES, Role
 from app.services.status import ALL_STATUSES
 from app.services.tracking_ids import normalise_tracking_id
+from app.services.users import USERNAME_RULE
 from app.templating import action_label
 from app.timeutil import local_day_start
 
@@ -145,3 +149,40 @@ class AuditFilterForm(FlaskForm):
 
     def field_errors(self) -> dict[str, str]:
         return {name: messages[0] for name, messages in self.errors.items() if messages}
+
+
+ROLE_CHOICES = [SelectChoice(role, role.capitalize()) for role in ROLES]
+
+
+class NewUserForm(RequestForm):
+    """/admin/users: a new staff account (browser form or JSON {"username", "password", "role"})."""
+    username = StringField("Username", filters=[strip], validators=[
+        InputRequired("Enter a username."), Length(max=USERNAME_MAX, message=USERNAME_RULE)])
+    role = SelectField("Role", choices=ROLE_CHOICES, default=Role.OPERATOR.value,
+                       validate_choice=False, validators=[InputRequired("Choose a role.")])
+    password = PasswordField("Initial password", validators=[
+        InputRequired("Enter an initial password."), Length(max=PASSWORD_MAX)])
+
+
+class RoleForm(FlaskForm):
+    """One account's page: change the role (CSRF is checked for every POST by app.auth.guard)."""
+
+    class Meta:
+        csrf = False
+
+    role = SelectField("Role", choices=ROLE_CHOICES, validate_choice=False)
+
+
+class ActiveForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    active = HiddenField()
+
+
+class SetPasswordForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    password = PasswordField("New password", validators=[InputRequired("Enter a new password."),
+                                                         Length(max=PASSWORD_MAX)])

@@ -1,0 +1,167 @@
+"""Staff accounts from the browser and for API clients: /admin/users (admin only), routes of the admin blueprint.
+
+HTML and JSON share the URLs: GET /admin/users → {"users": [...]}; POST /admin/users creates (201 / 400 with
+`fields` / 409 taken); POST /admin/users/<username> changes any of role, active, password (200 / 400 / 404 /
+409). Ending an account's sessions and lifting its sign-in lock have their own POSTs.
+"""
+from __future__ import annotations
+
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from app.admin.forms import ActiveForm, NewUserForm, RoleForm, SetPasswordForm
+from app.admin.routes import bp
+from app.auth.guard import current_staff_session, staff_required
+from app.errors import DomainError, ValidationError, wants_html
+from app.extensions import db
+from app.forms import json_object_body
+from app.serializers import user_to_dict
+from app.services.roles import ROLE_DESCRIPTIONS, Permission
+from app.services.sessions import live_sessions
+from app.services.users import (
+    UserChanges,
+    create_user,
+    end_sessions_of,
+    get_user,
+    list_users,
+    lock_status,
+    unlock_user,
+    update_user,
+)
+
+CHANGE_FIELDS = {"role": str, "active": bool, "password": str}
+
+
+@bp.get("/users")
+@staff_required(Permission.MANAGE_STAFF)
+def users():
+    accounts = list_users()
+    if not wants_html():
+        return jsonify({"users": [user_to_dict(user) for user in accounts]})
+    return _list_page(NewUserForm(formdata=None), accounts)
+
+
+@bp.post("/users")
+@staff_required(Permission.MANAGE_STAFF)
+def create_staff_account():
+    form = NewUserForm.from_request()
+    try:
+        form.validate_or_raise()
+        user = create_user(form.username.data, form.password.data, form.role.data, actor=current_user.username)
+    except DomainError as error:
+        if request.is_json or not wants_html():
+            raise
+        db.session.rollback()
+        for name, message in getattr(error, "fields", {}).items():
+            getattr(form, name).errors = [message]
+        problem = None if getattr(error, "fields", None) else error.message
+        return _list_page(form, list_users(), error.status_code, problem)
+    db.session.commit()
+    if request.is_json:
+        return jsonify(user_to_dict(user)), 201, {"Location": url_for("admin.user_detail", username=user.username)}
+    flash(f"Created {user.role} {user.username}.", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.get("/users/<username>")
+@staff_required(Permission.MANAGE_STAFF)
+def user_detail(username: str):
+    user = get_user(username)
+    if not wants_html():
+        return jsonify(user_to_dict(user))
+    return _detail_page(user)
+
+
+@bp.post("/users/<username>")
+@staff_required(Permission.MANAGE_STAFF)
+def change_staff_account(username: str):
+    changes = _changes_from_json() if request.is_json else _changes_from_form()
+    this = current_staff_session()
+    try:
+        user = update_user(username, changes, actor=current_user.username,
+                           bootstrap_admin=current_app.config.get("ADMIN_USERNAME"),
+                           keep_session_id=this.id if this else None)
+    except DomainError as error:
+        return _refused(error, username)
+    db.session.commit()
+    if request.is_json:
+        return jsonify(user_to_dict(user))
+    flash(f"Saved the changes to {user.username}.", "success")
+    return redirect(url_for("admin.user_detail", username=user.username))
+
+
+@bp.post("/users/<username>/sessions/end")
+@staff_required(Permission.MANAGE_STAFF)
+def end_staff_sessions(username: str):
+    """Sign an account out everywhere."""
+    ended = end_sessions_of(username, actor=current_user.username)
+    db.session.commit()
+    if request.is_json:
+        return jsonify({"username": get_user(username).username, "sessions_ended": ended})
+    flash(f"Ended {ended} session(s) of {username}.", "info")
+    return redirect(url_for("admin.user_detail", username=username))
+
+
+@bp.post("/users/<username>/unlock")
+@staff_required(Permission.MANAGE_STAFF)
+def unlock_staff_account(username: str):
+    was_locked = unlock_user(username, actor=current_user.username)
+    db.session.commit()
+    if request.is_json:
+        return jsonify({"username": get_user(username).username, "was_locked": was_locked})
+    flash(f"{username} may sign in again." if was_locked else f"{username} was not locked.", "info")
+    return redirect(url_for("admin.user_detail", username=username))
+
+
+def _changes_from_json() -> UserChanges:
+    body = json_object_body()
+    fields = {name: "Unknown field." for name in body if name not in CHANGE_FIELDS}
+    for name, kind in CHANGE_FIELDS.items():
+        if name in body and not isinstance(body[name], kind):
+            fields[name] = "Must be true or false." if kind is bool else "Must be a string."
+    if fields:
+        raise ValidationError(fields=fields)
+    if not body:
+        raise ValidationError("Send at least one of role, active, password.")
+    return UserChanges(role=body.get("role"), active=body.get("active"), password=body.get("password"))
+
+
+def _changes_from_form() -> UserChanges:
+    """One of the account page's forms: role, active (true/false) or a new password."""
+    if "role" in request.form:
+        return UserChanges(role=RoleForm().role.data)
+    if "active" in request.form:
+        value = ActiveForm().active.data
+        if value not in ("true", "false"):
+            raise ValidationError(fields={"active": "Must be true or false."})
+        return UserChanges(active=value == "true")
+    form = SetPasswordForm()
+    if not form.validate():
+        raise ValidationError(fields={name: messages[0] for name, messages in form.errors.items()})
+    return UserChanges(password=form.password.data)
+
+
+def _refused(error: DomainError, username: str):
+    """JSON clients get the error as JSON; browsers the account's page again with the problem (same status)."""
+    if request.is_json or not wants_html():
+        raise error
+    db.session.rollback()
+    fields = getattr(error, "fields", None) or {}
+    problem = "; ".join(fields.values()) if fields else error.message
+    user = get_user(username)  # an unknown account is a 404 here too
+    return _detail_page(user, error.status_code, problem)
+
+
+def _list_page(form: NewUserForm, accounts, status_code: int = 200, problem: str | None = None):
+    page = render_template("admin/users.html", form=form, users=accounts, locks=lock_status(),
+                           roles=ROLE_DESCRIPTIONS, problem=problem)
+    return page, status_code
+
+
+def _detail_page(user, status_code: int = 200, problem: str | None = None):
+    role_form = RoleForm(formdata=None, role=user.role)
+    page = render_template("admin/user.html", user=user, role_form=role_form, password_form=SetPasswordForm(
+        formdata=None), sessions=live_sessions(user.id), locked_until=lock_status().get(user.username.lower()),
+        bootstrap=(current_app.config.get("ADMIN_USERNAME") or "").lower() == user.username.lower(),
+        problem=problem)
+    return page, status_code
