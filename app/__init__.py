@@ -62,7 +62,7 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from app.auth.guard import enforce_access, load_staff_user, unauthenticated_response
+    from app.auth.guard import drop_legacy_remember_cookie, enforce_access, load_staff_user, unauthenticated_response
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.config.get("MIGRATIONS_DIR", _migrations_dir())))
@@ -72,6 +72,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.session_protection = None
     login_manager.unauthorized_handler(unauthenticated_response)
     login_manager.request_loader(load_staff_user)
+    app.before_request(drop_legacy_remember_cookie)
     # Authentication is decided before CSRF: this hook is registered before CSRFProtect's own.
     app.before_request(enforce_access)
     csrf.init_app(app)

@@ -369,3 +369,18 @@ def test_the_per_address_limit_still_applies_before_the_account_lock(make_config
     client = limited.test_client()
     codes = [login(client, f"user{n}", WRONG).status_code for n in range(4)]
     assert codes == [401, 401, 401, 429]
+
+
+def test_an_old_remember_me_cookie_neither_signs_in_nor_gets_in_the_way(app, client, auth):
+    from flask_login.utils import encode_cookie
+
+    auth.login()
+    with app.test_request_context():
+        legacy = encode_cookie("1")  # what Flask-Login's remember cookie held: the user's id, signed
+    client.set_cookie("remember_token", legacy)
+    response = client.get("/admin")
+    assert response.status_code == 200  # the real session still counts
+    assert any(c.startswith("remember_token=;") for c in response.headers.getlist("Set-Cookie"))  # and it is gone
+    stranger = app.test_client()
+    stranger.set_cookie("remember_token", legacy)
+    assert stranger.get("/admin").status_code == 401

@@ -84,6 +84,13 @@ def load_staff_user(_request) -> User | None:
     return user
 
 
+def drop_legacy_remember_cookie() -> None:
+    """Browsers may still hold Flask-Login's old remember-me cookie: it must not stand in for the session (nor
+    stop the request loader from running), so Flask-Login is told to skip it and delete it in this response."""
+    if current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies:
+        session["_remember"] = "clear"
+
+
 def current_staff_session() -> StaffSession | None:
     """This request's session record (after current_user was loaded on a staff route), or None."""
     return g.get("staff_session") if current_user.is_authenticated else None
