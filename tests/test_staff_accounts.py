@@ -238,6 +238,7 @@ def test_the_bootstrap_admin_cannot_be_demoted_or_deactivated_from_the_page(make
     from app import create_app
 
     application = create_app(make_config(ADMIN_USERNAME="root", ADMIN_PASSWORD="root-password-long"))
+    make_user("root", "root-password-long", "admin")  # what `flask deploy` ensures
     auth = AuthActions(application.test_client(), make_user)
     auth.login("chief", role="admin")
     for body in ({"role": "operator"}, {"active": False}):
