@@ -81,8 +81,10 @@ def register_extensions(app: Flask) -> None:
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
         else:
+            from app.db_errors import quote_no_statement_text
             from app.db_pool import ping_idle_connections
 
+            quote_no_statement_text(db.engine)
             ping_idle_connections(db.engine, float(app.config["DB_PING_AFTER_IDLE_SECONDS"]))
         from app.metrics import watch_pool
 
