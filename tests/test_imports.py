@@ -135,3 +135,10 @@ def test_import_needs_csrf_and_an_operator(client, auth, app):
                            content_type="multipart/form-data")
     assert no_token.status_code == 400
     assert counts(app) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("body", [False, [], {"file": "x"}])
+def test_a_json_body_is_a_400_not_a_500(client, operator, app, body):
+    response = client.post("/admin/imports", json=body, headers=operator.headers())
+    assert response.status_code == 400 and "file" in response.get_json()["fields"]
+    assert counts(app) == (0, 0, 0)

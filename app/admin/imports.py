@@ -33,6 +33,9 @@ def imports():
 @accepts_upload(MAX_BYTES + _MULTIPART_OVERHEAD)
 def import_file():
     """Multipart field `file`: 201 `{"created", "tracking_ids"}`, or 400 `{"error", "rows": [{"line", "fields"}]}`."""
+    if request.mimetype != "multipart/form-data":  # a JSON or form body cannot carry the file
+        raise ImportRejected("Send the CSV file as multipart/form-data, in the field `file`.",
+                             fields={"file": "Choose a CSV file."})
     form = ImportForm()
     try:
         upload = request.files.get("file")
