@@ -7,10 +7,11 @@ These functions run statements in the caller's session; the worker commits after
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, false, not_, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.extensions import db
@@ -43,17 +44,23 @@ class RetryPolicy:
     backoff: float
     backoff_max: float
 
-    @classmethod
-    def from_config(cls, config) -> RetryPolicy:
-        return cls(max(int(config["MAIL_MAX_ATTEMPTS"]), 1), float(config["MAIL_RETRY_BACKOFF"]),
-                   float(config["MAIL_RETRY_BACKOFF_MAX"]))
-
     def delay_after(self, attempts: int) -> float:
         """Seconds to wait after the attempts-th failure: backoff, 2×, 4×… capped at backoff_max."""
         return min(self.backoff * 2 ** max(attempts - 1, 0), self.backoff_max)
 
 
-def due_condition(now: datetime, max_attempts: int, reclaim_expired: bool = True,
+MaxAttempts = int | Mapping[str, int]  # one limit for every channel, or a limit per channel
+
+
+def _attempts_left(max_attempts: MaxAttempts) -> ColumnElement[bool]:
+    """Rows that may be tried again: fewer attempts than their channel allows (a channel not named: none left)."""
+    if isinstance(max_attempts, int):
+        return Notification.attempts < max_attempts
+    return or_(false(), *(and_(Notification.channel == name, Notification.attempts < limit)
+                          for name, limit in sorted(max_attempts.items())))
+
+
+def due_condition(now: datetime, max_attempts: MaxAttempts, reclaim_expired: bool = True,
                   due_by: datetime | None = None) -> ColumnElement[bool]:
     """Pending rows whose time has come (by `due_by`, default now), and (with reclaim_expired) rows whose
     sender's lease ran out (it died mid-send). Each half matches one partial index (see the Notification model)."""
@@ -62,11 +69,11 @@ def due_condition(now: datetime, max_attempts: int, reclaim_expired: bool = True
         return pending
     return or_(
         pending,
-        and_(Notification.state == "sending", Notification.lease_until < now, Notification.attempts < max_attempts),
+        and_(Notification.state == "sending", Notification.lease_until < now, _attempts_left(max_attempts)),
     )
 
 
-def claim_due(limit: int, lease_seconds: float, max_attempts: int, now: datetime | None = None,
+def claim_due(limit: int, lease_seconds: float, max_attempts: MaxAttempts, now: datetime | None = None,
               reclaim_expired: bool = True, due_by: datetime | None = None) -> list[ClaimedMessage]:
     """Atomically take up to `limit` due rows for this worker, oldest due first.
 
@@ -102,12 +109,12 @@ def claim_due(limit: int, lease_seconds: float, max_attempts: int, now: datetime
     return claimed
 
 
-def _bury_exhausted_leases(now: datetime, max_attempts: int) -> None:
+def _bury_exhausted_leases(now: datetime, max_attempts: MaxAttempts) -> None:
     """A row whose lease ran out on its last allowed attempt is not tried again: it goes to `dead`."""
     db.session.execute(
         update(Notification)
         .where(Notification.state == "sending", Notification.lease_until < now,
-               Notification.attempts >= max_attempts)
+               not_(_attempts_left(max_attempts)))
         .values(state="dead", lease_until=None,
                 last_error="The sender stopped during the last allowed attempt (lease expired); not retried.")
         .execution_options(synchronize_session=False)

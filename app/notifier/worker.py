@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 
 from app import metrics
 from app.extensions import db
-from app.notifier import claims
-from app.notifier.sender import DeliveryFailed, OutgoingEmail, build_message, mask_email, open_backend, scrub_addresses
+from app.notifier import channels, claims
+from app.notifier.sender import DeliveryFailed, scrub_addresses
 from app.services import messages
 from app.services.outbox import OUTBOX_CHANGED
 from app.timeutil import utcnow
@@ -116,11 +116,12 @@ class OutboxWorker:
     def drain(self) -> DrainReport:
         """Send everything due now, batch after batch, until nothing is due or the worker is stopping.
 
-        One mail backend (so one SMTP connection, opened at the first send) serves every batch of the pass.
-        A pass sends what was due when it started: a row that fails in it waits for its backoff and a later pass.
+        Each channel's sender (so one SMTP connection, one HTTP client) is opened at its first row of the pass
+        and serves every batch of the pass. A pass sends what was due when it started: a row that fails in it
+        waits for its backoff and a later pass.
         """
         report = DrainReport()
-        backend = None
+        senders: dict[str, channels.ChannelSender] = {}
         started = utcnow()
         with self.app.app_context():
             try:
@@ -128,25 +129,12 @@ class OutboxWorker:
                     batch, facts = self._claim(due_by=started)
                     if not batch:
                         break
-                    if backend is None:
-                        try:
-                            backend = open_backend(self.app.config)
-                        except DeliveryFailed as exc:  # bad configuration: every row fails the same way
-                            report.add(self._fail_all(batch, exc))
-                            continue
-                    report.add(self._deliver(batch, facts, backend))
+                    report.add(self._deliver(batch, facts, senders))
             finally:
-                if backend is not None:
-                    backend.close()
+                for sender in senders.values():
+                    sender.close()
                 db.session.rollback()
                 db.session.remove()
-        return report
-
-    def _fail_all(self, batch: list[claims.ClaimedMessage], exc: DeliveryFailed) -> DrainReport:
-        report = DrainReport(batches=1)
-        policy = claims.RetryPolicy.from_config(self.app.config)
-        for claimed in batch:
-            self._settle_failure(claimed, exc, policy, report)
         return report
 
     def _claim(self, due_by=None) -> tuple[list[claims.ClaimedMessage], messages.MessageFacts]:
@@ -156,8 +144,7 @@ class OutboxWorker:
         reclaim_expired = now - self._last_lease_check >= float(config["NOTIFY_POLL_SECONDS"])
         try:
             batch = claims.claim_due(int(config["NOTIFY_BATCH_SIZE"]), float(config["NOTIFY_LEASE_SECONDS"]),
-                                     claims.RetryPolicy.from_config(config).max_attempts,
-                                     reclaim_expired=reclaim_expired, due_by=due_by)
+                                     channels.max_attempts(config), reclaim_expired=reclaim_expired, due_by=due_by)
             facts = messages.load_facts(batch)
             db.session.commit()
             if reclaim_expired:
@@ -167,18 +154,31 @@ class OutboxWorker:
             raise
         return batch, facts
 
-    def _deliver(self, batch: list[claims.ClaimedMessage], facts: messages.MessageFacts, backend) -> DrainReport:
-        """Render and send a claimed batch through `backend` (its connection is kept for the next batch).
+    def _sender(self, name: str, senders: dict[str, channels.ChannelSender]) -> channels.ChannelSender:
+        """This pass's sender for channel `name`, opened on first use (DeliveryFailed when it cannot be)."""
+        if name not in senders:
+            try:
+                senders[name] = channels.channel(name).open(self.app.config)
+            except LookupError as exc:
+                raise DeliveryFailed(str(exc), permanent=True) from None
+        return senders[name]
+
+    def _deliver(self, batch: list[claims.ClaimedMessage], facts: messages.MessageFacts,
+                 senders: dict[str, channels.ChannelSender]) -> DrainReport:
+        """Render and send a claimed batch, each row through its channel's sender (kept for the next batch).
 
         Successes are recorded SENT_COMMIT_EVERY at a time (and before anything else is recorded), so a crash
         between sending and recording can repeat at most that many messages; failures are recorded at once.
+        When a channel's far end is unreachable, the batch's other rows of that channel fail the same way
+        without being tried; other channels go on.
         """
         config = self.app.config
-        policy = claims.RetryPolicy.from_config(config)
+        policies = channels.retry_policies(config)
         # Only start a message while at least half the lease is left, so a slow send still ends inside it.
         safety = timedelta(seconds=float(config["NOTIFY_LEASE_SECONDS"]) / 2)
         report = DrainReport(batches=1)
         sent: list[claims.ClaimedMessage] = []
+        unreachable: dict[str, DeliveryFailed] = {}
         try:
             for index, claimed in enumerate(batch):
                 if self.stopping or utcnow() > claimed.lease_until - safety:
@@ -186,18 +186,25 @@ class OutboxWorker:
                     report.released += claims.release(batch[index:])
                     db.session.commit()
                     break
+                policy = policies.get(claimed.channel, _NO_RETRY)
+                if claimed.channel in unreachable:
+                    self._settle_failure(claimed, unreachable[claimed.channel], policy, report)
+                    continue
                 try:
-                    email = outgoing_email(claimed, facts)
-                    backend.send(email, build_message(email, config))
+                    sender = self._sender(claimed.channel, senders)
+                except DeliveryFailed as exc:  # bad configuration: the channel's other rows fail the same way
+                    self._settle_sent(sent, report)
+                    unreachable[claimed.channel] = exc
+                    self._settle_failure(claimed, exc, policy, report)
+                    continue
+                try:
+                    sender.send(claimed, facts)
                 except DeliveryFailed as exc:
                     self._settle_sent(sent, report)
-                    if not exc.connection:
-                        self._settle_failure(claimed, exc, policy, report)
-                        continue
-                    # The server is unreachable: the rest of the batch would fail the same way.
-                    for rest in batch[index:]:
-                        self._settle_failure(rest, exc, policy, report)
-                    break
+                    if exc.connection:
+                        unreachable[claimed.channel] = exc
+                    self._settle_failure(claimed, exc, policy, report)
+                    continue
                 except Exception as exc:  # noqa: BLE001 - e.g. a template or encoding error: fail this row only
                     log.exception("Unexpected error sending notification #%s", claimed.id)
                     self._settle_sent(sent, report)
@@ -217,16 +224,16 @@ class OutboxWorker:
             return
         recorded = claims.mark_many_sent(sent)
         db.session.commit()
-        metrics.count_delivery("email", "sent", sum(claimed.id in recorded for claimed in sent))
         for claimed in sent:
             if claimed.id in recorded:
                 report.sent += 1
-                log.info("Notification #%s %r sent to %s (attempt %d).", claimed.id, claimed.subject,
-                         mask_email(claimed.recipient), claimed.attempts)
+                metrics.count_delivery(claimed.channel, "sent")
+                log.info("Notification #%s (%s) %r sent to %s (attempt %d).", claimed.id, claimed.channel,
+                         claimed.subject, _masked(claimed), claimed.attempts)
             else:
                 report.lost_leases += 1
                 log.warning("Notification #%s was sent after its lease ran out; another worker may send it "
-                            "again. NOTIFY_LEASE_SECONDS should be well above MAIL_TIMEOUT.", claimed.id)
+                            "again. NOTIFY_LEASE_SECONDS should be well above the channel's timeout.", claimed.id)
         sent.clear()
 
     def _settle_failure(self, claimed: claims.ClaimedMessage, exc: DeliveryFailed, policy: claims.RetryPolicy,
@@ -234,26 +241,30 @@ class OutboxWorker:
         state = claims.mark_failed(claimed, exc.reason, exc.permanent, policy)
         db.session.commit()
         reason = scrub_addresses(exc.reason)
-        recipient = mask_email(claimed.recipient)
+        recipient = _masked(claimed)
         if state in ("dead", "pending"):
-            metrics.count_delivery("email", "dead" if state == "dead" else "failed")
+            metrics.count_delivery(claimed.channel, "dead" if state == "dead" else "failed")
         if state == "dead":
             report.dead += 1
-            log.error("Notification #%s to %s is dead after attempt %d: %s", claimed.id, recipient,
-                      claimed.attempts, reason)
+            log.error("Notification #%s (%s) to %s is dead after attempt %d: %s", claimed.id, claimed.channel,
+                      recipient, claimed.attempts, reason)
         elif state == "pending":
             report.retrying += 1
-            log.warning("Notification #%s to %s failed (attempt %d), retrying in %.3gs: %s", claimed.id, recipient,
-                        claimed.attempts, policy.delay_after(claimed.attempts), reason)
+            log.warning("Notification #%s (%s) to %s failed (attempt %d), retrying in %.3gs: %s", claimed.id,
+                        claimed.channel, recipient, claimed.attempts, policy.delay_after(claimed.attempts), reason)
         else:
             report.lost_leases += 1
 
 
-def outgoing_email(claimed: claims.ClaimedMessage, facts: messages.MessageFacts) -> OutgoingEmail:
-    """The email for a claimed row, rendered now from the shipment and event it names."""
-    rendered = messages.render(claimed, facts)
-    return OutgoingEmail(notification_id=claimed.id, recipient=claimed.recipient, subject=rendered.subject,
-                         body_text=rendered.body_text, body_html=rendered.body_html, created_at=claimed.created_at)
+_NO_RETRY = claims.RetryPolicy(max_attempts=1, backoff=0.0, backoff_max=0.0)  # a channel nobody sends
+
+
+def _masked(claimed: claims.ClaimedMessage) -> str:
+    """The recipient as a log line may show it: masked by its channel's rule (fully hidden when unknown)."""
+    try:
+        return channels.channel(claimed.channel).mask(claimed.recipient)
+    except LookupError:
+        return "(hidden)"
 
 
 # --- one worker thread per process -------------------------------------------------------------------------

@@ -1,0 +1,87 @@
+"""The outbox's channels: how the worker sends a claimed row of each channel, and how often it retries.
+
+One outbox, one worker (DESIGN rule 7): the worker claims rows of every channel together and hands each row to its
+channel's sender. A channel is registered here once, as data:
+
+- `open(config)` opens the channel's sender for one pass of the worker (an SMTP connection, an HTTP client…);
+  it raises `DeliveryFailed` when the configuration cannot work, which fails that channel's rows of the batch.
+- `retry_policy(config)` says how many attempts a row gets and how long to wait between them.
+- `mask(recipient)` is the recipient as it may appear in a log line (never a full address or number).
+
+A sender's `send(claimed, facts)` returns when the row was delivered and raises `DeliveryFailed` otherwise
+(`permanent` for a refusal that will not change, `connection` when the far end is unreachable, so the rest of
+the batch for that channel fails the same way without being tried).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from app.notifier import claims
+from app.notifier.sender import MailBackend, OutgoingEmail, build_message, mask_email, open_backend
+from app.services import messages
+
+
+class ChannelSender(Protocol):
+    def send(self, claimed: claims.ClaimedMessage, facts: messages.MessageFacts) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    open: Callable[[Mapping[str, Any]], ChannelSender]
+    retry_policy: Callable[[Mapping[str, Any]], claims.RetryPolicy]
+    mask: Callable[[str], str]
+
+
+class EmailSender:
+    """Renders a claimed email row now and sends it through the configured mail backend (one connection a pass)."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+        self.backend: MailBackend = open_backend(config)
+
+    def send(self, claimed: claims.ClaimedMessage, facts: messages.MessageFacts) -> None:
+        email = outgoing_email(claimed, facts)
+        self.backend.send(email, build_message(email, self.config))
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def outgoing_email(claimed: claims.ClaimedMessage, facts: messages.MessageFacts) -> OutgoingEmail:
+    """The email for a claimed row, rendered now from the shipment and event it names."""
+    rendered = messages.render(claimed, facts)
+    return OutgoingEmail(notification_id=claimed.id, recipient=claimed.recipient, subject=rendered.subject,
+                         body_text=rendered.body_text, body_html=rendered.body_html, created_at=claimed.created_at)
+
+
+def email_retry_policy(config: Mapping[str, Any]) -> claims.RetryPolicy:
+    return claims.RetryPolicy(max(int(config["MAIL_MAX_ATTEMPTS"]), 1), float(config["MAIL_RETRY_BACKOFF"]),
+                              float(config["MAIL_RETRY_BACKOFF_MAX"]))
+
+
+CHANNELS: dict[str, Channel] = {
+    "email": Channel("email", open=EmailSender, retry_policy=email_retry_policy, mask=mask_email),
+}
+
+
+def channel(name: str) -> Channel:
+    """The registered channel `name`; LookupError for a channel nobody sends (the row fails, visibly)."""
+    try:
+        return CHANNELS[name]
+    except KeyError:
+        raise LookupError(f"no sender for channel {name!r}") from None
+
+
+def retry_policies(config: Mapping[str, Any]) -> dict[str, claims.RetryPolicy]:
+    """Every channel's retry policy under `config`."""
+    return {name: registered.retry_policy(config) for name, registered in CHANNELS.items()}
+
+
+def max_attempts(config: Mapping[str, Any]) -> dict[str, int]:
+    """Every channel's allowed attempts under `config` (what the claim query needs to know)."""
+    return {name: policy.max_attempts for name, policy in retry_policies(config).items()}
