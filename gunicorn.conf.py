@@ -26,11 +26,9 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
-from urllib.parse import quote, unquote
 
 from gunicorn.glogging import Logger
 
@@ -52,40 +50,10 @@ LOG_FORMATS, tag_handler = _logs.LOG_FORMATS, _logs.tag_handler
 # Masking: no full mobile number reaches a log line (GET /search/<mobile> carries one in its path).
 # The app knows which route a request matched: it leaves the URI to log, the mobile masked, in the environ
 # (app/access_log.py). Requests the app did not answer (a malformed Host, a request Gunicorn refused) and the
-# referrer are masked by their text, which also recognises an escaped slash (/search%2F…).
+# referrer are masked by their text (app/logs.py), which also recognises an escaped slash (/search%2F…).
 
 LOG_SAFE_URI = "waybill.log_uri"  # app.access_log.ENVIRON_KEY
-_SEARCH_PATH = re.compile(r"(/search(?:/|%2F))([^/?#\s\"]+)", re.IGNORECASE)
-_PHONE_QUERY = re.compile(r"([?&](?:mobile|phone|q)=)([^&#\s\"]*)", re.IGNORECASE)
-KEEP_DIGITS = 4
-
-
-def mask_digits(value: str, keep: int = KEEP_DIGITS) -> str:
-    """Every digit but the last `keep` replaced by '*' (separators and '+' kept, so the shape stays readable)."""
-    total = sum(ch.isdigit() for ch in value)
-    seen = 0
-    out = []
-    for ch in value:
-        if ch.isdigit():
-            seen += 1
-            out.append(ch if seen > total - keep else "*")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def _mask_match(match: re.Match) -> str:
-    # Decode first, so digits written as %3X are masked too, then quote again so nothing odd lands in the log.
-    return match.group(1) + quote(mask_digits(unquote(match.group(2))), safe="+*-().")
-
-
-def mask_mobiles(text: str) -> str:
-    """`text` with the mobile number in any /search/<mobile> path or mobile/phone/q query value masked."""
-    if "/search" in text.lower():
-        text = _SEARCH_PATH.sub(_mask_match, text)
-    if "=" in text:
-        text = _PHONE_QUERY.sub(_mask_match, text)
-    return text
+mask_mobiles = _logs.mask_mobiles
 
 
 # Logging: text or JSON lines like the app's own (LOG_FORMAT), the request id in both.

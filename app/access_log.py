@@ -16,10 +16,11 @@ from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, request, url_for
 
+from app.logs import mask_digits
+
 log = logging.getLogger(__name__)
 
 ENVIRON_KEY = "waybill.log_uri"
-KEEP_DIGITS = 4
 MOBILE_VIEW_ARGS = frozenset({"mobile"})
 MOBILE_QUERY_ARGS = frozenset({"mobile", "phone"})
 HIDDEN_QUERY_ARGS = frozenset({"q"})  # the dashboard's search: a name, an email or a number
@@ -28,20 +29,6 @@ HIDDEN = "***"
 PHONE_DIGITS = 9
 _DIGIT_RUN = re.compile(r"\d[\d\s().+-]{7,}\d")
 _EMAIL_LOCAL_PART = re.compile(r"([^\s@/?&=]+)(@[^\s@/?&=]+)")
-
-
-def mask_digits(value: str, keep: int = KEEP_DIGITS) -> str:
-    """Every digit but the last `keep` replaced by '*' (separators kept, so the shape stays readable)."""
-    total = sum(ch.isdigit() for ch in value)
-    seen = 0
-    out = []
-    for ch in value:
-        if ch.isdigit():
-            seen += 1
-            out.append(ch if seen > total - keep else "*")
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 def mask_contacts(value: str) -> str:

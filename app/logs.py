@@ -24,7 +24,8 @@ RESPONSE_FIELDS = ("status", "duration_ms")
 # ---------------------------------------------------------------------------------------------------------------
 # Masking: GET /search/<mobile> carries a mobile number in its path, and forms may put one in a query string.
 
-_SEARCH_PATH = re.compile(r"(/search/)([^/?#\s\"]+)")
+# The path form also matches an escaped slash (/search%2F…), in any case: Gunicorn logs the URI as it was sent.
+_SEARCH_PATH = re.compile(r"(/search(?:/|%2F))([^/?#\s\"]+)", re.IGNORECASE)
 _PHONE_QUERY = re.compile(r"([?&](?:mobile|phone|q)=)([^&#\s\"]*)", re.IGNORECASE)
 KEEP_DIGITS = 4
 
@@ -50,7 +51,7 @@ def _mask_match(match: re.Match) -> str:
 
 def mask_mobiles(text: str) -> str:
     """`text` with the mobile number in any /search/<mobile> path or mobile/phone/q query value masked."""
-    if "/search/" in text:
+    if "/search" in text.lower():
         text = _SEARCH_PATH.sub(_mask_match, text)
     if "=" in text:
         text = _PHONE_QUERY.sub(_mask_match, text)
