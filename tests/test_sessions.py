@@ -335,6 +335,24 @@ def test_failures_older_than_the_window_do_not_count(app, client, make_user):
     assert login(client).status_code == 200
 
 
+def test_counters_that_count_nothing_any_more_are_deleted_when_a_new_name_is_counted(app, client):
+    for name in ("typed-once", "guessed-name", "locked-name"):
+        login(client, username=name, password=WRONG)
+    with app.app_context():
+        db.session.execute(update(LoginThrottle).values(window_started_at=utcnow() - timedelta(minutes=16)))
+        db.session.execute(update(LoginThrottle).where(LoginThrottle.username_key == "locked-name")
+                           .values(locked_until=utcnow() + timedelta(minutes=5)))
+        db.session.commit()
+    login(client, username="typed-once", password=WRONG)  # an existing counter: nothing is pruned
+    with app.app_context():
+        assert len(db.session.scalars(select(LoginThrottle)).all()) == 3
+    login(client, username="someone-new", password=WRONG)
+    with app.app_context():
+        left = {row.username_key: row.failures for row in db.session.scalars(select(LoginThrottle))}
+    # The stale, unlocked counter is gone; the live lock, the counter just bumped and the new one stay.
+    assert left == {"locked-name": 1, "typed-once": 1, "someone-new": 1}
+
+
 def test_lockout_settings_are_read_from_the_config(make_config, make_user):
     application = create_app(make_config(LOGIN_LOCK_AFTER=2, LOGIN_LOCK_MINUTES=1))
     make_user()

@@ -133,6 +133,7 @@ def _count_failure(key: str, now: datetime, policy: LockoutPolicy) -> tuple[int,
             .returning(LoginThrottle.failures).execution_options(synchronize_session=False))
     failures = db.session.execute(bump).scalar()
     if failures is None:
+        _forget_stale_counters(now, policy)
         try:
             with db.session.begin_nested():
                 db.session.add(LoginThrottle(username_key=key, failures=1, window_started_at=now))
@@ -146,6 +147,16 @@ def _count_failure(key: str, now: datetime, policy: LockoutPolicy) -> tuple[int,
                                                    LoginThrottle.locked_until.is_(None))
                        .values(locked_until=until).execution_options(synchronize_session=False))
     return failures, until
+
+
+def _forget_stale_counters(now: datetime, policy: LockoutPolicy) -> None:
+    """Counters whose window has passed and that hold no lock count nothing any more: delete them, so names
+    typed once (or made up by a guesser) do not pile up. Done when a new name is counted, the only time the
+    table grows."""
+    db.session.execute(delete(LoginThrottle).where(
+        LoginThrottle.window_started_at <= now - policy.window,
+        LoginThrottle.locked_until.is_(None) | (LoginThrottle.locked_until <= now),
+    ).execution_options(synchronize_session=False))
 
 
 def locked_usernames(at: datetime | None = None) -> dict[str, datetime]:
