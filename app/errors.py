@@ -60,6 +60,13 @@ class Conflict(DomainError):
     default_message = "The request conflicts with the current state."
 
 
+class StoreUnavailable(DomainError):
+    """The file store (filesystem or S3) could not be reached or refused to keep a file."""
+
+    status_code = 503
+    default_message = "The file store cannot be reached right now; nothing was recorded. Please try again."
+
+
 class ProofRefused(DomainError):
     """A visitor's proof (such as the mobile's last 4 digits) was wrong."""
 

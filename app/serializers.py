@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import current_app, url_for
 
-from app.models import AuditEntry, Shipment, TrackingEvent, User
+from app.models import AuditEntry, DeliveryProof, Shipment, TrackingEvent, User
 from app.services.audit import AuditPage
 from app.services.privacy import destination_area, first_name_and_initial
 from app.timeutil import isoformat_z
@@ -53,6 +53,23 @@ def shipment_to_dict(shipment: Shipment, events: list[TrackingEvent] | None = No
     if events is not None:
         data["events"] = [event_to_dict(e, staff=True) for e in events]
     return data
+
+
+def proof_to_dict(shipment: Shipment, event: TrackingEvent, proof: DeliveryProof) -> dict:
+    """Staff only: a proof of delivery with links to its files (served by a staff-only route)."""
+    def file_url(kind: str) -> str | None:
+        if getattr(proof, f"{kind}_key") is None:
+            return None
+        return url_for("admin.proof_evidence", tracking_id=shipment.tracking_id, proof_id=proof.id, kind=kind)
+
+    return {
+        "status": event.status,
+        "occurred_at": isoformat_z(event.occurred_at),
+        "received_by": proof.received_by,
+        "attempt_reason": proof.attempt_reason,
+        "signature_url": file_url("signature"),
+        "photo_url": file_url("photo"),
+    }
 
 
 def audit_entry_to_dict(entry: AuditEntry) -> dict:

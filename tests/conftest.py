@@ -24,8 +24,8 @@ from app.extensions import db
 from tests import log_privacy
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-TABLES_CHILD_FIRST = ("audit_entries", "delivery_estimates", "detail_checks", "login_throttles", "staff_sessions",
-                      "notifications", "tracking_events", "shipments", "users")
+TABLES_CHILD_FIRST = ("audit_entries", "delivery_estimates", "delivery_proofs", "detail_checks", "login_throttles",
+                      "staff_sessions", "notifications", "tracking_events", "shipments", "users")
 
 
 def _create_postgres_database(server_url: str) -> tuple[str, str]:

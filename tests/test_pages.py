@@ -377,7 +377,7 @@ def test_update_form_errors_rerender_the_page_with_values_kept(client, create_sh
 def test_update_form_conflict_is_shown_on_the_page(client, create_shipment, staff_page):
     tracking_id = create_shipment()
     response = client.post(f"/admin/shipments/{tracking_id}", headers=HTML, data={
-        "csrf_token": staff_page, "status": "Delivered", "location": "Kochi"})
+        "csrf_token": staff_page, "status": "Delivered", "location": "Kochi", "received_by": "Ravi"})
     assert response.status_code == 409
     page = response.get_data(as_text=True)
     assert "The update was not recorded" in page and "allowed next statuses" in page

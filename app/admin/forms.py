@@ -14,11 +14,14 @@ from app.models.audit_entry import ACTOR_MAX, TARGET_ID_MAX, TARGET_TYPE_MAX
 from app.models.user import USERNAME_MAX
 from app.services.audit import ACTIONS, AUDIT_MAX_PAGE, AuditFilter
 from app.services.dashboard import ShipmentFilter
+from app.services.evidence_images import MAX_UPLOAD_BYTES
 from app.services.passwords import PASSWORD_MAX
+from app.services.proofs import signature_from_data_url
 from app.services.roles import ROLES, Role
 from app.services.status import ALL_STATUSES
 from app.services.tracking_ids import normalise_tracking_id
 from app.services.users import USERNAME_RULE
+from app.shipments.forms import StatusUpdateForm
 from app.templating import action_label
 from app.timeutil import local_day_start
 
@@ -186,3 +189,23 @@ class SetPasswordForm(FlaskForm):
 
     password = PasswordField("New password", validators=[InputRequired("Enter a new password."),
                                                          Length(max=PASSWORD_MAX)])
+
+
+class StaffUpdateForm(StatusUpdateForm):
+    """A shipment page's update form: the status change with its proof of delivery, as multipart/form-data (the
+    CSRF token is checked for every POST by app.auth.guard). `signature` is the drawn signature as a PNG data
+    URL (filled by static/js/signature.js), `photo` an uploaded JPEG or PNG."""
+
+    signature = HiddenField()
+    photo = FileField("Photo of the delivery (optional)")
+
+    def signature_png(self) -> bytes | None:
+        """The drawn signature's PNG bytes, or None; ValidationError naming `signature` if it is not one."""
+        return signature_from_data_url(self.signature.data if isinstance(self.signature.data, str) else None)
+
+    def photo_bytes(self) -> bytes | None:
+        """The uploaded photo's bytes (at most one more than the limit, so an oversized one is told apart)."""
+        upload = self.photo.data
+        if upload is None or not getattr(upload, "filename", None):
+            return None
+        return upload.read(MAX_UPLOAD_BYTES + 1)

@@ -3,18 +3,21 @@ from flask import Blueprint, current_app, flash, jsonify, redirect, render_templ
 from flask_login import current_user
 from wtforms import SelectChoice
 
-from app.admin.forms import AuditFilterForm, ShipmentFilterForm
-from app.auth.guard import staff_required
-from app.errors import Conflict, InvalidTransition, ValidationError, wants_html
+from app.admin.forms import AuditFilterForm, ShipmentFilterForm, StaffUpdateForm
+from app.auth.guard import accepts_upload, staff_required
+from app.errors import Conflict, InvalidTransition, StoreUnavailable, ValidationError, wants_html
 from app.extensions import db
-from app.serializers import audit_entry_to_dict, audit_page_to_dict, shipment_to_dict
+from app.serializers import audit_entry_to_dict, audit_page_to_dict, proof_to_dict, shipment_to_dict
 from app.services.audit import list_audit
 from app.services.dashboard import list_shipments, shipment_record, status_tally
+from app.services.evidence_images import MAX_UPLOAD_BYTES
+from app.services.proofs import ATTEMPT_REASONS, check_proof, proofs_for_shipment, record_proof
 from app.services.roles import Permission, may
 from app.services.shipments import record_status_change, status_counts
-from app.shipments.forms import StatusUpdateForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+# The update form may carry a photo (up to MAX_UPLOAD_BYTES) and a drawn signature besides its text fields.
+UPDATE_UPLOAD_LIMIT = MAX_UPLOAD_BYTES + 1024 * 1024
 
 
 @bp.get("")
@@ -37,22 +40,35 @@ def shipment_detail(tracking_id: str):
         record = shipment_record(tracking_id)
         return jsonify({**shipment_to_dict(record.shipment, record.events, staff=True),
                         "allowed_next_statuses": record.allowed_next,
+                        "proofs": [proof_to_dict(record.shipment, event, proof)
+                                   for event, proof in proofs_for_shipment(record.shipment)],
                         "audit": [audit_entry_to_dict(e) for e in record.audit]})
-    return _detail_page(tracking_id, StatusUpdateForm(formdata=None))
+    return _detail_page(tracking_id, StaffUpdateForm(formdata=None))
 
 
 @bp.post("/shipments/<tracking_id>")
 @staff_required(Permission.CHANGE_SHIPMENTS)
+@accepts_upload(UPDATE_UPLOAD_LIMIT)
 def record_update(tracking_id: str):
-    """The update form on a shipment's page. Errors re-render the page with the values kept (PRG on success)."""
-    form = StatusUpdateForm.from_request()
+    """The update form on a shipment's page, with its proof of delivery (required here: the receiver's name for
+    Delivered, a reason for Delivery Attempted). Errors re-render the page with the values kept (PRG on
+    success); nothing is written, and no file stored, unless everything is right."""
+    form = StaffUpdateForm.from_request()
     if not form.validate():
+        return _detail_page(tracking_id, form, 400)
+    try:
+        proof = check_proof(form.status.data, form.received_by.data, form.attempt_reason.data, required=True,
+                            signature=form.signature_png(), photo=form.photo_bytes())
+    except ValidationError as error:
+        for name, message in error.fields.items():
+            getattr(form, name).errors = [message]
         return _detail_page(tracking_id, form, 400)
     try:
         shipment, event = record_status_change(tracking_id, form.status.data, form.location.data,
                                                form.note.data, actor=current_user.username,
                                                customer_message=form.customer_message.data)
-    except (InvalidTransition, Conflict) as error:
+        record_proof(event, proof)
+    except (InvalidTransition, Conflict, StoreUnavailable) as error:
         db.session.rollback()
         return _detail_page(tracking_id, form, error.status_code, error.message)
     db.session.commit()
@@ -60,10 +76,11 @@ def record_update(tracking_id: str):
     return redirect(url_for("admin.shipment_detail", tracking_id=shipment.tracking_id))
 
 
-def _detail_page(tracking_id: str, form: StatusUpdateForm, status_code: int = 200, problem: str | None = None):
+def _detail_page(tracking_id: str, form: StaffUpdateForm, status_code: int = 200, problem: str | None = None):
     record = shipment_record(tracking_id, suggest_locations=may(current_user.role, Permission.CHANGE_SHIPMENTS))
     form.status.choices = [SelectChoice("", "Choose a status"), *map(SelectChoice, record.allowed_next)]
     return render_template("admin/shipment.html", record=record, shipment=record.shipment, form=form,
+                           proofs=proofs_for_shipment(record.shipment), attempt_reasons=ATTEMPT_REASONS,
                            problem=problem), status_code
 
 

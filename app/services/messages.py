@@ -19,7 +19,8 @@ from flask import current_app, render_template
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Shipment, TrackingEvent
+from app.models import DeliveryProof, Shipment, TrackingEvent
+from app.services.proofs import ATTEMPT_REASONS
 from app.timeutil import as_utc, to_local
 
 TIMELINE_LENGTH = 5  # events shown in an email, newest first
@@ -61,8 +62,9 @@ class RenderedEmail:
 
 
 def load_facts(rows: Iterable[OutboxRow]) -> MessageFacts:
-    """Everything the messages of `rows` show, in two queries (shipments, then all their events). The staff-only
-    note is never read: a message can only show what is meant for the customer."""
+    """Everything the messages of `rows` show, in two queries (shipments, then all their events with their proof
+    of delivery: who received it, or why an attempt failed). The staff-only note is never read: a message can
+    only show what is meant for the customer."""
     shipment_ids = sorted({row.shipment_id for row in rows})
     if not shipment_ids:
         return MessageFacts({}, {})
@@ -72,7 +74,9 @@ def load_facts(rows: Iterable[OutboxRow]) -> MessageFacts:
     events: dict[int, list[Any]] = {}
     for event in db.session.execute(
             select(TrackingEvent.id, TrackingEvent.shipment_id, TrackingEvent.status, TrackingEvent.location,
-                   TrackingEvent.customer_message, TrackingEvent.occurred_at)
+                   TrackingEvent.customer_message, TrackingEvent.occurred_at, DeliveryProof.received_by,
+                   DeliveryProof.attempt_reason)
+            .outerjoin(DeliveryProof, DeliveryProof.event_id == TrackingEvent.id)
             .where(TrackingEvent.shipment_id.in_(shipment_ids))
             .order_by(TrackingEvent.shipment_id, TrackingEvent.occurred_at, TrackingEvent.id)):
         events.setdefault(event.shipment_id, []).append(event)
@@ -88,6 +92,8 @@ def render_email(row: OutboxRow, facts: MessageFacts) -> RenderedEmail:
         "event": event,
         "time_local": _format_time(event.occurred_at, tz_name),
         "time_utc": _format_time(event.occurred_at, "UTC"),
+        "received_by": getattr(event, "received_by", None),
+        "attempt_reason": ATTEMPT_REASONS.get(getattr(event, "attempt_reason", None) or ""),
         "timeline": [
             {"status": e.status, "location": e.location, "time_local": _format_time(e.occurred_at, tz_name),
              "current": e.id == event.id}

@@ -46,8 +46,8 @@ class LocalFileStore:
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             # O_EXCL: written once, never overwritten; a half-written file is never left under the final name.
             partial = path.with_name(path.name + ".part")
             with open(partial, "xb") as handle:

@@ -10,30 +10,37 @@ from sqlalchemy import bindparam, select
 
 from app.extensions import db
 from app.metrics import count_cache_lookup
-from app.models import Shipment, TrackingEvent
+from app.models import DeliveryProof, Shipment, TrackingEvent
 from app.serializers import public_shipment_to_dict
+from app.services.proofs import public_delivery_from
 from app.services.shipments import shipment_not_found
 from app.services.tracking_cache import CachedDocument, DocumentCache
 from app.services.tracking_ids import normalise_tracking_id
 
-_shipments, _events = Shipment.__table__, TrackingEvent.__table__
+_shipments, _events, _proofs = Shipment.__table__, TrackingEvent.__table__, DeliveryProof.__table__
 # Shipment and its events in one round trip: every shipment has at least its "Booked" event. Contacts and
-# staff notes are not even read: this document is public (names and destination are shortened when serialised).
+# staff notes are not even read: this document is public (names and destination are shortened when serialised;
+# of a proof of delivery only the receiver's name is read, and only its first word is shown).
 _TRACKING_ROWS = (
     select(
         _shipments.c.tracking_id, _shipments.c.status, _shipments.c.sender_name, _shipments.c.receiver_name,
         _shipments.c.destination, _shipments.c.created_at, _shipments.c.updated_at,
         _events.c.status.label("event_status"), _events.c.location, _events.c.customer_message,
-        _events.c.occurred_at,
+        _events.c.occurred_at, _proofs.c.received_by,
     )
     .join(_events, _events.c.shipment_id == _shipments.c.id)
+    .outerjoin(_proofs, _proofs.c.event_id == _events.c.id)
     .where(_shipments.c.tracking_id == bindparam("tracking_id"))
     .order_by(_events.c.occurred_at, _events.c.id)
 )
 
 
 def public_tracking_document(tracking_id: str) -> CachedDocument:
-    """The public JSON of a shipment and its events (oldest first) with a strong ETag; NotFound if unknown."""
+    """The public JSON of a shipment and its events (oldest first) with a strong ETag; NotFound if unknown.
+
+    A Delivered shipment's document also has `delivery`: the receiver's first name and the time. The proof is
+    written in the status change's transaction, whose commit evicts the cached document, so it is never stale.
+    """
     canonical = normalise_tracking_id(tracking_id)
     if canonical is None:
         raise shipment_not_found(tracking_id)
@@ -61,7 +68,11 @@ def _load(canonical: str, typed: str) -> CachedDocument:
         created_at=first.created_at, updated_at=first.updated_at,
     )
     events = [SimpleNamespace(status=r.event_status, location=r.location, customer_message=r.customer_message,
-                              occurred_at=r.occurred_at) for r in rows]
-    body = json.dumps(public_shipment_to_dict(shipment, events), separators=(",", ":"), ensure_ascii=False).encode()
+                              occurred_at=r.occurred_at, received_by=r.received_by) for r in rows]
+    document = public_shipment_to_dict(shipment, events)
+    delivery = public_delivery_from(shipment.status, events)
+    if delivery is not None:
+        document["delivery"] = delivery.to_dict()
+    body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
     return CachedDocument(etag=hashlib.blake2b(body, digest_size=12).hexdigest(), body=body)
 

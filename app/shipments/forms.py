@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask import current_app
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.validators import ValidationError as FieldError
 
@@ -9,6 +9,7 @@ from app.forms import RequestForm, strip
 from app.models.shipment import DESTINATION_MAX, EMAIL_MAX, NAME_MAX
 from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
 from app.services.contacts import MOBILE_INPUT_MAX, ContactError, normalise_email, normalise_mobile
+from app.services.proofs import ATTEMPT_REASONS
 from app.services.shipments import NewShipment
 from app.services.status import ALL_STATUSES
 
@@ -56,3 +57,8 @@ class StatusUpdateForm(RequestForm):
     note = TextAreaField("Internal note", filters=[strip], validators=[Optional(), _length(NOTE_MAX)])
     customer_message = TextAreaField("Message to the customer", filters=[strip],
                                      validators=[Optional(), _length(NOTE_MAX)])
+    # Proof of delivery (app.services.proofs decides when they are needed and whether they are right).
+    received_by = StringField("Received by", filters=[strip], validators=[Optional(), _length(NAME_MAX)])
+    attempt_reason = SelectField("Why could it not be delivered?", validate_choice=False, filters=[strip],
+                                 choices=[SelectChoice("", "Choose a reason"),
+                                          *(SelectChoice(code, label) for code, label in ATTEMPT_REASONS.items())])

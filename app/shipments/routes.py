@@ -5,6 +5,7 @@ from flask_login import current_user
 from app.auth.guard import json_without_csrf, staff_required
 from app.extensions import db, limiter
 from app.serializers import shipment_to_dict, tracking_url
+from app.services.proofs import check_proof, record_proof
 from app.services.roles import Permission
 from app.services.shipments import create_shipment, record_status_change, timeline
 from app.shipments.forms import BookingForm, StatusUpdateForm
@@ -32,11 +33,15 @@ def create():
 @bp.post("/update/<tracking_id>")
 @staff_required(Permission.CHANGE_SHIPMENTS)
 def update(tracking_id: str):
+    """The paper's status change. Proof of delivery is optional here (clients written for the paper do not
+    send it): `received_by` and `attempt_reason` are recorded when sent, and as not given when not."""
     form = StatusUpdateForm.from_request()
     form.validate_or_raise()
-    shipment, _event = record_status_change(tracking_id, form.status.data, form.location.data,
-                                            form.note.data, actor=current_user.username,
-                                            customer_message=form.customer_message.data)
+    proof = check_proof(form.status.data, form.received_by.data, form.attempt_reason.data, required=False)
+    shipment, event = record_status_change(tracking_id, form.status.data, form.location.data,
+                                           form.note.data, actor=current_user.username,
+                                           customer_message=form.customer_message.data)
+    record_proof(event, proof)
     db.session.commit()
     if not request.is_json:
         return redirect(url_for("admin.shipment_detail", tracking_id=shipment.tracking_id))

@@ -12,6 +12,7 @@ from app.services.contacts import mask_mobile
 from app.services.detail_checks import FIELD as DETAILS_FIELD
 from app.services.detail_checks import DetailProof, check_mobile_last4
 from app.services.privacy import shipment_parties
+from app.services.proofs import public_delivery
 from app.services.shipments import find_shipment, search_by_mobile, timeline
 from app.services.status import Status
 from app.services.tracking_documents import public_tracking_document
@@ -84,7 +85,8 @@ def track(tracking_id: str):
     if request.if_none_match.contains_weak(etag):
         return _revalidated(Response(status=304), etag, representation)
     if representation == "fragment":
-        page = render_template("tracking/_live.html", shipment=shipment, events=timeline(shipment))
+        page = render_template("tracking/_live.html", shipment=shipment, events=timeline(shipment),
+                               delivery=public_delivery(shipment))
     else:
         page = _track_page(shipment)
     return _revalidated(Response(page), etag, representation)
@@ -93,7 +95,7 @@ def track(tracking_id: str):
 def _track_page(shipment, unlocked: bool = False, details_form: FullDetailsForm | None = None) -> str:
     return render_template(
         "tracking/track.html", shipment=shipment, events=timeline(shipment),
-        parties=shipment_parties(shipment, full=unlocked), unlocked=unlocked,
+        delivery=public_delivery(shipment), parties=shipment_parties(shipment, full=unlocked), unlocked=unlocked,
         details_form=details_form or FullDetailsForm(formdata=None),
         booked=_just_booked(shipment), live_etag=_etag(shipment, "fragment"),
         refresh_seconds=max(1, int(current_app.config["TRACK_REFRESH_SECONDS"])),

@@ -207,3 +207,17 @@ def test_tasks_trust_the_load_balancer_as_one_proxy_hop_and_share_a_redis_for_li
     assert cache["Engine"] == "redis" and cache["TransitEncryptionEnabled"] is True
     ingress = service["LimiterCacheSecurityGroup"]["Properties"]["SecurityGroupIngress"]
     assert [rule["SourceSecurityGroupId"] for rule in ingress] == [{"Ref": "ServiceSecurityGroup"}]
+
+
+def test_proof_of_delivery_files_go_to_a_private_bucket_only_the_task_role_may_use(service, container):
+    plain = {variable["Name"]: variable["Value"] for variable in container["Environment"]}
+    assert plain["STORAGE_BACKEND"] == "s3" and plain["S3_BUCKET"] == {"Ref": "EvidenceBucket"}
+    assert plain["S3_PREFIX"] == "proof-of-delivery/"
+    bucket = service["EvidenceBucket"]
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert all(bucket["Properties"]["PublicAccessBlockConfiguration"].values())
+    (policy,) = service["TaskRole"]["Properties"]["Policies"]
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    assert statements["ReadWriteEvidence"]["Action"] == ["s3:PutObject", "s3:GetObject"]
+    assert statements["ReadWriteEvidence"]["Resource"] == {"Fn::Sub": "${EvidenceBucket.Arn}/proof-of-delivery/*"}
+    assert "s3:DeleteObject" not in str(policy)
