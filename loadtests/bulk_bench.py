@@ -31,7 +31,8 @@ from app.extensions import db  # noqa: E402
 
 
 def fresh_database(server_url: str) -> tuple[str, callable]:
-    url = make_url(server_url.replace("postgres://", "postgresql://", 1))
+    # psycopg2, the app's driver: SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, which is not installed.
+    url = make_url(server_url.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg2")
     name = f"waybill_bulk_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

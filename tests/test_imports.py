@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEntry, Notification, Shipment, TrackingEvent
+from app.services import shipments as shipments_service
 
 HEADER = "sender_name,receiver_name,mobile,email,destination"
 GOOD_ROWS = [
@@ -142,3 +143,70 @@ def test_a_json_body_is_a_400_not_a_500(client, operator, app, body):
     response = client.post("/admin/imports", json=body, headers=operator.headers())
     assert response.status_code == 400 and "file" in response.get_json()["fields"]
     assert counts(app) == (0, 0, 0)
+
+
+def test_every_row_keeps_only_its_own_messages(client, operator, app):
+    content = "\n".join([HEADER, "Asha,,12,not-an-email,Kochi", GOOD_ROWS[0], "Asha,Vikram,9876543210,v@example.com,",
+                         "A,B,080 2222 3333,c@example.com,Kochi"])
+    response = upload(client, operator, content)
+    assert response.status_code == 400
+    assert [(row["line"], sorted(row["fields"])) for row in response.get_json()["rows"]] == [
+        (2, ["email", "mobile", "receiver_name"]), (4, ["destination"]), (5, ["mobile"])]
+    assert counts(app) == (0, 0, 0)
+
+
+def imported_rows(app) -> list[tuple]:
+    """Each shipment with its events and emails, as (tracking_id, receiver, mobile, [(event status, actor)],
+    [(recipient, subject, event is the shipment's)])."""
+    with app.app_context():
+        rows = []
+        for shipment in db.session.scalars(select(Shipment).order_by(Shipment.id)):
+            events = db.session.scalars(select(TrackingEvent).where(TrackingEvent.shipment_id == shipment.id)).all()
+            emails = db.session.scalars(select(Notification).where(Notification.shipment_id == shipment.id)).all()
+            rows.append((shipment.tracking_id, shipment.receiver_name, shipment.mobile,
+                         [(e.status, e.location, e.actor) for e in events],
+                         [(n.recipient, n.subject, n.state, n.event_id == events[0].id,
+                           n.next_attempt_at == events[0].occurred_at == shipment.created_at) for n in emails]))
+        return rows
+
+
+def test_a_file_larger_than_a_round_is_booked_in_file_order_each_row_with_its_own_event_and_email(
+        client, operator, app, monkeypatch):
+    monkeypatch.setattr(shipments_service, "BULK_CHUNK", 2)
+    lines = [f"Sender {n},Receiver {n},+91 98765 4321{n},r{n}@example.com,Kochi" for n in range(5)]
+    response = upload(client, operator, "\n".join([HEADER, *lines]))
+    assert response.status_code == 201, response.get_json()
+    tracking_ids = response.get_json()["tracking_ids"]
+    assert imported_rows(app) == [
+        (tracking_ids[n], f"Receiver {n}", f"+91987654321{n}", [("Booked", "Origin Facility", "operator1")],
+         [(f"r{n}@example.com", f"Shipment {tracking_ids[n]}: Booked", "pending", True, True)])
+        for n in range(5)]
+
+
+def test_tracking_id_collisions_draw_again_for_the_rows_they_hit(client, operator, app, monkeypatch):
+    taken = client.post("/create", json={"sender_name": "A", "receiver_name": "B", "mobile": "9876543210",
+                                         "email": "b@example.com", "destination": "Kochi"}).get_json()["tracking_id"]
+    # Row 1 hits the stored ID, rows 2 and 3 draw the same ID, then both draw the stored ID again.
+    draws = iter([taken, "0000000A", "0000000A", taken, taken, "0000000B", "0000000C"])
+    monkeypatch.setattr(shipments_service, "new_tracking_id", lambda: next(draws))
+    response = upload(client, operator, "\n".join([HEADER, *GOOD_ROWS, GOOD_ROWS[0]]))
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["tracking_ids"] == ["0000000B", "0000000A", "0000000C"]
+    assert counts(app) == (4, 4, 4)
+    booked = {row[0]: row for row in imported_rows(app)}
+    assert [booked[t][1] for t in ("0000000B", "0000000A", "0000000C")] == ["Vikram Nair", "Meera Iyer", "Vikram Nair"]
+    assert all(row[4][0][1] == f"Shipment {tracking_id}: Booked" for tracking_id, row in booked.items())
+
+
+def test_a_row_that_finds_no_free_tracking_id_books_nothing(client, operator, app, monkeypatch):
+    taken = client.post("/create", json={"sender_name": "A", "receiver_name": "B", "mobile": "9876543210",
+                                         "email": "b@example.com", "destination": "Kochi"}).get_json()["tracking_id"]
+    fresh = iter(f"{n:08X}" for n in range(1, 100))
+    draws = iter([next(fresh), taken, taken, taken, taken, taken])  # row 2 never gets a free ID
+    monkeypatch.setattr(shipments_service, "new_tracking_id", lambda: next(draws, None) or next(fresh))
+    monkeypatch.setattr(shipments_service, "BULK_CHUNK", 1)  # row 1 is booked in a round of its own first
+    response = upload(client, operator, "\n".join([HEADER, *GOOD_ROWS]))
+    assert response.status_code == 409 and "tracking ID" in response.get_json()["error"]
+    assert counts(app) == (1, 1, 1)
+    with app.app_context():
+        assert db.session.scalars(select(AuditEntry).where(AuditEntry.action == "shipments_imported")).all() == []

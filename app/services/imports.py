@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from app.errors import ValidationError
 from app.services.audit import record_audit
-from app.services.shipments import NewShipment, create_shipment
+from app.services.shipments import NewShipment, create_shipments
 
 IMPORT_COLUMNS = ("sender_name", "receiver_name", "mobile", "email", "destination")
 MAX_ROWS = 20_000
@@ -86,8 +86,8 @@ def read_bookings_csv(data: bytes) -> list[ImportRow]:
 
 def import_bookings(bookings: list[NewShipment], actor: str) -> list[str]:
     """Book every shipment (each with its Booked event and email) in the caller's transaction, and one audit
-    row for the import; returns the new tracking IDs in file order."""
-    tracking_ids = [create_shipment(booking, actor=actor).tracking_id for booking in bookings]
+    row for the import; returns the new tracking IDs in file order. Written set-based (create_shipments)."""
+    tracking_ids = create_shipments(bookings, actor=actor)
     record_audit("shipments_imported", actor=actor, target_type="shipments", target_id=f"{len(tracking_ids)} shipments",
                  details={"count": len(tracking_ids), "first": tracking_ids[0], "last": tracking_ids[-1]})
     return tracking_ids

@@ -1,9 +1,10 @@
 """Booking, status changes and look-ups of shipments."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, null, select, update
+from sqlalchemy import bindparam, func, literal, null, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
@@ -22,6 +23,9 @@ ORIGIN_LOCATION = "Origin Facility"
 SEARCH_LIMIT = 100
 _ID_ATTEMPTS = 5
 _CAS_ATTEMPTS = 5
+# Bookings per set-based round (create_shipments): large enough that round trips stop mattering, small enough
+# that a round's statements stay well inside SQLite's 32,766 bound parameters.
+BULK_CHUNK = 1000
 _SHIPMENTS, _EVENTS = Shipment.__table__, TrackingEvent.__table__
 
 
@@ -42,28 +46,72 @@ def create_shipment(data: NewShipment, actor: str = "customer") -> Shipment:
     transient copies of what was stored.
     """
     now = utcnow()
-    values = {
+    values = _shipment_values(data, now)
+    if db.session.connection().dialect.name == "postgresql":
+        return _book_in_one_statement(values, actor)
+    ((shipment_id, tracking_id),) = _book_many([values], actor, now)
+    outbox.mark_outbox_changed(db.session)
+    return Shipment(id=shipment_id, tracking_id=tracking_id, **values)
+
+
+def create_shipments(bookings: Sequence[NewShipment], actor: str) -> list[str]:
+    """Book many shipments in the caller's transaction; their tracking IDs, in the order given.
+
+    Each gets what create_shipment writes (a unique tracking ID, the "Booked" event, the recipient's email),
+    all with one booking time. Written set-based, a few multi-row statements per BULK_CHUNK bookings, so a large
+    import costs round trips per chunk, not per row. A tracking-ID collision (with a stored ID, or a repeat
+    draw within the chunk) draws again for the rows it hit only; Conflict if a row still has none after
+    _ID_ATTEMPTS draws. Either every booking is written or the caller rolls the whole transaction back.
+    """
+    now = utcnow()
+    tracking_ids: list[str] = []
+    for start in range(0, len(bookings), BULK_CHUNK):
+        chunk = [_shipment_values(data, now) for data in bookings[start:start + BULK_CHUNK]]
+        tracking_ids += [tracking_id for _shipment_id, tracking_id in _book_many(chunk, actor, now)]
+    if tracking_ids:
+        outbox.mark_outbox_changed(db.session)
+    return tracking_ids
+
+
+def _shipment_values(data: NewShipment, now) -> dict:
+    return {
         "sender_name": data.sender_name, "receiver_name": data.receiver_name, "mobile": data.mobile,
         "email": data.email, "destination": data.destination, "status": Status.BOOKED.value,
         "created_at": now, "updated_at": now,
     }
-    if db.session.connection().dialect.name == "postgresql":
-        shipment = _book_in_one_statement(values, actor)
-    else:
-        shipment_id, tracking_id = _insert_with_unique_tracking_id(values)
-        shipment = Shipment(id=shipment_id, tracking_id=tracking_id, **values)
-        event = _insert_event(shipment_id, Status.BOOKED.value, ORIGIN_LOCATION, None, actor, now)
-        outbox.enqueue_status_email(shipment, event)
-    return shipment
 
 
-def _insert_with_unique_tracking_id(values: dict) -> tuple[int, str]:
+def _book_many(rows: list[dict], actor: str, now) -> list[tuple[int, str]]:
+    """Shipments, their Booked events and their emails for `rows` (shipment values, at most BULK_CHUNK): three
+    multi-row statements (more only after a tracking-ID collision). Returns (id, tracking_id) in row order."""
     connection = db.session.connection()
+    stored = _insert_with_unique_tracking_ids(connection, rows)
+    events = connection.execute(_INSERT_EVENTS, [
+        {"shipment_id": shipment_id, "status": Status.BOOKED.value, "location": ORIGIN_LOCATION, "note": None,
+         "customer_message": None, "actor": actor, "occurred_at": now} for shipment_id, _tracking_id in stored
+    ]).all()
+    connection.execute(_QUEUE_EMAILS, {"event_ids": [event_id for event_id, _shipment_id in events]})
+    return stored
+
+
+def _insert_with_unique_tracking_ids(connection, rows: list[dict]) -> list[tuple[int, str]]:
+    """Insert the shipments of `rows`, each under a tracking ID no other shipment has: (id, tracking_id) in row
+    order. ON CONFLICT DO NOTHING skips a row whose ID is taken (race-free, even against concurrent bookings),
+    and only the skipped rows draw again."""
+    insert = _INSERT_SHIPMENTS[connection.dialect.name]
+    stored: list[tuple[int, str] | None] = [None] * len(rows)
+    pending = list(range(len(rows)))
     for _ in range(_ID_ATTEMPTS):
-        tracking_id = new_tracking_id()
-        shipment_id = connection.execute(_INSERT_SHIPMENT, {"tracking_id": tracking_id, **values}).scalar()
-        if shipment_id is not None:
-            return shipment_id, tracking_id
+        drawn: dict[str, int] = {}  # tracking ID -> row; a repeat within the chunk waits for the next round
+        for index in pending:
+            drawn.setdefault(new_tracking_id(), index)
+        result = connection.execute(insert, [{**rows[index], "tracking_id": tracking_id}
+                                             for tracking_id, index in drawn.items()])
+        for shipment_id, tracking_id in result:
+            stored[drawn[tracking_id]] = (shipment_id, tracking_id)
+        pending = [index for index in pending if stored[index] is None]
+        if not pending:
+            return stored  # type: ignore[return-value]  # every row is set now
     raise Conflict("Could not allocate a tracking ID; please try again.")
 
 
@@ -85,9 +133,30 @@ def _book_in_one_statement(values: dict, actor: str) -> Shipment:
 
 # Statements built once, values bound per call: building them per booking (and their cache keys) cost more
 # than running them.
-_INSERT_SHIPMENT = (sqlite_insert(_SHIPMENTS).on_conflict_do_nothing(index_elements=["tracking_id"])
-                    .returning(_SHIPMENTS.c.id))
+_INSERT_SHIPMENTS = {
+    dialect: insert.on_conflict_do_nothing(index_elements=["tracking_id"])
+    .returning(_SHIPMENTS.c.id, _SHIPMENTS.c.tracking_id)
+    for dialect, insert in (("postgresql", pg_insert(_SHIPMENTS)), ("sqlite", sqlite_insert(_SHIPMENTS)))
+}
 _INSERT_EVENT = _EVENTS.insert().returning(_EVENTS.c.id)
+_INSERT_EVENTS = _EVENTS.insert().returning(_EVENTS.c.id, _EVENTS.c.shipment_id)
+
+
+def _queue_emails_statement():
+    """The emails about the events listed in :event_ids (expanding), read back from the rows just written:
+    one statement per chunk whose SQL is compiled once (a VALUES list of the rows costs more to compile than
+    to run)."""
+    # The SQL form of outbox.status_email_subject.
+    subject = literal("Shipment ") + _SHIPMENTS.c.tracking_id + literal(": ") + _EVENTS.c.status
+    email = (select(_EVENTS.c.shipment_id, _EVENTS.c.id.label("event_id"), _SHIPMENTS.c.email.label("recipient"),
+                    subject.label("subject"), _EVENTS.c.occurred_at.label("due_at"))
+             .join_from(_EVENTS, _SHIPMENTS, _SHIPMENTS.c.id == _EVENTS.c.shipment_id)
+             .where(_EVENTS.c.id.in_(bindparam("event_ids", expanding=True)))
+             .subquery("email"))
+    return outbox.status_email_insert_from(email)
+
+
+_QUEUE_EMAILS = _queue_emails_statement()
 
 
 def _booking_statement():
