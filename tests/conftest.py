@@ -24,7 +24,8 @@ from app.extensions import db
 from tests import log_privacy
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-TABLES_CHILD_FIRST = ("audit_entries", "delivery_estimates", "detail_checks", "login_throttles", "staff_sessions",
+TABLES_CHILD_FIRST = ("idempotency_keys", "api_keys",
+                      "audit_entries", "delivery_estimates", "detail_checks", "login_throttles", "staff_sessions",
                       "notifications", "tracking_events", "shipments", "users")
 
 
