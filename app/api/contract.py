@@ -137,6 +137,8 @@ def schema_errors(error: SchemaError) -> dict[str, str]:
     for problem in error.errors(include_url=False, include_input=False):
         location = ".".join(str(part) for part in problem["loc"]) or "body"
         message = {"extra_forbidden": UNKNOWN_FIELD, "missing": "Required."}.get(problem["type"], problem["msg"])
+        if problem["type"] == "value_error" and "error" in problem.get("ctx", {}):
+            message = str(problem["ctx"]["error"])  # our own validator's words, without pydantic's prefix
         fields.setdefault(field_label(location), message.rstrip(".") + ".")
     return fields
 

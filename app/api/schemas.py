@@ -6,10 +6,11 @@ text, so their models convert ("50" is a limit of 50) but still refuse unknown p
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from app.models.api_key import KEY_NAME_MAX
 from app.models.shipment import DESTINATION_MAX, EMAIL_MAX, NAME_MAX
@@ -24,6 +25,30 @@ ATTEMPT_REASON_MAX = 200
 CURSOR_MAX = 200
 
 StatusName = Literal[ALL_STATUSES]  # type: ignore[valid-type]
+
+_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+_DIGITS = re.compile(r"[0-9]{1,6}")
+
+
+def _iso_only(value: object) -> object:
+    """Instants are ISO 8601 text: pydantic alone would also read "0.5" or "1700000000" as Unix times."""
+    if isinstance(value, str) and _ISO_DATETIME.match(value):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError("Must be an ISO 8601 date and time with an offset, such as 2026-12-01T09:30:00+05:30")
+
+
+def _digits_only(value: object) -> object:
+    """A whole number in a query string is digits only (not "1.0", " 5" or "1_0")."""
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise ValueError("Must be a whole number")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
+QueryInt = Annotated[int, BeforeValidator(_digits_only)]
 
 
 def text(max_length: int, description: str, min_length: int = 1):
@@ -47,11 +72,16 @@ class Answer(BaseModel):
 
 class NewShipment(RequestBody):
     """A booking: the same fields and rules as `POST /create`."""
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "sender_name": "Meera Iyer", "receiver_name": "Arjun Menon", "mobile": "+91 94470 12345",
+        "email": "arjun.menon@example.org", "destination": "12 MG Road, Kochi"}]})
     sender_name: Annotated[str, text(NAME_MAX, "The sender's full name.")]
     receiver_name: Annotated[str, text(NAME_MAX, "The receiver's full name.")]
     mobile: Annotated[str, text(MOBILE_INPUT_MAX, "The receiver's mobile, in any common format "
                                                   "(`+91 98765 43210`, `098765 43210`, `9876543210`).")]
-    email: Annotated[str, text(EMAIL_MAX, "The recipient's email: status emails go there.")]
+    email: Annotated[str, text(EMAIL_MAX, "The recipient's email: status emails go there."),
+                     WithJsonSchema({"type": "string", "format": "email", "minLength": 1, "maxLength": EMAIL_MAX,
+                                     "description": "The recipient's email: status emails go there."})]
     destination: Annotated[str, text(DESTINATION_MAX, "The delivery address, ending with the city.")]
 
 
@@ -90,11 +120,11 @@ class ShipmentList(Answer):
 
 class ShipmentFilters(QueryParameters):
     status: StatusName | None = Field(default=None, description="Only shipments in this status.")
-    updated_since: AwareDatetime | None = Field(
+    updated_since: Instant | None = Field(
         default=None, description="Only shipments changed at or after this instant (ISO 8601 with an offset).")
     mobile: str | None = Field(default=None, min_length=1, max_length=MOBILE_INPUT_MAX,
                                description="Only shipments for this mobile, in any common format.")
-    limit: int = Field(default=PAGE_DEFAULT, ge=1, le=PAGE_MAX, description="Shipments per page.")
+    limit: QueryInt = Field(default=PAGE_DEFAULT, ge=1, le=PAGE_MAX, description="Shipments per page.")
     cursor: str | None = Field(default=None, min_length=1, max_length=CURSOR_MAX,
                                description="Where the page starts: take it from the previous page's `next`.")
 
@@ -107,12 +137,14 @@ class LabelOptions(QueryParameters):
 
 class NewEvent(RequestBody):
     """A status change. Whether it is allowed now is the state machine's call: 409 names the allowed ones."""
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "status": "Picked Up", "location": "Kochi Hub", "customer_message": "Your parcel is on its way."}]})
     status: StatusName
     location: Annotated[str, text(LOCATION_MAX, "Where it happened (a hub, a city).")]
     note: Annotated[str | None, Field(default=None, max_length=NOTE_MAX, description="Internal note, staff only.")]
     customer_message: Annotated[str | None, Field(default=None, max_length=NOTE_MAX,
                                                   description="What the customer sees (tracking page, email).")]
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: Instant | None = Field(
         default=None, description="When the scan happened by the scanner's clock (ISO 8601 with an offset). The "
                                   "event is ordered by the time the server records it.")
     received_by: Annotated[str | None, Field(default=None, min_length=1, max_length=RECEIVED_BY_MAX,
@@ -146,4 +178,4 @@ class Problem(BaseModel):
 class NewApiKey(RequestBody):
     name: Annotated[str, text(KEY_NAME_MAX, "What the key is for.")]
     username: Annotated[str, text(64, "The staff account the key acts as.")]
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
