@@ -325,3 +325,40 @@ def test_the_docs_page_is_rendered_from_the_document_without_inline_script(clien
         assert path in text
     assert 'id="problem-idempotency-key-reused"' in text and "NewShipment" in text
     assert re.search(r"<script(?![^>]*\bsrc=)", text) is None and " style=" not in text
+
+
+# --- the README ---------------------------------------------------------------------------------------------------
+
+def integrator_examples() -> str:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Integrator API", 1)[1].split("\n## ", 1)[0]
+    [block] = [b for b in re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL) if "API=" in b]
+    return block
+
+
+def test_the_readme_integrator_examples_run_as_written(live_server, make_user, app, tmp_path):
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    make_user("admin", "readme-admin-password-1", role="admin")
+    (tmp_path / "instance").mkdir()
+    (tmp_path / "instance" / ".admin-password").write_text("readme-admin-password-1\n")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ADMIN_")}
+    env["API"] = live_server.url
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", integrator_examples()], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = result.stdout
+    tracking_id = output.splitlines()[0]
+    assert re.fullmatch(r"[0-9A-F]{8}", tracking_id), output
+    assert '"allowed_next_statuses":["In Transit","On Hold"]' in output
+    assert '"status":409' in output and "HTTP 409" in output
+    assert "HTTP 200 application/pdf" in output and output.rstrip().endswith("3.1.0")
+    assert (tmp_path / f"label-{tracking_id}.pdf").read_bytes().startswith(b"%PDF")
+    with app.app_context():
+        assert db.session.scalars(select(Shipment.status)).all() == ["Picked Up"]
