@@ -362,3 +362,16 @@ def test_the_readme_integrator_examples_run_as_written(live_server, make_user, a
     assert (tmp_path / f"label-{tracking_id}.pdf").read_bytes().startswith(b"%PDF")
     with app.app_context():
         assert db.session.scalars(select(Shipment.status)).all() == ["Picked Up"]
+
+
+def test_old_idempotency_keys_are_purged_by_a_command(app, client, key, runner):
+    for name in ("old", "new"):
+        client.post("/api/v1/shipments", json=VALID_BOOKING, headers={**key, "Idempotency-Key": name})
+    with app.app_context():
+        db.session.execute(update(IdempotencyKey).where(IdempotencyKey.key == "old")
+                           .values(created_at=utcnow() - timedelta(hours=25)))
+        db.session.commit()
+    result = runner.invoke(args=["api", "purge-idempotency-keys"])
+    assert result.exit_code == 0 and "Removed 1 expired" in result.output
+    with app.app_context():
+        assert db.session.scalars(select(IdempotencyKey.key)).all() == ["new"]

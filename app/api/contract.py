@@ -36,11 +36,12 @@ class UnsupportedMediaType(DomainError):
 
 @dataclass(frozen=True)
 class Success:
-    """A successful answer: its status, body schema (None for a non-JSON body) and media type."""
+    """A successful answer: its status, body schema (None for a non-JSON body) and media type (None: no body,
+    as for a 204)."""
     model: type[BaseModel] | None
     status: int = 200
     description: str = "OK"
-    media_type: str = JSON
+    media_type: str | None = JSON
     headers: dict[str, str] = field(default_factory=dict)  # name: description
 
 

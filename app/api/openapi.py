@@ -115,9 +115,10 @@ def _query_schema(prop: dict) -> dict:
 
 def _responses(operation: Operation, refs: dict) -> dict:
     success = operation.response
-    content = {success.media_type: {"schema": refs[(success.model, "serialization")]}} if success.model else {
-        success.media_type: {"schema": {"type": "string"}}}
-    responses: dict[str, dict] = {str(success.status): {"description": success.description, "content": content}}
+    responses: dict[str, dict] = {str(success.status): {"description": success.description}}
+    if success.media_type is not None:  # None: no body at all (a 204)
+        schema = refs[(success.model, "serialization")] if success.model else {"type": "string"}
+        responses[str(success.status)]["content"] = {success.media_type: {"schema": schema}}
     if success.headers:
         responses[str(success.status)]["headers"] = {
             name: {"description": text, "schema": {"type": "string"}} for name, text in success.headers.items()}

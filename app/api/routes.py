@@ -26,7 +26,13 @@ from app.extensions import db, limiter
 from app.serializers import shipment_to_dict
 from app.services import labels
 from app.services.audit import record_audit
-from app.services.idempotency import StoredAnswer, claim_or_replay, remember_answer, request_fingerprint
+from app.services.idempotency import (
+    StoredAnswer,
+    claim_or_replay,
+    purge_expired_keys,
+    remember_answer,
+    request_fingerprint,
+)
 from app.services.roles import Permission
 from app.services.shipment_feed import FeedFilter, shipment_feed
 from app.services.shipments import create_shipment, find_shipment, next_statuses, record_status_change, timeline
@@ -140,6 +146,16 @@ def openapi_document():
 def api_docs():
     """Public: the OpenAPI document rendered as a page."""
     return render_template("api/docs.html", docs=docs_view(document_for(api)))
+
+
+@bp.cli.command("purge-idempotency-keys")
+def purge_idempotency_keys_command() -> None:
+    """Delete idempotency keys older than 24 hours (`flask --app app api purge-idempotency-keys`, e.g. daily)."""
+    import click
+
+    removed = purge_expired_keys()
+    db.session.commit()
+    click.echo(f"Removed {removed} expired idempotency key(s).")
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
