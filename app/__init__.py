@@ -62,6 +62,7 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    from app.api.auth import authenticate_api_request
     from app.auth.guard import drop_legacy_remember_cookie, enforce_access, load_staff_user, unauthenticated_response
 
     db.init_app(app)
@@ -73,6 +74,8 @@ def register_extensions(app: Flask) -> None:
     login_manager.unauthorized_handler(unauthenticated_response)
     login_manager.request_loader(load_staff_user)
     app.before_request(drop_legacy_remember_cookie)
+    # /api/v1 authenticates by Bearer API key, before the access check reads current_user.
+    app.before_request(authenticate_api_request)
     # Authentication is decided before CSRF: this hook is registered before CSRFProtect's own.
     app.before_request(enforce_access)
     csrf.init_app(app)
@@ -126,16 +129,19 @@ def _tune_sqlite(engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.admin import evidence, hub, imports, users  # noqa: F401 - their routes are on the admin blueprint
+    from app.admin import api_keys, evidence, hub, imports, users  # noqa: F401 - their routes are on the admin blueprint
     from app.admin.routes import bp as admin_bp
+    from app.api.problems import register_routing_problems
+    from app.api.routes import bp as api_bp
     from app.auth.routes import bp as auth_bp
     from app.health.routes import bp as health_bp
     from app.notifications.routes import bp as notifications_bp
     from app.shipments.routes import bp as shipments_bp
     from app.tracking.routes import bp as tracking_bp
 
-    for blueprint in (auth_bp, shipments_bp, tracking_bp, admin_bp, notifications_bp, health_bp):
+    for blueprint in (auth_bp, shipments_bp, tracking_bp, admin_bp, notifications_bp, health_bp, api_bp):
         app.register_blueprint(blueprint)
+    register_routing_problems(app)
 
 
 def register_error_handlers(app: Flask) -> None:

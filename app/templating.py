@@ -110,6 +110,7 @@ STAFF_MENU = (
     MenuLink("Outbox", "notifications.outbox", Permission.VIEW_OUTBOX, ("notifications.",)),
     MenuLink("Audit", "admin.audit", Permission.VIEW_AUDIT, ("admin.audit",)),
     MenuLink("Staff", "admin.users", Permission.MANAGE_STAFF, ("admin.user",)),
+    MenuLink("API keys", "admin.api_keys", Permission.MANAGE_INTEGRATIONS, ("admin.api_key",)),
 )
 
 

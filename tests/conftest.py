@@ -24,7 +24,8 @@ from app.extensions import db
 from tests import log_privacy
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-TABLES_CHILD_FIRST = ("audit_entries", "delivery_estimates", "delivery_proofs", "detail_checks", "login_throttles",
+TABLES_CHILD_FIRST = ("idempotency_keys", "api_keys",
+                      "audit_entries", "delivery_estimates", "delivery_proofs", "detail_checks", "login_throttles",
                       "staff_sessions", "notifications", "tracking_events", "shipments", "users")
 
 
@@ -157,6 +158,22 @@ def make_user(app):
             db.session.commit()
             return user.id
     return make
+
+
+@pytest.fixture
+def issue_key(app):
+    """A new API key (its secret) for `username`, created with the account when it does not exist yet."""
+    from app.services.api_keys import create_api_key
+    from app.services.users import create_user, find_user
+
+    def issue(username: str = "integrator", role: str = "operator", name: str = "test key", expires_at=None) -> str:
+        with app.app_context():
+            if find_user(username) is None:
+                create_user(username, "correct-horse-1", role)
+            issued = create_api_key(name, username, expires_at, actor="system")
+            db.session.commit()
+            return issued.secret
+    return issue
 
 
 @dataclass

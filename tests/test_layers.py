@@ -3,7 +3,8 @@ import ast
 from pathlib import Path
 
 APP = Path(__file__).resolve().parents[1] / "app"
-BLUEPRINTS = ("app.auth", "app.shipments", "app.tracking", "app.admin", "app.notifications", "app.health")
+BLUEPRINTS = ("app.auth", "app.shipments", "app.tracking", "app.admin", "app.notifications", "app.health",
+              "app.api")
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -16,6 +16,7 @@ PUBLIC_ENDPOINTS = {
     "tracking.search", "tracking.full_details", "shipments.create", "auth.login", "auth.logout", "health.healthz",
     "health.readyz",
     "health.prometheus_metrics",  # no session: the scraper's bearer token (METRICS_TOKEN), else 404
+    "api.openapi_document", "api.api_docs",  # the API's published contract and its readable page
 }
 
 

@@ -1,13 +1,15 @@
 """Every model, re-exported so Alembic sees the whole metadata."""
+from app.models.api_key import ApiKey
 from app.models.audit_entry import AuditEntry
 from app.models.delivery_estimate import DeliveryEstimate
 from app.models.delivery_proof import DeliveryProof
 from app.models.detail_check import DetailCheck
+from app.models.idempotency_key import IdempotencyKey
 from app.models.notification import Notification
 from app.models.shipment import Shipment
 from app.models.staff_session import LoginThrottle, StaffSession
 from app.models.tracking_event import TrackingEvent
 from app.models.user import User
 
-__all__ = ["AuditEntry", "DeliveryEstimate", "DeliveryProof", "DetailCheck", "LoginThrottle", "Notification",
-           "Shipment", "StaffSession", "TrackingEvent", "User"]
+__all__ = ["ApiKey", "AuditEntry", "DeliveryEstimate", "DeliveryProof", "DetailCheck", "IdempotencyKey",
+           "LoginThrottle", "Notification", "Shipment", "StaffSession", "TrackingEvent", "User"]

@@ -1,0 +1,110 @@
+"""API keys from the browser and as JSON: /admin/api-keys (admins), routes of the admin blueprint.
+
+GET /admin/api-keys → {"api_keys": [...]}; POST /admin/api-keys {"name", "username", "expires_at"?} → 201 with
+the secret in `key` (the only time it is shown); POST /admin/api-keys/<id>/revoke → 200. The browser gets the
+list page, the new key shown once on it, and a revoke button per key.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import ValidationError as FieldError
+
+from app.admin.routes import bp
+from app.auth.guard import staff_required
+from app.errors import DomainError, wants_html
+from app.extensions import db
+from app.forms import RequestForm, strip
+from app.models import ApiKey
+from app.models.api_key import KEY_NAME_MAX
+from app.models.user import USERNAME_MAX
+from app.services.api_keys import create_api_key, list_api_keys, revoke_api_key
+from app.services.roles import Permission
+from app.services.users import list_users
+from app.timeutil import isoformat_z
+
+EXPIRY_HINT = "Optional. A date and time (in the display time zone unless it names an offset); empty: no expiry."
+
+
+class ApiKeyForm(RequestForm):
+    name = StringField("Name", filters=[strip], validators=[
+        DataRequired("Give the key a name."), Length(max=KEY_NAME_MAX, message=f"At most {KEY_NAME_MAX} characters.")])
+    username = StringField("Staff account", filters=[strip], validators=[
+        DataRequired("Name the staff account the key acts as."),
+        Length(max=USERNAME_MAX, message=f"At most {USERNAME_MAX} characters.")])
+    expires_at = StringField("Expires", filters=[strip], validators=[Optional()],
+                             render_kw={"type": "datetime-local"})
+    expiry: datetime | None = None  # expires_at, read (set by its validator)
+
+    def validate_expires_at(self, field) -> None:
+        if not field.data:
+            return
+        try:
+            moment = datetime.fromisoformat(field.data.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise FieldError("Enter a date and time such as 2027-01-31T18:00.") from exc
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=ZoneInfo(current_app.config["DISPLAY_TIMEZONE"]))
+        self.expiry = moment
+
+
+def api_key_to_dict(record: ApiKey) -> dict:
+    """A key for admins: never its secret nor its hash."""
+    return {"id": record.id, "name": record.name, "prefix": record.prefix, "username": record.user.username,
+            "role": record.user.role, "created_by": record.created_by, "created_at": isoformat_z(record.created_at),
+            "expires_at": isoformat_z(record.expires_at), "revoked_at": isoformat_z(record.revoked_at),
+            "last_used_at": isoformat_z(record.last_used_at)}
+
+
+@bp.get("/api-keys")
+@staff_required(Permission.MANAGE_INTEGRATIONS)
+def api_keys():
+    keys = list_api_keys()
+    if not wants_html():
+        return jsonify({"api_keys": [api_key_to_dict(k) for k in keys]})
+    return _page(ApiKeyForm(formdata=None), keys)
+
+
+@bp.post("/api-keys")
+@staff_required(Permission.MANAGE_INTEGRATIONS)
+def create_api_key_view():
+    form = ApiKeyForm.from_request()
+    try:
+        form.validate_or_raise()
+        issued = create_api_key(form.name.data, form.username.data, form.expiry, actor=current_user.username)
+    except DomainError as error:
+        if request.is_json or not wants_html():
+            raise
+        db.session.rollback()
+        for name, message in getattr(error, "fields", {}).items():
+            getattr(form, name).errors = [message]
+        return _page(form, list_api_keys(), 400 if getattr(error, "fields", None) else error.status_code)
+    db.session.commit()
+    if request.is_json:
+        body = {**api_key_to_dict(issued.record), "key": issued.secret}
+        return jsonify(body), 201, {"Cache-Control": "no-store"}
+    # Shown on this response only: a redirect would have to carry the secret somewhere.
+    page, status = _page(ApiKeyForm(formdata=None), list_api_keys(), 201, new_key=issued)
+    return page, status, {"Cache-Control": "no-store"}
+
+
+@bp.post("/api-keys/<int:key_id>/revoke")
+@staff_required(Permission.MANAGE_INTEGRATIONS)
+def revoke_api_key_view(key_id: int):
+    record = revoke_api_key(key_id, actor=current_user.username)
+    db.session.commit()
+    if request.is_json:
+        return jsonify(api_key_to_dict(record))
+    flash(f"Revoked the key {record.prefix}… ({record.name}).", "success")
+    return redirect(url_for("admin.api_keys"))
+
+
+def _page(form: ApiKeyForm, keys: list[ApiKey], status_code: int = 200, new_key=None):
+    accounts = [user.username for user in list_users() if user.active]
+    return render_template("admin/api_keys.html", form=form, keys=keys, accounts=accounts, new_key=new_key,
+                           expiry_hint=EXPIRY_HINT), status_code

@@ -1,0 +1,186 @@
+"""/api/v1: book, read, list and move shipments with an API key; the OpenAPI document and /api/docs."""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, current_app, g, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.datastructures import MultiDict
+
+from app.api.auth import add_rate_limit_headers, rate_limit_key
+from app.api.contract import JSON, PDF, ApiBlueprint, HeaderParameter, Success, answer
+from app.api.openapi import docs_view, document_for
+from app.api.problems import API_PREFIX, register_problem_handlers
+from app.api.schemas import (
+    LabelOptions,
+    NewEvent,
+    NewShipment,
+    RecordedEvent,
+    Shipment,
+    ShipmentFilters,
+    ShipmentList,
+    ShipmentWithEvents,
+)
+from app.errors import ValidationError
+from app.extensions import db, limiter
+from app.serializers import shipment_to_dict
+from app.services import labels
+from app.services.audit import record_audit
+from app.services.idempotency import (
+    StoredAnswer,
+    claim_or_replay,
+    purge_expired_keys,
+    remember_answer,
+    request_fingerprint,
+)
+from app.services.roles import Permission
+from app.services.shipment_feed import FeedFilter, shipment_feed
+from app.services.shipments import create_shipment, find_shipment, next_statuses, record_status_change, timeline
+from app.shipments.forms import BookingForm
+
+bp = Blueprint("api", __name__)
+api = ApiBlueprint(bp, API_PREFIX)
+register_problem_handlers(bp)
+limiter.shared_limit(lambda: current_app.config["RATELIMIT_API"], scope="api-v1", key_func=rate_limit_key)(bp)
+bp.after_request(add_rate_limit_headers)
+
+IDEMPOTENCY_KEY = HeaderParameter(
+    "Idempotency-Key", "Any unique string (a UUID): the same key with the same body within 24 hours returns the "
+    "first answer and books nothing more; with another body it is a 422.", 255, r"^[\x21-\x7e]+$")
+_IDEMPOTENCY_KEY_TEXT = re.compile(IDEMPOTENCY_KEY.pattern)
+
+
+# --- shipments ---------------------------------------------------------------------------------------------------
+
+@api.operation("POST", "/shipments", summary="Book a shipment", permission=Permission.CHANGE_SHIPMENTS,
+               body=NewShipment, headers=(IDEMPOTENCY_KEY,), errors=(422,),
+               response=Success(Shipment, 201, "Booked: the shipment, its tracking and label links.",
+                                headers={"Location": "This shipment's URL in the API."}))
+def book_shipment(body: NewShipment):
+    """Books like `POST /create` (same fields and rules) and emails the recipient. Send an `Idempotency-Key`
+    to retry safely."""
+    form = BookingForm(formdata=MultiDict(body.model_dump()))
+    form.validate_or_raise()
+    key = _idempotency_key()
+    claim = None
+    if key is not None:
+        claim = claim_or_replay(g.api_key.id, key, request_fingerprint("POST /api/v1/shipments", body.model_dump()))
+        if isinstance(claim, StoredAnswer):
+            db.session.rollback()
+            return _created(claim.body, replayed=True)
+    shipment = create_shipment(form.to_new_shipment(), actor=current_user.username)
+    record_audit("shipment_created", actor=current_user.username, target_type="shipment",
+                 target_id=shipment.tracking_id, details={"via": "api", "api_key_id": g.api_key.id})
+    body_out = Shipment.model_validate(_shipment(shipment)).model_dump(mode="json")
+    if claim is not None:
+        remember_answer(claim, 201, body_out)
+    db.session.commit()
+    return _created(body_out, replayed=False)
+
+
+@api.operation("GET", "/shipments", summary="List shipments", permission=Permission.VIEW_SHIPMENTS,
+               query=ShipmentFilters, response=Success(ShipmentList, 200, "A page of shipments."))
+def list_shipments(query: ShipmentFilters):
+    """Oldest change first; follow `next` for the following page (at most 100 shipments a page). Poll with
+    `updated_since` to pick up changes."""
+    page = shipment_feed(FeedFilter(query.status, query.updated_since, query.mobile), query.limit, query.cursor,
+                         current_app.config["DEFAULT_PHONE_REGION"])
+    next_url = None
+    if page.next_cursor is not None:
+        arguments = {**query.model_dump(mode="json", exclude_none=True), "cursor": page.next_cursor}
+        next_url = _absolute(url_for("api.list_shipments", **arguments))
+    return answer(ShipmentList, {"shipments": [_shipment(s) for s in page.shipments], "next": next_url})
+
+
+@api.operation("GET", "/shipments/<tracking_id>", summary="Get a shipment", permission=Permission.VIEW_SHIPMENTS,
+               response=Success(ShipmentWithEvents, 200, "The shipment with its contact details and timeline."))
+def get_shipment(tracking_id: str):
+    """The staff view: full names, address, mobile, email, and every event with its internal note."""
+    shipment = find_shipment(tracking_id)
+    return answer(ShipmentWithEvents, _shipment(shipment, timeline(shipment)))
+
+
+@api.operation("GET", "/shipments/<tracking_id>/label", summary="Print a shipment's label",
+               permission=Permission.VIEW_SHIPMENTS, query=LabelOptions,
+               response=Success(None, 200, "The label, a PDF page.", media_type=PDF))
+def shipment_label(tracking_id: str, query: LabelOptions):
+    shipment = find_shipment(tracking_id)
+    options = labels.LabelOptions(size=labels.label_size(query.size),
+                                  public_base_url=current_app.config["PUBLIC_BASE_URL"],
+                                  timezone=current_app.config["DISPLAY_TIMEZONE"])
+    pdf = labels.render_labels([shipment], options)
+    record_audit("labels_printed", actor=current_user.username, target_type="shipment",
+                 target_id=shipment.tracking_id, details={"count": 1, "size": options.size, "via": "api"})
+    db.session.commit()
+    response = Response(pdf, mimetype=PDF)
+    response.headers["Content-Disposition"] = f'inline; filename="label-{shipment.tracking_id}.pdf"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@api.operation("POST", "/shipments/<tracking_id>/events", summary="Record a status change",
+               permission=Permission.CHANGE_SHIPMENTS, body=NewEvent, errors=(409,),
+               response=Success(RecordedEvent, 201, "Recorded: the new event and the statuses allowed next."))
+def record_event(tracking_id: str, body: NewEvent):
+    """Moves the shipment to `status` (the recipient is emailed). A transition the state machine forbids is a
+    409 whose `allowed` member lists the statuses allowed next."""
+    shipment, event = record_status_change(tracking_id, body.status, body.location, body.note,
+                                           actor=current_user.username, customer_message=body.customer_message)
+    db.session.commit()
+    recorded = shipment_to_dict(shipment, [event], staff=True)
+    return answer(RecordedEvent, {"tracking_id": shipment.tracking_id, "status": shipment.status,
+                                  "event": recorded["events"][0], "allowed_next_statuses": next_statuses(shipment)},
+                  201)
+
+
+# --- the document ------------------------------------------------------------------------------------------------
+
+@api.operation("GET", "/openapi.json", summary="This API's OpenAPI document", permission=None, tag="documents",
+               response=Success(None, 200, "The OpenAPI 3.1 document.", media_type=JSON))
+def openapi_document():
+    """Public: describes every /api/v1 route, its schemas, its errors and the security scheme."""
+    return document_for(api)
+
+
+@bp.get("/api/docs")
+def api_docs():
+    """Public: the OpenAPI document rendered as a page."""
+    return render_template("api/docs.html", docs=docs_view(document_for(api)))
+
+
+@bp.cli.command("purge-idempotency-keys")
+def purge_idempotency_keys_command() -> None:
+    """Delete idempotency keys older than 24 hours (`flask --app app api purge-idempotency-keys`, e.g. daily)."""
+    import click
+
+    removed = purge_expired_keys()
+    db.session.commit()
+    click.echo(f"Removed {removed} expired idempotency key(s).")
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+
+def _idempotency_key() -> str | None:
+    value = request.headers.get(IDEMPOTENCY_KEY.name)
+    if value is None:
+        return None
+    if not 1 <= len(value) <= IDEMPOTENCY_KEY.max_length or not _IDEMPOTENCY_KEY_TEXT.match(value):
+        raise ValidationError(fields={IDEMPOTENCY_KEY.name: "1 to 255 visible ASCII characters, no spaces."})
+    return value
+
+
+def _created(body: dict, replayed: bool):
+    headers = {"Location": _absolute(url_for("api.get_shipment", tracking_id=body["tracking_id"]))}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return answer(Shipment, body, 201, headers)
+
+
+def _absolute(path: str) -> str:
+    return f"{current_app.config['PUBLIC_BASE_URL']}{path}"
+
+
+def _shipment(shipment, events=None) -> dict:
+    data = shipment_to_dict(shipment, events, staff=True)
+    data["label_url"] = _absolute(url_for("api.shipment_label", tracking_id=shipment.tracking_id))
+    return data

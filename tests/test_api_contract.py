@@ -1,0 +1,76 @@
+"""The /api/v1 contract, checked by Schemathesis against a real `flask run` process on 127.0.0.1 with the
+document the app publishes: every operation, valid and invalid data, generated. Any 5xx, any response that does
+not match its documented schema, content type or headers, any undocumented status code, invalid data that is
+accepted, or a secured operation answering without its key fails the run.
+
+Bounded: at most MAX_EXAMPLES cases per operation and phase, and MAX_SECONDS per database (about two minutes for
+both), a few thousand requests in all.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import AuditEntry
+from tests.notifications.conftest import free_port
+from tests.notifications.test_processes import AppProcess, app_env, wait_until_serving
+
+MAX_EXAMPLES = 150
+MAX_SECONDS = 55
+SEED = 20261201
+CHECKS = ",".join((
+    "not_a_server_error", "status_code_conformance", "content_type_conformance", "response_headers_conformance",
+    "response_schema_conformance", "negative_data_rejection", "missing_required_header", "unsupported_method",
+    "ignored_auth",
+))
+
+
+def schemathesis_command() -> list[str]:
+    executable = Path(sys.executable).with_name("schemathesis")
+    return [str(executable)] if executable.exists() else [shutil.which("schemathesis") or "schemathesis"]
+
+
+@pytest.fixture
+def served(app, database_url, tmp_path: Path):
+    port = free_port()
+    process = AppProcess(["run", "--host", "127.0.0.1", "--port", str(port), "--no-reload", "--no-debugger",
+                          "--with-threads"], app_env(database_url, NOTIFY_WORKER_IN_WEB=False, LOG_LEVEL="WARNING"),
+                         tmp_path / "app.log")
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(base_url, process)
+        yield base_url, process
+    finally:
+        process.stop()
+
+
+@pytest.mark.slow
+def test_the_api_keeps_its_published_contract(app, served, issue_key, create_shipment, tmp_path: Path):
+    base_url, process = served
+    secret = issue_key("contract", role="admin")
+    for _ in range(3):
+        create_shipment()
+    report = tmp_path / "schemathesis.log"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SCHEMATHESIS_")}
+    command = [*schemathesis_command(), "run", f"{base_url}/api/v1/openapi.json",
+               "--checks", CHECKS, "--mode", "all", "--phases", "examples,coverage,fuzzing",
+               "--max-examples", str(MAX_EXAMPLES), "--max-time", str(MAX_SECONDS), "--seed", str(SEED),
+               "--header", f"Authorization: Bearer {secret}", "--workers", "2", "--request-timeout", "20",
+               "--no-color", "--output-truncate", "false", "--suppress-health-check", "all"]
+    with report.open("w") as output:
+        result = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
+                                timeout=MAX_SECONDS + 120)
+    text = report.read_text(errors="replace")
+    assert result.returncode == 0, text[-20_000:]
+    assert "No issues found" in text or "passed" in text, text[-5_000:]
+    assert process.process.poll() is None, process.output()[-5_000:]
+    with app.app_context():  # the key was used: bookings and status changes went through, not only refusals
+        actions = set(db.session.scalars(select(AuditEntry.action).where(AuditEntry.actor == "contract")))
+    assert {"shipment_created", "status_changed"} <= actions, (actions, text[-5_000:])
