@@ -1,8 +1,14 @@
 """What the linters cannot know: the Dockerfile, buildspec and templates say what issue 5 asks of them."""
 from __future__ import annotations
 
+import base64
+import csv
+import hashlib
+import importlib.util
+import io
 import json
 import re
+import zipfile
 
 import pytest
 import yaml
@@ -64,7 +70,7 @@ def test_build_context_is_an_allow_list_that_keeps_secrets_and_tests_out():
              if line.strip() and not line.startswith("#")]
     assert lines[0] == "*"
     allowed = {line[1:] for line in lines if line.startswith("!")}
-    assert allowed == {"requirements.txt", "gunicorn.conf.py", "app/", "migrations/"}
+    assert allowed == {"requirements.txt", "gunicorn.conf.py", "app/", "migrations/", "deploy/slim_wheels.py"}
 
 
 # --- buildspec ------------------------------------------------------------------------------------------------
@@ -221,3 +227,49 @@ def test_proof_of_delivery_files_go_to_a_private_bucket_only_the_task_role_may_u
     assert statements["ReadWriteEvidence"]["Action"] == ["s3:PutObject", "s3:GetObject"]
     assert statements["ReadWriteEvidence"]["Resource"] == {"Fn::Sub": "${EvidenceBucket.Arn}/proof-of-delivery/*"}
     assert "s3:DeleteObject" not in str(policy)
+
+
+# --- the build stage's wheel slimming ---------------------------------------------------------------------------
+
+def _slim_wheels_module():
+    spec = importlib.util.spec_from_file_location("slim_wheels", ROOT / "deploy" / "slim_wheels.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_slim_wheels_keeps_the_aws_models_the_app_calls_and_writes_a_true_record(tmp_path):
+    slim_wheels = _slim_wheels_module()
+    members = {
+        "botocore/__init__.py": b"",
+        "botocore/data/endpoints.json": b"{}",
+        "botocore/data/s3/2006-03-01/service-2.json.gz": b"s3",
+        "botocore/data/sns/2010-03-31/service-2.json.gz": b"sns",
+        "botocore/data/ec2/2016-11-15/service-2.json.gz": b"ec2" * 1000,
+        "boto3/data/dynamodb/2012-08-10/resources-1.json": b"{}",
+        "boto3/data/s3/2006-03-01/resources-1.json": b"{}",
+        "botocore/tests/test_client.py": b"assert True",
+        "botocore/testing.py": b"",  # a module named like a test directory is code
+        "botocore-1.0.dist-info/METADATA": b"Name: botocore",
+        "botocore-1.0.dist-info/RECORD": b"stale",
+    }
+    wheel = tmp_path / "botocore-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    slim_wheels.slim_wheel(wheel, strip=None)
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        record = list(csv.reader(io.StringIO(archive.read("botocore-1.0.dist-info/RECORD").decode())))
+        contents = {name: archive.read(name) for name in names}
+    assert names == {"botocore/__init__.py", "botocore/data/endpoints.json",
+                     "botocore/data/s3/2006-03-01/service-2.json.gz", "botocore/data/sns/2010-03-31/service-2.json.gz",
+                     "boto3/data/s3/2006-03-01/resources-1.json", "botocore/testing.py",
+                     "botocore-1.0.dist-info/METADATA", "botocore-1.0.dist-info/RECORD"}
+    assert {row[0] for row in record} == names
+    for name, digest, size in record:
+        if name.endswith("RECORD"):
+            assert (digest, size) == ("", "")
+            continue
+        expected = base64.urlsafe_b64encode(hashlib.sha256(contents[name]).digest()).rstrip(b"=").decode()
+        assert (digest, int(size)) == (f"sha256={expected}", len(contents[name]))
