@@ -287,7 +287,8 @@ def test_the_rate_limit_counts_per_key_and_answers_429_problem(app, make_config,
     refused = assert_problem(client.get("/api/v1/shipments", headers=first), 429)
     assert refused["status"] == 429
     retry = client.get("/api/v1/shipments", headers=first)
-    assert 0 < int(retry.headers["Retry-After"]) <= 60
+    assert 0 < int(retry.headers["Retry-After"]) <= 60 and retry.headers["RateLimit-Remaining"] == "0"
+    assert retry.headers["RateLimit-Policy"] == "3;w=60"
     assert client.get("/api/v1/shipments", headers=second).status_code == 200  # another key, its own budget
 
 
