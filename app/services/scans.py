@@ -22,14 +22,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import and_, func, literal, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, func, literal, or_, select, text, tuple_, update
 
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
 from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
 from app.services import outbox, tracking_cache
-from app.services.audit import record_audit
+from app.services.audit import record_audit, record_audits
 from app.services.status import Status, allowed_next_statuses, canonical_status
 from app.services.tracking_ids import normalise_tracking_id
 from app.timeutil import utcnow
@@ -89,6 +89,7 @@ class _Current:
     email: str
     latest_location: str | None = None
     held_from: str | None = None
+    changed_at: datetime | None = None  # set once the compare-and-set made the change ours
 
 
 def apply_status_changes(changes: Sequence[StatusChange], actor: str, *,
@@ -132,8 +133,14 @@ def apply_status_changes(changes: Sequence[StatusChange], actor: str, *,
                 outcomes[index] = refusal
             else:
                 candidates[index] = row
-        winners = _compare_and_set({i: (row, changes[i].status) for i, row in candidates.items()})
-        won.update({i: row for i, row in candidates.items() if row.id in winners})
+        # The time is taken after this round read the rows and before they are ours: the compare-and-set on
+        # updated_at fails for any change committed since the read, so event order and commit order agree.
+        now = utcnow()
+        winners = _compare_and_set({i: (row, changes[i].status) for i, row in candidates.items()}, now)
+        for index, row in candidates.items():
+            if row.id in winners:
+                row.changed_at = now
+                won[index] = row
         lost = {i: row.id for i, row in candidates.items() if row.id not in winners}
         if not lost:
             todo = {}
@@ -209,50 +216,62 @@ def _same_place(location: str, latest: str | None) -> bool:
     return latest is not None and " ".join(location.split()).casefold() == " ".join(latest.split()).casefold()
 
 
-def _compare_and_set(candidates: dict[int, tuple[_Current, str]]) -> set[int]:
-    """Set each candidate's new status if its shipment still has the status and updated_at it was checked
-    against; the ids of the shipments that were set (their rows stay locked until the transaction ends)."""
+def _compare_and_set(candidates: dict[int, tuple[_Current, str]], now: datetime) -> set[int]:
+    """Set each candidate's new status (and updated_at) if its shipment still has the status and updated_at it
+    was checked against; the ids of the shipments that were set (their rows stay locked until the transaction
+    ends). One UPDATE per requested status."""
     by_status: dict[str, list[_Current]] = defaultdict(list)
     for row, status in candidates.values():
         by_status[status].append(row)
     winners: set[int] = set()
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
     for status, rows in by_status.items():
+        if postgresql:
+            winners.update(db.session.execute(_CAS_POSTGRESQL, {
+                "new_status": status, "now": now, "ids": [row.id for row in rows],
+                "statuses": [row.status for row in rows], "stamps": [row.updated_at for row in rows]}).scalars())
+            continue
         # `id IN` lets the database find the rows by primary key; the row values are the compare part.
         winners.update(db.session.execute(
             update(Shipment)
             .where(_SHIPMENTS.c.id.in_([row.id for row in rows]),
                    tuple_(_SHIPMENTS.c.id, _SHIPMENTS.c.status, _SHIPMENTS.c.updated_at)
                    .in_([(row.id, row.status, row.updated_at) for row in rows]))
-            .values(status=status)
+            .values(status=status, updated_at=now)
             .returning(_SHIPMENTS.c.id)
             .execution_options(synchronize_session=False)
         ).scalars())
     return winners
 
 
+# PostgreSQL joins the batch as arrays (one bind each, planned once) rather than a list of row values, which it
+# would test one by one against every row: a third of the time of a batch of 1,000.
+_CAS_POSTGRESQL = text(
+    "UPDATE shipments SET status = :new_status, updated_at = :now"
+    " FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]), CAST(:stamps AS timestamptz[]))"
+    " AS seen(id, status, updated_at)"
+    " WHERE shipments.id = seen.id AND shipments.status = seen.status AND shipments.updated_at = seen.updated_at"
+    " RETURNING shipments.id"
+).bindparams(bindparam("now", type_=Shipment.__table__.c.updated_at.type))
+
+
 def _write(won: dict[int, _Current], changes: Sequence[StatusChange], actor: str) -> dict[int, ChangeOutcome]:
     """The accepted changes' updated_at, events, emails, audit rows and cache notices, each in bulk."""
     if not won:
         return {}
-    # The time is taken once the rows are ours, so event order and commit order agree.
-    now = utcnow()
     connection = db.session.connection()
-    connection.execute(update(_SHIPMENTS).where(_SHIPMENTS.c.id.in_([row.id for row in won.values()]))
-                       .values(updated_at=now))
     indexes = list(won)
     values = [{"shipment_id": won[i].id, "status": changes[i].status, "location": changes[i].location,
                "note": changes[i].note or None, "customer_message": changes[i].customer_message or None,
-               "actor": actor, "occurred_at": now} for i in indexes]
+               "actor": actor, "occurred_at": won[i].changed_at} for i in indexes]
     event_ids = connection.execute(_INSERT_EVENTS, values).scalars().all()
     events = {i: TrackingEvent(id=event_id, **row) for i, event_id, row in zip(indexes, event_ids, values, strict=True)}
     # Proof of delivery rows (received_by, attempt_reason) are inserted here, in bulk, keyed by event id.
     _queue_emails(event_ids)
-    for i in indexes:
-        record_audit("status_changed", actor=actor, target_type="shipment", target_id=won[i].tracking_id,
-                     details={"from": won[i].status, "to": changes[i].status, "location": changes[i].location})
+    record_audits("status_changed", actor=actor, entries=[
+        ("shipment", won[i].tracking_id, {"from": won[i].status, "to": changes[i].status,
+                                          "location": changes[i].location}) for i in indexes])
     tracking_cache.publish_changes([row.tracking_id for row in won.values()])
-    for row in won.values():
-        row.updated_at = now
     return {i: ChangeOutcome(tracking_id=won[i].tracking_id, ok=True, status=changes[i].status,
                              shipment_id=won[i].id, event=events[i]) for i in indexes}
 
