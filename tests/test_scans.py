@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 from sqlalchemy import func, select
@@ -11,6 +12,7 @@ from app.extensions import db
 from app.models import AuditEntry, Notification, Shipment, TrackingEvent
 from app.services.scans import MAX_SCANS, ScanBatch, record_scans
 from app.services.shipments import NewShipment, create_shipment, record_status_change
+from tests.test_tracking_cache import cached_app, document, wait_until  # noqa: F401 - cached_app is a fixture
 
 NEW = NewShipment("Asha Rao", "Vikram Nair", "+919876543210", "vikram@example.com", "Kochi")
 HTML = {"Accept": "text/html"}
@@ -133,6 +135,63 @@ def test_a_rolled_back_batch_leaves_nothing(app_ctx):
     assert written() == before
     assert db.session.scalar(select(Shipment.status)) == "Booked"
     assert count(AuditEntry, AuditEntry.action == "scan_batch") == 0
+
+
+def test_two_hubs_scanning_the_same_parcels_at_once_record_each_change_once(app):
+    with app.app_context():
+        tids = [create_shipment(NEW).tracking_id for _ in range(30)]
+        db.session.commit()
+        db.session.remove()
+    reports, errors = {}, []
+    first_has_rows, second_started = threading.Event(), threading.Event()
+
+    def run(name: str, location: str, hold: bool) -> None:
+        with app.app_context():
+            try:
+                if not hold:
+                    first_has_rows.wait(5)
+                    second_started.set()
+                reports[name] = record_scans(ScanBatch("Picked Up", location, tids), actor=name)
+                if hold:  # keep the rows locked until the other batch is waiting on them
+                    first_has_rows.set()
+                    second_started.wait(5)
+                    threading.Event().wait(0.3)
+                db.session.commit()
+            except Exception as exc:  # noqa: BLE001 - recorded for the assertions
+                db.session.rollback()
+                errors.append(exc)
+                first_has_rows.set()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=("first", "Hub A", True)),
+               threading.Thread(target=run, args=("second", "Hub B", False))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert reports["first"].accepted == 30 and reports["second"].accepted == 0
+    assert {o.refusal for o in reports["second"].outcomes} == {"not_allowed"}  # checked again: now Picked Up
+    with app.app_context():
+        assert count(TrackingEvent, TrackingEvent.status == "Picked Up") == 30
+        assert count(Notification) == 60 and count(AuditEntry, AuditEntry.action == "status_changed") == 30
+        assert {e.location for e in db.session.scalars(select(TrackingEvent).where(
+            TrackingEvent.status == "Picked Up"))} == {"Hub A"}
+
+
+def test_a_batch_tells_every_process_which_shipments_changed(cached_app, create_shipment):  # noqa: F811
+    reader, writer = cached_app(), cached_app()  # two apps: two caches and listeners, like two processes
+    tids = [create_shipment() for _ in range(3)]
+    cache = reader.extensions["waybill_tracking_cache"]
+    for tid in tids:
+        assert document(reader, tid)["status"] == "Booked" and cache.get(tid) is not None
+    with writer.app_context():
+        record_scans(ScanBatch("Picked Up", "Kochi Hub", [*tids, "FFFFFFFF"]), actor="op1")
+        db.session.commit()
+        db.session.remove()
+    assert wait_until(lambda: all(cache.get(tid) is None for tid in tids)), "the reader was not told"
+    assert {document(reader, tid)["status"] for tid in tids} == {"Picked Up"}
 
 
 # --- the JSON call ----------------------------------------------------------------------------------------------
