@@ -91,3 +91,20 @@ def test_without_javascript_the_page_is_a_plain_form(open_tab, make_user, create
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Shipment)
                                  .where(Shipment.status == "Picked Up")) == 3
+
+
+def test_a_scan_without_a_location_is_not_recorded_and_keeps_the_id(page, make_user, create_shipment, app):
+    make_user("operator1", PASSWORD, "operator")
+    tid = create_shipment()
+    sign_in(page)
+    page.goto("/admin/scan")
+    page.get_by_label("Status to record").select_option("Picked Up")
+    wedge(page, tid)
+    expect(page.locator("[data-scan-last]")).to_have_text("Not recorded: Enter the location.")
+    expect(page.get_by_label("Scan or type a tracking ID")).to_have_value(tid)
+    expect(page.locator("[data-scan-results] > li")).to_have_count(0)
+    page.get_by_label("Location").fill("Kochi Hub")
+    page.get_by_label("Scan or type a tracking ID").press("Enter")
+    expect(page.locator("[data-scan-last]")).to_have_text(f"Accepted {tid}: Picked Up")
+    with app.app_context():
+        assert db.session.scalar(select(Shipment.status)) == "Picked Up"
