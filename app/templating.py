@@ -107,6 +107,7 @@ class MenuLink:
 STAFF_MENU = (
     MenuLink("Dashboard", "admin.dashboard", Permission.VIEW_SHIPMENTS,
              ("admin.dashboard", "admin.shipment_detail", "admin.record_update", "admin.import")),
+    MenuLink("Scan", "admin.scan", Permission.CHANGE_SHIPMENTS, ("admin.scan",)),
     MenuLink("Outbox", "notifications.outbox", Permission.VIEW_OUTBOX, ("notifications.",)),
     MenuLink("Audit", "admin.audit", Permission.VIEW_AUDIT, ("admin.audit",)),
     MenuLink("Staff", "admin.users", Permission.MANAGE_STAFF, ("admin.user",)),

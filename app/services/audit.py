@@ -61,6 +61,21 @@ def record_audit(action: str, *, actor: str, target_type: str | None = None, tar
     ))
 
 
+def record_audits(action: str, *, actor: str, entries: list[tuple[str | None, str | int | None, dict | None]]) -> None:
+    """record_audit for many targets at once, one INSERT (`entries` are (target_type, target_id, details)): a
+    batch of hub scans writes one row per accepted change."""
+    if action not in ACTIONS:
+        raise ValueError(f"Unknown audit action {action!r}; add it to app.services.audit.ACTIONS")
+    if not entries:
+        return
+    at, request_id, client_address = utcnow(), current_request_id(), current_client_address()
+    db.session.execute(AuditEntry.__table__.insert(), [
+        {"at": at, "actor": (actor or SYSTEM)[:ACTOR_MAX], "action": action, "target_type": target_type,
+         "target_id": None if target_id is None else str(target_id)[:TARGET_ID_MAX], "request_id": request_id,
+         "client_address": client_address, "details": _clean_details(details) if details else None}
+        for target_type, target_id, details in entries])
+
+
 def _clean_details(details: dict) -> dict:
     forbidden = FORBIDDEN_DETAIL_KEYS.intersection(k.lower() for k in details)
     if forbidden:

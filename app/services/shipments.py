@@ -4,16 +4,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, literal, null, select, update
+from sqlalchemy import bindparam, func, literal, null, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
-from app.services import outbox, tracking_cache
-from app.services.audit import record_audit
+from app.services import outbox, scans
 from app.services.contacts import ContactError, normalise_mobile
 from app.services.status import Status, allowed_next_statuses, canonical_status
 from app.services.tracking_ids import new_tracking_id, normalise_tracking_id
@@ -22,7 +20,6 @@ from app.timeutil import utcnow
 ORIGIN_LOCATION = "Origin Facility"
 SEARCH_LIMIT = 100
 _ID_ATTEMPTS = 5
-_CAS_ATTEMPTS = 5
 # Bookings per set-based round (create_shipments): large enough that round trips stop mattering, small enough
 # that a round's statements stay well inside SQLite's 32,766 bound parameters.
 BULK_CHUNK = 1000
@@ -234,48 +231,30 @@ def next_statuses(shipment: Shipment) -> list[str]:
 def record_status_change(tracking_id: str, status: str, location: str, note: str | None,
                          actor: str, *, customer_message: str | None = None) -> tuple[Shipment, TrackingEvent]:
     """Move a shipment to `status`: new status, one appended event, the recipient's email and the audit row,
-    one unit.
+    one unit. A batch of one through the bulk core (scans.apply_status_changes), so both follow the same rules.
 
     `note` is for staff only; `customer_message` is what the customer sees (tracking page and email).
 
-    Concurrent changes to one shipment are serialised by a compare-and-set on its status (works the same on
-    PostgreSQL and SQLite): a change that lost the race is checked again against the new status, and either
-    applies on top of it or fails with InvalidTransition (409).
+    Errors: ValidationError for an unknown status, NotFound, InvalidTransition (409, naming the allowed next
+    statuses), Conflict when concurrent changes kept winning the compare-and-set. Concurrent changes are
+    serialised by that compare-and-set: a change that lost the race is checked again against the new status,
+    and either applies on top of it or fails with InvalidTransition.
     """
     requested = canonical_status(status)
     if requested is None:
         raise ValidationError(fields={"status": f"Unknown status {status[:40]!r}."})
-    shipment = find_shipment(tracking_id)
-    for _ in range(_CAS_ATTEMPTS):
-        current = shipment.status
-        allowed = allowed_next_statuses(current, held_from(shipment))
-        if requested not in allowed:
-            raise InvalidTransition(current, requested, allowed)
-        won = db.session.execute(
-            update(Shipment)
-            .where(Shipment.id == shipment.id, Shipment.status == current)
-            .values(status=requested)
-            .execution_options(synchronize_session=False)
-        ).rowcount == 1
-        if won:
-            break
-        shipment = db.session.scalars(
-            select(Shipment).where(Shipment.id == shipment.id).execution_options(populate_existing=True)
-        ).one()
-    else:
+    [outcome] = scans.apply_status_changes(
+        [scans.StatusChange(tracking_id, requested, location, note, customer_message=customer_message)], actor,
+        refuse_same_place=False)
+    if not outcome.ok:
+        if outcome.refusal == scans.Refusal.UNKNOWN_ID:
+            raise shipment_not_found(tracking_id)
+        if outcome.refusal == scans.Refusal.NOT_ALLOWED:
+            raise InvalidTransition(outcome.status, requested, list(outcome.allowed))
         raise Conflict("The shipment is being updated by someone else; please try again.")
-
-    # The time is taken after the row is ours, so event order and commit order agree.
-    now = utcnow()
-    set_committed_value(shipment, "status", requested)
-    shipment.updated_at = now
-    db.session.flush()  # the shipment's new updated_at
-    event = _insert_event(shipment.id, requested, location, note, actor, now, customer_message)
-    outbox.enqueue_status_email(shipment, event)
-    record_audit("status_changed", actor=actor, target_type="shipment", target_id=shipment.tracking_id,
-                 details={"from": current, "to": requested, "location": location})
-    tracking_cache.publish_change(shipment.tracking_id)
-    return shipment, event
+    # The caller gets the shipment as it now is in this transaction (status and updated_at set by the core).
+    shipment = db.session.get(Shipment, outcome.shipment_id, populate_existing=True)
+    return shipment, outcome.event
 
 
 def search_by_mobile(raw_mobile: str, default_region: str) -> tuple[str, list[Shipment]]:

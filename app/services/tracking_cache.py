@@ -21,7 +21,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.extensions import db
 
@@ -165,6 +165,16 @@ def publish_change(tracking_id: str) -> None:
         db.session.execute(select(func.pg_notify(CHANNEL, tracking_id)))
     changed = db.session.info.setdefault("waybill_changed_tracking_ids", set())
     changed.add(tracking_id)
+
+
+def publish_changes(tracking_ids: list[str]) -> None:
+    """publish_change for many shipments, in one statement (a hub's batch of scans changes hundreds at once)."""
+    if not tracking_ids:
+        return
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_notify(:channel, changed) FROM unnest(CAST(:ids AS text[])) AS changed"),
+                           {"channel": CHANNEL, "ids": list(tracking_ids)})
+    db.session.info.setdefault("waybill_changed_tracking_ids", set()).update(tracking_ids)
 
 
 def evict_after_commit(session) -> None:

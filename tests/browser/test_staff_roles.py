@@ -90,7 +90,7 @@ def test_an_operator_updates_but_has_no_admin_pages(page, make_user, create_ship
     make_user("operator1", PASSWORD, "operator")
 
     sign_in(page)
-    expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Outbox"])
+    expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Outbox"])
     page.get_by_role("link", name=tracking_id).click()
     page.get_by_label("New status").select_option("Picked Up")
     page.get_by_label("Location").fill("Hyderabad Hub")
@@ -106,7 +106,7 @@ def test_an_operator_updates_but_has_no_admin_pages(page, make_user, create_ship
 
     page.goto("/admin/audit")
     expect_forbidden(page)
-    expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Outbox"])
+    expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Outbox"])
 
 
 def test_an_admin_reads_and_filters_the_audit_trail(page, app, make_user, create_shipment, auth):
@@ -126,7 +126,7 @@ def test_an_admin_reads_and_filters_the_audit_trail(page, app, make_user, create
     make_user("boss", PASSWORD, "admin")
 
     sign_in(page, "boss")
-    expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Outbox", "Audit", "Staff",
+    expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Outbox", "Audit", "Staff",
                                              "API keys"])
     page.get_by_role("link", name="Audit").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Audit trail")

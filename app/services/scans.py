@@ -1,0 +1,357 @@
+"""Status changes in bulk: the one core every status change goes through (a hub's scans, and a single update as
+a batch of one).
+
+Rules:
+- Each shipment's change is its own unit: a refused change (unknown ID, a transition the state machine does not
+  allow, already in that status at that location, the same ID twice in one batch) refuses only that one, with
+  its reason; the others go ahead. Nothing is written for a refused change.
+- An accepted change writes exactly what a single update writes: the new status, one appended event, the
+  recipient's email (outbox) and one `status_changed` audit row, in the caller's transaction.
+- Set-based: one query loads the batch's shipments, one the events the checks need (the latest location, and
+  the held-from status of shipments On Hold), one compare-and-set UPDATE per requested status, then the events,
+  emails and audit rows are inserted in bulk and the tracking cache is told about every changed shipment.
+- Concurrent changes are serialised by the compare-and-set on (status, updated_at): a change whose shipment
+  moved under it is checked again against the new state, and either applies on top of it or is refused. The
+  same statements run on PostgreSQL and SQLite.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import and_, bindparam, func, literal, or_, select, text, tuple_, update
+
+from app.errors import ValidationError
+from app.extensions import db
+from app.models import Shipment, TrackingEvent
+from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
+from app.services import outbox, tracking_cache
+from app.services.audit import record_audit, record_audits
+from app.services.status import Status, allowed_next_statuses, canonical_status
+from app.services.tracking_ids import normalise_tracking_id
+from app.timeutil import utcnow
+
+MAX_SCANS = 1000
+TRACKING_ID_INPUT_MAX = 64  # a typed ID with spaces and hyphens; anything longer is not a scan
+RECEIVED_BY_MAX = 100
+ATTEMPT_REASON_MAX = 200
+# Rounds of the compare-and-set: a change that lost a race is checked again and retried this many times in all.
+CAS_ATTEMPTS = 8
+_SHIPMENTS, _EVENTS = Shipment.__table__, TrackingEvent.__table__
+_INSERT_EVENTS = _EVENTS.insert().returning(_EVENTS.c.id, sort_by_parameter_order=True)
+
+
+class Refusal(StrEnum):
+    UNKNOWN_ID = "unknown_id"
+    NOT_ALLOWED = "not_allowed"
+    ALREADY_THERE = "already_there"
+    REPEATED = "repeated_in_batch"
+    BUSY = "busy"
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One shipment's requested change. `status` is a canonical status name (canonical_status)."""
+    tracking_id: str
+    status: str
+    location: str
+    note: str | None = None
+    customer_message: str | None = None
+    # Proof of delivery: who took a Delivered parcel, why a Delivery Attempted one was not delivered.
+    received_by: str | None = None
+    attempt_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ChangeOutcome:
+    """What became of one change: accepted (`ok`, `status` is the new status, `event` the appended event) or
+    refused (`refusal` and `error` say why; `status` is the shipment's current status when it exists)."""
+    tracking_id: str
+    ok: bool
+    status: str | None = None
+    error: str | None = None
+    refusal: Refusal | None = None
+    allowed: tuple[str, ...] = ()
+    shipment_id: int | None = None
+    event: TrackingEvent | None = None
+
+
+@dataclass
+class _Current:
+    """A shipment as the checks see it: read in this round, compared and set by the UPDATE."""
+    id: int
+    tracking_id: str
+    status: str
+    updated_at: datetime
+    email: str
+    latest_location: str | None = None
+    held_from: str | None = None
+    changed_at: datetime | None = None  # set once the compare-and-set made the change ours
+
+
+def apply_status_changes(changes: Sequence[StatusChange], actor: str, *,
+                         refuse_same_place: bool = True) -> list[ChangeOutcome]:
+    """Apply every change that the state machine allows, in the caller's transaction; one outcome per change,
+    in order. Each accepted change gets its status, event, email and audit row; a refused one writes nothing.
+
+    `refuse_same_place`: a shipment asked for the status it has, at the location of its latest event, is refused
+    as "already there" (a parcel scanned twice at one hub). A single update from a shipment's page passes False:
+    there the state machine alone decides (In Transit may be recorded again at the same hub).
+    """
+    outcomes: list[ChangeOutcome | None] = [None] * len(changes)
+    first_of: dict[str, int] = {}
+    repeats: dict[int, int] = {}
+    for index, change in enumerate(changes):
+        canonical = normalise_tracking_id(change.tracking_id)
+        if canonical is None:
+            outcomes[index] = _refused(change.tracking_id.strip()[:32], Refusal.UNKNOWN_ID)
+        elif canonical in first_of:
+            outcomes[index] = _refused(canonical, Refusal.REPEATED)
+            repeats[index] = first_of[canonical]
+        else:
+            first_of[canonical] = index
+    found = _load(_SHIPMENTS.c.tracking_id.in_(list(first_of))) if first_of else {}
+    by_tracking_id = {row.tracking_id: row for row in found.values()}
+    todo: dict[int, _Current] = {}
+    for canonical, index in first_of.items():
+        row = by_tracking_id.get(canonical)
+        if row is None:
+            outcomes[index] = _refused(canonical, Refusal.UNKNOWN_ID)
+        else:
+            todo[index] = row
+
+    won: dict[int, _Current] = {}
+    for _ in range(CAS_ATTEMPTS):
+        _add_event_context(todo, changes, refuse_same_place)
+        candidates: dict[int, _Current] = {}
+        for index, row in todo.items():
+            refusal = _check(changes[index], row, refuse_same_place)
+            if refusal is not None:
+                outcomes[index] = refusal
+            else:
+                candidates[index] = row
+        # The time is taken after this round read the rows and before they are ours: the compare-and-set on
+        # updated_at fails for any change committed since the read, so event order and commit order agree.
+        now = utcnow()
+        winners = _compare_and_set({i: (row, changes[i].status) for i, row in candidates.items()}, now)
+        for index, row in candidates.items():
+            if row.id in winners:
+                row.changed_at = now
+                won[index] = row
+        lost = {i: row.id for i, row in candidates.items() if row.id not in winners}
+        if not lost:
+            todo = {}
+            break
+        reloaded = _load(_SHIPMENTS.c.id.in_(list(lost.values())))
+        todo = {i: reloaded[shipment_id] for i, shipment_id in lost.items() if shipment_id in reloaded}
+    for index, row in todo.items():
+        outcomes[index] = _refused(row.tracking_id, Refusal.BUSY, current=row.status)
+
+    for index, outcome in _write(won, changes, actor).items():
+        outcomes[index] = outcome
+    for index, first in repeats.items():  # a repeat tells the status its first scan left the shipment in
+        outcomes[index] = replace(outcomes[index], status=outcomes[first].status)
+    return outcomes
+
+
+def _load(condition) -> dict[int, _Current]:
+    rows = db.session.execute(
+        select(_SHIPMENTS.c.id, _SHIPMENTS.c.tracking_id, _SHIPMENTS.c.status, _SHIPMENTS.c.updated_at,
+               _SHIPMENTS.c.email).where(condition)
+    ).all()
+    return {row.id: _Current(row.id, row.tracking_id, row.status, row.updated_at, row.email) for row in rows}
+
+
+def _add_event_context(todo: dict[int, _Current], changes: Sequence[StatusChange], same_place: bool) -> None:
+    """The latest event's location (for "already there") of shipments asked for their own status again, and the
+    held-from status (status.held_from_timeline's rule: the latest event that is not On Hold) of shipments On
+    Hold, for all of them in one query."""
+    needed = {row.id: row for index, row in todo.items()
+              if row.status == Status.ON_HOLD or (same_place and row.status == changes[index].status)}
+    if not needed:
+        return
+    newest_first = (_EVENTS.c.occurred_at.desc(), _EVENTS.c.id.desc())
+    ranked = select(
+        _EVENTS.c.shipment_id, _EVENTS.c.status, _EVENTS.c.location,
+        func.row_number().over(partition_by=_EVENTS.c.shipment_id, order_by=newest_first).label("newest"),
+        func.row_number().over(partition_by=(_EVENTS.c.shipment_id, _EVENTS.c.status == Status.ON_HOLD.value),
+                               order_by=newest_first).label("newest_of_kind"),
+    ).where(_EVENTS.c.shipment_id.in_(list(needed))).subquery()
+    rows = db.session.execute(select(ranked.c.shipment_id, ranked.c.status, ranked.c.location, ranked.c.newest)
+                              .where(or_(ranked.c.newest == 1,
+                                         and_(ranked.c.newest_of_kind == 1,
+                                              ranked.c.status != Status.ON_HOLD.value)))).all()
+    for row in rows:
+        current = needed[row.shipment_id]
+        if row.newest == 1:
+            current.latest_location = row.location
+        if row.status != Status.ON_HOLD:
+            current.held_from = row.status
+
+
+def _check(change: StatusChange, row: _Current, refuse_same_place: bool) -> ChangeOutcome | None:
+    """Why this change cannot be applied to the shipment as it is now (None: it can)."""
+    allowed = tuple(allowed_next_statuses(row.status, row.held_from if row.status == Status.ON_HOLD else None))
+    if refuse_same_place and change.status == row.status and _same_place(change.location, row.latest_location):
+        return _refused(row.tracking_id, Refusal.ALREADY_THERE, current=row.status, allowed=allowed,
+                        error=f"Already {row.status} at {row.latest_location}.")
+    if change.status not in allowed:
+        error = (f"Not allowed from {row.status}; allowed next: {', '.join(allowed)}." if allowed
+                 else f"{row.status} is final: it cannot change any more.")
+        return _refused(row.tracking_id, Refusal.NOT_ALLOWED, current=row.status, allowed=allowed, error=error)
+    return _proof_problem(change, row)
+
+
+def _proof_problem(change: StatusChange, row: _Current) -> ChangeOutcome | None:
+    """The per-change check of proof of delivery (Delivered needs `received_by`, Delivery Attempted an
+    `attempt_reason`) goes here, as a refusal of that change alone. Until proof of delivery is built, the fields
+    are only length-checked where they are read (app.admin.forms)."""
+    return None
+
+
+def _same_place(location: str, latest: str | None) -> bool:
+    return latest is not None and " ".join(location.split()).casefold() == " ".join(latest.split()).casefold()
+
+
+def _compare_and_set(candidates: dict[int, tuple[_Current, str]], now: datetime) -> set[int]:
+    """Set each candidate's new status (and updated_at) if its shipment still has the status and updated_at it
+    was checked against; the ids of the shipments that were set (their rows stay locked until the transaction
+    ends). One UPDATE per requested status."""
+    by_status: dict[str, list[_Current]] = defaultdict(list)
+    for row, status in candidates.values():
+        by_status[status].append(row)
+    winners: set[int] = set()
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    for status, rows in by_status.items():
+        if postgresql:
+            winners.update(db.session.execute(_CAS_POSTGRESQL, {
+                "new_status": status, "now": now, "ids": [row.id for row in rows],
+                "statuses": [row.status for row in rows], "stamps": [row.updated_at for row in rows]}).scalars())
+            continue
+        # `id IN` lets the database find the rows by primary key; the row values are the compare part.
+        winners.update(db.session.execute(
+            update(Shipment)
+            .where(_SHIPMENTS.c.id.in_([row.id for row in rows]),
+                   tuple_(_SHIPMENTS.c.id, _SHIPMENTS.c.status, _SHIPMENTS.c.updated_at)
+                   .in_([(row.id, row.status, row.updated_at) for row in rows]))
+            .values(status=status, updated_at=now)
+            .returning(_SHIPMENTS.c.id)
+            .execution_options(synchronize_session=False)
+        ).scalars())
+    return winners
+
+
+# PostgreSQL joins the batch as arrays (one bind each, planned once) rather than a list of row values, which it
+# would test one by one against every row: a third of the time of a batch of 1,000.
+_CAS_POSTGRESQL = text(
+    "UPDATE shipments SET status = :new_status, updated_at = :now"
+    " FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]), CAST(:stamps AS timestamptz[]))"
+    " AS seen(id, status, updated_at)"
+    " WHERE shipments.id = seen.id AND shipments.status = seen.status AND shipments.updated_at = seen.updated_at"
+    " RETURNING shipments.id"
+).bindparams(bindparam("now", type_=Shipment.__table__.c.updated_at.type))
+
+
+def _write(won: dict[int, _Current], changes: Sequence[StatusChange], actor: str) -> dict[int, ChangeOutcome]:
+    """The accepted changes' updated_at, events, emails, audit rows and cache notices, each in bulk."""
+    if not won:
+        return {}
+    connection = db.session.connection()
+    indexes = list(won)
+    values = [{"shipment_id": won[i].id, "status": changes[i].status, "location": changes[i].location,
+               "note": changes[i].note or None, "customer_message": changes[i].customer_message or None,
+               "actor": actor, "occurred_at": won[i].changed_at} for i in indexes]
+    event_ids = connection.execute(_INSERT_EVENTS, values).scalars().all()
+    events = {i: TrackingEvent(id=event_id, **row) for i, event_id, row in zip(indexes, event_ids, values, strict=True)}
+    # Proof of delivery rows (received_by, attempt_reason) are inserted here, in bulk, keyed by event id.
+    _queue_emails(event_ids)
+    record_audits("status_changed", actor=actor, entries=[
+        ("shipment", won[i].tracking_id, {"from": won[i].status, "to": changes[i].status,
+                                          "location": changes[i].location}) for i in indexes])
+    tracking_cache.publish_changes([row.tracking_id for row in won.values()])
+    return {i: ChangeOutcome(tracking_id=won[i].tracking_id, ok=True, status=changes[i].status,
+                             shipment_id=won[i].id, event=events[i]) for i in indexes}
+
+
+def _queue_emails(event_ids: list[int]) -> None:
+    """The recipient's email about each new event, as outbox.enqueue_status_email queues it, in one INSERT."""
+    subject = literal("Shipment ") + _SHIPMENTS.c.tracking_id + literal(": ") + _EVENTS.c.status  # status_email_subject
+    source = (select(_EVENTS.c.shipment_id, _EVENTS.c.id.label("event_id"), _SHIPMENTS.c.email.label("recipient"),
+                     subject.label("subject"), _EVENTS.c.occurred_at.label("due_at"))
+              .join_from(_EVENTS, _SHIPMENTS, _SHIPMENTS.c.id == _EVENTS.c.shipment_id)
+              .where(_EVENTS.c.id.in_(event_ids)).subquery("email"))
+    db.session.connection().execute(outbox.status_email_insert_from(source))
+    outbox.mark_outbox_changed(db.session)
+
+
+def _refused(tracking_id: str, refusal: Refusal, *, current: str | None = None, allowed: tuple[str, ...] = (),
+             error: str | None = None) -> ChangeOutcome:
+    return ChangeOutcome(tracking_id=tracking_id, ok=False, status=current, refusal=refusal, allowed=allowed,
+                         error=error or _MESSAGES[refusal])
+
+
+_MESSAGES = {
+    Refusal.UNKNOWN_ID: "Unknown ID: no shipment has this tracking ID.",
+    Refusal.REPEATED: "Scanned twice in this batch: only the first scan counts.",
+    Refusal.BUSY: "Being updated by someone else at this moment: scan it again.",
+}
+
+
+# --- a hub's scans --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ScanBatch:
+    """What a hub worker picked once (status, location, note, proof fields) and the IDs scanned under it."""
+    status: str
+    location: str
+    tracking_ids: list[str]
+    note: str | None = None
+    received_by: str | None = None
+    attempt_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    outcomes: list[ChangeOutcome] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.ok)
+
+    @property
+    def refused(self) -> int:
+        return len(self.outcomes) - self.accepted
+
+
+def record_scans(batch: ScanBatch, actor: str) -> ScanReport:
+    """Record one status at one location for every scanned ID, each its own change (apply_status_changes), plus
+    one `scan_batch` audit row for the batch.
+
+    Rules: a known status (ValidationError otherwise); a location; 1 to MAX_SCANS IDs; text within the columns'
+    lengths. The caller commits.
+    """
+    status = canonical_status(batch.status or "")
+    problems = {}
+    if status is None:
+        problems["status"] = "Choose a known status."
+    if not batch.location or len(batch.location) > LOCATION_MAX:
+        problems["location"] = f"Enter the location (at most {LOCATION_MAX} characters)."
+    if batch.note and len(batch.note) > NOTE_MAX:
+        problems["note"] = f"At most {NOTE_MAX} characters."
+    if not batch.tracking_ids:
+        problems["tracking_ids"] = "Scan or type at least one tracking ID."
+    elif len(batch.tracking_ids) > MAX_SCANS:
+        problems["tracking_ids"] = f"At most {MAX_SCANS} tracking IDs at once."
+    if problems:
+        raise ValidationError(fields=problems)
+    changes = [StatusChange(tracking_id, status, batch.location, batch.note or None,
+                            received_by=batch.received_by or None, attempt_reason=batch.attempt_reason or None)
+               for tracking_id in batch.tracking_ids]
+    report = ScanReport(apply_status_changes(changes, actor))
+    record_audit("scan_batch", actor=actor, target_type="shipments", target_id=f"{len(changes)} scans",
+                 details={"status": status, "location": batch.location, "scanned": len(changes),
+                          "accepted": report.accepted, "refused": report.refused})
+    return report
