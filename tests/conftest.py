@@ -25,6 +25,7 @@ from tests import log_privacy
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TABLES_CHILD_FIRST = ("audit_entries", "delivery_estimates", "detail_checks", "login_throttles", "staff_sessions",
+                      "notification_choices", "notification_defaults",
                       "notifications", "tracking_events", "shipments", "users")
 
 

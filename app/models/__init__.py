@@ -3,10 +3,12 @@ from app.models.audit_entry import AuditEntry
 from app.models.delivery_estimate import DeliveryEstimate
 from app.models.detail_check import DetailCheck
 from app.models.notification import Notification
+from app.models.notification_choice import NotificationChoice, NotificationDefault
 from app.models.shipment import Shipment
 from app.models.staff_session import LoginThrottle, StaffSession
 from app.models.tracking_event import TrackingEvent
 from app.models.user import User
 
-__all__ = ["AuditEntry", "DeliveryEstimate", "DetailCheck", "LoginThrottle", "Notification", "Shipment",
+__all__ = ["AuditEntry", "DeliveryEstimate", "DetailCheck", "LoginThrottle", "Notification", "NotificationChoice",
+           "NotificationDefault", "Shipment",
            "StaffSession", "TrackingEvent", "User"]
