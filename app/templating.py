@@ -107,7 +107,9 @@ class MenuLink:
 STAFF_MENU = (
     MenuLink("Dashboard", "admin.dashboard", Permission.VIEW_SHIPMENTS,
              ("admin.dashboard", "admin.shipment_detail", "admin.record_update", "admin.import")),
-    MenuLink("Outbox", "notifications.outbox", Permission.VIEW_OUTBOX, ("notifications.",)),
+    MenuLink("Outbox", "notifications.outbox", Permission.VIEW_OUTBOX, ("notifications.outbox", "notifications.retry")),
+    MenuLink("Settings", "notifications.defaults", Permission.MANAGE_SETTINGS,
+             ("notifications.defaults", "notifications.set_defaults")),
     MenuLink("Audit", "admin.audit", Permission.VIEW_AUDIT, ("admin.audit",)),
     MenuLink("Staff", "admin.users", Permission.MANAGE_STAFF, ("admin.user",)),
 )

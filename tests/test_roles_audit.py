@@ -16,6 +16,7 @@ PUBLIC_ENDPOINTS = {
     "tracking.search", "tracking.full_details", "shipments.create", "auth.login", "auth.logout", "health.healthz",
     "health.readyz",
     "health.prometheus_metrics",  # no session: the scraper's bearer token (METRICS_TOKEN), else 404
+    "notifications.choices",  # no session: the signed token in the URL (the recipient's choices, one-click unsubscribe)
 }
 
 

@@ -7,9 +7,11 @@ from app.admin.forms import AuditFilterForm, ShipmentFilterForm
 from app.auth.guard import staff_required
 from app.errors import Conflict, InvalidTransition, ValidationError, wants_html
 from app.extensions import db
+from app.notifications.serializers import preferences_to_dict
 from app.serializers import audit_entry_to_dict, audit_page_to_dict, shipment_to_dict
 from app.services.audit import list_audit
 from app.services.dashboard import list_shipments, shipment_record, status_tally
+from app.services.preferences import shipment_preferences
 from app.services.roles import Permission, may
 from app.services.shipments import record_status_change, status_counts
 from app.shipments.forms import StatusUpdateForm
@@ -37,7 +39,8 @@ def shipment_detail(tracking_id: str):
         record = shipment_record(tracking_id)
         return jsonify({**shipment_to_dict(record.shipment, record.events, staff=True),
                         "allowed_next_statuses": record.allowed_next,
-                        "audit": [audit_entry_to_dict(e) for e in record.audit]})
+                        "audit": [audit_entry_to_dict(e) for e in record.audit],
+                        **preferences_to_dict(shipment_preferences(record.shipment.id))})
     return _detail_page(tracking_id, StatusUpdateForm(formdata=None))
 
 
@@ -64,7 +67,7 @@ def _detail_page(tracking_id: str, form: StatusUpdateForm, status_code: int = 20
     record = shipment_record(tracking_id, suggest_locations=may(current_user.role, Permission.CHANGE_SHIPMENTS))
     form.status.choices = [SelectChoice("", "Choose a status"), *map(SelectChoice, record.allowed_next)]
     return render_template("admin/shipment.html", record=record, shipment=record.shipment, form=form,
-                           problem=problem), status_code
+                           problem=problem, preferences=shipment_preferences(record.shipment.id)), status_code
 
 
 @bp.get("/audit")

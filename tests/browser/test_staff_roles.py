@@ -101,7 +101,7 @@ def test_an_operator_updates_but_has_no_admin_pages(page, make_user, create_ship
     expect(page.get_by_role("link", name="This shipment in the audit trail")).to_have_count(0)
 
     page.get_by_role("link", name="Outbox").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Email outbox")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Outbox")
     expect(page.locator(".site-nav a[aria-current=page]")).to_have_text("Outbox")
 
     page.goto("/admin/audit")
