@@ -116,7 +116,7 @@ def suppress_turned_off(claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
     if not claimed:
         return claimed
     event_status = (select(TrackingEvent.status).where(TrackingEvent.id == Notification.event_id)
-                    .scalar_subquery())
+                    .correlate(Notification).scalar_subquery())
     suppressed: set[int] = set()
     by_lease: dict[datetime, list[int]] = {}
     for item in claimed:

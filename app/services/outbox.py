@@ -72,7 +72,7 @@ def status_email_insert_from(source) -> Insert:
     """
     status = source.c.status if "status" in source.c else _status_of(source)
     mobile = (source.c.mobile if "mobile" in source.c else
-              select(Shipment.mobile).where(Shipment.id == source.c.shipment_id).scalar_subquery())
+              select(Shipment.mobile).where(Shipment.id == source.c.shipment_id).correlate(source).scalar_subquery())
     email_rows = select(
         source.c.shipment_id, source.c.event_id, literal("email"), source.c.recipient, source.c.subject,
         literal("pending"), literal(0), source.c.due_at, source.c.due_at,
@@ -93,7 +93,8 @@ _STATUS_IN_SUBJECT_AT = len("Shipment 12345678: ") + 1
 
 
 def _status_of(source):
-    event_status = select(TrackingEvent.status).where(TrackingEvent.id == source.c.event_id).scalar_subquery()
+    event_status = (select(TrackingEvent.status).where(TrackingEvent.id == source.c.event_id)
+                    .correlate(source).scalar_subquery())
     return func.coalesce(event_status, func.substr(source.c.subject, _STATUS_IN_SUBJECT_AT))
 
 

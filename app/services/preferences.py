@@ -77,10 +77,10 @@ def notifies(channel: str, shipment_id: ColumnElement, status: ColumnElement) ->
     """
     choice = (select(NotificationChoice.choice)
               .where(NotificationChoice.shipment_id == shipment_id, NotificationChoice.channel == channel)
-              .scalar_subquery())
+              .correlate_except(NotificationChoice).scalar_subquery())
     admin_default = (select(NotificationDefault.notify)
                      .where(NotificationDefault.channel == channel, NotificationDefault.status == status)
-                     .scalar_subquery())
+                     .correlate_except(NotificationDefault).scalar_subquery())
     by_default = or_(admin_default.is_(True),
                      and_(admin_default.is_(None), _builtin_default(channel, status)))
     return case(
@@ -93,7 +93,7 @@ def notifies(channel: str, shipment_id: ColumnElement, status: ColumnElement) ->
 
 def turned_off(shipment_id: ColumnElement, channel: ColumnElement, status: ColumnElement) -> ColumnElement[bool]:
     """SQL: has the recipient since chosen not to get this message (for rows already queued)?"""
-    return exists().where(
+    return exists().correlate_except(NotificationChoice).where(
         NotificationChoice.shipment_id == shipment_id, NotificationChoice.channel == channel,
         or_(NotificationChoice.choice == "none",
             and_(NotificationChoice.choice == "delivery_day", status.not_in(_DELIVERY_DAY))),
@@ -187,7 +187,7 @@ def set_choice(shipment_id: int, channel: str, choice: str, actor: str = CUSTOME
         index_elements=["shipment_id", "channel"],
         set_={"choice": statement.excluded.choice, "updated_at": statement.excluded.updated_at}))
     event_status = (select(TrackingEvent.status).where(TrackingEvent.id == Notification.event_id)
-                    .scalar_subquery())
+                    .correlate(Notification).scalar_subquery())
     suppressed = db.session.execute(
         update(Notification)
         .where(Notification.shipment_id == shipment_id, Notification.channel == channel,
@@ -211,9 +211,9 @@ class ShipmentPreferences:
 
 def shipment_preferences(shipment_id: int) -> ShipmentPreferences:
     """A shipment's choices on every channel and the messages not sent because of them."""
-    chosen = dict(db.session.execute(
+    chosen = {channel: choice for channel, choice in db.session.execute(
         select(NotificationChoice.channel, NotificationChoice.choice)
-        .where(NotificationChoice.shipment_id == shipment_id)).tuples().all())
+        .where(NotificationChoice.shipment_id == shipment_id))}
     suppressed = list(db.session.scalars(
         select(Notification).where(Notification.shipment_id == shipment_id, Notification.state == "suppressed")
         .order_by(Notification.created_at.desc(), Notification.id.desc())))

@@ -46,7 +46,7 @@ def move(desk, tracking_id: str, statuses) -> None:
 def test_sms_through_the_http_gateway_is_retried_after_an_outage_then_sent(make_app, desk_for, mail_settings,
                                                                            gateway):
     app = with_settings(make_app, mail_settings, SMS_BACKEND="http", SMS_HTTP_URL=f"http://127.0.0.1:{gateway.port}/sms",
-                   SMS_HTTP_AUTHORIZATION="Bearer gateway-key", SMS_STATUSES=("Out for Delivery",))
+                        SMS_HTTP_AUTHORIZATION="Bearer gateway-key", SMS_STATUSES=("Out for Delivery",))
     desk = desk_for(app)
     tracking_id = desk.book()
     move(desk, tracking_id, TO_OUT_FOR_DELIVERY)
@@ -83,8 +83,8 @@ def test_sms_through_sns(make_app, desk_for, mail_settings, aws_endpoint, monkey
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    app = with_settings(make_app, mail_settings, SMS_BACKEND="sns", SNS_ENDPOINT_URL=aws_endpoint, AWS_REGION="ap-south-1",
-                   SMS_SENDER_ID="WAYBIL", SMS_STATUSES=("Out for Delivery", "Delivered"))
+    app = with_settings(make_app, mail_settings, SMS_BACKEND="sns", SNS_ENDPOINT_URL=aws_endpoint,
+                        AWS_REGION="ap-south-1", SMS_SENDER_ID="WAYBIL", SMS_STATUSES=("Out for Delivery", "Delivered"))
     desk = desk_for(app)
     tracking_id = desk.book()
     move(desk, tracking_id, (*TO_OUT_FOR_DELIVERY, "Delivered"))
@@ -160,7 +160,7 @@ def test_a_text_outside_the_gsm_alphabet_is_kept_within_two_ucs2_segments():
 def test_a_dead_sms_is_listed_with_its_channel_and_an_operator_retries_it(make_app, desk_for, mail_settings,
                                                                           gateway):
     app = with_settings(make_app, mail_settings, SMS_BACKEND="http", SMS_HTTP_URL=f"http://127.0.0.1:{gateway.port}/sms",
-                   SMS_STATUSES=("Out for Delivery",), SMS_MAX_ATTEMPTS=2)
+                        SMS_STATUSES=("Out for Delivery",), SMS_MAX_ATTEMPTS=2)
     desk = desk_for(app)
     tracking_id = desk.book()
     move(desk, tracking_id, TO_OUT_FOR_DELIVERY)
