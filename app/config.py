@@ -46,12 +46,14 @@ DEFAULT_SMS_STATUSES = ("Out for Delivery", "Delivery Attempted", "Delivered")
 
 
 def status_list(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
-    """SMS_STATUSES: comma-separated shipment statuses, any case ("out for delivery, Delivered"); unset: the
-    default; an empty value: none. An unknown status stops the app from starting (a typo must not mute SMS)."""
+    """SMS_STATUSES: comma-separated shipment statuses, any case ("out for delivery, Delivered"); unset or empty:
+    the default; `none`: no status. An unknown status stops the app from starting (a typo must not mute SMS)."""
     from app.services.status import canonical_status
 
-    if value is None:
+    if value is None or not value.strip():
         return default
+    if value.strip().lower() == "none":
+        return ()
     statuses = []
     for part in value.split(","):
         if not part.strip():

@@ -118,8 +118,10 @@ def test_sms_statuses_setting_reads_any_case_and_refuses_unknown_statuses(monkey
 
     monkeypatch.setenv("SMS_STATUSES", " out for delivery,DELIVERED ,")
     assert Config().SMS_STATUSES == ("Out for Delivery", "Delivered")
-    monkeypatch.setenv("SMS_STATUSES", "")
+    monkeypatch.setenv("SMS_STATUSES", "none")
     assert Config().SMS_STATUSES == ()
+    monkeypatch.setenv("SMS_STATUSES", "")
+    assert Config().SMS_STATUSES == ("Out for Delivery", "Delivery Attempted", "Delivered")
     monkeypatch.setenv("SMS_STATUSES", "Delivered,Lost in Space")
     with pytest.raises(RuntimeError, match="Lost in Space"):
         Config()
