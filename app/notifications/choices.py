@@ -18,6 +18,7 @@ from app.notifications.routes import bp
 from app.services.preferences import (
     CHANNEL_LABELS,
     CHOICE_LABELS,
+    CHOICES_PATH,
     RecipientChoice,
     choice_for_token,
     choose_by_token,
@@ -28,7 +29,7 @@ choices_limit = limiter.limit(lambda: current_app.config["RATELIMIT_CHOICES"],
                               error_message="Too many requests from your address; try again shortly.")
 
 
-@bp.route("/n/<token>", methods=["GET", "POST"])
+@bp.route(f"{CHOICES_PATH}<token>", methods=["GET", "POST"])  # the links in messages are built from it too
 @choices_limit
 @one_click_without_csrf
 def choices(token: str):

@@ -152,6 +152,10 @@ class OutboxWorker:
                 batch = claims.suppress_turned_off(claimed)
                 facts = messages.load_facts(batch)
                 db.session.commit()
+                kept = {item.id for item in batch}
+                for item in (item for item in claimed if item.id not in kept):
+                    log.info("Notification #%s (%s) suppressed: the recipient turned these messages off.",
+                             item.id, item.channel)
                 if reclaim_expired:
                     self._last_lease_check = now
                 if batch or not claimed:
