@@ -42,6 +42,29 @@ def log_format(value: str | None) -> str:
     return chosen
 
 
+DEFAULT_SMS_STATUSES = ("Out for Delivery", "Delivery Attempted", "Delivered")
+
+
+def status_list(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """SMS_STATUSES: comma-separated shipment statuses, any case ("out for delivery, Delivered"); unset or empty:
+    the default; `none`: no status. An unknown status stops the app from starting (a typo must not mute SMS)."""
+    from app.services.status import canonical_status
+
+    if value is None or not value.strip():
+        return default
+    if value.strip().lower() == "none":
+        return ()
+    statuses = []
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        status = canonical_status(part)
+        if status is None:
+            raise RuntimeError(f"SMS_STATUSES: unknown status {part.strip()!r}")
+        statuses.append(str(status))
+    return tuple(statuses)
+
+
 class Config:
     def __init__(self) -> None:
         env = os.environ.get
@@ -98,6 +121,8 @@ class Config:
         self.HSTS_HEADER: str | None = None
         # Per client, on the tracking page's "show full details" check (misses are also counted per shipment).
         self.RATELIMIT_DETAILS = env("RATELIMIT_DETAILS", "10 per minute;60 per hour")
+        # The recipient's choices page and one-click unsubscribe (/n/<token>), per client.
+        self.RATELIMIT_CHOICES = env("RATELIMIT_CHOICES", "30 per minute")
 
         self.MAIL_BACKEND = env("MAIL_BACKEND", "console").lower()
         self.MAIL_SERVER = env("MAIL_SERVER", "localhost")
@@ -112,6 +137,17 @@ class Config:
         self.MAIL_RETRY_BACKOFF = env_float("MAIL_RETRY_BACKOFF", 30.0)
         self.MAIL_RETRY_BACKOFF_MAX = env_float("MAIL_RETRY_BACKOFF_MAX", 3600.0)
         self.MAIL_CA_FILE = env("MAIL_CA_FILE") or None
+        # SMS to the shipment's mobile, on the same outbox (app/notifier/sms.py): console | http | sns.
+        self.SMS_BACKEND = env("SMS_BACKEND", "console").strip().lower()
+        self.SMS_STATUSES = status_list(env("SMS_STATUSES"), DEFAULT_SMS_STATUSES)
+        self.SMS_HTTP_URL = env("SMS_HTTP_URL") or None
+        self.SMS_HTTP_AUTHORIZATION = env("SMS_HTTP_AUTHORIZATION") or None
+        self.SMS_TIMEOUT = env_float("SMS_TIMEOUT", 10.0)
+        self.SMS_SENDER_ID = env("SMS_SENDER_ID") or None
+        self.SNS_ENDPOINT_URL = env("SNS_ENDPOINT_URL") or None
+        self.SMS_MAX_ATTEMPTS = env_int("SMS_MAX_ATTEMPTS", 6)
+        self.SMS_RETRY_BACKOFF = env_float("SMS_RETRY_BACKOFF", 30.0)
+        self.SMS_RETRY_BACKOFF_MAX = env_float("SMS_RETRY_BACKOFF_MAX", 1800.0)
         self.NOTIFY_POLL_SECONDS = env_float("NOTIFY_POLL_SECONDS", 2.0)
         self.NOTIFY_LEASE_SECONDS = env_float("NOTIFY_LEASE_SECONDS", 120.0)
         self.NOTIFY_BATCH_SIZE = env_int("NOTIFY_BATCH_SIZE", 50)

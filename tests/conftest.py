@@ -26,7 +26,8 @@ from tests import log_privacy
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TABLES_CHILD_FIRST = ("idempotency_keys", "api_keys",
                       "audit_entries", "delivery_estimates", "delivery_proofs", "detail_checks", "login_throttles",
-                      "staff_sessions", "notifications", "tracking_events", "shipments", "users")
+                      "staff_sessions", "notification_choices", "notification_defaults",
+                      "notifications", "tracking_events", "shipments", "users")
 
 
 def _create_postgres_database(server_url: str) -> tuple[str, str]:

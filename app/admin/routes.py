@@ -7,10 +7,12 @@ from app.admin.forms import AuditFilterForm, ShipmentFilterForm, StaffUpdateForm
 from app.auth.guard import accepts_upload, staff_required
 from app.errors import Conflict, InvalidTransition, StoreUnavailable, ValidationError, wants_html
 from app.extensions import db
+from app.notifications.serializers import preferences_to_dict
 from app.serializers import audit_entry_to_dict, audit_page_to_dict, proof_to_dict, shipment_to_dict
 from app.services.audit import list_audit
 from app.services.dashboard import list_shipments, shipment_record, status_tally
 from app.services.evidence_images import MAX_UPLOAD_BYTES
+from app.services.preferences import shipment_preferences
 from app.services.proofs import ATTEMPT_REASONS, check_proof, proofs_for_shipment, record_proof
 from app.services.roles import Permission, may
 from app.services.shipments import record_status_change, status_counts
@@ -42,7 +44,8 @@ def shipment_detail(tracking_id: str):
                         "allowed_next_statuses": record.allowed_next,
                         "proofs": [proof_to_dict(record.shipment, event, proof)
                                    for event, proof in proofs_for_shipment(record.shipment)],
-                        "audit": [audit_entry_to_dict(e) for e in record.audit]})
+                        "audit": [audit_entry_to_dict(e) for e in record.audit],
+                        **preferences_to_dict(shipment_preferences(record.shipment.id))})
     return _detail_page(tracking_id, StaffUpdateForm(formdata=None))
 
 
@@ -81,7 +84,7 @@ def _detail_page(tracking_id: str, form: StaffUpdateForm, status_code: int = 200
     form.status.choices = [SelectChoice("", "Choose a status"), *map(SelectChoice, record.allowed_next)]
     return render_template("admin/shipment.html", record=record, shipment=record.shipment, form=form,
                            proofs=proofs_for_shipment(record.shipment), attempt_reasons=ATTEMPT_REASONS,
-                           problem=problem), status_code
+                           problem=problem, preferences=shipment_preferences(record.shipment.id)), status_code
 
 
 @bp.get("/audit")

@@ -39,6 +39,14 @@ def json_without_csrf(view: Callable) -> Callable:
     return view
 
 
+def one_click_without_csrf(view: Callable) -> Callable:
+    """A public URL whose credential is the signed token in it (RFC 8058 one-click unsubscribe): a POST of
+    `List-Unsubscribe=One-Click` needs no CSRF token, since mail providers send it with no cookie and the token
+    is all it needs. Any other POST to the view is still checked."""
+    view.one_click_without_csrf = True
+    return view
+
+
 def accepts_upload(max_bytes: int) -> Callable[[Callable], Callable]:
     """Let this view's requests be up to `max_bytes` (the app's MAX_CONTENT_LENGTH stays small for the rest).
     Applied in enforce_access, before the CSRF check reads the form."""
@@ -153,6 +161,8 @@ def enforce_access():
         if getattr(view, "json_without_csrf", False) and request.is_json:
             return None
         if g.get("authenticated_by_key"):  # an API key in a header: no cookie, so no cross-site forgery
+            return None
+        if getattr(view, "one_click_without_csrf", False) and request.form.get("List-Unsubscribe") == "One-Click":
             return None
         csrf.protect()
     return None

@@ -6,10 +6,12 @@ from app.models.delivery_proof import DeliveryProof
 from app.models.detail_check import DetailCheck
 from app.models.idempotency_key import IdempotencyKey
 from app.models.notification import Notification
+from app.models.notification_choice import NotificationChoice, NotificationDefault
 from app.models.shipment import Shipment
 from app.models.staff_session import LoginThrottle, StaffSession
 from app.models.tracking_event import TrackingEvent
 from app.models.user import User
 
 __all__ = ["ApiKey", "AuditEntry", "DeliveryEstimate", "DeliveryProof", "DetailCheck", "IdempotencyKey",
-           "LoginThrottle", "Notification", "Shipment", "StaffSession", "TrackingEvent", "User"]
+           "LoginThrottle", "Notification", "NotificationChoice", "NotificationDefault", "Shipment", "StaffSession",
+           "TrackingEvent", "User"]

@@ -9,7 +9,8 @@ from app.extensions import db
 from app.models.types import UTCDateTime
 from app.timeutil import utcnow
 
-STATES = ("pending", "sending", "sent", "dead")
+# suppressed: not sent because the recipient turned the channel off (app.services.preferences).
+STATES = ("pending", "sending", "sent", "dead", "suppressed")
 
 
 class Notification(db.Model):

@@ -1,13 +1,18 @@
-"""The outbox filter (query string) and the retry button's form."""
+"""The outbox filter (query string), the retry button's form, the recipient's choices and the admin's defaults."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, SelectField
+from wtforms import HiddenField, IntegerField, RadioField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import NumberRange, Optional
+from wtforms.validators import InputRequired, NumberRange, Optional
 
+from app.errors import ValidationError
+from app.forms import RequestForm
 from app.models.notification import STATES
+from app.models.notification_choice import CHANNELS, CHOICES
 from app.services.outbox import OUTBOX_MAX_PAGE
+from app.services.preferences import CHANNEL_LABELS, CHOICE_LABELS
+from app.services.status import ALL_STATUSES
 
 STATE_CHOICES = [SelectChoice("", "All states")] + [SelectChoice(state, state.capitalize()) for state in STATES]
 
@@ -33,3 +38,36 @@ class RetryForm(FlaskForm):
         csrf = False
 
     state = HiddenField()
+
+
+class ChoicesForm(RequestForm):
+    """The recipient's choices page: one of all / delivery_day / none. Its CSRF token is checked by
+    app.auth.guard like every form's (only the RFC 8058 one-click POST goes without)."""
+
+    choice = RadioField("Which updates do you want?", choices=[SelectChoice(c, CHOICE_LABELS[c]) for c in CHOICES],
+                        validators=[InputRequired(message="Choose one.")])
+
+
+class DefaultsForm(RequestForm):
+    """The admin's default statuses for one channel."""
+
+    channel = SelectField("Channel", choices=[SelectChoice(c, CHANNEL_LABELS[c]) for c in CHANNELS],
+                          validators=[InputRequired(message="Choose a channel.")])
+    statuses = SelectMultipleField("Statuses that notify", choices=[SelectChoice(s, s) for s in ALL_STATUSES],
+                                   validate_choice=True)
+
+
+def defaults_from_json(body: dict) -> tuple[str, list[str]]:
+    """{"channel": "sms", "statuses": ["Delivered", …]} → (channel, statuses); ValidationError otherwise."""
+    fields = {}
+    channel, statuses = body.get("channel"), body.get("statuses")
+    unknown = sorted(set(body) - {"channel", "statuses"})
+    if unknown:
+        fields[unknown[0][:40]] = "Unknown field."
+    if not isinstance(channel, str) or channel not in CHANNELS:
+        fields["channel"] = f"Must be one of: {', '.join(CHANNELS)}."
+    if not isinstance(statuses, list) or not all(isinstance(s, str) for s in statuses):
+        fields["statuses"] = "Must be a list of statuses."
+    if fields:
+        raise ValidationError(fields=fields)
+    return channel, statuses

@@ -1,4 +1,6 @@
-"""The outbox, for staff: /admin/notifications lists it, /admin/notifications/<id>/retry revives a dead row."""
+"""The outbox's pages: for staff, /admin/notifications lists it, /admin/notifications/<id>/retry revives a dead
+row, /admin/notifications/defaults sets which statuses notify by default; for recipients, /n/<token> (public, see
+app/notifications/choices.py) holds their choices and the one-click unsubscribe."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
@@ -13,10 +15,12 @@ from app.notifications.serializers import notification_to_dict, outbox_page_to_d
 from app.services.outbox import list_outbox, retry_dead
 from app.services.roles import Permission
 
-bp = Blueprint("notifications", __name__, url_prefix="/admin/notifications")
+# No prefix: the blueprint serves the staff pages under OUTBOX and the recipients' public choices page (/n/…).
+bp = Blueprint("notifications", __name__)
+OUTBOX = "/admin/notifications"
 
 
-@bp.get("")
+@bp.get(OUTBOX)
 @staff_required(Permission.VIEW_OUTBOX)
 def outbox():
     form = OutboxFilterForm(formdata=request.args)
@@ -28,7 +32,7 @@ def outbox():
     return jsonify(outbox_page_to_dict(page))
 
 
-@bp.post("/<int:notification_id>/retry")
+@bp.post(f"{OUTBOX}/<int:notification_id>/retry")
 @staff_required(Permission.RETRY_NOTIFICATIONS)
 def retry(notification_id: int):
     notification = retry_dead(notification_id, actor=current_user.username)

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from app.models import Notification
 from app.services.outbox import OutboxPage
+from app.services.preferences import ShipmentPreferences
 from app.timeutil import isoformat_z
 
 
 def notification_to_dict(notification: Notification, tracking_id: str | None = None) -> dict:
     data = {
         "id": notification.id,
+        "channel": notification.channel,
         "state": notification.state,
         "attempts": notification.attempts,
         "last_error": notification.last_error,
@@ -32,4 +34,12 @@ def outbox_page_to_dict(page: OutboxPage) -> dict:
         "pages": page.pages,
         "total": page.total,
         "counts": page.counts,
+    }
+
+
+def preferences_to_dict(preferences: ShipmentPreferences) -> dict:
+    """A shipment's notification choices ("default" where the recipient made none) and its suppressed messages."""
+    return {
+        "notification_choices": {channel: choice or "default" for channel, choice in preferences.choices.items()},
+        "suppressed_notifications": [notification_to_dict(n) for n in preferences.suppressed],
     }

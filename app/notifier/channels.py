@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from app.notifier import claims
 from app.notifier.sender import MailBackend, OutgoingEmail, build_message, mask_email, open_backend
+from app.notifier.sms import OutgoingSms, SmsBackend, fitting_text, mask_number, open_sms_backend
 from app.services import messages
 
 
@@ -56,7 +57,8 @@ def outgoing_email(claimed: claims.ClaimedMessage, facts: messages.MessageFacts)
     """The email for a claimed row, rendered now from the shipment and event it names."""
     rendered = messages.render(claimed, facts)
     return OutgoingEmail(notification_id=claimed.id, recipient=claimed.recipient, subject=rendered.subject,
-                         body_text=rendered.body_text, body_html=rendered.body_html, created_at=claimed.created_at)
+                         body_text=rendered.body_text, body_html=rendered.body_html, created_at=claimed.created_at,
+                         unsubscribe_url=rendered.unsubscribe_url)
 
 
 def email_retry_policy(config: Mapping[str, Any]) -> claims.RetryPolicy:
@@ -64,8 +66,34 @@ def email_retry_policy(config: Mapping[str, Any]) -> claims.RetryPolicy:
                               float(config["MAIL_RETRY_BACKOFF_MAX"]))
 
 
+class SmsSender:
+    """Renders a claimed SMS row now (the longest text that fits the segment limit) and sends it through the
+    configured SMS backend (SMS_BACKEND)."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.backend: SmsBackend = open_sms_backend(config)
+
+    def send(self, claimed: claims.ClaimedMessage, facts: messages.MessageFacts) -> None:
+        self.backend.send(outgoing_sms(claimed, facts))
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def outgoing_sms(claimed: claims.ClaimedMessage, facts: messages.MessageFacts) -> OutgoingSms:
+    """The SMS for a claimed row, rendered now; its `id` is the outbox row's (a gateway may deduplicate on it)."""
+    rendered = messages.render(claimed, facts)
+    return OutgoingSms(notification_id=claimed.id, to=claimed.recipient, text=fitting_text(rendered.texts))
+
+
+def sms_retry_policy(config: Mapping[str, Any]) -> claims.RetryPolicy:
+    return claims.RetryPolicy(max(int(config["SMS_MAX_ATTEMPTS"]), 1), float(config["SMS_RETRY_BACKOFF"]),
+                              float(config["SMS_RETRY_BACKOFF_MAX"]))
+
+
 CHANNELS: dict[str, Channel] = {
     "email": Channel("email", open=EmailSender, retry_policy=email_retry_policy, mask=mask_email),
+    "sms": Channel("sms", open=SmsSender, retry_policy=sms_retry_policy, mask=mask_number),
 }
 
 

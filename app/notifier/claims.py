@@ -15,7 +15,8 @@ from sqlalchemy import and_, false, not_, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.extensions import db
-from app.models import Notification
+from app.models import Notification, TrackingEvent
+from app.services import preferences
 from app.timeutil import as_utc, utcnow
 
 ERROR_MAX = 1000
@@ -107,6 +108,29 @@ def claim_due(limit: int, lease_seconds: float, max_attempts: MaxAttempts, now: 
     ]
     claimed.sort(key=lambda c: c.id)
     return claimed
+
+
+def suppress_turned_off(claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
+    """Mark `suppressed` the claimed rows whose recipient turned their channel off after they were queued, and
+    return the rest (what may be sent). One statement; fenced by the claim's lease like every settlement."""
+    if not claimed:
+        return claimed
+    event_status = (select(TrackingEvent.status).where(TrackingEvent.id == Notification.event_id)
+                    .correlate(Notification).scalar_subquery())
+    suppressed: set[int] = set()
+    by_lease: dict[datetime, list[int]] = {}
+    for item in claimed:
+        by_lease.setdefault(item.lease_until, []).append(item.id)
+    for lease_until, ids in by_lease.items():
+        suppressed.update(db.session.execute(
+            update(Notification)
+            .where(Notification.id.in_(ids), Notification.state == "sending", Notification.lease_until == lease_until,
+                   preferences.turned_off(Notification.shipment_id, Notification.channel, event_status))
+            .values(state="suppressed", lease_until=None, last_error=preferences.SUPPRESSED_REASON)
+            .returning(Notification.id)
+            .execution_options(synchronize_session=False)
+        ).scalars())
+    return [item for item in claimed if item.id not in suppressed]
 
 
 def _bury_exhausted_leases(now: datetime, max_attempts: MaxAttempts) -> None:

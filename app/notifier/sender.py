@@ -40,6 +40,7 @@ class OutgoingEmail:
     body_text: str
     body_html: str | None
     created_at: datetime
+    unsubscribe_url: str | None = None  # the recipient's choices page, which also takes the one-click POST
 
 
 class _ConnectionDropped(Exception):
@@ -107,6 +108,10 @@ def build_message(email: OutgoingEmail, config: Mapping[str, Any], now: datetime
     message["Message-ID"] = message_id(email, sender)
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: auto-replies should not answer it
     message[NOTIFICATION_ID_HEADER] = str(email.notification_id)
+    if email.unsubscribe_url:
+        # RFC 8058: mail clients offer "unsubscribe" and POST "List-Unsubscribe=One-Click" to the URL.
+        message["List-Unsubscribe"] = f"<{email.unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return message
 
 

@@ -51,6 +51,17 @@ def sms_encoding(text: str) -> SmsEncoding:
     return SmsEncoding("UCS-2", units, 1 if units <= 70 else -(-units // 67))
 
 
+def sms_fits(text: str) -> bool:
+    """Our limit for one notification: one GSM-7 segment (160 septets), or two UCS-2 segments (Hindi)."""
+    encoding = sms_encoding(text)
+    return encoding.segments <= (1 if encoding.encoding == "GSM-7" else 2)
+
+
+def fitting_text(texts: tuple[str, ...] | list[str]) -> str:
+    """The first of `texts` (most complete first) within the limit, else the last (the shortest we have)."""
+    return next((text for text in texts if sms_fits(text)), texts[-1])
+
+
 def mask_number(number: str) -> str:
     """"+919876543210" → "+91••••••3210"."""
     return f"{number[:3]}••••••{number[-4:]}" if len(number) > 7 else "••••"

@@ -138,21 +138,31 @@ class OutboxWorker:
         return report
 
     def _claim(self, due_by=None) -> tuple[list[claims.ClaimedMessage], messages.MessageFacts]:
-        """Claim a batch and read, in the same transaction, what its messages show."""
+        """Claim a batch and read, in the same transaction, what its messages show. Rows whose recipient turned
+        their channel off since they were queued are marked suppressed instead (a batch of only those is
+        followed by the next claim, so the pass does not end early)."""
         config = self.app.config
-        now = time.monotonic()
-        reclaim_expired = now - self._last_lease_check >= float(config["NOTIFY_POLL_SECONDS"])
         try:
-            batch = claims.claim_due(int(config["NOTIFY_BATCH_SIZE"]), float(config["NOTIFY_LEASE_SECONDS"]),
-                                     channels.max_attempts(config), reclaim_expired=reclaim_expired, due_by=due_by)
-            facts = messages.load_facts(batch)
-            db.session.commit()
-            if reclaim_expired:
-                self._last_lease_check = now
+            while True:
+                now = time.monotonic()
+                reclaim_expired = now - self._last_lease_check >= float(config["NOTIFY_POLL_SECONDS"])
+                claimed = claims.claim_due(int(config["NOTIFY_BATCH_SIZE"]), float(config["NOTIFY_LEASE_SECONDS"]),
+                                           channels.max_attempts(config), reclaim_expired=reclaim_expired,
+                                           due_by=due_by)
+                batch = claims.suppress_turned_off(claimed)
+                facts = messages.load_facts(batch)
+                db.session.commit()
+                kept = {item.id for item in batch}
+                for item in (item for item in claimed if item.id not in kept):
+                    log.info("Notification #%s (%s) suppressed: the recipient turned these messages off.",
+                             item.id, item.channel)
+                if reclaim_expired:
+                    self._last_lease_check = now
+                if batch or not claimed:
+                    return batch, facts
         except Exception:
             db.session.rollback()
             raise
-        return batch, facts
 
     def _sender(self, name: str, senders: dict[str, channels.ChannelSender]) -> channels.ChannelSender:
         """This pass's sender for channel `name`, opened on first use (DeliveryFailed when it cannot be)."""

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import DeliveryProof, Shipment, TrackingEvent
+from app.services import preferences
 from app.services.proofs import ATTEMPT_REASONS
 from app.timeutil import as_utc, to_local
 
@@ -59,6 +60,15 @@ class RenderedEmail:
     subject: str
     body_text: str
     body_html: str
+    unsubscribe_url: str | None = None  # List-Unsubscribe (RFC 8058 one-click) for this shipment's emails
+
+
+@dataclass(frozen=True)
+class RenderedSms:
+    """The SMS in the order the sender prefers them: with the link to the recipient's choices, then without
+    it (the sender sends the first that fits the segment limit, app.notifier.sms.sms_fits)."""
+
+    texts: tuple[str, ...]
 
 
 def load_facts(rows: Iterable[OutboxRow]) -> MessageFacts:
@@ -99,16 +109,35 @@ def render_email(row: OutboxRow, facts: MessageFacts) -> RenderedEmail:
              "current": e.id == event.id}
             for e in timeline[:TIMELINE_LENGTH]
         ],
-        "tracking_url": f"{current_app.config['PUBLIC_BASE_URL']}/track/{shipment.tracking_id}",
+        "tracking_url": tracking_url(shipment.tracking_id),
+        "choices_url": preferences.choices_url(row.shipment_id, "email"),
     }
     return RenderedEmail(
         subject=row.subject,
         body_text=render_template(_status_templates(event.status, "txt"), **context),
         body_html=render_template(_status_templates(event.status, "html"), **context),
+        unsubscribe_url=context["choices_url"],
     )
 
 
-RENDERERS: dict[str, Callable[[OutboxRow, MessageFacts], Any]] = {"email": render_email}
+def tracking_url(tracking_id: str) -> str:
+    """The absolute link to a shipment's public tracking page, as every message gives it."""
+    return f"{current_app.config['PUBLIC_BASE_URL']}/track/{tracking_id}"
+
+
+def render_sms(row: OutboxRow, facts: MessageFacts) -> RenderedSms:
+    """The status SMS: the status's template (`sms/<status>.txt`, else `sms/default.txt`), with the link to the
+    recipient's choices, and without it for when the text would not fit."""
+    shipment, event, _timeline = facts.event_and_timeline(row)
+    templates = [f"sms/{status_slug(event.status)}.txt", "sms/default.txt"]
+    context = {"shipment": shipment, "event": event, "tracking_url": tracking_url(shipment.tracking_id)}
+    return RenderedSms(texts=(
+        render_template(templates, **context, choices_url=preferences.choices_url(row.shipment_id, "sms")).strip(),
+        render_template(templates, **context, choices_url=None).strip(),
+    ))
+
+
+RENDERERS: dict[str, Callable[[OutboxRow, MessageFacts], Any]] = {"email": render_email, "sms": render_sms}
 
 
 def render(row: OutboxRow, facts: MessageFacts):
@@ -124,6 +153,11 @@ def _format_time(value: datetime, tz_name: str) -> str:
     return f"{local.strftime('%d %b %Y, %H:%M')} {local.tzname()}"
 
 
+def status_slug(status: str) -> str:
+    """ "Out for Delivery" → "out_for_delivery": a status's template name."""
+    return "_".join(status.lower().split())
+
+
 def _status_templates(status: str, extension: str) -> list[str]:
-    slug = "_".join(status.lower().split())
+    slug = status_slug(status)
     return [f"email/status/{slug}.{extension}", f"email/status/default.{extension}"]

@@ -28,6 +28,7 @@ class Permission(StrEnum):
     VIEW_AUDIT = "view_audit"
     MANAGE_INTEGRATIONS = "manage_integrations"  # API keys, webhooks
     MANAGE_OWN_ACCOUNT = "manage_own_account"  # /account: one's own password and sessions
+    MANAGE_SETTINGS = "manage_settings"  # app-wide settings stored in the database (notification defaults)
 
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -39,6 +40,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Permission.VIEW_AUDIT: frozenset({Role.ADMIN}),
     Permission.MANAGE_INTEGRATIONS: frozenset({Role.ADMIN}),
     Permission.MANAGE_OWN_ACCOUNT: frozenset({Role.ADMIN, Role.OPERATOR, Role.VIEWER}),
+    Permission.MANAGE_SETTINGS: frozenset({Role.ADMIN}),
 }
 
 

@@ -101,7 +101,7 @@ def test_an_operator_updates_but_has_no_admin_pages(page, make_user, create_ship
     expect(page.get_by_role("link", name="This shipment in the audit trail")).to_have_count(0)
 
     page.get_by_role("link", name="Outbox").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Email outbox")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Outbox")
     expect(page.locator(".site-nav a[aria-current=page]")).to_have_text("Outbox")
 
     page.goto("/admin/audit")
@@ -126,8 +126,8 @@ def test_an_admin_reads_and_filters_the_audit_trail(page, app, make_user, create
     make_user("boss", PASSWORD, "admin")
 
     sign_in(page, "boss")
-    expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Outbox", "Audit", "Staff",
-                                             "API keys"])
+    expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Outbox", "Settings", "Audit",
+                                             "Staff", "API keys"])
     page.get_by_role("link", name="Audit").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Audit trail")
     expect(page.locator(".site-nav a[aria-current=page]")).to_have_text("Audit")

@@ -223,6 +223,11 @@ FAST = {
     "NOTIFY_LEASE_SECONDS": 20.0,
     "NOTIFY_BATCH_SIZE": 10,
     "NOTIFY_WORKER_IN_WEB": False,
+    "SMS_RETRY_BACKOFF": 0.1,
+    "SMS_RETRY_BACKOFF_MAX": 0.4,
+    "SMS_MAX_ATTEMPTS": 4,
+    # These tests count and time email rows; the SMS tests (test_sms_channel.py) choose their statuses.
+    "SMS_STATUSES": (),
 }
 
 

@@ -50,7 +50,7 @@ def test_json_lists_newest_first_with_staff_fields(app, desk, client):
     assert entry["subject"] == f"Shipment {second}: Booked"
     assert entry["created_at"].endswith("Z") and entry["sent_at"] is None
     assert body["total"] == 2 and body["page"] == 1 and body["pages"] == 1
-    assert body["counts"] == {"pending": 2, "sending": 0, "sent": 0, "dead": 0}
+    assert body["counts"] == {"pending": 2, "sending": 0, "sent": 0, "dead": 0, "suppressed": 0}
 
 
 def test_filter_by_state(app, desk):

@@ -32,7 +32,9 @@ def app_env(database_url: str, **settings) -> dict[str, str]:
                RATELIMIT_ENABLED="false", LOG_LEVEL="INFO", PUBLIC_BASE_URL="http://waybill.test",
                PYTHONUNBUFFERED="1")
     for key, value in {**FAST, **settings}.items():
-        if value is not None:
+        if isinstance(value, tuple):  # a list setting (SMS_STATUSES): comma-separated, "none" when empty
+            env[key] = ",".join(value) or "none"
+        elif value is not None:
             env[key] = str(value).lower() if isinstance(value, bool) else str(value)
     return env
 
