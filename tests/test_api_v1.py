@@ -221,7 +221,8 @@ def test_an_event_is_201_and_a_forbidden_transition_409_names_the_allowed(app, c
     assert body["status"] == "Picked Up" and body["allowed_next_statuses"] == ["In Transit", "On Hold"]
     assert body["event"]["actor"] == "integrator" and body["event"]["note"] == "dock 4"
     conflict = assert_problem(client.post(f"/api/v1/shipments/{tracking_id}/events", headers=key,
-                                          json={"status": "Delivered", "location": "Kochi"}), 409)
+                                          json={"status": "Delivered", "location": "Kochi",
+                                                "received_by": "Ravi"}), 409)
     assert conflict["allowed"] == ["In Transit", "On Hold"] and conflict["current_status"] == "Picked Up"
     assert "In Transit, On Hold" in conflict["detail"]
     with app.app_context():

@@ -11,6 +11,7 @@ from wtforms.widgets import HiddenInput
 from app.errors import ValidationError
 from app.forms import NOT_A_STRING, UNKNOWN_FIELD, RequestForm, field_label, json_object_body, strip
 from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
+from app.services.proofs import ATTEMPT_REASONS
 from app.services.scans import ATTEMPT_REASON_MAX, MAX_SCANS, RECEIVED_BY_MAX, TRACKING_ID_INPUT_MAX, ScanBatch
 from app.services.status import ALL_STATUSES, Status, canonical_status
 
@@ -30,7 +31,9 @@ class ScanForm(RequestForm):
         Optional(), Length(max=NOTE_MAX, message=f"At most {NOTE_MAX} characters.")])
     received_by = StringField("Received by", filters=[strip], validators=[
         Optional(), Length(max=RECEIVED_BY_MAX, message=f"At most {RECEIVED_BY_MAX} characters.")])
-    attempt_reason = StringField("Why delivery failed", filters=[strip], validators=[
+    attempt_reason = SelectField("Why delivery failed", choices=[SelectChoice("", "Choose a reason"), *(
+        SelectChoice(code, label) for code, label in ATTEMPT_REASONS.items())], validate_choice=False,
+        filters=[strip], validators=[
         Optional(), Length(max=ATTEMPT_REASON_MAX, message=f"At most {ATTEMPT_REASON_MAX} characters.")])
     tracking_id = StringField("Scan or type a tracking ID", filters=[strip], validators=[
         Optional(), Length(max=TRACKING_ID_INPUT_MAX, message=f"At most {TRACKING_ID_INPUT_MAX} characters.")])

@@ -14,17 +14,20 @@ from app.api.problems import API_PREFIX, register_problem_handlers
 from app.api.schemas import (
     LabelOptions,
     NewEvent,
+    NewEvents,
     NewShipment,
     RecordedEvent,
+    RecordedEvents,
     Shipment,
     ShipmentFilters,
     ShipmentList,
     ShipmentWithEvents,
 )
+from app.auth.guard import accepts_upload
 from app.errors import ValidationError
 from app.extensions import db, limiter
 from app.serializers import shipment_to_dict
-from app.services import labels
+from app.services import labels, scans
 from app.services.audit import record_audit
 from app.services.idempotency import (
     StoredAnswer,
@@ -33,9 +36,11 @@ from app.services.idempotency import (
     remember_answer,
     request_fingerprint,
 )
+from app.services.proofs import check_proof
 from app.services.roles import Permission
 from app.services.shipment_feed import FeedFilter, shipment_feed
 from app.services.shipments import create_shipment, find_shipment, next_statuses, record_status_change, timeline
+from app.services.status import canonical_status
 from app.shipments.forms import BookingForm
 
 bp = Blueprint("api", __name__)
@@ -124,13 +129,41 @@ def shipment_label(tracking_id: str, query: LabelOptions):
 def record_event(tracking_id: str, body: NewEvent):
     """Moves the shipment to `status` (the recipient is emailed). A transition the state machine forbids is a
     409 whose `allowed` member lists the statuses allowed next."""
+    proof = check_proof(body.status, body.received_by, body.attempt_reason, required=True)
     shipment, event = record_status_change(tracking_id, body.status, body.location, body.note,
-                                           actor=current_user.username, customer_message=body.customer_message)
+                                           actor=current_user.username, customer_message=body.customer_message,
+                                           proof=proof)
     db.session.commit()
     recorded = shipment_to_dict(shipment, [event], staff=True)
     return answer(RecordedEvent, {"tracking_id": shipment.tracking_id, "status": shipment.status,
                                   "event": recorded["events"][0], "allowed_next_statuses": next_statuses(shipment)},
                   201)
+
+
+BULK_BODY_MAX = 2 * 1024 * 1024  # 1,000 changes with their notes and messages
+
+
+@api.operation("POST", "/events", summary="Record many status changes at once",
+               permission=Permission.CHANGE_SHIPMENTS, body=NewEvents, errors=(413,),
+               response=Success(RecordedEvents, 200, "One result per change, in order: each accepted or refused "
+                                                     "on its own."))
+@accepts_upload(BULK_BODY_MAX)
+def record_events(body: NewEvents):
+    """Up to 1,000 changes, each its own unit through the same bulk service as scan mode: one refused change
+    does not stop the others, and each accepted one writes its event, messages and audit row exactly as a
+    single change does. The same tracking ID twice is one change and one refusal."""
+    outcomes = scans.apply_status_changes([
+        scans.StatusChange(change.tracking_id, canonical_status(change.status), change.location, change.note,
+                           customer_message=change.customer_message, received_by=change.received_by,
+                           attempt_reason=change.attempt_reason, proof_required=True)
+        for change in body.changes], current_user.username)
+    db.session.commit()
+    results = [{"tracking_id": outcome.tracking_id, "ok": outcome.ok, "status": outcome.status,
+                **({} if outcome.ok else {"error": outcome.error, "reason": str(outcome.refusal),
+                                          "allowed": list(outcome.allowed)})}
+               for outcome in outcomes]
+    accepted = sum(outcome.ok for outcome in outcomes)
+    return answer(RecordedEvents, {"results": results, "accepted": accepted, "refused": len(outcomes) - accepted})
 
 
 # --- the document ------------------------------------------------------------------------------------------------

@@ -153,6 +153,38 @@ class NewEvent(RequestBody):
                                                 description="Why delivery failed (with Delivery Attempted).")]
 
 
+MAX_CHANGES = 1000  # per bulk call, as scan mode
+
+
+class NewBulkEvent(NewEvent):
+    """One change of a bulk call: a status change, for the shipment it names."""
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "tracking_id": "3EE0AFAD", "status": "Delivered", "location": "Kochi", "received_by": "Ravi"}]})
+    tracking_id: Annotated[str, text(32, "The shipment's tracking ID (spaces, hyphens and case ignored).")]
+
+
+class NewEvents(RequestBody):
+    """Many status changes, each accepted or refused on its own."""
+    changes: Annotated[list[NewBulkEvent], Field(min_length=1, max_length=MAX_CHANGES)]
+
+
+class ChangeResult(Answer):
+    tracking_id: str
+    ok: bool
+    status: StatusName | None = Field(default=None, description="The shipment's status after this change (or "
+                                                               "its current status, when refused).")
+    error: str | None = Field(default=None, description="Why the change was refused.")
+    reason: Literal["unknown_id", "not_allowed", "already_there", "repeated_in_batch", "busy",
+                    "proof_missing"] | None = None
+    allowed: list[StatusName] | None = Field(default=None, description="The statuses allowed next (refused).")
+
+
+class RecordedEvents(Answer):
+    results: list[ChangeResult]
+    accepted: int
+    refused: int
+
+
 class RecordedEvent(Answer):
     tracking_id: str = Field(pattern=r"^[0-9A-F]{8}$")
     status: StatusName

@@ -35,8 +35,8 @@ from app.errors import NotFound, StoreUnavailable, ValidationError
 from app.extensions import db
 from app.models import DeliveryProof, Shipment, TrackingEvent
 from app.models.delivery_proof import RECEIVED_BY_MAX
+from app.services import shipments as shipment_service  # a module: shipments imports scans, scans this
 from app.services.evidence_images import MAX_UPLOAD_BYTES, CleanImage, clean_image
-from app.services.shipments import find_shipment
 from app.services.status import Status, canonical_status
 from app.services.storage import FileStore, StorageError, StoredFileMissing, open_store
 from app.timeutil import isoformat_z, utcnow
@@ -217,7 +217,7 @@ class StoredEvidence:
 def proof_file(tracking_id: str, proof_id: int, kind: str) -> StoredEvidence:
     """A proof's signature or photo, for staff. NotFound unless that proof belongs to that shipment and has
     that file; StoreUnavailable when the store cannot be read."""
-    shipment = find_shipment(tracking_id)
+    shipment = shipment_service.find_shipment(tracking_id)
     missing = NotFound(f"Shipment {shipment.tracking_id} has no such {kind if kind in FILE_KINDS else 'file'}.")
     if kind not in FILE_KINDS or not 0 < proof_id < 2**31:
         raise missing

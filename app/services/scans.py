@@ -28,7 +28,7 @@ from app.errors import ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
 from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
-from app.services import outbox, tracking_cache
+from app.services import outbox, proofs, tracking_cache
 from app.services.audit import record_audit, record_audits
 from app.services.status import Status, allowed_next_statuses, canonical_status
 from app.services.tracking_ids import normalise_tracking_id
@@ -50,6 +50,7 @@ class Refusal(StrEnum):
     ALREADY_THERE = "already_there"
     REPEATED = "repeated_in_batch"
     BUSY = "busy"
+    PROOF_MISSING = "proof_missing"
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,12 @@ class StatusChange:
     location: str
     note: str | None = None
     customer_message: str | None = None
-    # Proof of delivery: who took a Delivered parcel, why a Delivery Attempted one was not delivered.
+    # Proof of delivery: who took a Delivered parcel, why a Delivery Attempted one was not delivered. Either
+    # an already checked `proof`, or the raw fields, checked here (`proof_required`: staff, scan mode, the API).
     received_by: str | None = None
     attempt_reason: str | None = None
+    proof: proofs.Proof | None = None
+    proof_required: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,9 +108,14 @@ def apply_status_changes(changes: Sequence[StatusChange], actor: str, *,
     outcomes: list[ChangeOutcome | None] = [None] * len(changes)
     first_of: dict[str, int] = {}
     repeats: dict[int, int] = {}
+    checked_proofs: dict[int, proofs.Proof] = {}
     for index, change in enumerate(changes):
         canonical = normalise_tracking_id(change.tracking_id)
-        if canonical is None:
+        problem = _proof_problem(change, index, checked_proofs)
+        if problem is not None:
+            outcomes[index] = _refused((canonical or change.tracking_id.strip())[:32], Refusal.PROOF_MISSING,
+                                       error=problem)
+        elif canonical is None:
             outcomes[index] = _refused(change.tracking_id.strip()[:32], Refusal.UNKNOWN_ID)
         elif canonical in first_of:
             outcomes[index] = _refused(canonical, Refusal.REPEATED)
@@ -150,7 +159,7 @@ def apply_status_changes(changes: Sequence[StatusChange], actor: str, *,
     for index, row in todo.items():
         outcomes[index] = _refused(row.tracking_id, Refusal.BUSY, current=row.status)
 
-    for index, outcome in _write(won, changes, actor).items():
+    for index, outcome in _write(won, changes, actor, checked_proofs).items():
         outcomes[index] = outcome
     for index, first in repeats.items():  # a repeat tells the status its first scan left the shipment in
         outcomes[index] = replace(outcomes[index], status=outcomes[first].status)
@@ -202,13 +211,21 @@ def _check(change: StatusChange, row: _Current, refuse_same_place: bool) -> Chan
         error = (f"Not allowed from {row.status}; allowed next: {', '.join(allowed)}." if allowed
                  else f"{row.status} is final: it cannot change any more.")
         return _refused(row.tracking_id, Refusal.NOT_ALLOWED, current=row.status, allowed=allowed, error=error)
-    return _proof_problem(change, row)
+    return None
 
 
-def _proof_problem(change: StatusChange, row: _Current) -> ChangeOutcome | None:
-    """The per-change check of proof of delivery (Delivered needs `received_by`, Delivery Attempted an
-    `attempt_reason`) goes here, as a refusal of that change alone. Until proof of delivery is built, the fields
-    are only length-checked where they are read (app.admin.forms)."""
+def _proof_problem(change: StatusChange, index: int, checked: dict[int, proofs.Proof]) -> str | None:
+    """Why this change's proof of delivery is refused (None: it is fine, and a proof to record, if any, is put
+    in `checked` under `index`). Checked before anything is written, so a refused proof writes nothing."""
+    proof = change.proof
+    if proof is None and (change.proof_required or change.received_by or change.attempt_reason):
+        try:
+            proof = proofs.check_proof(change.status, change.received_by, change.attempt_reason,
+                                       required=change.proof_required)
+        except ValidationError as exc:
+            return " ".join(f"{name}: {message}" for name, message in exc.fields.items()) or str(exc)
+    if proof is not None:
+        checked[index] = proof
     return None
 
 
@@ -255,7 +272,8 @@ _CAS_POSTGRESQL = text(
 ).bindparams(bindparam("now", type_=Shipment.__table__.c.updated_at.type))
 
 
-def _write(won: dict[int, _Current], changes: Sequence[StatusChange], actor: str) -> dict[int, ChangeOutcome]:
+def _write(won: dict[int, _Current], changes: Sequence[StatusChange], actor: str,
+           checked_proofs: dict[int, proofs.Proof]) -> dict[int, ChangeOutcome]:
     """The accepted changes' updated_at, events, emails, audit rows and cache notices, each in bulk."""
     if not won:
         return {}
@@ -266,7 +284,8 @@ def _write(won: dict[int, _Current], changes: Sequence[StatusChange], actor: str
                "actor": actor, "occurred_at": won[i].changed_at} for i in indexes]
     event_ids = connection.execute(_INSERT_EVENTS, values).scalars().all()
     events = {i: TrackingEvent(id=event_id, **row) for i, event_id, row in zip(indexes, event_ids, values, strict=True)}
-    # Proof of delivery rows (received_by, attempt_reason) are inserted here, in bulk, keyed by event id.
+    proofs.record_proofs([(event_id, won[i].id, checked_proofs.get(i)) for i, event_id in zip(indexes, event_ids,
+                                                                                              strict=True)])
     _queue_emails(event_ids)
     record_audits("status_changed", actor=actor, entries=[
         ("shipment", won[i].tracking_id, {"from": won[i].status, "to": changes[i].status,
@@ -347,8 +366,9 @@ def record_scans(batch: ScanBatch, actor: str) -> ScanReport:
         problems["tracking_ids"] = f"At most {MAX_SCANS} tracking IDs at once."
     if problems:
         raise ValidationError(fields=problems)
-    changes = [StatusChange(tracking_id, status, batch.location, batch.note or None,
-                            received_by=batch.received_by or None, attempt_reason=batch.attempt_reason or None)
+    # One status for the whole batch, so one proof: Delivered needs who received it, Delivery Attempted a reason.
+    proof = proofs.check_proof(status, batch.received_by or None, batch.attempt_reason or None, required=True)
+    changes = [StatusChange(tracking_id, status, batch.location, batch.note or None, proof=proof)
                for tracking_id in batch.tracking_ids]
     report = ScanReport(apply_status_changes(changes, actor))
     record_audit("scan_batch", actor=actor, target_type="shipments", target_id=f"{len(changes)} scans",

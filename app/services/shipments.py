@@ -11,7 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
-from app.services import outbox, scans
+from app.services import outbox, proofs, scans
 from app.services.contacts import ContactError, normalise_mobile
 from app.services.status import Status, allowed_next_statuses, canonical_status
 from app.services.tracking_ids import new_tracking_id, normalise_tracking_id
@@ -229,11 +229,13 @@ def next_statuses(shipment: Shipment) -> list[str]:
 
 
 def record_status_change(tracking_id: str, status: str, location: str, note: str | None,
-                         actor: str, *, customer_message: str | None = None) -> tuple[Shipment, TrackingEvent]:
+                         actor: str, *, customer_message: str | None = None,
+                         proof: proofs.Proof | None = None) -> tuple[Shipment, TrackingEvent]:
     """Move a shipment to `status`: new status, one appended event, the recipient's email and the audit row,
     one unit. A batch of one through the bulk core (scans.apply_status_changes), so both follow the same rules.
 
-    `note` is for staff only; `customer_message` is what the customer sees (tracking page and email).
+    `note` is for staff only; `customer_message` is what the customer sees (tracking page and email); `proof`,
+    checked by proofs.check_proof, is recorded with the event.
 
     Errors: ValidationError for an unknown status, NotFound, InvalidTransition (409, naming the allowed next
     statuses), Conflict when concurrent changes kept winning the compare-and-set. Concurrent changes are
@@ -244,7 +246,8 @@ def record_status_change(tracking_id: str, status: str, location: str, note: str
     if requested is None:
         raise ValidationError(fields={"status": f"Unknown status {status[:40]!r}."})
     [outcome] = scans.apply_status_changes(
-        [scans.StatusChange(tracking_id, requested, location, note, customer_message=customer_message)], actor,
+        [scans.StatusChange(tracking_id, requested, location, note, customer_message=customer_message, proof=proof)],
+        actor,
         refuse_same_place=False)
     if not outcome.ok:
         if outcome.refusal == scans.Refusal.UNKNOWN_ID:
