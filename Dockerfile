@@ -32,11 +32,14 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
 COPY gunicorn.conf.py ./
 COPY migrations ./migrations
 COPY app ./app
+COPY translations ./translations
 # Byte-code is compiled now, as root, because the running container never writes it (read-only root filesystem):
 # without it every worker compiles its imports at each start (4-8 s of CPU). Only for code the app loads: not the
 # dependencies' test suites, SQLAlchemy's dialects for other databases or dnspython (email deliverability checks,
 # unused), which keeps the image under 200 MB.
-RUN python -m compileall -q -j 0 -x '/(tests?|testing|dns)/|/sqlalchemy/dialects/(mssql|mysql|oracle)/' \
+# The translation catalogues are compiled here (the .mo files are build output, not in the repository).
+RUN pybabel compile -q -d translations \
+    && python -m compileall -q -j 0 -x '/(tests?|testing|dns)/|/sqlalchemy/dialects/(mssql|mysql|oracle)/' \
         "$(python -c 'import site; print(site.getsitepackages()[0])')" app migrations gunicorn.conf.py \
     && mkdir -p instance \
     && chown waybill:waybill instance

@@ -139,6 +139,10 @@ class Config:
         # refresh` does); one process at a time, guarded in the database.
         self.ESTIMATES_REFRESH_SECONDS = env_float("ESTIMATES_REFRESH_SECONDS", 3600.0)
 
+        # Languages of public pages and emails (Flask-Babel catalogues in translations/).
+        self.BABEL_DEFAULT_LOCALE = "en"
+        self.BABEL_TRANSLATION_DIRECTORIES = str(INSTANCE_DIR.parent / "translations")
+
         # Uploaded proof of delivery (signatures, photos): the local filesystem, or S3.
         self.STORAGE_BACKEND = env("STORAGE_BACKEND", "filesystem").strip().lower()
         self.STORAGE_DIR = env("STORAGE_DIR") or str(INSTANCE_DIR / "uploads")
