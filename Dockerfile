@@ -39,13 +39,16 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
 COPY gunicorn.conf.py ./
 COPY migrations ./migrations
 COPY app ./app
+COPY translations ./translations
 # Byte-code is compiled now, as root, because the running container never writes it (read-only root filesystem):
 # without it every worker compiles its imports at each start (4-8 s of CPU). Only for code the app loads: not
 # SQLAlchemy's test helpers and dialects for other databases, dnspython (email deliverability checks, unused) or
 # the base image's pip. The dependencies keep only their byte-code (compiled in place, `-b`, then the source is
 # removed): one copy of each module instead of two, which keeps the image under 200 MB; their frames in a
 # traceback show file and line without the source text. The app's own code keeps its source.
-RUN site="$(python -c 'import site; print(site.getsitepackages()[0])')" \
+# The translation catalogues are compiled here (the .mo files are build output, not in the repository).
+RUN pybabel compile -q -d translations \
+    && site="$(python -c 'import site; print(site.getsitepackages()[0])')" \
     && python -m compileall -q -j 0 -b \
         -x '/(tests?|testing|dns|pip|setuptools|wheel|_distutils_hack|pkg_resources)/|/sqlalchemy/dialects/(mssql|mysql|oracle)/' \
         "$site" \

@@ -34,6 +34,11 @@ install_requirements() {
   fi
 }
 
+# The Hindi (and any other) catalogues under translations/, compiled to the .mo files the app reads (never committed).
+compile_translations() {
+  "$VENV/bin/pybabel" compile -q -d translations
+}
+
 # A value from the environment, else from .env, else empty.
 setting() {
   local name=$1 value=${!1:-}
@@ -81,6 +86,7 @@ choose_workers() {
 run_app() {
   check_python
   install_requirements requirements.txt
+  compile_translations
   mkdir -p instance
 
   # A stable development secret, kept out of the repository.
@@ -170,6 +176,7 @@ ensure_node_modules() {
 run_tests() {
   check_python
   install_requirements requirements-dev.txt
+  compile_translations
   ensure_node_modules
   ensure_test_tools
   if [ -n "${TEST_DATABASE_URL:-}" ]; then

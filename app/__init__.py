@@ -19,6 +19,7 @@ def create_app(config: Config | None = None) -> Flask:
     configure_security(app)
     register_request_hooks(app)
     register_extensions(app)
+    register_i18n(app)
     register_request_checks(app)
     register_access_log(app)
     register_blueprints(app)
@@ -92,6 +93,13 @@ def register_extensions(app: Flask) -> None:
         from app.metrics import watch_pool
 
         watch_pool(db.engine)
+
+
+def register_i18n(app: Flask) -> None:
+    """English and Hindi (Flask-Babel): the request's language, remembered from ?lang= in a cookie."""
+    from app.i18n import init_i18n
+
+    init_i18n(app)
 
 
 def register_request_checks(app: Flask) -> None:

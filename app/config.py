@@ -173,6 +173,13 @@ class Config:
         self.ETA_WINDOW_DAYS = env_int("ETA_WINDOW_DAYS", 90)
         self.ETA_MIN_SAMPLES = env_int("ETA_MIN_SAMPLES", 20)
         self.ETA_DEFAULT_FACTOR = env_float("ETA_DEFAULT_FACTOR", 1.0)
+        # The outbox worker rebuilds the estimates when they are older than this (0: only `flask estimates
+        # refresh` does); one process at a time, guarded in the database.
+        self.ESTIMATES_REFRESH_SECONDS = env_float("ESTIMATES_REFRESH_SECONDS", 3600.0)
+
+        # Languages of public pages and emails (Flask-Babel catalogues in translations/).
+        self.BABEL_DEFAULT_LOCALE = "en"
+        self.BABEL_TRANSLATION_DIRECTORIES = str(INSTANCE_DIR.parent / "translations")
 
         # Uploaded proof of delivery (signatures, photos): the local filesystem, or S3.
         self.STORAGE_BACKEND = env("STORAGE_BACKEND", "filesystem").strip().lower()
@@ -210,6 +217,7 @@ class TestingConfig(Config):
         self.MAIL_BACKEND = "console"
         self.NOTIFY_WORKER_IN_WEB = False
         self.TRACK_CACHE_ENABLED = False
+        self.ESTIMATES_REFRESH_SECONDS = 0.0  # tests that need the worker's refresh turn it on
         self.PUBLIC_BASE_URL = "http://waybill.test"
         self.METRICS_TOKEN = None
 

@@ -5,29 +5,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import Flask, current_app, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
+from app.locales import format_local_time
 from app.services.privacy import destination_area
 from app.services.roles import Permission, may
 from app.services.status import MAIN_STAGES, Status, held_from_timeline, is_final, stage_index
-from app.timeutil import isoformat_z, to_local
+from app.timeutil import isoformat_z
 
 # What a customer is told when a shipment has left the happy path. Shown as plain text, never as a colour only.
 EXCEPTION_TEXT = {
-    Status.ON_HOLD: "Your shipment is on hold at the stage shown below. It moves on as soon as the hold is released.",
-    Status.DELIVERY_ATTEMPTED: "We tried to deliver your shipment but could not. We will try again.",
-    Status.RETURNED_TO_SENDER: "Your shipment could not be delivered and is going back to its sender.",
-    Status.CANCELLED: "This shipment was cancelled before it was picked up.",
+    Status.ON_HOLD: _l("Your shipment is on hold at the stage shown below. It moves on as soon as the hold is "
+                       "released."),
+    Status.DELIVERY_ATTEMPTED: _l("We tried to deliver your shipment but could not. We will try again."),
+    Status.RETURNED_TO_SENDER: _l("Your shipment could not be delivered and is going back to its sender."),
+    Status.CANCELLED: _l("This shipment was cancelled before it was picked up."),
 }
 STOPPED = frozenset({Status.RETURNED_TO_SENDER, Status.CANCELLED})
 
 
-def local_time(value, fmt: str = "%d %b %Y, %H:%M") -> str:
-    if value is None:
-        return ""
-    local = to_local(value, current_app.config["DISPLAY_TIMEZONE"])
-    return f"{local.strftime(fmt)} {local.tzname()}"
+def local_time(value) -> str:
+    """A stored UTC time in DISPLAY_TIMEZONE, formatted with Babel for the page's language."""
+    return format_local_time(value, current_app.config["DISPLAY_TIMEZONE"])
 
 
 def css_slug(value: str) -> str:
@@ -97,7 +98,7 @@ def current_user_may(permission: str) -> bool:
 
 @dataclass(frozen=True)
 class MenuLink:
-    label: str
+    label: str  # a lazy string: said in the page's language
     endpoint: str
     permission: str
     current_on: tuple[str, ...]  # endpoints, or prefixes of them, on which this link is the current page
@@ -105,15 +106,16 @@ class MenuLink:
 
 # The staff menu, in order. A link shows when its endpoint exists in this build and the role holds its permission.
 STAFF_MENU = (
-    MenuLink("Dashboard", "admin.dashboard", Permission.VIEW_SHIPMENTS,
+    MenuLink(_l("Dashboard"), "admin.dashboard", Permission.VIEW_SHIPMENTS,
              ("admin.dashboard", "admin.shipment_detail", "admin.record_update", "admin.import")),
-    MenuLink("Scan", "admin.scan", Permission.CHANGE_SHIPMENTS, ("admin.scan",)),
-    MenuLink("Outbox", "notifications.outbox", Permission.VIEW_OUTBOX, ("notifications.outbox", "notifications.retry")),
-    MenuLink("Settings", "notifications.defaults", Permission.MANAGE_SETTINGS,
+    MenuLink(_l("Scan"), "admin.scan", Permission.CHANGE_SHIPMENTS, ("admin.scan",)),
+    MenuLink(_l("Outbox"), "notifications.outbox", Permission.VIEW_OUTBOX,
+             ("notifications.outbox", "notifications.retry")),
+    MenuLink(_l("Settings"), "notifications.defaults", Permission.MANAGE_SETTINGS,
              ("notifications.defaults", "notifications.set_defaults")),
-    MenuLink("Audit", "admin.audit", Permission.VIEW_AUDIT, ("admin.audit",)),
-    MenuLink("Staff", "admin.users", Permission.MANAGE_STAFF, ("admin.user",)),
-    MenuLink("API keys", "admin.api_keys", Permission.MANAGE_INTEGRATIONS, ("admin.api_key",)),
+    MenuLink(_l("Audit"), "admin.audit", Permission.VIEW_AUDIT, ("admin.audit",)),
+    MenuLink(_l("Staff"), "admin.users", Permission.MANAGE_STAFF, ("admin.user",)),
+    MenuLink(_l("API keys"), "admin.api_keys", Permission.MANAGE_INTEGRATIONS, ("admin.api_key",)),
 )
 
 
@@ -133,7 +135,7 @@ def staff_menu() -> list[MenuEntry]:
     if not user.is_authenticated:
         return []
     endpoint = request.endpoint or ""
-    return [MenuEntry(link.label, url_for(link.endpoint), endpoint.startswith(link.current_on))
+    return [MenuEntry(str(link.label), url_for(link.endpoint), endpoint.startswith(link.current_on))
             for link in STAFF_MENU
             if link.endpoint in current_app.view_functions and may(user.role, link.permission)]
 

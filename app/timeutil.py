@@ -18,6 +18,11 @@ def isoformat_z(value: datetime | None) -> str | None:
     return as_utc(value).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def parse_iso_z(value: str) -> datetime:
+    """The inverse of isoformat_z: "2026-11-26T12:30:00Z" → an aware UTC datetime."""
+    return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+
+
 def to_local(value: datetime, tz_name: str) -> datetime:
     return as_utc(value).astimezone(ZoneInfo(tz_name))
 

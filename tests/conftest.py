@@ -10,6 +10,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
@@ -49,8 +50,24 @@ def _drop_postgres_database(server_url: str, name: str) -> None:
 
 
 def pytest_configure(config) -> None:
-    """Every log line of the session is searched for the emails and mobiles the tests use (tests/log_privacy.py)."""
+    """Every log line of the session is searched for the emails and mobiles the tests use (tests/log_privacy.py).
+    The translation catalogues are compiled first (as run-local.sh does), so a plain pytest run speaks Hindi."""
     log_privacy.install(VALID_BOOKING)
+    _compile_translations()
+
+
+def _compile_translations() -> None:
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in (Path(__file__).resolve().parents[1] / "translations").glob("*/LC_MESSAGES/*.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as source:
+            catalog = read_po(source)
+        with mo.open("wb") as target:
+            write_mo(target, catalog)
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:

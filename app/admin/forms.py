@@ -2,6 +2,8 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import request
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import DateField, HiddenField, IntegerField, PasswordField, SelectChoice, SelectField, StringField
@@ -31,10 +33,11 @@ EARLIEST_DATE, LATEST_DATE = date(1970, 1, 1), date(9998, 12, 31)
 
 def plausible_date(form, field) -> None:
     if field.data is not None and not EARLIEST_DATE <= field.data <= LATEST_DATE:
-        raise FieldError(f"Enter a date from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}.")
+        raise FieldError(gettext("Enter a date from %(first)s to %(last)s.", first=EARLIEST_DATE.isoformat(),
+                                 last=LATEST_DATE.isoformat()))
 
 
-SORTS = [SelectChoice("recent", "Newest update first"), SelectChoice("oldest", "Oldest update first")]
+SORTS = [SelectChoice("recent", _l("Newest update first")), SelectChoice("oldest", _l("Oldest update first"))]
 
 
 class ShipmentFilterForm(FlaskForm):
@@ -43,13 +46,13 @@ class ShipmentFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField("Search", filters=[strip], validators=[Optional(), Length(max=100)])
-    status = SelectField("Status", choices=[SelectChoice("", "All statuses"), *map(SelectChoice, ALL_STATUSES)],
+    q = StringField(_l("Search"), filters=[strip], validators=[Optional(), Length(max=100)])
+    status = SelectField(_l("Status"), choices=[SelectChoice("", _l("All statuses")), *map(SelectChoice, ALL_STATUSES)],
                          default="", validators=[Optional()])
-    sort = SelectField("Sort by", choices=SORTS, default="recent")
-    page = IntegerField("Page", default=1, validators=[Optional(), NumberRange(min=1, max=1_000_000)])
-    booked_from = DateField("Booked from", validators=[Optional(), plausible_date])
-    booked_to = DateField("Booked until", validators=[Optional(), plausible_date])
+    sort = SelectField(_l("Sort by"), choices=SORTS, default="recent")
+    page = IntegerField(_l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=1_000_000)])
+    booked_from = DateField(_l("Booked from"), validators=[Optional(), plausible_date])
+    booked_to = DateField(_l("Booked until"), validators=[Optional(), plausible_date])
 
     def validate(self, extra_validators=None) -> bool:
         if not super().validate(extra_validators):
@@ -94,10 +97,10 @@ class ImportForm(FlaskForm):
     class Meta:
         csrf = False
 
-    file = FileField("CSV file of bookings")
+    file = FileField(_l("CSV file of bookings"))
 
 
-ACTION_CHOICES = [SelectChoice("", "All actions"),
+ACTION_CHOICES = [SelectChoice("", _l("All actions")),
                   *(SelectChoice(action, action_label(action)) for action in sorted(ACTIONS))]
 class AuditFilterForm(FlaskForm):
     """The audit trail's filters and page, read from the query string (GET, no CSRF): all optional.
@@ -109,18 +112,18 @@ class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    actor = StringField("Who", filters=[strip], validators=[Optional(), Length(max=ACTOR_MAX)])
-    action = SelectField("Action", choices=ACTION_CHOICES, default="", validators=[Optional()])
-    target = StringField("Target", filters=[strip],
+    actor = StringField(_l("Who"), filters=[strip], validators=[Optional(), Length(max=ACTOR_MAX)])
+    action = SelectField(_l("Action"), choices=ACTION_CHOICES, default="", validators=[Optional()])
+    target = StringField(_l("Target"), filters=[strip],
                          validators=[Optional(), Length(max=TARGET_TYPE_MAX + 1 + TARGET_ID_MAX)])
-    since = DateField("From date", validators=[Optional(), plausible_date])
-    until = DateField("To date", validators=[Optional(), plausible_date])
-    page = IntegerField("Page", default=1, validators=[
-        Optional(), NumberRange(min=1, max=AUDIT_MAX_PAGE, message=f"Must be from 1 to {AUDIT_MAX_PAGE}.")])
+    since = DateField(_l("From date"), validators=[Optional(), plausible_date])
+    until = DateField(_l("To date"), validators=[Optional(), plausible_date])
+    page = IntegerField(_l("Page"), default=1, validators=[
+        Optional(), NumberRange(min=1, max=AUDIT_MAX_PAGE, message=_l("Must be from %(min)s to %(max)s."))])
 
     def validate_until(self, field) -> None:
         if field.data and self.since.data and field.data < self.since.data:
-            raise FieldError("Must be on or after the from date.")
+            raise FieldError(gettext("Must be on or after the from date."))
 
     def to_filter(self, tz_name: str) -> AuditFilter:
         target_type, target_id = self._target()
@@ -159,12 +162,12 @@ ROLE_CHOICES = [SelectChoice(role, role.capitalize()) for role in ROLES]
 
 class NewUserForm(RequestForm):
     """/admin/users: a new staff account (browser form or JSON {"username", "password", "role"})."""
-    username = StringField("Username", filters=[strip], validators=[
-        InputRequired("Enter a username."), Length(max=USERNAME_MAX, message=USERNAME_RULE)])
-    role = SelectField("Role", choices=ROLE_CHOICES, default=Role.OPERATOR.value,
-                       validate_choice=False, validators=[InputRequired("Choose a role.")])
-    password = PasswordField("Initial password", validators=[
-        InputRequired("Enter an initial password."), Length(max=PASSWORD_MAX)])
+    username = StringField(_l("Username"), filters=[strip], validators=[
+        InputRequired(_l("Enter a username.")), Length(max=USERNAME_MAX, message=USERNAME_RULE)])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, default=Role.OPERATOR.value,
+                       validate_choice=False, validators=[InputRequired(_l("Choose a role."))])
+    password = PasswordField(_l("Initial password"), validators=[
+        InputRequired(_l("Enter an initial password.")), Length(max=PASSWORD_MAX)])
 
 
 class RoleForm(FlaskForm):
@@ -173,7 +176,7 @@ class RoleForm(FlaskForm):
     class Meta:
         csrf = False
 
-    role = SelectField("Role", choices=ROLE_CHOICES, validate_choice=False)
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, validate_choice=False)
 
 
 class ActiveForm(FlaskForm):
@@ -187,7 +190,7 @@ class SetPasswordForm(FlaskForm):
     class Meta:
         csrf = False
 
-    password = PasswordField("New password", validators=[InputRequired("Enter a new password."),
+    password = PasswordField(_l("New password"), validators=[InputRequired(_l("Enter a new password.")),
                                                          Length(max=PASSWORD_MAX)])
 
 

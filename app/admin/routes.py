@@ -1,5 +1,7 @@
 """The staff pages: the dashboard, one shipment's page with its update form, and the audit trail."""
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms import SelectChoice
 
@@ -75,13 +77,14 @@ def record_update(tracking_id: str):
         db.session.rollback()
         return _detail_page(tracking_id, form, error.status_code, error.message)
     db.session.commit()
-    flash(f"Status updated: {event.status} at {event.location}.", "success")
+    flash(gettext("Status updated: %(status)s at %(location)s.", status=event.status, location=event.location),
+          "success")
     return redirect(url_for("admin.shipment_detail", tracking_id=shipment.tracking_id))
 
 
 def _detail_page(tracking_id: str, form: StaffUpdateForm, status_code: int = 200, problem: str | None = None):
     record = shipment_record(tracking_id, suggest_locations=may(current_user.role, Permission.CHANGE_SHIPMENTS))
-    form.status.choices = [SelectChoice("", "Choose a status"), *map(SelectChoice, record.allowed_next)]
+    form.status.choices = [SelectChoice("", _l("Choose a status")), *map(SelectChoice, record.allowed_next)]
     return render_template("admin/shipment.html", record=record, shipment=record.shipment, form=form,
                            proofs=proofs_for_shipment(record.shipment), attempt_reasons=ATTEMPT_REASONS,
                            problem=problem, preferences=shipment_preferences(record.shipment.id)), status_code

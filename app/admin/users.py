@@ -7,6 +7,7 @@ HTML and JSON share the URLs: GET /admin/users → {"users": [...]}; POST /admin
 from __future__ import annotations
 
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from app.admin.forms import ActiveForm, NewUserForm, RoleForm, SetPasswordForm
@@ -59,7 +60,7 @@ def create_staff_account():
     db.session.commit()
     if request.is_json:
         return jsonify(user_to_dict(user)), 201, {"Location": url_for("admin.user_detail", username=user.username)}
-    flash(f"Created {user.role} {user.username}.", "success")
+    flash(gettext("Created %(role)s %(username)s.", role=user.role, username=user.username), "success")
     return redirect(url_for("admin.users"))
 
 
@@ -86,7 +87,7 @@ def change_staff_account(username: str):
     db.session.commit()
     if request.is_json:
         return jsonify(user_to_dict(user))
-    flash(f"Saved the changes to {user.username}.", "success")
+    flash(gettext("Saved the changes to %(username)s.", username=user.username), "success")
     return redirect(url_for("admin.user_detail", username=user.username))
 
 
@@ -98,7 +99,7 @@ def end_staff_sessions(username: str):
     db.session.commit()
     if request.is_json:
         return jsonify({"username": get_user(username).username, "sessions_ended": ended})
-    flash(f"Ended {ended} session(s) of {username}.", "info")
+    flash(gettext("Ended %(count)s session(s) of %(username)s.", count=ended, username=username), "info")
     return redirect(url_for("admin.user_detail", username=username))
 
 
@@ -109,7 +110,8 @@ def unlock_staff_account(username: str):
     db.session.commit()
     if request.is_json:
         return jsonify({"username": get_user(username).username, "was_locked": was_locked})
-    flash(f"{username} may sign in again." if was_locked else f"{username} was not locked.", "info")
+    flash(gettext("%(username)s may sign in again.", username=username) if was_locked
+          else gettext("%(username)s was not locked.", username=username), "info")
     return redirect(url_for("admin.user_detail", username=username))
 
 

@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length, Optional
 
@@ -7,18 +8,18 @@ from app.services.passwords import PASSWORD_MAX
 
 
 class LoginForm(RequestForm):
-    username = StringField("Username", filters=[strip],
-                           validators=[InputRequired("Enter your username."), Length(max=USERNAME_MAX)])
-    password = PasswordField("Password", validators=[InputRequired("Enter your password."), Length(max=256)])
-    remember = BooleanField("Keep me signed in for 7 days")
+    username = StringField(_l("Username"), filters=[strip],
+                           validators=[InputRequired(_l("Enter your username.")), Length(max=USERNAME_MAX)])
+    password = PasswordField(_l("Password"), validators=[InputRequired(_l("Enter your password.")), Length(max=256)])
+    remember = BooleanField(_l("Keep me signed in for 7 days"))
 
 
 class ChangePasswordForm(RequestForm):
     """/account: a new password for the signed-in user. The policy itself is the service's (passwords.py)."""
-    current_password = PasswordField("Current password", validators=[
-        InputRequired("Enter your current password."), Length(max=PASSWORD_MAX)])
-    new_password = PasswordField("New password", validators=[
-        InputRequired("Enter a new password."), Length(max=PASSWORD_MAX)])
+    current_password = PasswordField(_l("Current password"), validators=[
+        InputRequired(_l("Enter your current password.")), Length(max=PASSWORD_MAX)])
+    new_password = PasswordField(_l("New password"), validators=[
+        InputRequired(_l("Enter a new password.")), Length(max=PASSWORD_MAX)])
     # Browsers type it twice; JSON clients may leave it out.
-    confirm_password = PasswordField("New password again", validators=[
-        Optional(), EqualTo("new_password", "The two new passwords differ.")])
+    confirm_password = PasswordField(_l("New password again"), validators=[
+        Optional(), EqualTo("new_password", _l("The two new passwords differ."))])

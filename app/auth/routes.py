@@ -2,6 +2,8 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
@@ -23,7 +25,7 @@ from app.services.users import change_own_password
 from app.timeutil import isoformat_z
 
 bp = Blueprint("auth", __name__)
-BAD_CREDENTIALS = "Wrong username or password."
+BAD_CREDENTIALS = _l("Wrong username or password.")
 
 
 def safe_next(target: str | None) -> str:
@@ -71,8 +73,8 @@ def login():
         # Locked or not, known or not: the same words; only a locked name gets 429 and when to come back.
         status, headers = (429, {"Retry-After": str(outcome.retry_after)}) if outcome.locked_until else (401, {})
         if request.is_json:
-            return jsonify({"error": BAD_CREDENTIALS}), status, headers
-        flash(BAD_CREDENTIALS, "error")
+            return jsonify({"error": str(BAD_CREDENTIALS)}), status, headers
+        flash(str(BAD_CREDENTIALS), "error")
         return render_template("auth/login.html", form=form, next=request.form.get("next", "")), status, headers
     remember_sign_in(outcome.user, outcome.session, outcome.token, keep=remember)
     if request.is_json:
@@ -93,7 +95,7 @@ def logout():
     forget_sign_in()
     if request.is_json or not wants_html():
         return jsonify({"logged_out": True})
-    flash("You are signed out.", "info")
+    flash(gettext("You are signed out."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -129,8 +131,8 @@ def change_password():
     db.session.commit()
     if request.is_json:
         return jsonify({"password_changed": True, "sessions_ended": ended})
-    flash("Your password is changed." + (f" {ended} other session(s) were signed out." if ended else ""),
-          "success")
+    flash(gettext("Your password is changed.") + (" " + gettext("%(count)s other session(s) were signed out.",
+                                                                 count=ended) if ended else ""), "success")
     return redirect(url_for("auth.account"))
 
 
@@ -149,7 +151,7 @@ def end_session_here(session_id: int):
         forget_sign_in()
     if request.is_json:
         return jsonify({"ended": record.id, "signed_out": is_this})
-    flash("You are signed out." if is_this else "That session is ended.", "info")
+    flash(gettext("You are signed out.") if is_this else gettext("That session is ended."), "info")
     return redirect(url_for("auth.login" if is_this else "auth.account"))
 
 

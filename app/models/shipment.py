@@ -18,6 +18,7 @@ MOBILE_MAX = 16  # E.164: "+" and at most 15 digits
 EMAIL_MAX = 254
 DESTINATION_MAX = 200
 STATUS_MAX = 32
+LANGUAGE_MAX = 8
 
 
 class Shipment(db.Model):
@@ -33,6 +34,8 @@ class Shipment(db.Model):
     status: Mapped[str] = mapped_column(String(STATUS_MAX), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # The language the shipment was booked in ("en", "hi"): its emails are written in it.
+    language: Mapped[str] = mapped_column(String(LANGUAGE_MAX), nullable=False, default="en", server_default="en")
 
     events: Mapped[list[TrackingEvent]] = relationship(
         back_populates="shipment",

@@ -1,6 +1,7 @@
 """The outbox filter (query string), the retry button's form, the recipient's choices and the admin's defaults."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, RadioField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
@@ -14,7 +15,7 @@ from app.services.outbox import OUTBOX_MAX_PAGE
 from app.services.preferences import CHANNEL_LABELS, CHOICE_LABELS
 from app.services.status import ALL_STATUSES
 
-STATE_CHOICES = [SelectChoice("", "All states")] + [SelectChoice(state, state.capitalize()) for state in STATES]
+STATE_CHOICES = [SelectChoice("", _l("All states"))] + [SelectChoice(state, state.capitalize()) for state in STATES]
 
 
 class OutboxFilterForm(FlaskForm):
@@ -23,9 +24,9 @@ class OutboxFilterForm(FlaskForm):
     class Meta:
         csrf = False  # a GET that changes nothing
 
-    state = SelectField("State", choices=STATE_CHOICES, default="")
-    page = IntegerField("Page", default=1, validators=[
-        Optional(), NumberRange(min=1, max=OUTBOX_MAX_PAGE, message=f"Must be from 1 to {OUTBOX_MAX_PAGE}.")])
+    state = SelectField(_l("State"), choices=STATE_CHOICES, default="")
+    page = IntegerField(_l("Page"), default=1, validators=[
+        Optional(), NumberRange(min=1, max=OUTBOX_MAX_PAGE, message=_l("Must be from %(min)s to %(max)s."))])
 
     def field_errors(self) -> dict[str, str]:
         return {name: messages[0] for name, messages in self.errors.items() if messages}

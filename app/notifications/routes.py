@@ -4,6 +4,7 @@ app/notifications/choices.py) holds their choices and the one-click unsubscribe.
 from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from app.auth.guard import staff_required
@@ -39,6 +40,6 @@ def retry(notification_id: int):
     db.session.commit()
     if not wants_html():
         return jsonify({"notification": notification_to_dict(notification)})
-    flash(f"Notification #{notification_id} will be sent again shortly.", "info")
+    flash(gettext("Notification #%(id)s will be sent again shortly.", id=notification_id), "info")
     state = RetryForm().state.data
     return redirect(url_for(".outbox", state=state if state in STATES else None))

@@ -5,6 +5,7 @@ from functools import lru_cache
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 
 MOBILE_INPUT_MAX = 32
 # Numbers that can receive a text. Where a plan cannot tell mobiles from landlines (the USA, Canada) the number
@@ -20,21 +21,21 @@ def normalise_mobile(raw: str, default_region: str) -> str:
     """E.164 form of a mobile number written in any common way; ContactError if it is not a mobile number."""
     text = raw.strip()
     if not text:
-        raise ContactError("Enter a mobile number.")
+        raise ContactError(_("Enter a mobile number."))
     if len(text) > MOBILE_INPUT_MAX:
-        raise ContactError(f"A mobile number has at most {MOBILE_INPUT_MAX} characters.")
+        raise ContactError(_("A mobile number has at most %(max)s characters.", max=MOBILE_INPUT_MAX))
     try:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException as exc:
-        raise ContactError("That is not a phone number.") from exc
+        raise ContactError(_("That is not a phone number.")) from exc
     # number_type is UNKNOWN exactly when is_valid_number is false (it runs the same pattern match), so one
     # call answers both questions: a CSV import validates thousands of numbers.
     number_type = phonenumbers.number_type(number)
     if number_type == phonenumbers.PhoneNumberType.UNKNOWN:
-        raise ContactError("That is not a valid phone number.")
+        raise ContactError(_("That is not a valid phone number."))
     if number_type not in MOBILE_TYPES:
-        raise ContactError("That is not a mobile number (it looks like a landline or a service number); "
-                           "enter a mobile number.")
+        raise ContactError(_("That is not a mobile number (it looks like a landline or a service number); "
+                             "enter a mobile number."))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

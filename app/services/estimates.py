@@ -10,8 +10,9 @@ Rules:
   its city (the last part of the address with letters in it).
 - An area with fewer than `min_samples` deliveries for a status falls back to the whole network, and that to a
   configured default (DEFAULT_REMAINING_HOURS, stretched by ETA_DEFAULT_FACTOR).
-- The table is rebuilt periodically (`flask estimates refresh`, and the worker), never per request; reading an
-  estimate is one primary-key look-up.
+- The table is rebuilt periodically (`flask estimates refresh`, and the outbox worker through `refresh_if_stale`,
+  one process at a time), never per request; reading an estimate is one primary-key look-up. A rebuild tells
+  every process to drop its cached tracking documents, which carry the estimate.
 - Final statuses have no estimate. On Hold is estimated from the status it was held from.
 """
 from __future__ import annotations
@@ -23,12 +24,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, false, func, select, update
 
 from app.extensions import db
 from app.models import DeliveryEstimate, Shipment, TrackingEvent
 from app.models.delivery_estimate import NETWORK_AREA
 from app.services.status import FINAL_STATUSES, Status
+from app.services.tracking_cache import EVERY_DOCUMENT, publish_change
 from app.timeutil import as_utc, utcnow
 
 _PIN = re.compile(r"(?<!\d)([1-9]\d{2})\s?\d{3}(?!\d)")
@@ -154,11 +156,52 @@ def refresh_estimates(window_days: int, min_samples: int, now: datetime | None =
     caller's session). Returns the number of (area, status) rows written."""
     now = now or utcnow()
     learned = learn(samples_of(recent_deliveries(now - timedelta(days=window_days))), min_samples)
-    db.session.execute(delete(DeliveryEstimate))
+    removed = db.session.execute(delete(DeliveryEstimate)).rowcount
     db.session.add_all(DeliveryEstimate(area=area, status=status, samples=r.samples, p05_seconds=r.p05,
                                         p50_seconds=r.p50, p90_seconds=r.p90, refreshed_at=now)
                        for (area, status), r in learned.items())
+    if removed or learned:  # cached tracking documents carry the old estimates
+        publish_change(EVERY_DOCUMENT)
     return len(learned)
+
+
+# PostgreSQL advisory lock key of the periodic rebuild ("WAYB" "ETA0"): one process rebuilds, the others skip.
+REFRESH_LOCK_KEY = 0x57415942_45544130
+
+
+def estimates_refreshed_at() -> datetime | None:
+    """When the estimates table was last rebuilt (None: never, or nothing was learned)."""
+    latest = db.session.scalar(select(func.max(DeliveryEstimate.refreshed_at)))
+    return as_utc(latest) if latest is not None else None
+
+
+def refresh_if_stale(max_age_seconds: float, window_days: int, min_samples: int,
+                     now: datetime | None = None) -> int | None:
+    """Rebuild the estimates if they are older than `max_age_seconds`, unless another process is at it.
+
+    Rules: the age is read first without any lock (the common case: fresh, nothing to do). Then the database
+    guards the rebuild: on PostgreSQL a transaction-scoped advisory lock that a second process fails to get (it
+    skips, rather than waiting); on SQLite the database's single write lock, taken at once, for which a second
+    process waits and then finds the table fresh. The age is read again under the guard. Returns the rows
+    written, or None when nothing was rebuilt; the caller commits (or rolls back, which frees the lock).
+    """
+    now = now or utcnow()
+
+    def stale() -> bool:
+        refreshed = estimates_refreshed_at()
+        return refreshed is None or (now - refreshed).total_seconds() >= max_age_seconds
+
+    if not stale():
+        return None
+    if db.session.get_bind().dialect.name == "postgresql":
+        if not db.session.scalar(select(func.pg_try_advisory_xact_lock(REFRESH_LOCK_KEY))):
+            return None
+    else:
+        # A write that changes nothing still takes SQLite's write lock, until this transaction ends.
+        db.session.execute(update(DeliveryEstimate).where(false()).values(samples=0))
+    if not stale():
+        return None
+    return refresh_estimates(window_days, min_samples, now=now)
 
 
 def estimate(destination: str, status: str, since: datetime, held_from: str | None = None,

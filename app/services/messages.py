@@ -16,13 +16,16 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from flask import current_app, render_template
+from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
 from app.extensions import db
+from app.locales import format_estimate, format_local_time, language_or_default, status_label
 from app.models import DeliveryProof, Shipment, TrackingEvent
 from app.services import preferences
+from app.services.estimates import estimate
 from app.services.proofs import ATTEMPT_REASONS
-from app.timeutil import as_utc, to_local
+from app.services.status import held_from_timeline
 
 TIMELINE_LENGTH = 5  # events shown in an email, newest first
 
@@ -80,7 +83,7 @@ def load_facts(rows: Iterable[OutboxRow]) -> MessageFacts:
         return MessageFacts({}, {})
     shipments = {s.id: s for s in db.session.execute(
         select(Shipment.id, Shipment.tracking_id, Shipment.sender_name, Shipment.receiver_name,
-               Shipment.destination).where(Shipment.id.in_(shipment_ids)))}
+               Shipment.destination, Shipment.language).where(Shipment.id.in_(shipment_ids)))}
     events: dict[int, list[Any]] = {}
     for event in db.session.execute(
             select(TrackingEvent.id, TrackingEvent.shipment_id, TrackingEvent.status, TrackingEvent.location,
@@ -94,10 +97,22 @@ def load_facts(rows: Iterable[OutboxRow]) -> MessageFacts:
 
 
 def render_email(row: OutboxRow, facts: MessageFacts) -> RenderedEmail:
-    """The status email: the event's own template (by status, else the default), plain text and HTML."""
+    """The status email: the event's own template (by status, else the default), plain text and HTML, in the
+    language the shipment was booked in, with the estimated delivery as it stood at that event."""
     shipment, event, timeline = facts.event_and_timeline(row)
-    tz_name = current_app.config["DISPLAY_TIMEZONE"]
+    with force_locale(language_or_default(shipment.language)):
+        return _render_email(row, shipment, event, timeline)
+
+
+def _render_email(row: OutboxRow, shipment: Any, event: Any, timeline: list[Any]) -> RenderedEmail:
+    config = current_app.config
+    tz_name = config["DISPLAY_TIMEZONE"]
+    expected = estimate(shipment.destination, event.status, event.occurred_at,
+                        held_from=held_from_timeline(e.status for e in reversed(timeline)),
+                        default_factor=float(config["ETA_DEFAULT_FACTOR"]))
     context = {
+        "estimate": expected,
+        "estimate_text": format_estimate(expected.expected, expected.latest, tz_name) if expected else None,
         "shipment": shipment,
         "event": event,
         "time_local": _format_time(event.occurred_at, tz_name),
@@ -113,7 +128,9 @@ def render_email(row: OutboxRow, facts: MessageFacts) -> RenderedEmail:
         "choices_url": preferences.choices_url(row.shipment_id, "email"),
     }
     return RenderedEmail(
-        subject=row.subject,
+        # The row's subject is the English one (the outbox page and logs show it); the email speaks the booking's.
+        subject=gettext("Shipment %(tracking_id)s: %(status)s", tracking_id=shipment.tracking_id,
+                        status=status_label(event.status)),
         body_text=render_template(_status_templates(event.status, "txt"), **context),
         body_html=render_template(_status_templates(event.status, "html"), **context),
         unsubscribe_url=context["choices_url"],
@@ -149,8 +166,7 @@ def render(row: OutboxRow, facts: MessageFacts):
 
 
 def _format_time(value: datetime, tz_name: str) -> str:
-    local = to_local(value, tz_name) if tz_name != "UTC" else as_utc(value)
-    return f"{local.strftime('%d %b %Y, %H:%M')} {local.tzname()}"
+    return format_local_time(value, tz_name)
 
 
 def status_slug(status: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from flask_babel import gettext
 from sqlalchemy import bindparam, func, literal, null, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -33,6 +34,7 @@ class NewShipment:
     mobile: str  # already E.164
     email: str  # already validated
     destination: str
+    language: str = "en"  # the booking's language: its emails speak it
 
 
 def create_shipment(data: NewShipment, actor: str = "customer") -> Shipment:
@@ -74,7 +76,7 @@ def _shipment_values(data: NewShipment, now) -> dict:
     return {
         "sender_name": data.sender_name, "receiver_name": data.receiver_name, "mobile": data.mobile,
         "email": data.email, "destination": data.destination, "status": Status.BOOKED.value,
-        "created_at": now, "updated_at": now,
+        "created_at": now, "updated_at": now, "language": data.language,
     }
 
 
@@ -158,7 +160,7 @@ _QUEUE_EMAILS = _queue_emails_statement()
 
 def _booking_statement():
     columns = ("tracking_id", "sender_name", "receiver_name", "mobile", "email", "destination", "status",
-               "created_at", "updated_at")
+               "created_at", "updated_at", "language")
     booked = (pg_insert(_SHIPMENTS).values({name: bindparam(name) for name in columns})
               .on_conflict_do_nothing(index_elements=["tracking_id"])
               .returning(_SHIPMENTS.c.id, _SHIPMENTS.c.status, _SHIPMENTS.c.email, _SHIPMENTS.c.created_at)
@@ -199,7 +201,8 @@ def find_shipment(tracking_id: str) -> Shipment:
 
 
 def shipment_not_found(typed_tracking_id: str) -> NotFound:
-    return NotFound(f"No shipment has the tracking ID {typed_tracking_id.strip()[:32]!r}.")
+    typed = repr(typed_tracking_id.strip()[:32])
+    return NotFound(gettext("No shipment has the tracking ID %(tracking_id)s.", tracking_id=typed))
 
 
 def timeline(shipment: Shipment) -> list[TrackingEvent]:

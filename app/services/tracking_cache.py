@@ -27,6 +27,8 @@ from app.extensions import db
 
 log = logging.getLogger(__name__)
 CHANNEL = "waybill_shipment_changed"
+# Published instead of a tracking ID when every document changed at once (the estimates were rebuilt).
+EVERY_DOCUMENT = "*"
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ class DocumentCache:
 
     def evict(self, key: str) -> None:
         with self._lock:
+            if key == EVERY_DOCUMENT:
+                self._clear_locked()
+                return
             self._entries.pop(key, None)
             self._evictions[key] = self._evictions.get(key, 0) + 1
             if len(self._evictions) > 4 * self.max_entries:

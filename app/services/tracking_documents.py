@@ -1,4 +1,9 @@
-"""The public tracking document (GET /track/<id> as JSON): one query, cached per process when it is safe."""
+"""The public tracking document (GET /track/<id> as JSON): one query, cached per process when it is safe.
+
+The document carries the shipment's estimated delivery (one primary-key look-up when it is built), so the
+estimate is cached and invalidated with the rest of it: on every status change, and for every document when the
+estimates are rebuilt (app.services.estimates publishes EVERY_DOCUMENT).
+"""
 from __future__ import annotations
 
 import hashlib
@@ -12,10 +17,13 @@ from app.extensions import db
 from app.metrics import count_cache_lookup
 from app.models import DeliveryProof, Shipment, TrackingEvent
 from app.serializers import public_shipment_to_dict
+from app.services.estimates import Estimate, estimate
 from app.services.proofs import public_delivery_from
 from app.services.shipments import shipment_not_found
+from app.services.status import held_from_timeline
 from app.services.tracking_cache import CachedDocument, DocumentCache
 from app.services.tracking_ids import normalise_tracking_id
+from app.timeutil import parse_iso_z
 
 _shipments, _events, _proofs = Shipment.__table__, TrackingEvent.__table__, DeliveryProof.__table__
 # Shipment and its events in one round trip: every shipment has at least its "Booked" event. Contacts and
@@ -69,10 +77,23 @@ def _load(canonical: str, typed: str) -> CachedDocument:
     )
     events = [SimpleNamespace(status=r.event_status, location=r.location, customer_message=r.customer_message,
                               occurred_at=r.occurred_at, received_by=r.received_by) for r in rows]
-    document = public_shipment_to_dict(shipment, events)
+    data = public_shipment_to_dict(shipment, events)
     delivery = public_delivery_from(shipment.status, events)
     if delivery is not None:
-        document["delivery"] = delivery.to_dict()
-    body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+        data["delivery"] = delivery.to_dict()
+    expected = estimate(first.destination, first.status, rows[-1].occurred_at,
+                        held_from=held_from_timeline(e.status for e in events),
+                        default_factor=float(current_app.config["ETA_DEFAULT_FACTOR"]))
+    data["estimated_delivery"] = expected.to_dict() if expected is not None else None
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
     return CachedDocument(etag=hashlib.blake2b(body, digest_size=12).hexdigest(), body=body)
 
+
+
+def estimated_delivery(document: CachedDocument) -> Estimate | None:
+    """The estimate a tracking document carries (None for a final status): pages show the same one as the JSON."""
+    found = json.loads(document.body).get("estimated_delivery")
+    if not found:
+        return None
+    return Estimate(parse_iso_z(found["earliest"]), parse_iso_z(found["expected"]), parse_iso_z(found["latest"]),
+                    found["basis"])

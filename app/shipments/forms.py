@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.validators import ValidationError as FieldError
@@ -15,20 +16,20 @@ from app.services.status import ALL_STATUSES
 
 
 def _length(max_chars: int):
-    return Length(max=max_chars, message=f"At most {max_chars} characters.")
+    return Length(max=max_chars, message=_l("At most %(max)d characters."))
 
 
 class BookingForm(RequestForm):
-    sender_name = StringField("Sender's name", filters=[strip],
-                              validators=[DataRequired("Enter the sender's name."), _length(NAME_MAX)])
-    receiver_name = StringField("Receiver's name", filters=[strip],
-                                validators=[DataRequired("Enter the receiver's name."), _length(NAME_MAX)])
-    mobile = StringField("Receiver's mobile", filters=[strip],
-                         validators=[DataRequired("Enter a mobile number."), _length(MOBILE_INPUT_MAX)])
-    email = StringField("Recipient's email", filters=[strip],
-                        validators=[DataRequired("Enter the recipient's email."), _length(EMAIL_MAX)])
-    destination = StringField("Destination", filters=[strip],
-                              validators=[DataRequired("Enter the destination."), _length(DESTINATION_MAX)])
+    sender_name = StringField(_l("Sender's name"), filters=[strip],
+                              validators=[DataRequired(_l("Enter the sender's name.")), _length(NAME_MAX)])
+    receiver_name = StringField(_l("Receiver's name"), filters=[strip],
+                                validators=[DataRequired(_l("Enter the receiver's name.")), _length(NAME_MAX)])
+    mobile = StringField(_l("Receiver's mobile"), filters=[strip],
+                         validators=[DataRequired(_l("Enter a mobile number.")), _length(MOBILE_INPUT_MAX)])
+    email = StringField(_l("Recipient's email"), filters=[strip],
+                        validators=[DataRequired(_l("Enter the recipient's email.")), _length(EMAIL_MAX)])
+    destination = StringField(_l("Destination"), filters=[strip],
+                              validators=[DataRequired(_l("Enter the destination.")), _length(DESTINATION_MAX)])
 
     def validate_mobile(self, field) -> None:
         try:
@@ -42,20 +43,20 @@ class BookingForm(RequestForm):
         except ContactError as exc:
             raise FieldError(str(exc)) from exc
 
-    def to_new_shipment(self) -> NewShipment:
+    def to_new_shipment(self, language: str = "en") -> NewShipment:
         return NewShipment(sender_name=self.sender_name.data, receiver_name=self.receiver_name.data,
                            mobile=self.normalised_mobile, email=self.normalised_email,
-                           destination=self.destination.data)
+                           destination=self.destination.data, language=language)
 
 
 class StatusUpdateForm(RequestForm):
     # Any known status name passes here; whether it is allowed now is the state machine's call (409).
-    status = SelectField("New status", choices=list(ALL_STATUSES), validate_choice=False,
-                         filters=[strip], validators=[DataRequired("Choose a status.")])
-    location = StringField("Location", filters=[strip],
-                           validators=[DataRequired("Enter the location."), _length(LOCATION_MAX)])
-    note = TextAreaField("Internal note", filters=[strip], validators=[Optional(), _length(NOTE_MAX)])
-    customer_message = TextAreaField("Message to the customer", filters=[strip],
+    status = SelectField(_l("New status"), choices=list(ALL_STATUSES), validate_choice=False,
+                         filters=[strip], validators=[DataRequired(_l("Choose a status."))])
+    location = StringField(_l("Location"), filters=[strip],
+                           validators=[DataRequired(_l("Enter the location.")), _length(LOCATION_MAX)])
+    note = TextAreaField(_l("Internal note"), filters=[strip], validators=[Optional(), _length(NOTE_MAX)])
+    customer_message = TextAreaField(_l("Message to the customer"), filters=[strip],
                                      validators=[Optional(), _length(NOTE_MAX)])
     # Proof of delivery (app.services.proofs decides when they are needed and whether they are right).
     received_by = StringField("Received by", filters=[strip], validators=[Optional(), _length(NAME_MAX)])

@@ -4,6 +4,7 @@ from flask_login import current_user
 
 from app.auth.guard import json_without_csrf, staff_required
 from app.extensions import db, limiter
+from app.locales import current_language
 from app.serializers import shipment_to_dict, tracking_url
 from app.services.proofs import check_proof, record_proof
 from app.services.roles import Permission
@@ -21,7 +22,8 @@ def create():
     if not request.is_json and not form.validate():
         return render_template("tracking/landing.html", booking_form=form), 400
     form.validate_or_raise()
-    shipment = create_shipment(form.to_new_shipment())
+    # The booking keeps the language it was made in (page or Accept-Language): its emails are written in it.
+    shipment = create_shipment(form.to_new_shipment(language=current_language()))
     db.session.commit()
     if not request.is_json:
         return redirect(url_for("tracking.track", tracking_id=shipment.tracking_id, booked=1))

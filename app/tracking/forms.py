@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext as _l
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
@@ -6,17 +7,20 @@ from app.services.contacts import MOBILE_INPUT_MAX
 
 
 class TrackForm(RequestForm):
-    tracking_id = StringField("Tracking ID", filters=[strip],
-                              validators=[InputRequired("Enter a tracking ID."), Length(max=32)])
+    tracking_id = StringField(_l("Tracking ID"), filters=[strip],
+                              validators=[InputRequired(_l("Enter a tracking ID.")),
+                                          Length(max=32, message=_l("At most %(max)d characters."))])
 
 
 class FullDetailsForm(RequestForm):
     """The tracking page's "show full details" check. Whether the digits are right is the service's call."""
 
-    mobile_last4 = StringField("Last 4 digits of the receiver's mobile", filters=[strip],
-                               validators=[InputRequired("Enter the last 4 digits of the receiver's mobile number.")])
+    mobile_last4 = StringField(_l("Last 4 digits of the receiver's mobile"), filters=[strip],
+                               validators=[InputRequired(_l("Enter the last 4 digits of the receiver's mobile "
+                                                            "number."))])
 
 
 class MobileSearchForm(RequestForm):
-    mobile = StringField("Mobile number", filters=[strip],
-                         validators=[InputRequired("Enter a mobile number."), Length(max=MOBILE_INPUT_MAX)])
+    mobile = StringField(_l("Mobile number"), filters=[strip],
+                         validators=[InputRequired(_l("Enter a mobile number.")),
+                                     Length(max=MOBILE_INPUT_MAX, message=_l("At most %(max)d characters."))])

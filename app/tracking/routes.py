@@ -3,10 +3,12 @@ tracking page's "show full details" check. Public answers are minimal (DESIGN.md
 import hashlib
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import ngettext
 
 from app.auth.guard import json_without_csrf, navigation_user
 from app.errors import DomainError, ProofRefused, TooManyAttempts, ValidationError, wants_html
 from app.extensions import db, limiter
+from app.locales import current_language
 from app.serializers import full_details_to_dict, search_result_to_dict
 from app.services.contacts import mask_mobile
 from app.services.detail_checks import FIELD as DETAILS_FIELD
@@ -15,7 +17,7 @@ from app.services.privacy import shipment_parties
 from app.services.proofs import public_delivery
 from app.services.shipments import find_shipment, search_by_mobile, timeline
 from app.services.status import Status
-from app.services.tracking_documents import public_tracking_document
+from app.services.tracking_documents import estimated_delivery, public_tracking_document
 from app.services.tracking_ids import normalise_tracking_id
 from app.shipments.forms import BookingForm
 from app.timeutil import as_utc
@@ -75,29 +77,31 @@ def track(tracking_id: str):
             return _revalidated(Response(status=304), document.etag, representation)
         return _revalidated(Response(document.body, mimetype="application/json"), document.etag, representation)
     shipment = find_shipment(tracking_id)
+    # The estimate is the tracking document's (cached and invalidated with it), so page and JSON agree.
+    document = public_tracking_document(shipment.tracking_id)
     if representation == "html" and _is_unlocked(shipment.tracking_id):
         # The full names and address, for this browser session only: never stored by any cache, no ETag.
-        response = Response(_track_page(shipment, unlocked=True))
+        response = Response(_track_page(shipment, document, unlocked=True))
         response.headers["Cache-Control"] = "private, no-store"
         response.vary.add("Accept")
         return response
-    etag = _etag(shipment, representation)
+    etag = _etag(shipment, representation, document)
     if request.if_none_match.contains_weak(etag):
         return _revalidated(Response(status=304), etag, representation)
     if representation == "fragment":
         page = render_template("tracking/_live.html", shipment=shipment, events=timeline(shipment),
-                               delivery=public_delivery(shipment))
+                               delivery=public_delivery(shipment), estimate=estimated_delivery(document))
     else:
-        page = _track_page(shipment)
+        page = _track_page(shipment, document)
     return _revalidated(Response(page), etag, representation)
 
 
-def _track_page(shipment, unlocked: bool = False, details_form: FullDetailsForm | None = None) -> str:
+def _track_page(shipment, document, unlocked: bool = False, details_form: FullDetailsForm | None = None) -> str:
     return render_template(
-        "tracking/track.html", shipment=shipment, events=timeline(shipment),
+        "tracking/track.html", shipment=shipment, events=timeline(shipment), estimate=estimated_delivery(document),
         delivery=public_delivery(shipment), parties=shipment_parties(shipment, full=unlocked), unlocked=unlocked,
         details_form=details_form or FullDetailsForm(formdata=None),
-        booked=_just_booked(shipment), live_etag=_etag(shipment, "fragment"),
+        booked=_just_booked(shipment), live_etag=_etag(shipment, "fragment", document),
         refresh_seconds=max(1, int(current_app.config["TRACK_REFRESH_SECONDS"])),
     )
 
@@ -137,10 +141,14 @@ def full_details(tracking_id: str):
 def _refusal(proof: DetailProof) -> DomainError:
     if proof.retry_after:
         minutes = max(1, round(proof.retry_after / 60))
-        return TooManyAttempts("Those digits do not match, and that was the last try: the check is locked "
-                               f"for this shipment for {minutes} minutes.", retry_after=proof.retry_after)
-    tries = f"{proof.misses_left} {'try' if proof.misses_left == 1 else 'tries'}"
-    return ProofRefused(f"Those digits do not match. {tries} left.", misses_left=proof.misses_left)
+        return TooManyAttempts(ngettext("Those digits do not match, and that was the last try: the check is locked "
+                                        "for this shipment for %(num)d minute.",
+                                        "Those digits do not match, and that was the last try: the check is locked "
+                                        "for this shipment for %(num)d minutes.", minutes),
+                               retry_after=proof.retry_after)
+    return ProofRefused(ngettext("Those digits do not match. %(num)d try left.",
+                                 "Those digits do not match. %(num)d tries left.", proof.misses_left),
+                        misses_left=proof.misses_left)
 
 
 def _details_refused_page(tracking_id: str, form: FullDetailsForm, error: DomainError) -> Response:
@@ -148,7 +156,9 @@ def _details_refused_page(tracking_id: str, form: FullDetailsForm, error: Domain
     db.session.rollback()
     message = getattr(error, "fields", {}).get(DETAILS_FIELD) or error.message
     form.mobile_last4.errors = [message]
-    response = Response(_track_page(find_shipment(tracking_id), details_form=form), status=error.status_code,
+    shipment = find_shipment(tracking_id)
+    response = Response(_track_page(shipment, public_tracking_document(shipment.tracking_id), details_form=form),
+                        status=error.status_code,
                         headers=error.response_headers())
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -169,15 +179,16 @@ def _representation() -> str:
     return "html" if wants_html() else "json"
 
 
-def _etag(shipment, representation: str) -> str:
+def _etag(shipment, representation: str, document) -> str:
     """Pages change only with the shipment's status and last update (events are append-only and always move
-    both). The full page also shows who is signed in (navigation bar) and the "just booked" banner."""
+    both), its estimate (the tracking document's ETag covers it) and the page's language. The full page also
+    shows who is signed in (navigation bar) and the "just booked" banner."""
     viewer = ""
     if representation == "html":
         signed_in = navigation_user()
         viewer = f"{signed_in.username if signed_in.is_authenticated else '-'}|{request.args.get('booked')}"
     source = f"{shipment.tracking_id}|{shipment.status}|{as_utc(shipment.updated_at).isoformat()}|" \
-             f"{representation}|{viewer}"
+             f"{representation}|{viewer}|{current_language()}|{document.etag}"
     return hashlib.sha256(source.encode()).hexdigest()[:24]
 
 
@@ -186,6 +197,8 @@ def _revalidated(response: Response, etag: str, representation: str) -> Response
     # no-cache: caches may keep a copy but must ask every time; the page names the signed-in user.
     response.headers["Cache-Control"] = "private, no-cache" if representation == "html" else "no-cache"
     response.vary.add("Accept")
+    if representation != "json":
+        response.vary.update(("Accept-Language", "Cookie"))  # the page speaks the visitor's language
     return response
 
 

@@ -70,7 +70,8 @@ def test_build_context_is_an_allow_list_that_keeps_secrets_and_tests_out():
              if line.strip() and not line.startswith("#")]
     assert lines[0] == "*"
     allowed = {line[1:] for line in lines if line.startswith("!")}
-    assert allowed == {"requirements.txt", "gunicorn.conf.py", "app/", "migrations/", "deploy/slim_wheels.py"}
+    assert allowed == {"requirements.txt", "gunicorn.conf.py", "app/", "migrations/", "deploy/slim_wheels.py",
+                       "translations/"}
 
 
 # --- buildspec ------------------------------------------------------------------------------------------------

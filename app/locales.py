@@ -1,0 +1,72 @@
+"""Languages the customer side speaks, and how text, dates and estimates are said in each.
+
+No request objects here: pages pick the locale per request (app.i18n), the outbox worker per shipment (the
+language it was booked in). Everything is formatted with Babel for the active locale, in DISPLAY_TIMEZONE.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from babel.dates import format_date, format_time
+from babel.dates import format_datetime as babel_datetime
+from flask_babel import get_locale, gettext, lazy_gettext
+
+from app.services.status import Status
+from app.timeutil import as_utc, to_local
+
+# Code → the language's own name (shown in that language by the switcher, so everyone can find theirs).
+LANGUAGES: dict[str, str] = {"en": "English", "hi": "हिन्दी"}
+DEFAULT_LANGUAGE = "en"
+
+# Status names as customers read them. Stored statuses stay English (they are the API's values).
+STATUS_LABELS = {
+    Status.BOOKED: lazy_gettext("Booked"),
+    Status.PICKED_UP: lazy_gettext("Picked Up"),
+    Status.IN_TRANSIT: lazy_gettext("In Transit"),
+    Status.OUT_FOR_DELIVERY: lazy_gettext("Out for Delivery"),
+    Status.DELIVERED: lazy_gettext("Delivered"),
+    Status.DELIVERY_ATTEMPTED: lazy_gettext("Delivery Attempted"),
+    Status.ON_HOLD: lazy_gettext("On Hold"),
+    Status.RETURNED_TO_SENDER: lazy_gettext("Returned to Sender"),
+    Status.CANCELLED: lazy_gettext("Cancelled"),
+}
+
+
+def language_or_default(code: str | None) -> str:
+    """`code` when it is a language we speak, else the default."""
+    return code if code in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def current_language() -> str:
+    """The active locale's language code ("en" outside any request or forced locale)."""
+    locale = get_locale()
+    return language_or_default(locale.language if locale is not None else None)
+
+
+def status_label(status: str) -> str:
+    """A status name in the active language (unknown names are shown as they are)."""
+    label = STATUS_LABELS.get(status)
+    return str(label) if label is not None else str(status)
+
+
+def format_local_time(value: datetime | None, tz_name: str) -> str:
+    """"01 Dec 2026, 14:30 IST" (or "01 दिस॰ 2026, 14:30 IST"): a stored UTC time in `tz_name`, per locale."""
+    if value is None:
+        return ""
+    local = to_local(value, tz_name) if tz_name != "UTC" else as_utc(value)
+    return f"{babel_datetime(local, 'dd MMM y, HH:mm', locale=current_language())} {local.tzname()}"
+
+
+def format_estimate(expected: datetime, latest: datetime, tz_name: str) -> str:
+    """"Thu 26 Nov, by 6 PM": the expected day, and the hour by which the parcel should be there (the window's
+    end, rounded up to the hour: a promise, not a guess). A later day for that hour is named too."""
+    language = current_language()
+    expected_local = to_local(expected, tz_name)
+    latest_local = to_local(latest, tz_name)
+    if latest_local.minute or latest_local.second or latest_local.microsecond:
+        latest_local = latest_local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    day = format_date(expected_local, "EEE d MMM", locale=language)
+    hour = format_time(latest_local, "h a", locale=language)
+    if latest_local.date() != expected_local.date():
+        hour = f"{format_date(latest_local, 'EEE d MMM', locale=language)}, {hour}"
+    return gettext("%(day)s, by %(time)s", day=day, time=hour)

@@ -1,0 +1,508 @@
+"""English and Hindi: how a request's language is chosen, what a booking remembers, emails in the booking's
+language, dates per locale, complete catalogues, no unmarked text in templates, and the estimated delivery in
+the tracking JSON (cached and invalidated with it)."""
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from babel.dates import format_datetime
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+from flask_babel import force_locale
+from jinja2 import Environment, nodes
+from sqlalchemy import select, text
+
+from app import create_app
+from app.extensions import db
+from app.locales import format_estimate, format_local_time
+from app.models import DeliveryEstimate, Shipment, TrackingEvent
+from app.notifier.worker import OutboxWorker
+from app.services.demo import seed_demo
+from app.services.estimates import DEFAULT_REMAINING_HOURS, REFRESH_LOCK_KEY, refresh_estimates
+from app.services.shipments import record_status_change
+from app.services.status import ALL_STATUSES
+from app.services.tracking_cache import stop_tracking_cache
+from app.timeutil import to_local
+from tests.conftest import VALID_BOOKING
+from tests.notifications.conftest import MailSink, SMTPServer, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = ROOT / "app" / "templates"
+CATALOGUE = ROOT / "translations" / "hi" / "LC_MESSAGES" / "messages.po"
+TEMPLATE_CATALOGUE = ROOT / "translations" / "messages.pot"
+HTML = {"Accept": "text/html"}
+DEVANAGARI = re.compile("[\u0900-\u097f]")
+
+# What customers and recipients see: every string in these must be marked, and translated into Hindi.
+CUSTOMER_TEMPLATES = ["base.html", "errors/error.html", "tracking/*.html", "email/*.*", "email/status/*.*"]
+CUSTOMER_CODE = ["app/locales.py", "app/templating.py", "app/services/contacts.py", "app/services/shipments.py",
+                 "app/shipments/forms.py", "app/tracking/forms.py", "app/tracking/routes.py",
+                 "app/services/messages.py"]
+# Staff pages need not be translated, but their text must be marked all the same.
+STAFF_TEMPLATES = ["admin/*.html", "auth/*.html", "notifications/*.html"]
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
+
+
+def template_paths(patterns: list[str]) -> list[Path]:
+    return sorted({path for pattern in patterns for path in TEMPLATES.glob(pattern) if path.is_file()})
+
+
+# --- the unmarked-string checker ---------------------------------------------------------------------------
+
+# Attributes whose values people read (or hear, with a screen reader).
+READ_ATTRIBUTES = {"title", "alt", "placeholder", "aria-label", "aria-description", "data-label"}
+WORD = re.compile(r"[^\W\d_]{2,}")
+# Text that is the same in every language: the product's name, and language names in their own language
+# (marked translate="no" in the page, which the checker honours).
+UNTRANSLATED = {"Waybill"}
+HOLE = "\x00"  # where an expression's output goes
+
+
+class _TextCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self._skip = 0  # inside <script>, <style> or translate="no"
+        self._stack: list[bool] = []
+
+    def handle_starttag(self, tag, attrs):
+        skip = tag in ("script", "style") or ("translate", "no") in attrs
+        if tag not in ("br", "img", "input", "meta", "link", "hr", "wbr", "source"):
+            self._stack.append(skip)
+            self._skip += skip
+        if self._skip or skip:
+            return
+        for name, value in attrs:
+            if name in READ_ATTRIBUTES and value:
+                self._check(value)
+
+    def handle_endtag(self, tag):
+        if self._stack and tag not in ("br", "img", "input", "meta", "link", "hr", "wbr", "source"):
+            self._skip -= self._stack.pop()
+
+    def handle_data(self, data):
+        if not self._skip:
+            self._check(data)
+
+    def _check(self, value: str) -> None:
+        words = " ".join(value.replace(HOLE, " ").split())
+        rest = words
+        for name in UNTRANSLATED:
+            rest = rest.replace(name, " ")
+        if WORD.search(rest):
+            self.found.append(words)
+
+
+def _looks_like_prose(value: str) -> bool:
+    """A string constant in an expression that reads as words for people: two or more words, the first
+    capitalised ("Page not found"); not class lists, endpoints, paths, field names or status values."""
+    parts = value.split()
+    return (len(parts) >= 2 and parts[0][:1].isupper() and WORD.search(parts[0]) is not None
+            and value not in ALL_STATUSES and not any(mark in value for mark in "_/#{}<>="))
+
+
+def unmarked_strings(source: str) -> list[str]:
+    """Text a template shows that no gettext call wraps: text between tags, readable attribute values, and
+    prose string constants in expressions (macro arguments such as hint="…", {% set heading = "…" %})."""
+    env = Environment(extensions=["jinja2.ext.i18n"], autoescape=True)  # parsed only, never rendered
+    tree = env.parse(source)
+    marked: set[int] = set()
+    for call in tree.find_all(nodes.Call):
+        if isinstance(call.node, nodes.Name) and call.node.name in ("_", "gettext", "ngettext"):
+            marked.update(id(c) for arg in call.args for c in [arg, *arg.find_all(nodes.Const)])
+    found = [const.value for const in tree.find_all(nodes.Const)
+             if isinstance(const.value, str) and id(const) not in marked and _looks_like_prose(const.value)]
+    # The page as the browser would get it, with a hole for each expression: then an HTML parser finds the
+    # text nodes and attribute values, however the template interleaves them with tags and expressions.
+    pieces: list[str] = []
+    for output in tree.find_all(nodes.Output):
+        for child in output.nodes:
+            pieces.append(child.data if isinstance(child, nodes.TemplateData) else HOLE)
+    collector = _TextCollector()
+    collector.feed("".join(pieces))
+    collector.close()
+    return found + collector.found
+
+
+@pytest.mark.parametrize("source, found", [
+    ("<p>Hello there</p>", ["Hello there"]),
+    ('<p>{{ _("Hello there") }}</p>', []),
+    ('<a href="/x" title="Open the page">{{ _("Open") }}</a>', ["Open the page"]),
+    ('<a href="/x"{% if y %} aria-current="page"{% endif %}>Track &amp; book</a>', ["Track & book"]),
+    ('{{ ui.field(f, hint="Lets you find it later.", class_="input input--code") }}', ["Lets you find it later."]),
+    ('{{ ui.field(f, hint=_("Lets you find it later.")) }}', []),
+    ('{% set heading = "Page not found" if x else _("Gone") %}', ["Page not found"]),
+    ('<span translate="no">Some brand</span><p>{{ x }} · {{ y }}</p><style>p { color: red }</style>', []),
+    ("<script>var a = 'hello world';</script><span>Waybill</span>", []),
+    ('{% if status == "Out for Delivery" %}{{ _("Soon") }}{% endif %}', []),
+])
+def test_the_checker_finds_unmarked_text(source, found):
+    assert unmarked_strings(source) == found
+
+
+@pytest.mark.parametrize("path", template_paths(CUSTOMER_TEMPLATES + STAFF_TEMPLATES),
+                         ids=lambda p: str(p.relative_to(TEMPLATES)))
+def test_templates_have_no_unmarked_text(path):
+    assert unmarked_strings(path.read_text()) == []
+
+
+# --- the catalogues ----------------------------------------------------------------------------------------
+
+def extracted() -> dict[object, set[str]]:
+    """msgid → the files it comes from, as `pybabel extract -F babel.cfg -k _l -k lazy_gettext` finds them."""
+    method_map = [("app/**.py", "python"), ("app/templates/**.html", "jinja2"), ("app/templates/**.txt", "jinja2")]
+    found: dict[object, set[str]] = {}
+    for filename, _lineno, message, _comments, _context in extract_from_dir(
+            str(ROOT), method_map, keywords=KEYWORDS, options_map={}):
+        if filename.startswith(("app/", "app\\")):
+            found.setdefault(message if isinstance(message, str) else tuple(message), set()).add(filename)
+    return found
+
+
+def is_customer_facing(files: set[str]) -> bool:
+    customer = {str(p.relative_to(ROOT)) for p in template_paths(CUSTOMER_TEMPLATES)} | set(CUSTOMER_CODE)
+    return bool(files & customer)
+
+
+def placeholders(text: str) -> set[str]:
+    return set(re.findall(r"%\((\w+)\)[sd]", text))
+
+
+def test_the_template_catalogue_is_up_to_date():
+    with TEMPLATE_CATALOGUE.open("rb") as source:
+        template = {m.id if isinstance(m.id, str) else tuple(m.id) for m in read_po(source) if m.id}
+    assert template == set(extracted()), "run pybabel extract (README, Languages)"
+
+
+def test_the_hindi_catalogue_is_complete_correct_and_not_fuzzy():
+    with CATALOGUE.open("rb") as source:
+        catalogue = read_po(source, locale="hi")
+    entries = {m.id if isinstance(m.id, str) else tuple(m.id): m for m in catalogue if m.id}
+    strings = extracted()
+    assert set(strings) - set(entries) == set(), "missing from the catalogue: run pybabel update"
+    assert [m.id for m in entries.values() if m.fuzzy] == []
+    assert not catalogue.fuzzy
+    for msgid, files in strings.items():
+        message = entries[msgid]
+        translations = [message.string] if isinstance(msgid, str) else list(message.string)
+        if not is_customer_facing(files) and not any(translations):
+            continue  # a staff-only string, not translated yet: English is shown
+        ids = [msgid] if isinstance(msgid, str) else list(msgid)
+        for translated in translations:
+            assert translated, f"no Hindi for {msgid!r}"
+            assert DEVANAGARI.search(translated) or msgid in ("Error %(code)s",), f"not Hindi: {translated!r}"
+            assert placeholders(translated) == placeholders(ids[0]), f"placeholders differ: {msgid!r}"
+
+
+def test_status_names_are_translated_one_way_everywhere():
+    with CATALOGUE.open("rb") as source:
+        catalogue = read_po(source, locale="hi")
+    by_id = {m.id: m.string for m in catalogue if isinstance(m.id, str)}
+    names = [by_id[status] for status in ALL_STATUSES]
+    assert len(set(names)) == len(names) and all(DEVANAGARI.search(name) for name in names)
+    # The email headlines say the same status in sentence case: the same Hindi words.
+    for headline, status in [("Picked up", "Picked Up"), ("Out for delivery", "Out for Delivery"),
+                             ("On hold", "On Hold"), ("Delivery attempted", "Delivery Attempted"),
+                             ("Returned to sender", "Returned to Sender")]:
+        assert by_id[headline] == by_id[status]
+
+
+# --- choosing the language ---------------------------------------------------------------------------------
+
+def html_lang(response) -> str:
+    return re.search(r'<html lang="([^"]+)"', response.get_data(as_text=True)).group(1)
+
+
+def lang_cookie(response) -> str | None:
+    return next((c for c in response.headers.getlist("Set-Cookie") if c.startswith("lang=")), None)
+
+
+def test_lang_parameter_wins_and_is_remembered_in_a_cookie(client):
+    first = client.get("/?lang=hi", headers=HTML)
+    assert first.status_code == 200 and html_lang(first) == "hi"
+    assert "शिपमेंट बुक करें" in first.get_data(as_text=True)
+    cookie = lang_cookie(first)
+    assert cookie.startswith("lang=hi;") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    again = client.get("/", headers={**HTML, "Accept-Language": "en"})  # the cookie beats the browser
+    assert html_lang(again) == "hi" and lang_cookie(again) is None
+    back = client.get("/?lang=en", headers=HTML)
+    assert html_lang(back) == "en" and "Book a shipment" in back.get_data(as_text=True)
+    assert html_lang(client.get("/", headers=HTML)) == "en"
+
+
+@pytest.mark.parametrize("accept, language", [
+    ("hi-IN,hi;q=0.9,en;q=0.8", "hi"), ("en-GB,en;q=0.9", "en"), ("fr-FR,fr;q=0.9", "en"), (None, "en"),
+    ("de;q=0.9,hi;q=0.5", "hi"),
+])
+def test_accept_language_decides_without_a_choice(client, accept, language):
+    headers = {**HTML, **({"Accept-Language": accept} if accept else {})}
+    assert html_lang(client.get("/", headers=headers)) == language
+
+
+def test_an_unknown_language_is_ignored(client):
+    response = client.get("/?lang=fr", headers={**HTML, "Accept-Language": "hi"})
+    assert response.status_code == 200 and html_lang(response) == "hi" and lang_cookie(response) is None
+    response = client.get("/?lang=%3Cscript%3E", headers=HTML)
+    assert response.status_code == 200 and "<script>" not in response.get_data(as_text=True)
+
+
+def test_the_switcher_links_to_this_page_in_each_language(client, create_shipment):
+    tracking_id = create_shipment()
+    page = client.get(f"/track/{tracking_id}?booked=1", headers=HTML).get_data(as_text=True)
+    switcher = re.search(r'<nav class="language-switch".*?</nav>', page, re.S).group(0)
+    assert 'href="?booked=1&amp;lang=hi" lang="hi" hreflang="hi">हिन्दी</a>' in switcher
+    assert 'href="?booked=1&amp;lang=en" lang="en" hreflang="en" aria-current="true">English</a>' in switcher
+    # A number in the path is not written into the page again (the links are query-only).
+    search = client.get("/search/9876543210?lang=hi", headers=HTML).get_data(as_text=True)
+    assert "9876543210" not in search and 'href="?lang=en"' in search
+
+
+def test_pages_in_hindi_have_their_own_etag(client, create_shipment):
+    tracking_id = create_shipment()
+    english = client.get(f"/track/{tracking_id}", headers=HTML)
+    hindi = client.get(f"/track/{tracking_id}?lang=hi", headers=HTML)
+    assert english.headers["ETag"] != hindi.headers["ETag"]
+    assert "Accept-Language" in hindi.headers["Vary"]
+    # The cookie now says Hindi: the English ETag is not "still fresh" for it.
+    assert client.get(f"/track/{tracking_id}", headers={**HTML, "If-None-Match": english.headers["ETag"]}
+                      ).status_code == 200
+
+
+def test_hindi_tracking_page_shows_status_stages_and_estimate(client, create_shipment):
+    tracking_id = create_shipment()
+    page = client.get(f"/track/{tracking_id}?lang=hi", headers=HTML).get_data(as_text=True)
+    assert html_lang_text(page) == "hi"
+    for words in ("बुक हुआ", "वर्तमान स्थिति", "ट्रैकिंग इतिहास", "अनुमानित डिलीवरी", "डिलीवरी के लिए निकला", "तक"):
+        assert words in page
+    fragment = client.get(f"/track/{tracking_id}?fragment=timeline", headers=HTML).get_data(as_text=True)
+    assert "अनुमानित डिलीवरी" in fragment  # the page's own refresh speaks the remembered language
+
+
+def html_lang_text(page: str) -> str:
+    return re.search(r'<html lang="([^"]+)"', page).group(1)
+
+
+def test_form_errors_are_in_the_page_language(client):
+    page = client.get("/?lang=hi", headers=HTML).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = client.post("/create", headers=HTML, data={"csrf_token": token, **VALID_BOOKING,
+                                                          "receiver_name": "", "mobile": "12"})
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert "पाने वाले का नाम दर्ज करें।" in body and "यह फ़ोन नंबर नहीं है।" in body or "मान्य" in body
+    assert "एक समस्या है" in body
+
+
+def test_json_errors_stay_english_for_api_clients(client):
+    assert client.get("/track/ABCDEF12").get_json() == {"error": "No shipment has the tracking ID 'ABCDEF12'."}
+    hindi = client.get("/track/ABCDEF12", headers={"Accept-Language": "hi"}).get_json()["error"]
+    assert hindi == "ट्रैकिंग आईडी 'ABCDEF12' वाला कोई शिपमेंट नहीं है।"
+
+
+# --- what a booking remembers --------------------------------------------------------------------------------
+
+def languages(app) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(select(Shipment.language).order_by(Shipment.id)))
+
+
+def test_a_booking_remembers_the_language_it_was_made_in(app, client):
+    page = client.get("/?lang=hi", headers=HTML).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    booked = client.post("/create", headers=HTML, data={"csrf_token": token, **VALID_BOOKING})
+    assert booked.status_code == 302
+    other = app.test_client()
+    assert other.post("/create", json=VALID_BOOKING, headers={"Accept-Language": "hi-IN"}).status_code == 201
+    assert other.post("/create", json=VALID_BOOKING).status_code == 201
+    assert other.post("/create?lang=en", json=VALID_BOOKING, headers={"Accept-Language": "hi"}).status_code == 201
+    assert languages(app) == ["hi", "hi", "en", "en"]
+
+
+# --- emails in the booking's language ------------------------------------------------------------------------
+
+@pytest.fixture
+def mail_app(app, make_config):
+    sink = MailSink()
+    server = SMTPServer("plain", free_port(), sink).start()
+    application = create_app(make_config(**server.settings(MAIL_DEFAULT_SENDER="Waybill <dispatch@waybill.test>")))
+    yield application, sink
+    server.stop()
+    with application.app_context():
+        db.engine.dispose()
+
+
+def test_a_hindi_booking_gets_its_emails_in_hindi_from_the_worker(mail_app, make_user):
+    application, sink = mail_app
+    client = application.test_client()
+    hindi = client.post("/create?lang=hi", json=VALID_BOOKING).get_json()["tracking_id"]
+    english = application.test_client().post("/create", json=VALID_BOOKING).get_json()["tracking_id"]
+    with application.app_context():
+        record_status_change(hindi, "Picked Up", "Mumbai Hub", None, actor="operator1")
+        db.session.commit()
+
+    report = OutboxWorker(application).drain()  # the worker's own path: claim, render, send
+
+    assert report.sent == 3
+    messages = {m["Subject"]: m for m in sink.received()}
+    assert set(messages) == {f"शिपमेंट {hindi}: बुक हुआ", f"शिपमेंट {hindi}: पिकअप हुआ",
+                             f"Shipment {english}: Booked"}
+    picked_up = messages[f"शिपमेंट {hindi}: पिकअप हुआ"]
+    text = picked_up.get_body(("plain",)).get_content()
+    page = picked_up.get_body(("html",)).get_content()
+    with application.app_context():
+        occurred = db.session.scalar(select(TrackingEvent.occurred_at).join(Shipment)
+                                     .where(Shipment.tracking_id == hindi).order_by(TrackingEvent.id.desc()))
+    local = to_local(occurred, "Asia/Kolkata")
+    hindi_time = format_datetime(local, "dd MMM y, HH:mm", locale="hi") + " IST"
+    for body in (text, page):
+        assert "नमस्ते Vikram Nair," in body
+        assert f"हमने आपका शिपमेंट {hindi} Asha Rao से पिकअप कर लिया है।" in body
+        assert "अनुमानित डिलीवरी" in body and "तक" in body
+        assert hindi_time in body
+        assert "Recent updates" not in body and "हाल के अपडेट" in body
+    assert '<html lang="hi">' in page
+    english_text = messages[f"Shipment {english}: Booked"].get_body(("plain",)).get_content()
+    assert "Hello Vikram Nair," in english_text and "Estimated delivery:" in english_text
+
+
+# --- dates, times and numbers per locale -------------------------------------------------------------------
+
+def test_dates_and_estimates_are_formatted_per_locale(app_ctx):
+    expected, latest = datetime(2026, 11, 26, 10, 0, tzinfo=UTC), datetime(2026, 11, 26, 12, 10, tzinfo=UTC)
+    next_day = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+    with force_locale("en"):
+        assert format_local_time(expected, "Asia/Kolkata") == "26 Nov 2026, 15:30 IST"
+        assert format_estimate(expected, latest, "Asia/Kolkata") == "Thu 26 Nov, by 6 PM"  # 17:40 → by 6 pm
+        assert format_estimate(expected, next_day, "Asia/Kolkata") == "Thu 26 Nov, by Fri 27 Nov, 9 AM"
+    with force_locale("hi"):
+        assert format_local_time(expected, "Asia/Kolkata") == "26 नव॰ 2026, 15:30 IST"
+        assert format_estimate(expected, latest, "Asia/Kolkata") == "गुरु 26 नव॰, 6 pm तक"
+    assert format_local_time(expected, "UTC") == "26 Nov 2026, 10:00 UTC"
+
+
+def test_search_page_counts_and_dates_in_hindi(client, create_shipment):
+    create_shipment()
+    create_shipment()
+    page = client.get("/search/9876543210?lang=hi", headers=HTML).get_data(as_text=True)
+    assert "2 शिपमेंट, सबसे नए पहले।" in page and "आख़िरी अपडेट" in page and "Kochi के लिए" in page
+    month = format_datetime(datetime.now(UTC), "MMM", locale="hi")
+    assert month in page
+
+
+# --- the estimated delivery in the tracking JSON -------------------------------------------------------------
+
+def iso(value: str) -> datetime:
+    assert value.endswith("Z")
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_tracking_json_carries_the_estimated_delivery(client, create_shipment, app):
+    tracking_id = create_shipment()
+    body = client.get(f"/track/{tracking_id}").get_json()
+    estimate = body["estimated_delivery"]
+    assert set(estimate) == {"earliest", "expected", "latest", "basis"}
+    assert estimate["basis"] == "default"  # no delivery history yet
+    booked = iso(body["events"][-1]["occurred_at"])
+    p05, p50, p90 = DEFAULT_REMAINING_HOURS["Booked"]
+    assert iso(estimate["earliest"]) - booked == timedelta(hours=p05)
+    assert iso(estimate["expected"]) - booked == timedelta(hours=p50)
+    assert iso(estimate["latest"]) - booked == timedelta(hours=p90)
+
+    with app.app_context():
+        for status in ("Picked Up", "In Transit", "Out for Delivery"):
+            record_status_change(tracking_id, status, "Kochi Depot", None, actor="operator1")
+        db.session.commit()
+    body = client.get(f"/track/{tracking_id}").get_json()
+    out = iso(body["events"][-1]["occurred_at"])
+    assert iso(body["estimated_delivery"]["latest"]) - out == timedelta(
+        hours=DEFAULT_REMAINING_HOURS["Out for Delivery"][2])
+    with app.app_context():
+        record_status_change(tracking_id, "Delivered", "Kochi", None, actor="operator1")
+        db.session.commit()
+    assert client.get(f"/track/{tracking_id}").get_json()["estimated_delivery"] is None
+
+
+@pytest.fixture
+def cached_app(app, make_config):
+    """An app whose tracking cache is on (PostgreSQL only: on SQLite it stays off and every read is fresh)."""
+    application = create_app(make_config(TRACK_CACHE_ENABLED=True))
+    listener = application.extensions.get("waybill_tracking_listener")
+    if listener is not None:
+        assert listener.connected.wait(10), "listener did not connect"
+    yield application
+    stop_tracking_cache(application)
+    with application.app_context():
+        db.engine.dispose()
+
+
+def test_the_estimate_is_cached_with_the_document_and_invalidated_by_a_refresh(cached_app, create_shipment):
+    tracking_id = create_shipment(destination="Hyderabad")
+    client = cached_app.test_client()
+    cache = cached_app.extensions["waybill_tracking_cache"]
+    before = client.get(f"/track/{tracking_id}")
+    assert before.get_json()["estimated_delivery"]["basis"] == "default"
+    if cache.enabled:
+        assert cache.get(tracking_id) is not None  # the estimate is part of the cached document
+    with cached_app.app_context():
+        seed_demo(600, 5, seed=7)
+        assert refresh_estimates(window_days=90, min_samples=20) > 0
+        db.session.commit()
+    assert cache.get(tracking_id) is None  # the rebuild dropped every cached document
+    after = client.get(f"/track/{tracking_id}", headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
+    assert after.get_json()["estimated_delivery"]["basis"] in ("area", "network")
+    # The page shows the same estimate as the JSON.
+    page = client.get(f"/track/{tracking_id}", headers=HTML).get_data(as_text=True)
+    latest = after.get_json()["estimated_delivery"]["latest"]
+    assert f'<time datetime="{latest}">' in page
+
+
+# --- the worker's periodic refresh ---------------------------------------------------------------------------
+
+def estimate_rows(app) -> int:
+    with app.app_context():
+        return db.session.query(DeliveryEstimate).count()
+
+
+def test_the_worker_refreshes_stale_estimates_once(app, make_config):
+    application = create_app(make_config(ESTIMATES_REFRESH_SECONDS=3600))
+    try:
+        with application.app_context():
+            seed_demo(400, 5, seed=5)
+        first, second = OutboxWorker(application), OutboxWorker(application)
+        rows = first.refresh_estimates_if_due()
+        assert rows and rows == estimate_rows(application)
+        assert second.refresh_estimates_if_due() is None  # fresh: nothing to do in another process
+        assert first.refresh_estimates_if_due() is None  # and this one waits before looking again
+        with application.app_context():
+            stamp = datetime.now(UTC) - timedelta(hours=2)
+            db.session.execute(DeliveryEstimate.__table__.update().values(refreshed_at=stamp))
+            db.session.commit()
+        assert OutboxWorker(application).refresh_estimates_if_due() == rows  # stale again: rebuilt
+        assert OutboxWorker(create_app(make_config())).refresh_estimates_if_due() is None  # 0: off
+    finally:
+        with application.app_context():
+            db.engine.dispose()
+
+
+def test_only_one_process_refreshes_at_a_time(app, make_config, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("on SQLite a second refresh waits for the write lock instead (one writer at a time)")
+    application = create_app(make_config(ESTIMATES_REFRESH_SECONDS=3600))
+    try:
+        with application.app_context():
+            seed_demo(300, 5, seed=9)
+            other = db.engine.connect()  # another process, in the middle of its own rebuild
+            other.execute(text("SELECT pg_advisory_lock(:key)"), {"key": REFRESH_LOCK_KEY})
+        assert OutboxWorker(application).refresh_estimates_if_due() is None
+        assert estimate_rows(application) == 0
+        other.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": REFRESH_LOCK_KEY})
+        other.close()
+        assert OutboxWorker(application).refresh_estimates_if_due() > 0
+    finally:
+        with application.app_context():
+            db.engine.dispose()
