@@ -7,6 +7,8 @@ from app.models.shipment import Shipment
 from app.models.staff_session import LoginThrottle, StaffSession
 from app.models.tracking_event import TrackingEvent
 from app.models.user import User
+from app.models.webhook import WebhookAttempt, WebhookSubscription
 
 __all__ = ["AuditEntry", "DeliveryEstimate", "DetailCheck", "LoginThrottle", "Notification", "Shipment",
-           "StaffSession", "TrackingEvent", "User"]
+           "StaffSession", "TrackingEvent", "User",
+           "WebhookAttempt", "WebhookSubscription"]
