@@ -16,6 +16,7 @@ from app.services.audit import record_audit
 from app.services.contacts import ContactError, normalise_mobile
 from app.services.status import Status, allowed_next_statuses, canonical_status
 from app.services.tracking_ids import new_tracking_id, normalise_tracking_id
+from app.services.webhooks import queue_webhook_deliveries
 from app.timeutil import utcnow
 
 ORIGIN_LOCATION = "Origin Facility"
@@ -54,6 +55,7 @@ def create_shipment(data: NewShipment, actor: str = "customer") -> Shipment:
         shipment = Shipment(id=shipment_id, tracking_id=tracking_id, **values)
         event = _insert_event(shipment_id, Status.BOOKED.value, ORIGIN_LOCATION, None, actor, now)
         outbox.enqueue_status_email(shipment, event)
+    queue_webhook_deliveries(shipment_ids=[shipment.id])
     return shipment
 
 
@@ -203,6 +205,7 @@ def record_status_change(tracking_id: str, status: str, location: str, note: str
     db.session.flush()  # the shipment's new updated_at
     event = _insert_event(shipment.id, requested, location, note, actor, now, customer_message)
     outbox.enqueue_status_email(shipment, event)
+    queue_webhook_deliveries([event.id])
     record_audit("status_changed", actor=actor, target_type="shipment", target_id=shipment.tracking_id,
                  details={"from": current, "to": requested, "location": location})
     tracking_cache.publish_change(shipment.tracking_id)
