@@ -126,7 +126,7 @@ def _tune_sqlite(engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.admin import hub, imports, users  # noqa: F401 - their routes are on the admin blueprint
+    from app.admin import hub, imports, users, webhooks  # noqa: F401 - their routes are on the admin blueprint
     from app.admin.routes import bp as admin_bp
     from app.auth.routes import bp as auth_bp
     from app.health.routes import bp as health_bp
