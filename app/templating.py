@@ -109,9 +109,9 @@ STAFF_MENU = (
              ("admin.dashboard", "admin.shipment_detail", "admin.record_update", "admin.import")),
     MenuLink("Outbox", "notifications.outbox", Permission.VIEW_OUTBOX, ("notifications.",)),
     MenuLink("Audit", "admin.audit", Permission.VIEW_AUDIT, ("admin.audit",)),
-    MenuLink("Staff", "admin.users", Permission.MANAGE_STAFF, ("admin.user",)),
     MenuLink("Webhooks", "admin.webhooks_page", Permission.MANAGE_INTEGRATIONS,
              ("admin.webhooks_page", "admin.create_webhook", "admin.rotate_webhook_secret")),
+    MenuLink("Staff", "admin.users", Permission.MANAGE_STAFF, ("admin.user",)),
 )
 
 

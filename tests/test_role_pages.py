@@ -53,7 +53,7 @@ def test_a_viewers_update_attempt_is_the_friendly_403_page(client, auth, create_
 @pytest.mark.parametrize("role, links", [
     ("viewer", ["Track &amp; book", "Dashboard"]),
     ("operator", ["Track &amp; book", "Dashboard", "Outbox"]),
-    ("admin", ["Track &amp; book", "Dashboard", "Outbox", "Audit", "Staff"]),
+    ("admin", ["Track &amp; book", "Dashboard", "Outbox", "Audit", "Webhooks", "Staff"]),
 ])
 def test_the_menu_offers_what_the_role_may_open(client, auth, role, links):
     auth.login(f"{role}1", role=role)
