@@ -499,3 +499,46 @@ def test_only_admins_manage_webhooks(app, make_user, role):
     assert anonymous.post("/admin/webhooks", json={}).status_code == 401
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(WebhookSubscription)) == 0
+
+
+# --- the README's verification snippets, run against a real delivery ---------------------------------------------
+
+def _readme_snippet(language: str) -> str:
+    from pathlib import Path
+
+    section = (Path(__file__).resolve().parents[2] / "README.md").read_text().split("## Webhooks", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    [block] = re.findall(rf"```{language}\n(.*?)```", section, flags=re.DOTALL)
+    return block
+
+
+def test_the_readme_verification_snippets_accept_a_real_delivery_and_refuse_a_tampered_one(
+        app, admin, desk, receiver, tmp_path):
+    import shutil
+    import subprocess
+
+    _, secret = admin.subscribe(receiver.url)
+    desk.book()
+    drain_until(app, lambda: len(receiver.received()) == 1)
+    [request] = receiver.received()
+    header, body = request["headers"]["Waybill-Signature"], request["body"]
+    scope: dict = {}
+    exec(_readme_snippet("python"), scope)  # noqa: S102 - the README's own code, run as written
+    check = scope["verify_waybill_signature"]
+    assert check(secret, header, body) and not check(secret, header, body + b" ")
+    assert not check("whsec_wrong", header, body)
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed: the JavaScript snippet was not run")
+    script = tmp_path / "verify.js"
+    script.write_text(_readme_snippet("javascript") + """
+const [secret, header, bodyFile] = process.argv.slice(2);
+const body = require("fs").readFileSync(bodyFile);
+const tampered = Buffer.concat([body, Buffer.from(" ")]);
+console.log(JSON.stringify([verifyWaybillSignature(secret, header, body),
+                            verifyWaybillSignature(secret, header, tampered),
+                            verifyWaybillSignature("whsec_wrong", header, body)]));
+""")
+    (tmp_path / "body.json").write_bytes(body)
+    result = subprocess.run(["node", str(script), secret, header, str(tmp_path / "body.json")],
+                            capture_output=True, text=True, timeout=30, check=True)
+    assert json.loads(result.stdout) == [True, False, False]
