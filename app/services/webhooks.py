@@ -27,10 +27,9 @@ from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
-from sqlalchemy import String, and_, case, cast, delete, exists, func, literal, select, true, update
+from sqlalchemy import String, and_, bindparam, case, cast, delete, exists, func, literal, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import aliased
 
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
@@ -277,6 +276,40 @@ def rotate_secret(subscription_id: int, *, actor: str, overlap_hours: object = N
 
 # --- queueing deliveries ----------------------------------------------------------------------------------------
 
+def _queue_statement(by: str):
+    """INSERT … SELECT of the deliveries for the events chosen by `by` (a column of tracking_events, matched
+    against the expanding parameter `ids`). Built once: building it per change cost more than running it."""
+    events, subscriptions = TrackingEvent.__table__, WebhookSubscription.__table__
+    earlier = events.alias("earlier")
+    chosen = (select(events.c.id, events.c.shipment_id, events.c.status, events.c.occurred_at,
+                     ~exists().where(earlier.c.shipment_id == events.c.shipment_id, earlier.c.id < events.c.id)
+                     .label("is_first"))
+              .where(events.c[by].in_(bindparam("ids", expanding=True)))
+              .subquery("chosen"))
+    event_type = case(
+        (chosen.c.is_first, case((subscriptions.c.on_created, literal(CREATED)), else_=None)),
+        (and_(chosen.c.status == Status.DELIVERED.value, subscriptions.c.on_delivered), literal(DELIVERED)),
+        (subscriptions.c.on_status_changed, literal(STATUS_CHANGED)),
+        else_=None,
+    ).label("event_type")
+    pairs = (select(chosen.c.shipment_id, chosen.c.id.label("event_id"),
+                    (literal(RECIPIENT_PREFIX) + cast(subscriptions.c.id, String)).label("recipient"), event_type,
+                    chosen.c.occurred_at)
+             .select_from(chosen.join(subscriptions, true()))
+             .where(subscriptions.c.active)
+             .subquery("pairs"))
+    return _NOTIFICATIONS.insert().from_select(
+        ["shipment_id", "event_id", "channel", "recipient", "subject", "state", "attempts", "next_attempt_at",
+         "created_at"],
+        select(pairs.c.shipment_id, pairs.c.event_id, literal(CHANNEL), pairs.c.recipient, pairs.c.event_type,
+               literal("pending"), literal(0), pairs.c.occurred_at, pairs.c.occurred_at)
+        .where(pairs.c.event_type.is_not(None)))
+
+
+_QUEUE_FOR_EVENTS = _queue_statement("id")
+_QUEUE_FOR_SHIPMENTS = _queue_statement("shipment_id")
+
+
 def queue_webhook_deliveries(event_ids: Iterable[int] | None = None, *,
                              shipment_ids: Iterable[int] | None = None) -> int:
     """Queue one delivery per (tracking event, active subscription that wants it), in the caller's transaction.
@@ -288,27 +321,15 @@ def queue_webhook_deliveries(event_ids: Iterable[int] | None = None, *,
     unique key), so a subscription to both status_changed and delivered gets the delivered one. Returns the
     number of deliveries queued.
     """
-    if event_ids is None and shipment_ids is None:
+    if event_ids is not None:
+        statement, ids = _QUEUE_FOR_EVENTS, list(event_ids)
+    elif shipment_ids is not None:
+        statement, ids = _QUEUE_FOR_SHIPMENTS, list(shipment_ids)
+    else:
         raise TypeError("queue_webhook_deliveries needs event_ids or shipment_ids")
-    events, subscriptions = TrackingEvent.__table__, WebhookSubscription.__table__
-    earlier = aliased(events)
-    first = ~exists().where(earlier.c.shipment_id == events.c.shipment_id, earlier.c.id < events.c.id)
-    event_type = case(
-        (and_(first, subscriptions.c.on_created), literal(CREATED)),
-        (and_(~first, events.c.status == Status.DELIVERED.value, subscriptions.c.on_delivered), literal(DELIVERED)),
-        (and_(~first, subscriptions.c.on_status_changed), literal(STATUS_CHANGED)),
-        else_=None,
-    )
-    chosen = (events.c.id.in_(list(event_ids)) if event_ids is not None
-              else events.c.shipment_id.in_(list(shipment_ids or ())))
-    source = (select(events.c.shipment_id, events.c.id, literal(CHANNEL),
-                     literal(RECIPIENT_PREFIX) + cast(subscriptions.c.id, String), event_type, literal("pending"),
-                     literal(0), events.c.occurred_at, events.c.occurred_at)
-              .select_from(events.join(subscriptions, true()))
-              .where(chosen, subscriptions.c.active, event_type.is_not(None)))
-    queued = db.session.execute(_NOTIFICATIONS.insert().from_select(
-        ["shipment_id", "event_id", "channel", "recipient", "subject", "state", "attempts", "next_attempt_at",
-         "created_at"], source)).rowcount
+    if not ids:
+        return 0
+    queued = db.session.connection().execute(statement, {"ids": ids}).rowcount
     if queued:
         mark_outbox_changed(db.session)
     return queued or 0
