@@ -137,7 +137,7 @@ def _tune_sqlite(engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.admin import api_keys, evidence, hub, imports, scan, users  # noqa: F401 - their routes are on the admin blueprint
+    from app.admin import api_keys, evidence, hub, imports, scan, users, webhooks  # noqa: F401 - their routes are on the admin blueprint
     from app.admin.routes import bp as admin_bp
     from app.api.problems import register_routing_problems
     from app.api.routes import bp as api_bp

@@ -153,6 +153,20 @@ class Config:
         self.NOTIFY_BATCH_SIZE = env_int("NOTIFY_BATCH_SIZE", 50)
         self.NOTIFY_WORKER_IN_WEB = env_bool("NOTIFY_WORKER_IN_WEB", True)
 
+        # Webhooks: deliveries are outbox rows of the `webhook` channel (see app/notifier/webhooks.py).
+        # WEBHOOK_ALLOW_PRIVATE lets plain http:// and loopback/private receivers through: tests and laptops only.
+        self.WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+        self.WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10.0)
+        self.WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 15)
+        self.WEBHOOK_RETRY_BACKOFF = env_float("WEBHOOK_RETRY_BACKOFF", 30.0)
+        self.WEBHOOK_RETRY_BACKOFF_MAX = env_float("WEBHOOK_RETRY_BACKOFF_MAX", 86400.0)
+        self.WEBHOOK_RETRY_JITTER = env_float("WEBHOOK_RETRY_JITTER", 0.2)
+        self.WEBHOOK_DISABLE_AFTER_HOURS = env_float("WEBHOOK_DISABLE_AFTER_HOURS", 72.0)
+        self.WEBHOOK_ROTATION_OVERLAP_HOURS = env_float("WEBHOOK_ROTATION_OVERLAP_HOURS", 24.0)
+        self.WEBHOOK_CA_FILE = env("WEBHOOK_CA_FILE") or None
+        # Who is told by email when a failing webhook subscription is switched off (comma-separated).
+        self.ADMIN_ALERT_EMAILS = [a.strip() for a in env("ADMIN_ALERT_EMAILS", "").split(",") if a.strip()]
+
         # Per-process cache of public tracking documents, invalidated across processes by PostgreSQL NOTIFY.
         self.TRACK_CACHE_ENABLED = env_bool("TRACK_CACHE_ENABLED", True)
         self.TRACK_CACHE_MAX_ENTRIES = env_int("TRACK_CACHE_MAX_ENTRIES", 50_000)
@@ -203,6 +217,9 @@ class ProductionConfig(Config):
         self.SECRET_KEY = secret
         self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
         self.HSTS_HEADER = "max-age=31536000"  # one year; browsers ignore it on plain HTTP
+        if self.WEBHOOK_ALLOW_PRIVATE:
+            raise RuntimeError("WEBHOOK_ALLOW_PRIVATE must not be on in production: webhooks go to public "
+                               "https:// receivers only.")
 
 
 class TestingConfig(Config):

@@ -114,6 +114,8 @@ STAFF_MENU = (
     MenuLink(_l("Settings"), "notifications.defaults", Permission.MANAGE_SETTINGS,
              ("notifications.defaults", "notifications.set_defaults")),
     MenuLink(_l("Audit"), "admin.audit", Permission.VIEW_AUDIT, ("admin.audit",)),
+    MenuLink(_l("Webhooks"), "admin.webhooks_page", Permission.MANAGE_INTEGRATIONS,
+             ("admin.webhooks_page", "admin.create_webhook", "admin.rotate_webhook_secret")),
     MenuLink(_l("Staff"), "admin.users", Permission.MANAGE_STAFF, ("admin.user",)),
     MenuLink(_l("API keys"), "admin.api_keys", Permission.MANAGE_INTEGRATIONS, ("admin.api_key",)),
 )

@@ -11,7 +11,8 @@ from app.models.shipment import Shipment
 from app.models.staff_session import LoginThrottle, StaffSession
 from app.models.tracking_event import TrackingEvent
 from app.models.user import User
+from app.models.webhook import WebhookAttempt, WebhookSubscription
 
 __all__ = ["ApiKey", "AuditEntry", "DeliveryEstimate", "DeliveryProof", "DetailCheck", "IdempotencyKey",
            "LoginThrottle", "Notification", "NotificationChoice", "NotificationDefault", "Shipment", "StaffSession",
-           "TrackingEvent", "User"]
+           "TrackingEvent", "User", "WebhookAttempt", "WebhookSubscription"]

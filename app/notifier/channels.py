@@ -14,14 +14,16 @@ the batch for that channel fails the same way without being tried).
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from app.notifier import claims
-from app.notifier.sender import MailBackend, OutgoingEmail, build_message, mask_email, open_backend
+from app.notifier import claims, webhooks
+from app.notifier.sender import DeliveryFailed, MailBackend, OutgoingEmail, build_message, mask_email, open_backend
 from app.notifier.sms import OutgoingSms, SmsBackend, fitting_text, mask_number, open_sms_backend
 from app.services import messages
+from app.services import webhooks as webhook_service
 
 
 class ChannelSender(Protocol):
@@ -91,9 +93,65 @@ def sms_retry_policy(config: Mapping[str, Any]) -> claims.RetryPolicy:
                               float(config["SMS_RETRY_BACKOFF_MAX"]))
 
 
+class WebhookSender:
+    """POSTs a claimed webhook row to its subscription's URL, signed with the subscription's secret(s), and logs
+    the attempt (status, time taken, the first 1 KB of the answer) in the worker's transaction.
+
+    Every failure to reach one receiver is that row's own (never `connection`, which would fail other
+    subscriptions' rows of the batch too). A deleted or disabled subscription's row is dead at once.
+    """
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+
+    def send(self, claimed: claims.ClaimedMessage, facts: messages.MessageFacts) -> None:
+        subscription = webhook_service.subscription_for(claimed.recipient)
+        if subscription is None:
+            raise DeliveryFailed("The webhook subscription was deleted.", permanent=True)
+        if not subscription.active:
+            raise DeliveryFailed("The webhook subscription is disabled.", permanent=True)
+        rendered = messages.render(claimed, facts)
+        try:
+            secrets = webhook_service.signing_secrets(subscription)
+        except LookupError as exc:
+            raise DeliveryFailed(str(exc)) from None
+        headers = {webhooks.EVENT_ID_HEADER: rendered.event_id, "Waybill-Event-Type": rendered.event_type,
+                   webhooks.SIGNATURE_HEADER: webhooks.sign(secrets, rendered.body)}
+        started = time.monotonic()
+        outcome: dict[str, Any] = {}
+        try:
+            answer = webhooks.post(subscription.url, rendered.body, headers,
+                                   timeout=float(self.config["WEBHOOK_TIMEOUT"]),
+                                   allow_private=bool(self.config["WEBHOOK_ALLOW_PRIVATE"]),
+                                   ca_file=self.config.get("WEBHOOK_CA_FILE"))
+            outcome = {"delivered": True, "status_code": answer.status, "response_body": answer.body}
+        except webhooks.NotAccepted as exc:
+            outcome = {"delivered": False, "status_code": exc.answer.status, "response_body": exc.answer.body,
+                       "error": exc.reason}
+            raise
+        except DeliveryFailed as exc:
+            outcome = {"delivered": False, "error": exc.reason}
+            raise DeliveryFailed(exc.reason) from exc  # this receiver only, and worth another try
+        finally:
+            if outcome:
+                webhook_service.record_attempt(subscription, claimed.id, claimed.attempts,
+                                               duration_ms=round((time.monotonic() - started) * 1000), **outcome)
+
+    def close(self) -> None:
+        pass
+
+
+def webhook_retry_policy(config: Mapping[str, Any]) -> claims.RetryPolicy:
+    return claims.RetryPolicy(max(int(config["WEBHOOK_MAX_ATTEMPTS"]), 1), float(config["WEBHOOK_RETRY_BACKOFF"]),
+                              float(config["WEBHOOK_RETRY_BACKOFF_MAX"]), jitter=float(config["WEBHOOK_RETRY_JITTER"]))
+
+
 CHANNELS: dict[str, Channel] = {
     "email": Channel("email", open=EmailSender, retry_policy=email_retry_policy, mask=mask_email),
     "sms": Channel("sms", open=SmsSender, retry_policy=sms_retry_policy, mask=mask_number),
+    "webhook": Channel("webhook", open=WebhookSender, retry_policy=webhook_retry_policy, mask=str),
+    # Alerts to the admins (ADMIN_ALERT_EMAILS): plain emails, rendered by their own function.
+    "admin_email": Channel("admin_email", open=EmailSender, retry_policy=email_retry_policy, mask=mask_email),
 }
 
 

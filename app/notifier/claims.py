@@ -7,6 +7,7 @@ These functions run statements in the caller's session; the worker commits after
 """
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,10 +45,14 @@ class RetryPolicy:
     max_attempts: int
     backoff: float
     backoff_max: float
+    jitter: float = 0.0  # up to this fraction is added to each wait (off by default: email waits are exact)
 
     def delay_after(self, attempts: int) -> float:
-        """Seconds to wait after the attempts-th failure: backoff, 2×, 4×… capped at backoff_max."""
-        return min(self.backoff * 2 ** max(attempts - 1, 0), self.backoff_max)
+        """Seconds to wait after the attempts-th failure: backoff, 2×, 4×… capped at backoff_max, plus up to
+        `jitter` of it at random. Jitter only lengthens a wait, so the schedule's total is a lower bound; it
+        spreads out the retries of many rows that failed together (a receiver that was down)."""
+        delay = min(self.backoff * 2 ** max(attempts - 1, 0), self.backoff_max)
+        return delay * (1 + random.uniform(0, self.jitter)) if self.jitter > 0 else delay
 
 
 MaxAttempts = int | Mapping[str, int]  # one limit for every channel, or a limit per channel

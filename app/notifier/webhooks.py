@@ -21,15 +21,16 @@ import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from app.notifier.sender import DeliveryFailed
+from app.services.webhooks import address_refused, parse_destination
+
+__all__ = ["DestinationRefused", "NotAccepted", "WebhookAnswer", "address_refused", "check_url", "post",
+           "resolve_public", "sign", "verify"]
 
 SIGNATURE_HEADER = "Waybill-Signature"
 EVENT_ID_HEADER = "Waybill-Event-Id"
 RESPONSE_KEEP = 1024
-METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
-                                ipaddress.ip_address("100.100.100.200")})
 
 
 def sign(secrets: Iterable[str], body: bytes, timestamp: int | None = None) -> str:
@@ -61,38 +62,13 @@ class DestinationRefused(DeliveryFailed):
 
 
 def check_url(url: str, *, allow_private: bool) -> tuple[str, str, int, str]:
-    """(scheme, host, port, path with query) of an acceptable webhook URL; DestinationRefused otherwise."""
+    """(scheme, host, port, path with query) of an acceptable webhook URL; DestinationRefused otherwise.
+    The rules are the subscription's (app.services.webhooks.parse_destination), checked again at each send."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
+        destination = parse_destination(url, allow_private=allow_private)
     except ValueError as exc:
-        raise DestinationRefused("not a valid URL") from exc
-    scheme = parts.scheme.lower()
-    allowed = {"https", "http"} if allow_private else {"https"}
-    if scheme not in allowed:
-        raise DestinationRefused("only https:// URLs are allowed")
-    if not parts.hostname or parts.username or parts.password:
-        raise DestinationRefused("the URL needs a host and must not carry credentials")
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return scheme, parts.hostname, port or (443 if scheme == "https" else 80), path
-
-
-def address_refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """Why an address is not a public one (None if it is)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    if address in METADATA_ADDRESSES:
-        return "a cloud metadata address"
-    for flag, reason in (("is_loopback", "a loopback address"), ("is_private", "a private address"),
-                         ("is_link_local", "a link-local address"), ("is_multicast", "a multicast address"),
-                         ("is_reserved", "a reserved address"), ("is_unspecified", "an unspecified address")):
-        if getattr(address, flag):
-            return reason
-    if isinstance(address, ipaddress.IPv4Address) and address in ipaddress.ip_network("100.64.0.0/10"):
-        return "a shared (carrier-grade NAT) address"
-    if not address.is_global:
-        return "not a public address"
-    return None
+        raise DestinationRefused(str(exc)) from None
+    return destination.scheme, destination.host, destination.port, destination.path
 
 
 def resolve_public(host: str, port: int, *, allow_private: bool) -> str:
@@ -161,6 +137,14 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, allo
     finally:
         connection.close()
     if not 200 <= answer.status < 300:
-        raise DeliveryFailed(f"answered {answer.status}" + (" (redirects are not followed)"
-                                                           if 300 <= answer.status < 400 else ""))
+        raise NotAccepted(answer)
     return answer
+
+
+class NotAccepted(DeliveryFailed):
+    """The receiver answered, with something other than 2xx (retryable); `answer` is what it said."""
+
+    def __init__(self, answer: WebhookAnswer) -> None:
+        super().__init__(f"answered {answer.status}" + (" (redirects are not followed)"
+                                                       if 300 <= answer.status < 400 else ""))
+        self.answer = answer

@@ -10,6 +10,7 @@ what they were when the row was queued. Should shipment fields become editable, 
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,15 +18,17 @@ from typing import Any, Protocol
 
 from flask import current_app, render_template
 from flask_babel import force_locale, gettext
+from markupsafe import escape
 from sqlalchemy import select
 
 from app.extensions import db
 from app.locales import format_estimate, format_local_time, language_or_default, status_label
 from app.models import DeliveryProof, Shipment, TrackingEvent
-from app.services import preferences
+from app.services import preferences, webhooks
 from app.services.estimates import estimate
 from app.services.proofs import ATTEMPT_REASONS
 from app.services.status import held_from_timeline
+from app.timeutil import isoformat_z
 
 TIMELINE_LENGTH = 5  # events shown in an email, newest first
 
@@ -154,7 +157,57 @@ def render_sms(row: OutboxRow, facts: MessageFacts) -> RenderedSms:
     ))
 
 
-RENDERERS: dict[str, Callable[[OutboxRow, MessageFacts], Any]] = {"email": render_email, "sms": render_sms}
+
+
+@dataclass(frozen=True)
+class RenderedWebhook:
+    event_id: str  # the Waybill-Event-Id header: one per delivery, the same on every attempt
+    event_type: str
+    body: bytes  # the exact bytes that are signed and sent
+
+
+def render_webhook(row: OutboxRow, facts: MessageFacts) -> RenderedWebhook:
+    """A webhook delivery's JSON: the event and the shipment as staff see it (it goes to an integrator), with
+    the shipment's status as of this event. Rendered when sent, from append-only facts, so every attempt and
+    a replay send the same document (only the signature's timestamp differs)."""
+    shipment, event, timeline = facts.event_and_timeline(row)
+    staff = db.session.execute(
+        select(Shipment.mobile, Shipment.email, Shipment.created_at).where(Shipment.id == row.shipment_id)).one()
+    note = db.session.scalar(select(TrackingEvent.note).where(TrackingEvent.id == row.event_id))
+    event_id = webhooks.event_id_of(row.id)
+    document = {
+        "id": event_id,
+        "type": row.subject,
+        "created": isoformat_z(event.occurred_at),
+        "data": {
+            "shipment": {
+                "tracking_id": shipment.tracking_id, "status": event.status,
+                "sender_name": shipment.sender_name, "receiver_name": shipment.receiver_name,
+                "mobile": staff.mobile, "email": staff.email, "destination": shipment.destination,
+                "created_at": isoformat_z(staff.created_at),
+                "tracking_url": f"{current_app.config['PUBLIC_BASE_URL']}/track/{shipment.tracking_id}",
+            },
+            "event": {"status": event.status, "location": event.location, "note": note,
+                      "customer_message": event.customer_message, "occurred_at": isoformat_z(event.occurred_at)},
+            "previous_status": timeline[1].status if len(timeline) > 1 else None,
+        },
+    }
+    return RenderedWebhook(event_id, row.subject, json.dumps(document, separators=(",", ":")).encode())
+
+
+def render_admin_alert(row: OutboxRow, facts: MessageFacts) -> RenderedEmail:
+    """The admins' email about a webhook subscription that was switched off (its subject says which)."""
+    link = f"{current_app.config['PUBLIC_BASE_URL']}/admin/webhooks"
+    text = (f"{row.subject}.\n\nIts deliveries kept failing, so Waybill stopped sending to it. Check the "
+            f"receiver, enable the subscription again and replay its dead deliveries at:\n{link}\n")
+    html = (f"<p>{escape(row.subject)}.</p><p>Its deliveries kept failing, so Waybill stopped sending to it. "
+            f"Check the receiver, enable the subscription again and replay its dead deliveries at "
+            f"<a href=\"{escape(link)}\">{escape(link)}</a>.</p>")
+    return RenderedEmail(subject=row.subject, body_text=text, body_html=html)
+
+
+RENDERERS: dict[str, Callable[[OutboxRow, MessageFacts], Any]] = {
+    "email": render_email, "sms": render_sms, "webhook": render_webhook, "admin_email": render_admin_alert}
 
 
 def render(row: OutboxRow, facts: MessageFacts):

@@ -32,6 +32,7 @@ from app.services import outbox, proofs, tracking_cache
 from app.services.audit import record_audit, record_audits
 from app.services.status import Status, allowed_next_statuses, canonical_status
 from app.services.tracking_ids import normalise_tracking_id
+from app.services.webhooks import queue_webhook_deliveries
 from app.timeutil import utcnow
 
 MAX_SCANS = 1000
@@ -287,6 +288,7 @@ def _write(won: dict[int, _Current], changes: Sequence[StatusChange], actor: str
     proofs.record_proofs([(event_id, won[i].id, checked_proofs.get(i)) for i, event_id in zip(indexes, event_ids,
                                                                                               strict=True)])
     _queue_emails(event_ids)
+    queue_webhook_deliveries(event_ids)
     record_audits("status_changed", actor=actor, entries=[
         ("shipment", won[i].tracking_id, {"from": won[i].status, "to": changes[i].status,
                                           "location": changes[i].location}) for i in indexes])

@@ -16,6 +16,7 @@ from app.services import outbox, proofs, scans
 from app.services.contacts import ContactError, normalise_mobile
 from app.services.status import Status, allowed_next_statuses, canonical_status
 from app.services.tracking_ids import new_tracking_id, normalise_tracking_id
+from app.services.webhooks import queue_webhook_deliveries
 from app.timeutil import utcnow
 
 ORIGIN_LOCATION = "Origin Facility"
@@ -47,7 +48,9 @@ def create_shipment(data: NewShipment, actor: str = "customer") -> Shipment:
     now = utcnow()
     values = _shipment_values(data, now)
     if db.session.connection().dialect.name == "postgresql":
-        return _book_in_one_statement(values, actor)
+        shipment = _book_in_one_statement(values, actor)
+        queue_webhook_deliveries(shipment_ids=[shipment.id])
+        return shipment
     ((shipment_id, tracking_id),) = _book_many([values], actor, now)
     outbox.mark_outbox_changed(db.session)
     return Shipment(id=shipment_id, tracking_id=tracking_id, **values)
@@ -89,7 +92,9 @@ def _book_many(rows: list[dict], actor: str, now) -> list[tuple[int, str]]:
         {"shipment_id": shipment_id, "status": Status.BOOKED.value, "location": ORIGIN_LOCATION, "note": None,
          "customer_message": None, "actor": actor, "occurred_at": now} for shipment_id, _tracking_id in stored
     ]).all()
-    connection.execute(_QUEUE_EMAILS, {"event_ids": [event_id for event_id, _shipment_id in events]})
+    event_ids = [event_id for event_id, _shipment_id in events]
+    connection.execute(_QUEUE_EMAILS, {"event_ids": event_ids})
+    queue_webhook_deliveries(event_ids)
     return stored
 
 

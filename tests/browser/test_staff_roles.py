@@ -127,7 +127,7 @@ def test_an_admin_reads_and_filters_the_audit_trail(page, app, make_user, create
 
     sign_in(page, "boss")
     expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Outbox", "Settings", "Audit",
-                                             "Staff", "API keys"])
+                                             "Webhooks", "Staff", "API keys"])
     page.get_by_role("link", name="Audit").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Audit trail")
     expect(page.locator(".site-nav a[aria-current=page]")).to_have_text("Audit")

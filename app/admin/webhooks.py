@@ -1,0 +1,141 @@
+"""Webhook subscriptions from the browser and for scripts: /admin/webhooks (admins), routes of the admin blueprint.
+
+HTML and JSON share the URLs: GET /admin/webhooks → {"subscriptions": [...]} (each with its recent attempts and
+dead deliveries); POST /admin/webhooks {"url", "events", "description"?} → 201 with the signing secret in
+"secret", shown this once; POST …/<id>/disable, …/<id>/enable, …/<id>/rotate ({"overlap_hours"?} → 200 with the
+new "secret"), …/<id>/delete; POST /admin/webhooks/deliveries/<id>/replay sends a dead delivery again.
+"""
+from __future__ import annotations
+
+from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from app.admin.routes import bp
+from app.auth.guard import staff_required
+from app.errors import DomainError, ValidationError, wants_html
+from app.extensions import db
+from app.forms import UNKNOWN_FIELD, json_object_body
+from app.services import webhooks
+from app.services.roles import Permission
+
+CREATE_FIELDS = frozenset({"url", "events", "description"})
+ROTATE_FIELDS = frozenset({"overlap_hours"})
+
+
+def _json_answer() -> bool:
+    return request.is_json or not wants_html()
+
+
+def _body(allowed: frozenset[str]) -> dict:
+    """The JSON body (an object of known fields only), or the form's fields; {} for a bodiless POST."""
+    if request.is_json:
+        body = json_object_body()
+        unknown = {name: UNKNOWN_FIELD for name in body if name not in allowed}
+        if unknown:
+            raise ValidationError(fields=unknown)
+        return body
+    if request.form:
+        return {"url": request.form.get("url"), "events": request.form.getlist("events"),
+                "description": request.form.get("description"), "overlap_hours": request.form.get("overlap_hours")}
+    return {}
+
+
+@bp.get("/webhooks")
+@staff_required(Permission.MANAGE_INTEGRATIONS)
+def webhooks_page():
+    views = webhooks.overview()
+    if not wants_html():
+        return jsonify({"subscriptions": [webhooks.view_document(view) for view in views],
+                        "event_types": list(webhooks.EVENT_TYPES)})
+    return _page(views)
+
+
+@bp.post("/webhooks")
+@staff_required(Permission.MANAGE_INTEGRATIONS)
+def create_webhook():
+    body = _body(CREATE_FIELDS)
+    try:
+        subscription, secret = webhooks.create_subscription(
+            current_user.id, body.get("url"), body.get("events"), body.get("description"),
+            actor=current_user.username)
+    except DomainError as error:
+        if _json_answer():
+            raise
+        db.session.rollback()
+        return _page(webhooks.overview(), error.status_code, problem=error, entered=body)
+    db.session.commit()
+    if _json_answer():
+        return jsonify({**webhooks.subscription_document(subscription), "secret": secret}), 201
+    # The secret is on this page only: never in a flash message (the session) or a URL.
+    return _page(webhooks.overview(), 201, secret=(subscription.id, secret))
+
+
+@bp.post("/webhooks/<int:subscription_id>/disable")
+@staff_required(Permission.MANAGE_INTEGRATIONS)
+def disable_webhook(subscription_id: int):
+    return _set_active(subscription_id, False)
+
+
+@bp.post("/webhooks/<int:subscription_id>/enable")
+@staff_required(Permission.MANAGE_INTEGRATIONS)
+def enable_webhook(subscription_id: int):
+    return _set_active(subscription_id, True)
+
+
+def _set_active(subscription_id: int, active: bool):
+    subscription = webhooks.set_active(subscription_id, active, actor=current_user.username)
+    db.session.commit()
+    if _json_answer():
+        return jsonify(webhooks.subscription_document(subscription))
+    flash(f"Webhook #{subscription_id} {'enabled' if active else 'disabled'}.", "success")
+    return redirect(url_for("admin.webhooks_page"))
+
+
+@bp.post("/webhooks/<int:subscription_id>/rotate")
+@staff_required(Permission.MANAGE_INTEGRATIONS)
+def rotate_webhook_secret(subscription_id: int):
+    body = _body(ROTATE_FIELDS)
+    overlap = body.get("overlap_hours")
+    if isinstance(overlap, str):
+        try:
+            overlap = float(overlap) if overlap.strip() else None
+        except ValueError:
+            raise ValidationError(fields={"overlap_hours": "A number of hours."}) from None
+    subscription, secret = webhooks.rotate_secret(subscription_id, actor=current_user.username,
+                                                  overlap_hours=overlap)
+    db.session.commit()
+    if _json_answer():
+        return jsonify({**webhooks.subscription_document(subscription), "secret": secret})
+    return _page(webhooks.overview(), secret=(subscription.id, secret))
+
+
+@bp.post("/webhooks/<int:subscription_id>/delete")
+@staff_required(Permission.MANAGE_INTEGRATIONS)
+def delete_webhook(subscription_id: int):
+    webhooks.delete_subscription(subscription_id, actor=current_user.username)
+    db.session.commit()
+    if _json_answer():
+        return jsonify({"id": subscription_id, "deleted": True})
+    flash(f"Webhook #{subscription_id} deleted.", "success")
+    return redirect(url_for("admin.webhooks_page"))
+
+
+@bp.post("/webhooks/deliveries/<int:delivery_id>/replay")
+@staff_required(Permission.MANAGE_INTEGRATIONS)
+def replay_webhook_delivery(delivery_id: int):
+    notification = webhooks.replay_delivery(delivery_id, actor=current_user.username)
+    db.session.commit()
+    if _json_answer():
+        return jsonify({"id": notification.id, "event_id": webhooks.event_id_of(notification.id),
+                        "state": notification.state})
+    flash(f"Delivery #{delivery_id} will be sent again.", "success")
+    return redirect(url_for("admin.webhooks_page"))
+
+
+def _page(views, status_code: int = 200, *, problem: DomainError | None = None, entered: dict | None = None,
+          secret: tuple[int, str] | None = None):
+    fields = getattr(problem, "fields", None) or {}
+    page = render_template("admin/webhooks.html", views=views, event_types=webhooks.EVENT_TYPES,
+                           events_of=webhooks.events_of, entered=entered or {}, fields=fields,
+                           problem=None if problem is None or fields else problem.message, secret=secret)
+    return page, status_code

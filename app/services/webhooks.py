@@ -1,0 +1,498 @@
+"""Webhook subscriptions and their deliveries, from the business side.
+
+- Subscriptions belong to an owner (an API key's user, or the admin who created one): create, list, disable,
+  enable, delete, rotate the signing secret. The secret is returned once, at creation or rotation.
+- Deliveries are outbox rows (DESIGN rule 7): channel `webhook`, recipient `subscription:<id>`, subject the event
+  type, queued by `queue_webhook_deliveries` in the transaction of the change (one INSERT … SELECT over tracking
+  events × matching active subscriptions, for one change or a bulk of them). The outbox worker renders the payload
+  when it sends (app.services.messages) and reports each attempt here (`record_attempt`), which also switches off
+  a subscription that has failed for WEBHOOK_DISABLE_AFTER_HOURS and queues the admins' alert.
+- `replay_delivery` gives a dead delivery a fresh start.
+
+Every staff action writes its audit row in the same transaction; no secret ever goes into it. Functions flush,
+never commit (the request commits). An `owner_id` argument limits a call to that owner's subscriptions (the API);
+None means any (the admin pages).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet, InvalidToken
+from flask import current_app
+from sqlalchemy import String, and_, bindparam, case, cast, delete, exists, func, literal, select, true, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from app.errors import Conflict, NotFound, ValidationError
+from app.extensions import db
+from app.models import Notification, Shipment, TrackingEvent, User
+from app.models.webhook import (
+    DESCRIPTION_MAX,
+    ERROR_MAX,
+    REASON_MAX,
+    RESPONSE_KEEP,
+    URL_MAX,
+    WebhookAttempt,
+    WebhookSubscription,
+)
+from app.services.audit import record_audit
+from app.services.outbox import MAX_ROW_ID, mark_outbox_changed
+from app.services.status import Status
+from app.timeutil import isoformat_z, utcnow
+
+CHANNEL = "webhook"
+ALERT_CHANNEL = "admin_email"
+CREATED, STATUS_CHANGED, DELIVERED = "shipment.created", "shipment.status_changed", "shipment.delivered"
+EVENT_TYPES: tuple[str, ...] = (CREATED, STATUS_CHANGED, DELIVERED)
+_EVENT_COLUMNS = {CREATED: "on_created", STATUS_CHANGED: "on_status_changed", DELIVERED: "on_delivered"}
+RECIPIENT_PREFIX = "subscription:"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of generated secrets, not a secret
+MAX_OVERLAP_HOURS = 168
+METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
+                                ipaddress.ip_address("100.100.100.200")})
+_NOTIFICATIONS = Notification.__table__
+
+
+# --- where Waybill sends to -----------------------------------------------------------------------------------
+
+def address_refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why an address is not a public one (None if it is): loopback, private, link-local, metadata…"""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if address in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    for flag, reason in (("is_loopback", "a loopback address"), ("is_private", "a private address"),
+                         ("is_link_local", "a link-local address"), ("is_multicast", "a multicast address"),
+                         ("is_reserved", "a reserved address"), ("is_unspecified", "an unspecified address")):
+        if getattr(address, flag):
+            return reason
+    if isinstance(address, ipaddress.IPv4Address) and address in ipaddress.ip_network("100.64.0.0/10"):
+        return "a shared (carrier-grade NAT) address"
+    if not address.is_global:
+        return "not a public address"
+    return None
+
+
+@dataclass(frozen=True)
+class Destination:
+    scheme: str
+    host: str
+    port: int
+    path: str  # with the query
+
+
+def parse_destination(url: str, *, allow_private: bool) -> Destination:
+    """The parts of an acceptable webhook URL; ValueError saying why not. Only https:// unless private
+    destinations are allowed; a host, no credentials; an address written as such must be public. Names are
+    resolved and checked when each delivery is sent (the answer may change: DNS rebinding)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError("not a valid URL") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in ({"https", "http"} if allow_private else {"https"}):
+        raise ValueError("only https:// URLs are allowed")
+    if not parts.hostname or parts.username or parts.password:
+        raise ValueError("the URL needs a host and must not carry credentials")
+    if not allow_private:
+        try:
+            literal_address = ipaddress.ip_address(parts.hostname.split("%")[0])
+        except ValueError:
+            literal_address = None
+        if literal_address is not None and (reason := address_refused(literal_address)):
+            raise ValueError(f"{parts.hostname} is {reason}")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Destination(scheme, parts.hostname, port or (443 if scheme == "https" else 80), path)
+
+
+def _allow_private() -> bool:
+    return bool(current_app.config.get("WEBHOOK_ALLOW_PRIVATE"))
+
+
+# --- signing secrets, sealed at rest ----------------------------------------------------------------------------
+
+def _fernet() -> Fernet:
+    """The key that seals signing secrets, derived from SECRET_KEY (changing SECRET_KEY makes stored secrets
+    unreadable: rotate every subscription's secret after it)."""
+    digest = hmac.new(str(current_app.config["SECRET_KEY"]).encode(), b"waybill webhook signing secrets",
+                      hashlib.sha256).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def _seal(secret: str) -> str:
+    return _fernet().encrypt(secret.encode()).decode()
+
+
+def _unseal(sealed: str) -> str:
+    try:
+        return _fernet().decrypt(sealed.encode()).decode()
+    except InvalidToken:
+        raise LookupError("the signing secret cannot be read (was SECRET_KEY changed?)") from None
+
+
+def _new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def signing_secrets(subscription: WebhookSubscription, now: datetime | None = None) -> list[str]:
+    """The secrets that sign a delivery now, newest first: two during a rotation's overlap, else one."""
+    now = now or utcnow()
+    found = [_unseal(subscription.secret_sealed)]
+    if subscription.previous_secret_sealed and subscription.previous_secret_until \
+            and subscription.previous_secret_until > now:
+        found.append(_unseal(subscription.previous_secret_sealed))
+    return found
+
+
+# --- subscriptions ----------------------------------------------------------------------------------------------
+
+def events_of(subscription: WebhookSubscription) -> list[str]:
+    return [name for name in EVENT_TYPES if getattr(subscription, _EVENT_COLUMNS[name])]
+
+
+def _checked_input(url: object, events: object, description: object) -> tuple[str, list[str], str | None]:
+    fields: dict[str, str] = {}
+    if not isinstance(url, str) or not url.strip():
+        fields["url"] = "Enter the https:// URL to send events to."
+    elif len(url.strip()) > URL_MAX:
+        fields["url"] = f"At most {URL_MAX} characters."
+    else:
+        try:
+            parse_destination(url.strip(), allow_private=_allow_private())
+        except ValueError as exc:
+            fields["url"] = f"Not accepted: {exc}."
+    if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
+        fields["events"] = f"Choose at least one of: {', '.join(EVENT_TYPES)}."
+    elif unknown := sorted({e for e in events if e not in EVENT_TYPES}):
+        fields["events"] = f"Unknown event {unknown[0][:40]!r}; choose from: {', '.join(EVENT_TYPES)}."
+    if description is not None and not isinstance(description, str):
+        fields["description"] = "Must be a string."
+    elif isinstance(description, str) and len(description.strip()) > DESCRIPTION_MAX:
+        fields["description"] = f"At most {DESCRIPTION_MAX} characters."
+    if fields:
+        raise ValidationError(fields=fields)
+    text = description.strip() if isinstance(description, str) else ""
+    return url.strip(), [e for e in EVENT_TYPES if e in events], text or None  # type: ignore[union-attr,operator]
+
+
+def create_subscription(owner_id: int, url: object, events: object, description: object = None, *,
+                        actor: str) -> tuple[WebhookSubscription, str]:
+    """Subscribe `url` to `events` for the owner; returns the subscription and its signing secret (shown once).
+
+    Rules: only https:// (unless WEBHOOK_ALLOW_PRIVATE), no credentials in the URL, no address that is not
+    public; events from EVENT_TYPES, at least one; description optional, short. Audited without the secret
+    (and without the URL's path or query, which may hold a receiver's token).
+    """
+    url, chosen, text = _checked_input(url, events, description)
+    secret = _new_secret()
+    now = utcnow()
+    subscription = WebhookSubscription(
+        owner_id=owner_id, url=url, description=text, secret_sealed=_seal(secret), active=True,
+        created_at=now, updated_at=now, **{column: name in chosen for name, column in _EVENT_COLUMNS.items()})
+    db.session.add(subscription)
+    db.session.flush()
+    record_audit("webhook_created", actor=actor, target_type="webhook", target_id=subscription.id,
+                 details={"host": urlsplit(url).hostname, "events": chosen})
+    return subscription, secret
+
+
+def list_subscriptions(owner_id: int | None = None) -> list[WebhookSubscription]:
+    """Subscriptions, newest first (only the owner's when `owner_id` is given)."""
+    query = select(WebhookSubscription).order_by(WebhookSubscription.id.desc())
+    if owner_id is not None:
+        query = query.where(WebhookSubscription.owner_id == owner_id)
+    return list(db.session.scalars(query))
+
+
+def get_subscription(subscription_id: int, owner_id: int | None = None) -> WebhookSubscription:
+    """One subscription; NotFound when there is none (or it is another owner's)."""
+    subscription = (db.session.get(WebhookSubscription, subscription_id)
+                    if 0 < subscription_id <= MAX_ROW_ID else None)
+    if subscription is None or (owner_id is not None and subscription.owner_id != owner_id):
+        raise NotFound(f"No webhook subscription #{subscription_id}.")
+    return subscription
+
+
+def set_active(subscription_id: int, active: bool, *, actor: str, owner_id: int | None = None) -> WebhookSubscription:
+    """Disable (nothing more is queued; queued deliveries end dead) or enable again (its failure clock restarts)."""
+    subscription = get_subscription(subscription_id, owner_id)
+    subscription.active = active
+    subscription.failing_since = None
+    subscription.disabled_reason = None if active else "Disabled by staff."
+    subscription.updated_at = utcnow()
+    db.session.flush()
+    record_audit("webhook_updated", actor=actor, target_type="webhook", target_id=subscription.id,
+                 details={"active": active})
+    return subscription
+
+
+def delete_subscription(subscription_id: int, *, actor: str, owner_id: int | None = None) -> None:
+    """Delete a subscription and its attempts log; its deliveries still waiting end dead (and visible)."""
+    subscription = get_subscription(subscription_id, owner_id)
+    db.session.execute(
+        update(Notification)
+        .where(Notification.channel == CHANNEL, Notification.recipient == subscription.recipient,
+               Notification.state == "pending")
+        .values(state="dead", last_error="The webhook subscription was deleted.")
+        .execution_options(synchronize_session=False))
+    db.session.execute(delete(WebhookAttempt).where(WebhookAttempt.subscription_id == subscription.id))
+    host = urlsplit(subscription.url).hostname
+    db.session.delete(subscription)
+    db.session.flush()
+    record_audit("webhook_deleted", actor=actor, target_type="webhook", target_id=subscription_id,
+                 details={"host": host})
+
+
+def rotate_secret(subscription_id: int, *, actor: str, overlap_hours: object = None,
+                  owner_id: int | None = None) -> tuple[WebhookSubscription, str]:
+    """A new signing secret (returned once); the old one keeps signing too (a second v1) for `overlap_hours`
+    (default WEBHOOK_ROTATION_OVERLAP_HOURS, 0 to 168), so receivers can switch without losing an event."""
+    if overlap_hours is None:
+        overlap_hours = current_app.config["WEBHOOK_ROTATION_OVERLAP_HOURS"]
+    if isinstance(overlap_hours, bool) or not isinstance(overlap_hours, int | float) \
+            or not 0 <= overlap_hours <= MAX_OVERLAP_HOURS:
+        raise ValidationError(fields={"overlap_hours": f"A number of hours from 0 to {MAX_OVERLAP_HOURS}."})
+    subscription = get_subscription(subscription_id, owner_id)
+    now = utcnow()
+    secret = _new_secret()
+    subscription.previous_secret_sealed = subscription.secret_sealed if overlap_hours > 0 else None
+    subscription.previous_secret_until = now + timedelta(hours=float(overlap_hours)) if overlap_hours > 0 else None
+    subscription.secret_sealed = _seal(secret)
+    subscription.updated_at = now
+    db.session.flush()
+    record_audit("webhook_updated", actor=actor, target_type="webhook", target_id=subscription.id,
+                 details={"secret_rotated": True, "overlap_hours": overlap_hours})
+    return subscription, secret
+
+
+# --- queueing deliveries ----------------------------------------------------------------------------------------
+
+def _queue_statement(by: str):
+    """INSERT … SELECT of the deliveries for the events chosen by `by` (a column of tracking_events, matched
+    against the expanding parameter `ids`). Built once: building it per change cost more than running it."""
+    events, subscriptions = TrackingEvent.__table__, WebhookSubscription.__table__
+    earlier = events.alias("earlier")
+    chosen = (select(events.c.id, events.c.shipment_id, events.c.status, events.c.occurred_at,
+                     ~exists().where(earlier.c.shipment_id == events.c.shipment_id, earlier.c.id < events.c.id)
+                     .label("is_first"))
+              .where(events.c[by].in_(bindparam("ids", expanding=True)))
+              .subquery("chosen"))
+    event_type = case(
+        (chosen.c.is_first, case((subscriptions.c.on_created, literal(CREATED)), else_=None)),
+        (and_(chosen.c.status == Status.DELIVERED.value, subscriptions.c.on_delivered), literal(DELIVERED)),
+        (subscriptions.c.on_status_changed, literal(STATUS_CHANGED)),
+        else_=None,
+    ).label("event_type")
+    pairs = (select(chosen.c.shipment_id, chosen.c.id.label("event_id"),
+                    (literal(RECIPIENT_PREFIX) + cast(subscriptions.c.id, String)).label("recipient"), event_type,
+                    chosen.c.occurred_at)
+             .select_from(chosen.join(subscriptions, true()))
+             .where(subscriptions.c.active)
+             .subquery("pairs"))
+    return _NOTIFICATIONS.insert().from_select(
+        ["shipment_id", "event_id", "channel", "recipient", "subject", "state", "attempts", "next_attempt_at",
+         "created_at"],
+        select(pairs.c.shipment_id, pairs.c.event_id, literal(CHANNEL), pairs.c.recipient, pairs.c.event_type,
+               literal("pending"), literal(0), pairs.c.occurred_at, pairs.c.occurred_at)
+        .where(pairs.c.event_type.is_not(None)))
+
+
+_QUEUE_FOR_EVENTS = _queue_statement("id")
+_QUEUE_FOR_SHIPMENTS = _queue_statement("shipment_id")
+
+
+def queue_webhook_deliveries(event_ids: Iterable[int] | None = None, *,
+                             shipment_ids: Iterable[int] | None = None) -> int:
+    """Queue one delivery per (tracking event, active subscription that wants it), in the caller's transaction.
+
+    The events are `event_ids`, or every event of `shipment_ids` (a booking: its Booked event). One INSERT …
+    SELECT, for one change or thousands. The event type: a shipment's first event is `shipment.created`; a
+    Delivered event is `shipment.delivered` for subscriptions that want it, else `shipment.status_changed`;
+    every other event is `shipment.status_changed`. One delivery per event and subscription (the outbox's
+    unique key), so a subscription to both status_changed and delivered gets the delivered one. Returns the
+    number of deliveries queued.
+    """
+    if event_ids is not None:
+        statement, ids = _QUEUE_FOR_EVENTS, list(event_ids)
+    elif shipment_ids is not None:
+        statement, ids = _QUEUE_FOR_SHIPMENTS, list(shipment_ids)
+    else:
+        raise TypeError("queue_webhook_deliveries needs event_ids or shipment_ids")
+    if not ids:
+        return 0
+    queued = db.session.connection().execute(statement, {"ids": ids}).rowcount
+    if queued:
+        mark_outbox_changed(db.session)
+    return queued or 0
+
+
+# --- what the outbox worker reports -----------------------------------------------------------------------------
+
+def subscription_for(recipient: str) -> WebhookSubscription | None:
+    """The subscription an outbox row's recipient names (None: deleted, or not a subscription)."""
+    if not recipient.startswith(RECIPIENT_PREFIX) or not recipient[len(RECIPIENT_PREFIX):].isdigit():
+        return None
+    subscription_id = int(recipient[len(RECIPIENT_PREFIX):])
+    return db.session.get(WebhookSubscription, subscription_id) if 0 < subscription_id <= MAX_ROW_ID else None
+
+
+def record_attempt(subscription: WebhookSubscription, notification_id: int, attempt: int, *, delivered: bool,
+                   status_code: int | None = None, duration_ms: int = 0, response_body: str | None = None,
+                   error: str | None = None, now: datetime | None = None) -> bool:
+    """Log one delivery attempt, in the worker's transaction, and keep the subscription's failure clock.
+
+    A success stops the clock. A failure starts it (if it is not running); once it has run for
+    WEBHOOK_DISABLE_AFTER_HOURS the subscription is disabled (by one worker only: a conditional UPDATE) and
+    the admins' alert email is queued. Returns True when this attempt disabled the subscription.
+    """
+    now = now or utcnow()
+    body = response_body.encode()[:RESPONSE_KEEP].decode("utf-8", "ignore") if response_body else None
+    db.session.add(WebhookAttempt(subscription_id=subscription.id, notification_id=notification_id,
+                                  attempt=attempt, attempted_at=now, status_code=status_code,
+                                  duration_ms=max(int(duration_ms), 0), response_body=body,
+                                  error=error[:ERROR_MAX] if error else None))
+    table = WebhookSubscription.__table__
+    if delivered:
+        db.session.execute(update(table).where(table.c.id == subscription.id, table.c.failing_since.is_not(None))
+                           .values(failing_since=None))
+        return False
+    db.session.execute(update(table).where(table.c.id == subscription.id, table.c.failing_since.is_(None))
+                       .values(failing_since=now))
+    cutoff = now - timedelta(hours=float(current_app.config["WEBHOOK_DISABLE_AFTER_HOURS"]))
+    reason = f"Deliveries failed for {current_app.config['WEBHOOK_DISABLE_AFTER_HOURS']:g} hours in a row."
+    disabled = db.session.execute(
+        update(table).where(table.c.id == subscription.id, table.c.active, table.c.failing_since <= cutoff)
+        .values(active=False, disabled_reason=reason[:REASON_MAX], updated_at=now)
+        .returning(table.c.id)).first()
+    db.session.expire(subscription)
+    if disabled is None:
+        return False
+    notification = db.session.get(Notification, notification_id)
+    if notification is not None:
+        _queue_admin_alert(subscription.id, urlsplit(subscription.url).hostname or "", notification, now)
+    record_audit("webhook_updated", actor="system", target_type="webhook", target_id=subscription.id,
+                 details={"active": False, "reason": reason})
+    return True
+
+
+def _queue_admin_alert(subscription_id: int, host: str, about: Notification, now: datetime) -> None:
+    """One email per ADMIN_ALERT_EMAILS address, through the outbox (channel admin_email). An outbox row names a
+    shipment and an event: the delivery that tipped the subscription over."""
+    addresses = current_app.config.get("ADMIN_ALERT_EMAILS") or []
+    if not addresses:
+        return
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    subject = f"Webhook subscription #{subscription_id} disabled ({host})"[:255]
+    db.session.execute(insert(_NOTIFICATIONS).values([
+        {"shipment_id": about.shipment_id, "event_id": about.event_id, "channel": ALERT_CHANNEL,
+         "recipient": address, "subject": subject, "state": "pending", "attempts": 0, "next_attempt_at": now,
+         "created_at": now}
+        for address in addresses]).on_conflict_do_nothing())
+    mark_outbox_changed(db.session)
+
+
+# --- dead deliveries --------------------------------------------------------------------------------------------
+
+def replay_delivery(notification_id: int, *, actor: str, owner_id: int | None = None) -> Notification:
+    """Send a dead delivery again: pending, no attempts counted, due now (the same Waybill-Event-Id, so a
+    receiver that did get it can tell). Rules: only dead webhook rows (Conflict otherwise), of an active
+    subscription (of this owner, when given); NotFound for an unknown id."""
+    notification = (db.session.get(Notification, notification_id) if 0 < notification_id <= MAX_ROW_ID else None)
+    subscription = subscription_for(notification.recipient) if notification is not None \
+        and notification.channel == CHANNEL else None
+    if notification is None or subscription is None or (owner_id is not None and subscription.owner_id != owner_id):
+        raise NotFound(f"No webhook delivery #{notification_id}.")
+    if not subscription.active:
+        raise Conflict(f"Webhook subscription #{subscription.id} is disabled; enable it before replaying.")
+    changed = db.session.execute(
+        update(Notification).where(Notification.id == notification_id, Notification.state == "dead")
+        .values(state="pending", attempts=0, next_attempt_at=utcnow(), lease_until=None)
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.refresh(notification)
+    if not changed:
+        raise Conflict(f"Delivery #{notification_id} is {notification.state}; only dead ones can be replayed.",
+                       state=notification.state)
+    record_audit("webhook_delivery_replayed", actor=actor, target_type="notification", target_id=notification_id,
+                 details={"subscription_id": subscription.id, "event": notification.subject})
+    mark_outbox_changed(db.session)
+    return notification
+
+
+# --- what staff and integrators see -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SubscriptionView:
+    subscription: WebhookSubscription
+    owner: str
+    attempts: list[WebhookAttempt]
+    dead: list[tuple[Notification, str]]  # dead deliveries with their tracking IDs
+    pending: int
+
+
+def overview(owner_id: int | None = None, attempts: int = 5, dead: int = 20) -> list[SubscriptionView]:
+    """Every subscription (the owner's only, when given) with its latest attempts and its dead deliveries."""
+    views = []
+    for subscription in list_subscriptions(owner_id):
+        owner = db.session.scalar(select(User.username).where(User.id == subscription.owner_id)) or "?"
+        recent = list(db.session.scalars(
+            select(WebhookAttempt).where(WebhookAttempt.subscription_id == subscription.id)
+            .order_by(WebhookAttempt.attempted_at.desc(), WebhookAttempt.id.desc()).limit(attempts)))
+        rows = db.session.execute(
+            select(Notification, Shipment.tracking_id).join(Shipment, Shipment.id == Notification.shipment_id)
+            .where(Notification.channel == CHANNEL, Notification.recipient == subscription.recipient,
+                   Notification.state == "dead")
+            .order_by(Notification.id.desc()).limit(dead)).all()
+        waiting = db.session.scalar(select(func.count()).select_from(Notification).where(
+            Notification.channel == CHANNEL, Notification.recipient == subscription.recipient,
+            Notification.state.in_(("pending", "sending")))) or 0
+        views.append(SubscriptionView(subscription, owner, recent, [(n, t) for n, t in rows], waiting))
+    return views
+
+
+def subscription_document(subscription: WebhookSubscription) -> dict:
+    """A subscription as JSON (never its secret)."""
+    return {
+        "id": subscription.id,
+        "url": subscription.url,
+        "events": events_of(subscription),
+        "description": subscription.description,
+        "active": subscription.active,
+        "disabled_reason": subscription.disabled_reason,
+        "failing_since": isoformat_z(subscription.failing_since),
+        "previous_secret_until": isoformat_z(subscription.previous_secret_until),
+        "created_at": isoformat_z(subscription.created_at),
+        "updated_at": isoformat_z(subscription.updated_at),
+    }
+
+
+def attempt_document(attempt: WebhookAttempt) -> dict:
+    return {"delivery_id": attempt.notification_id, "attempt": attempt.attempt,
+            "attempted_at": isoformat_z(attempt.attempted_at), "status_code": attempt.status_code,
+            "duration_ms": attempt.duration_ms, "response_body": attempt.response_body, "error": attempt.error}
+
+
+def delivery_document(notification: Notification, tracking_id: str) -> dict:
+    return {"id": notification.id, "event_id": event_id_of(notification.id), "type": notification.subject,
+            "tracking_id": tracking_id, "state": notification.state, "attempts": notification.attempts,
+            "last_error": notification.last_error, "created_at": isoformat_z(notification.created_at),
+            "sent_at": isoformat_z(notification.sent_at)}
+
+
+def view_document(view: SubscriptionView) -> dict:
+    return {**subscription_document(view.subscription), "owner": view.owner, "pending_deliveries": view.pending,
+            "recent_attempts": [attempt_document(a) for a in view.attempts],
+            "dead_deliveries": [delivery_document(n, t) for n, t in view.dead]}
+
+
+def event_id_of(notification_id: int) -> str:
+    """The Waybill-Event-Id of a delivery: the same on every attempt and replay, unique across deliveries."""
+    return f"evt_{notification_id}"
