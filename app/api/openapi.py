@@ -84,8 +84,14 @@ def _operation(operation: Operation, refs: dict) -> dict:
     return document
 
 
+ID_PARAMETER = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1,
+                "description": "The record's number, as the API gave it (`id`)."}
+
+
 def _parameters(operation: Operation) -> list[dict]:
-    parameters = [{"name": name, "in": "path", "required": True, "schema": dict(TRACKING_ID_PARAMETER)}
+    integers = set(re.findall(r"<int:([^<>]+)>", operation.path))
+    parameters = [{"name": name, "in": "path", "required": True,
+                   "schema": dict(ID_PARAMETER if name in integers else TRACKING_ID_PARAMETER)}
                   for name in operation.path_parameters]
     for header in operation.headers:
         parameters.append({"name": header.name, "in": "header", "required": False,
