@@ -458,7 +458,7 @@ def test_the_cached_tracking_document_shows_the_delivery_once_it_is_recorded(
 def rendered_email(app, status: str):
     with app.app_context():
         row = db.session.scalars(select(Notification).join(TrackingEvent, TrackingEvent.id == Notification.event_id)
-                                 .where(TrackingEvent.status == status)).one()
+                                 .where(TrackingEvent.status == status, Notification.channel == "email")).one()
         return messages.render(row, messages.load_facts([row]))
 
 
