@@ -3,6 +3,7 @@ POST sets one channel's (form fields `channel` and `statuses`, or JSON {"channel
 from __future__ import annotations
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from app.auth.guard import staff_required
@@ -44,7 +45,7 @@ def set_defaults():
     db.session.commit()
     if not wants_html():
         return jsonify({"defaults": _statuses_on(channel_defaults())})
-    flash(f"Saved the default {CHANNEL_LABELS[channel]} statuses.", "success")
+    flash(gettext("Saved the default %(channel)s statuses.", channel=CHANNEL_LABELS[channel]), "success")
     return redirect(url_for(".defaults"))
 
 

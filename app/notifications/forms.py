@@ -45,16 +45,16 @@ class ChoicesForm(RequestForm):
     """The recipient's choices page: one of all / delivery_day / none. Its CSRF token is checked by
     app.auth.guard like every form's (only the RFC 8058 one-click POST goes without)."""
 
-    choice = RadioField("Which updates do you want?", choices=[SelectChoice(c, CHOICE_LABELS[c]) for c in CHOICES],
-                        validators=[InputRequired(message="Choose one.")])
+    choice = RadioField(_l("Which updates do you want?"), choices=[SelectChoice(c, CHOICE_LABELS[c]) for c in CHOICES],
+                        validators=[InputRequired(message=_l("Choose one."))])
 
 
 class DefaultsForm(RequestForm):
     """The admin's default statuses for one channel."""
 
-    channel = SelectField("Channel", choices=[SelectChoice(c, CHANNEL_LABELS[c]) for c in CHANNELS],
-                          validators=[InputRequired(message="Choose a channel.")])
-    statuses = SelectMultipleField("Statuses that notify", choices=[SelectChoice(s, s) for s in ALL_STATUSES],
+    channel = SelectField(_l("Channel"), choices=[SelectChoice(c, CHANNEL_LABELS[c]) for c in CHANNELS],
+                          validators=[InputRequired(message=_l("Choose a channel."))])
+    statuses = SelectMultipleField(_l("Statuses that notify"), choices=[SelectChoice(s, s) for s in ALL_STATUSES],
                                    validate_choice=True)
 
 

@@ -147,14 +147,15 @@ def tracking_url(tracking_id: str) -> str:
 
 def render_sms(row: OutboxRow, facts: MessageFacts) -> RenderedSms:
     """The status SMS: the status's template (`sms/<status>.txt`, else `sms/default.txt`), with the link to the
-    recipient's choices, and without it for when the text would not fit."""
+    recipient's choices, and without it for when the text would not fit; in the language the shipment was booked in."""
     shipment, event, _timeline = facts.event_and_timeline(row)
     templates = [f"sms/{status_slug(event.status)}.txt", "sms/default.txt"]
     context = {"shipment": shipment, "event": event, "tracking_url": tracking_url(shipment.tracking_id)}
-    return RenderedSms(texts=(
-        render_template(templates, **context, choices_url=preferences.choices_url(row.shipment_id, "sms")).strip(),
-        render_template(templates, **context, choices_url=None).strip(),
-    ))
+    with force_locale(language_or_default(shipment.language)):  # the booking's language, like its emails
+        return RenderedSms(texts=(
+            render_template(templates, **context, choices_url=preferences.choices_url(row.shipment_id, "sms")).strip(),
+            render_template(templates, **context, choices_url=None).strip(),
+        ))
 
 
 

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadData, Signer
 from sqlalchemy import and_, bindparam, case, exists, false, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -35,11 +37,11 @@ from app.timeutil import utcnow
 MAX_ROW_ID = 2**31 - 1  # INTEGER primary keys
 TOKEN_SALT = "waybill.notification-choices"  # noqa: S105 - a salt (public by design), not a secret
 CHOICES_PATH = "/n/"  # the public choices page and one-click unsubscribe URL: PUBLIC_BASE_URL + CHOICES_PATH + token
-CHANNEL_LABELS = {"email": "Email", "sms": "SMS"}
+CHANNEL_LABELS = {"email": _l("Email"), "sms": _l("SMS")}
 CHOICE_LABELS = {
-    "all": "All updates",
-    "delivery_day": "Only the delivery day (out for delivery, delivered, and any problem)",
-    "none": "None",
+    "all": _l("All updates"),
+    "delivery_day": _l("Only the delivery day (out for delivery, delivered, and any problem)"),
+    "none": _l("None"),
 }
 # "Only the delivery day": the day itself, and whatever stops or ends the delivery.
 DELIVERY_DAY_STATUSES: tuple[str, ...] = (
@@ -106,7 +108,7 @@ def turned_off(shipment_id: ColumnElement, channel: ColumnElement, status: Colum
 _CHANNEL_CODES = {"email": "e", "sms": "s"}
 _CODE_CHANNELS = {code: channel for channel, code in _CHANNEL_CODES.items()}
 _TOKEN_VALUE = re.compile(r"([1-9][0-9]{0,9})([a-z])")
-_BAD_LINK = "This link is not valid. Use the link from your latest message."
+_BAD_LINK = _l("This link is not valid. Use the link from your latest message.")  # str() when raised
 
 
 def _signer() -> Signer:
@@ -128,10 +130,10 @@ def read_choices_token(token: str) -> tuple[int, str]:
     try:
         value = _signer().unsign(token.encode("ascii")).decode("ascii")
     except (BadData, UnicodeError, ValueError):
-        raise NotFound(_BAD_LINK) from None
+        raise NotFound(str(_BAD_LINK)) from None
     match = _TOKEN_VALUE.fullmatch(value)
     if match is None or match.group(2) not in _CODE_CHANNELS or int(match.group(1)) > MAX_ROW_ID:
-        raise NotFound(_BAD_LINK)
+        raise NotFound(str(_BAD_LINK))
     return int(match.group(1)), _CODE_CHANNELS[match.group(2)]
 
 
@@ -152,7 +154,7 @@ def choice_for_token(token: str) -> RecipientChoice:
     shipment_id, channel = read_choices_token(token)
     tracking_id = db.session.scalar(select(Shipment.tracking_id).where(Shipment.id == shipment_id))
     if tracking_id is None:
-        raise NotFound(_BAD_LINK)
+        raise NotFound(str(_BAD_LINK))
     return RecipientChoice(tracking_id, channel, current_choice(shipment_id, channel), token)
 
 
@@ -165,10 +167,10 @@ def choose_by_token(token: str, choice: str) -> int:
     """Record the recipient's choice for the token's shipment and channel; returns how many queued messages it
     suppressed. ValidationError for a choice not offered."""
     if choice not in CHOICES:
-        raise ValidationError(fields={"choice": f"Must be one of: {', '.join(CHOICES)}."})
+        raise ValidationError(fields={"choice": gettext("Must be one of: %(values)s.", values=", ".join(CHOICES))})
     shipment_id, channel = read_choices_token(token)
     if db.session.scalar(select(Shipment.id).where(Shipment.id == shipment_id)) is None:
-        raise NotFound(_BAD_LINK)
+        raise NotFound(str(_BAD_LINK))
     return set_choice(shipment_id, channel, choice)
 
 

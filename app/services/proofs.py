@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from PIL import Image
 from sqlalchemy import insert, select
 
@@ -42,14 +44,14 @@ from app.services.storage import FileStore, StorageError, StoredFileMissing, ope
 from app.timeutil import isoformat_z, utcnow
 
 # Why a delivery attempt failed: the code is what clients send (`attempt_reason`), the label what people read.
-ATTEMPT_REASONS: dict[str, str] = {
-    "nobody_home": "Nobody home",
-    "address_not_found": "Address not found",
-    "refused": "Refused by the recipient",
-    "business_closed": "Business closed",
-    "no_access": "No access to the building",
-    "rescheduled": "Recipient asked for another day",
-    "unsafe": "Unsafe to deliver",
+ATTEMPT_REASONS: dict[str, LazyString] = {
+    "nobody_home": _l("Nobody home"),
+    "address_not_found": _l("Address not found"),
+    "refused": _l("Refused by the recipient"),
+    "business_closed": _l("Business closed"),
+    "no_access": _l("No access to the building"),
+    "rescheduled": _l("Recipient asked for another day"),
+    "unsafe": _l("Unsafe to deliver"),
 }
 FILE_KINDS = ("signature", "photo")
 SIGNATURE_DATA_URL_PREFIX = "data:image/png;base64,"

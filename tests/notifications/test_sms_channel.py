@@ -4,6 +4,7 @@ server, with the email's retries, dead letters and admin retry. Every status's t
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -133,7 +134,7 @@ def test_sms_statuses_setting_reads_any_case_and_refuses_unknown_statuses(monkey
 def test_every_status_sms_fits_one_gsm_segment(make_app, base_url):
     """Rendered from the templates for every status, with the choices link where it fits, else without it."""
     app = make_app(PUBLIC_BASE_URL=base_url)
-    shipment = type("Shipment", (), {"id": 2_000_000_000, "tracking_id": "3EE0AFAD"})
+    shipment = type("Shipment", (), {"id": 2_000_000_000, "tracking_id": "3EE0AFAD", "language": "en"})
     with app.test_request_context():
         for index, status in enumerate(ALL_STATUSES, start=1):
             event = type("Event", (), {"id": index, "status": status})
@@ -147,6 +148,26 @@ def test_every_status_sms_fits_one_gsm_segment(make_app, base_url):
             assert f"{base_url}/track/3EE0AFAD" in text, status
             if base_url == "http://waybill.test":
                 assert f"{base_url}/n/" in text, (status, text)  # short enough for the choices link too
+
+
+@pytest.mark.parametrize("base_url", ["http://waybill.test", "https://track.waybill-couriers.example.in"])
+def test_every_status_sms_of_a_hindi_booking_is_hindi_within_two_ucs2_segments(make_app, base_url):
+    """A Hindi booking's SMS speaks Hindi (whatever the request's language), in at most two UCS-2 segments, with
+    the tracking link always and the choices link where it fits."""
+    app = make_app(PUBLIC_BASE_URL=base_url)
+    shipment = type("Shipment", (), {"id": 2_000_000_000, "tracking_id": "3EE0AFAD", "language": "hi"})
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        for index, status in enumerate(ALL_STATUSES, start=1):
+            event = type("Event", (), {"id": index, "status": status})
+            row = type("Row", (), {"id": 1, "channel": "sms", "recipient": MOBILE, "subject": "",
+                                   "shipment_id": shipment.id, "event_id": index})
+            facts = messages.MessageFacts({shipment.id: shipment}, {shipment.id: [event]})
+            text = fitting_text(messages.render(row, facts).texts)
+            encoding = sms_encoding(text)
+            assert encoding.encoding == "UCS-2" and encoding.segments <= 2, (status, text, encoding)
+            assert re.search("[\u0900-\u097f]", text) and "ट्रैक करें:" in text, (status, text)
+            assert status not in text, (status, text)  # the status in Hindi words, not its English name
+            assert f"{base_url}/track/3EE0AFAD" in text, status
 
 
 def test_a_text_outside_the_gsm_alphabet_is_kept_within_two_ucs2_segments():

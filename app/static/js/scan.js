@@ -6,6 +6,12 @@
   var MAX_SHOWN = 50;
   var SAME_CODE_MS = 3000; /* the camera sees one label many times a second: one scan per label */
 
+  /* The words the page adds, in the page's language: data-text-* attributes on the form (English if absent). */
+  function word(name, english) {
+    var form = document.querySelector("form[data-scan-url]");
+    return (form && form.getAttribute("data-text-" + name)) || english;
+  }
+
   function splitIds(text) {
     return text.split(/[\n,]/).map(function (part) { return part.trim(); }).filter(Boolean);
   }
@@ -74,7 +80,7 @@
       item.className = "scan-result scan-result--" + (result.ok ? "ok" : "refused");
       var verdict = document.createElement("span");
       verdict.className = "scan-result__verdict";
-      verdict.textContent = result.ok ? "Accepted" : "Refused";
+      verdict.textContent = result.ok ? word("accepted", "Accepted") : word("refused", "Refused");
       var id = document.createElement("span");
       id.className = "code scan-result__id";
       id.textContent = result.tracking_id;
@@ -92,7 +98,7 @@
     }
 
     function problem(message, ids) {
-      last.textContent = "Not recorded: " + message;
+      last.textContent = word("not-recorded", "Not recorded:") + " " + message;
       last.className = "scan-last scan-last--refused";
       if (ids && !input.value) { input.value = ids.join(" "); }
       cue(false);
@@ -123,9 +129,10 @@
         refused += answer.refused;
         showCounts();
         var newest = answer.results[answer.results.length - 1];
-        last.textContent = (newest.ok ? "Accepted " : "Refused ") + newest.tracking_id + ": " +
-          (newest.ok ? newest.status : newest.error) +
-          (answer.results.length > 1 ? " (" + answer.accepted + " accepted, " + answer.refused + " refused)" : "");
+        last.textContent = (newest.ok ? word("accepted", "Accepted") : word("refused", "Refused")) + " " +
+          newest.tracking_id + ": " + (newest.ok ? newest.status : newest.error) +
+          (answer.results.length > 1 ? " (" + answer.accepted + " " + word("accepted-count", "accepted") + ", " +
+            answer.refused + " " + word("refused-count", "refused") + ")" : "");
         last.className = "scan-last scan-last--" + (answer.refused ? "refused" : "ok");
         cue(answer.refused === 0);
       }).catch(function () {
@@ -175,7 +182,7 @@
       if (stream) { stream.getTracks().forEach(function (track) { track.stop(); }); }
       stream = null;
       video.hidden = true;
-      toggle.textContent = "Scan with the camera";
+      toggle.textContent = word("camera-start", "Scan with the camera");
     }
 
     function look() {
@@ -198,7 +205,7 @@
           stream = media;
           video.srcObject = media;
           video.hidden = false;
-          toggle.textContent = "Stop the camera";
+          toggle.textContent = word("camera-stop", "Stop the camera");
           return video.play();
         })
         .then(function () { timer = window.setInterval(look, 250); })
