@@ -8,6 +8,7 @@ new "secret"), …/<id>/delete; POST /admin/webhooks/deliveries/<id>/replay send
 from __future__ import annotations
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from app.admin.routes import bp
@@ -87,7 +88,8 @@ def _set_active(subscription_id: int, active: bool):
     db.session.commit()
     if _json_answer():
         return jsonify(webhooks.subscription_document(subscription))
-    flash(f"Webhook #{subscription_id} {'enabled' if active else 'disabled'}.", "success")
+    flash(gettext("Webhook #%(id)s enabled.", id=subscription_id) if active
+          else gettext("Webhook #%(id)s disabled.", id=subscription_id), "success")
     return redirect(url_for("admin.webhooks_page"))
 
 
@@ -116,7 +118,7 @@ def delete_webhook(subscription_id: int):
     db.session.commit()
     if _json_answer():
         return jsonify({"id": subscription_id, "deleted": True})
-    flash(f"Webhook #{subscription_id} deleted.", "success")
+    flash(gettext("Webhook #%(id)s deleted.", id=subscription_id), "success")
     return redirect(url_for("admin.webhooks_page"))
 
 
@@ -128,7 +130,7 @@ def replay_webhook_delivery(delivery_id: int):
     if _json_answer():
         return jsonify({"id": notification.id, "event_id": webhooks.event_id_of(notification.id),
                         "state": notification.state})
-    flash(f"Delivery #{delivery_id} will be sent again.", "success")
+    flash(gettext("Delivery #%(id)s will be sent again.", id=delivery_id), "success")
     return redirect(url_for("admin.webhooks_page"))
 
 
