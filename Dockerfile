@@ -47,7 +47,7 @@ COPY translations ./translations
 # removed): one copy of each module instead of two, which keeps the image under 200 MB; their frames in a
 # traceback show file and line without the source text. The app's own code keeps its source.
 # The translation catalogues are compiled here (the .mo files are build output, not in the repository).
-RUN pybabel compile -q -d translations \
+RUN pybabel -q compile -d translations \
     && site="$(python -c 'import site; print(site.getsitepackages()[0])')" \
     && python -m compileall -q -j 0 -b \
         -x '/(tests?|testing|dns|pip|setuptools|wheel|_distutils_hack|pkg_resources)/|/sqlalchemy/dialects/(mssql|mysql|oracle)/' \

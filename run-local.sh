@@ -36,7 +36,7 @@ install_requirements() {
 
 # The Hindi (and any other) catalogues under translations/, compiled to the .mo files the app reads (never committed).
 compile_translations() {
-  "$VENV/bin/pybabel" compile -q -d translations
+  "$VENV/bin/pybabel" -q compile -d translations
 }
 
 # A value from the environment, else from .env, else empty.

@@ -26,10 +26,16 @@ from pathlib import Path, PurePosixPath
 AWS_SERVICES = frozenset({"s3", "sns", "sts"})
 SERVICE_MODEL_DIRS = ("botocore/data/", "boto3/data/")
 TEST_DIRS = frozenset({"tests", "test"})
+# Babel's CLDR data is one file per locale (35 MB for all of them); the app speaks English and Hindi, and Babel
+# reads a locale's parents (en_IN -> en_001 -> en -> root) and its own plural and date data.
+BABEL_LOCALE_DATA = "babel/locale-data/"
+BABEL_LOCALES = ("root.", "en.", "en_", "hi.", "hi_")
 
 
 def keep(name: str) -> bool:
     """Whether a wheel member stays."""
+    if name.startswith(BABEL_LOCALE_DATA):
+        return PurePosixPath(name).name.startswith(BABEL_LOCALES)
     for prefix in SERVICE_MODEL_DIRS:
         if name.startswith(prefix):
             service, _, rest = name[len(prefix):].partition("/")

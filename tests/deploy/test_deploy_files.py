@@ -251,6 +251,10 @@ def test_slim_wheels_keeps_the_aws_models_the_app_calls_and_writes_a_true_record
         "boto3/data/s3/2006-03-01/resources-1.json": b"{}",
         "botocore/tests/test_client.py": b"assert True",
         "botocore/testing.py": b"",  # a module named like a test directory is code
+        "babel/locale-data/root.dat": b"root",
+        "babel/locale-data/en_IN.dat": b"en_IN",
+        "babel/locale-data/hi.dat": b"hi",
+        "babel/locale-data/fr.dat": b"fr" * 1000,
         "botocore-1.0.dist-info/METADATA": b"Name: botocore",
         "botocore-1.0.dist-info/RECORD": b"stale",
     }
@@ -266,6 +270,7 @@ def test_slim_wheels_keeps_the_aws_models_the_app_calls_and_writes_a_true_record
     assert names == {"botocore/__init__.py", "botocore/data/endpoints.json",
                      "botocore/data/s3/2006-03-01/service-2.json.gz", "botocore/data/sns/2010-03-31/service-2.json.gz",
                      "boto3/data/s3/2006-03-01/resources-1.json", "botocore/testing.py",
+                     "babel/locale-data/root.dat", "babel/locale-data/en_IN.dat", "babel/locale-data/hi.dat",
                      "botocore-1.0.dist-info/METADATA", "botocore-1.0.dist-info/RECORD"}
     assert {row[0] for row in record} == names
     for name, digest, size in record:
