@@ -16,7 +16,7 @@ from app.timeutil import utcnow
 
 URL_MAX = 2000
 DESCRIPTION_MAX = 200
-SEALED_SECRET_MAX = 255  # a Fernet token of a 50-character secret is about 140 characters
+SEALED_SECRET_MAX = 255  # the seed a signing secret is derived from (43 characters); never the secret itself
 REASON_MAX = 255
 RESPONSE_KEEP = 1024  # bytes of a receiver's answer kept in the attempts log
 ERROR_MAX = 1000

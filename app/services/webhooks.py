@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
 from sqlalchemy import String, and_, bindparam, case, cast, delete, exists, func, literal, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -118,38 +117,33 @@ def _allow_private() -> bool:
     return bool(current_app.config.get("WEBHOOK_ALLOW_PRIVATE"))
 
 
-# --- signing secrets, sealed at rest ----------------------------------------------------------------------------
+# --- signing secrets, never stored -------------------------------------------------------------------------------
 
-def _fernet() -> Fernet:
-    """The key that seals signing secrets, derived from SECRET_KEY (changing SECRET_KEY makes stored secrets
-    unreadable: rotate every subscription's secret after it)."""
-    digest = hmac.new(str(current_app.config["SECRET_KEY"]).encode(), b"waybill webhook signing secrets",
-                      hashlib.sha256).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
-
-
-def _seal(secret: str) -> str:
-    return _fernet().encrypt(secret.encode()).decode()
+def _secret_key() -> bytes:
+    """The key signing secrets are derived from, itself derived from SECRET_KEY (changing SECRET_KEY changes every
+    subscription's secret: rotate them all after it, and give the receivers the new ones)."""
+    return hmac.new(str(current_app.config["SECRET_KEY"]).encode(), b"waybill webhook signing secrets",
+                    hashlib.sha256).digest()
 
 
-def _unseal(sealed: str) -> str:
-    try:
-        return _fernet().decrypt(sealed.encode()).decode()
-    except InvalidToken:
-        raise LookupError("the signing secret cannot be read (was SECRET_KEY changed?)") from None
+def _new_seed() -> str:
+    """What a subscription stores instead of its secret: 32 random bytes, worthless without SECRET_KEY."""
+    return secrets.token_urlsafe(32)
 
 
-def _new_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
+def _secret_from(seed: str) -> str:
+    """The signing secret a stored seed stands for: HMAC-SHA256 of the seed under the key from SECRET_KEY."""
+    digest = hmac.new(_secret_key(), seed.encode(), hashlib.sha256).digest()
+    return SECRET_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def signing_secrets(subscription: WebhookSubscription, now: datetime | None = None) -> list[str]:
     """The secrets that sign a delivery now, newest first: two during a rotation's overlap, else one."""
     now = now or utcnow()
-    found = [_unseal(subscription.secret_sealed)]
+    found = [_secret_from(subscription.secret_sealed)]
     if subscription.previous_secret_sealed and subscription.previous_secret_until \
             and subscription.previous_secret_until > now:
-        found.append(_unseal(subscription.previous_secret_sealed))
+        found.append(_secret_from(subscription.previous_secret_sealed))
     return found
 
 
@@ -193,10 +187,11 @@ def create_subscription(owner_id: int, url: object, events: object, description:
     (and without the URL's path or query, which may hold a receiver's token).
     """
     url, chosen, text = _checked_input(url, events, description)
-    secret = _new_secret()
+    seed = _new_seed()
+    secret = _secret_from(seed)
     now = utcnow()
     subscription = WebhookSubscription(
-        owner_id=owner_id, url=url, description=text, secret_sealed=_seal(secret), active=True,
+        owner_id=owner_id, url=url, description=text, secret_sealed=seed, active=True,
         created_at=now, updated_at=now, **{column: name in chosen for name, column in _EVENT_COLUMNS.items()})
     db.session.add(subscription)
     db.session.flush()
@@ -263,10 +258,11 @@ def rotate_secret(subscription_id: int, *, actor: str, overlap_hours: object = N
         raise ValidationError(fields={"overlap_hours": f"A number of hours from 0 to {MAX_OVERLAP_HOURS}."})
     subscription = get_subscription(subscription_id, owner_id)
     now = utcnow()
-    secret = _new_secret()
+    seed = _new_seed()
+    secret = _secret_from(seed)
     subscription.previous_secret_sealed = subscription.secret_sealed if overlap_hours > 0 else None
     subscription.previous_secret_until = now + timedelta(hours=float(overlap_hours)) if overlap_hours > 0 else None
-    subscription.secret_sealed = _seal(secret)
+    subscription.secret_sealed = seed
     subscription.updated_at = now
     db.session.flush()
     record_audit("webhook_updated", actor=actor, target_type="webhook", target_id=subscription.id,
