@@ -29,11 +29,17 @@ TEST_DIRS = frozenset({"tests", "test"})
 # Babel's CLDR data is one file per locale (35 MB for all of them); the app speaks English and Hindi, and Babel
 # reads a locale's parents (en_IN -> en_001 -> en -> root) and its own plural and date data.
 BABEL_LOCALE_DATA = "babel/locale-data/"
-BABEL_LOCALES = ("root.", "en.", "en_", "hi.", "hi_")
+BABEL_LOCALES = ("root.", "en.", "en_001.", "en_IN.", "hi.", "hi_")
+# Never loaded by the app: Pillow's AVIF codec (5 MB; the app reads and writes JPEG and PNG only, and Pillow
+# treats a missing codec as unsupported) and ReportLab's font files (labels use the standard PDF fonts, whose
+# metrics are built in and which are never embedded).
+UNUSED_PREFIXES = ("PIL/_avif.", "pillow.libs/libavif-", "reportlab/fonts/")
 
 
 def keep(name: str) -> bool:
     """Whether a wheel member stays."""
+    if name.startswith(UNUSED_PREFIXES):
+        return False
     if name.startswith(BABEL_LOCALE_DATA):
         return PurePosixPath(name).name.startswith(BABEL_LOCALES)
     for prefix in SERVICE_MODEL_DIRS:

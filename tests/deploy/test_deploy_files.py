@@ -255,6 +255,10 @@ def test_slim_wheels_keeps_the_aws_models_the_app_calls_and_writes_a_true_record
         "babel/locale-data/en_IN.dat": b"en_IN",
         "babel/locale-data/hi.dat": b"hi",
         "babel/locale-data/fr.dat": b"fr" * 1000,
+        "babel/locale-data/en_AU.dat": b"en_AU",
+        "PIL/_avif.cpython-311-x86_64-linux-gnu.so": b"avif",
+        "pillow.libs/libavif-c6062d5f.so.16.4.2": b"avif" * 1000,
+        "reportlab/fonts/Vera.ttf": b"vera",
         "botocore-1.0.dist-info/METADATA": b"Name: botocore",
         "botocore-1.0.dist-info/RECORD": b"stale",
     }
