@@ -58,12 +58,12 @@ def enqueue_status_email(shipment: Shipment, event: TrackingEvent) -> None:
     mark_outbox_changed(db.session)
 
 
-def status_email_insert_from(source) -> Insert:
+def status_email_insert_from(source, *, new_shipments: bool = False) -> Insert:
     """The outbox insert for the messages about each row of `source` (a selectable with shipment_id, event_id,
     recipient, subject and due_at; optionally status and mobile), for a statement that writes events and their
     messages in one round trip. The same rows as `enqueue_status_email`: the email, and the SMS, each only when
-    the recipient's choices and the defaults let the status through. The caller marks the session
-    (`mark_outbox_changed`).
+    the recipient's choices and the defaults let the status through (`new_shipments`: the shipments are booked
+    by the same statement, so they have no choices yet). The caller marks the session (`mark_outbox_changed`).
 
     Without a `status` column the event's status is read from tracking_events, or, for an event written by the
     same statement (invisible to it on PostgreSQL), from the subject `status_email_subject` wrote. Without a
@@ -76,11 +76,12 @@ def status_email_insert_from(source) -> Insert:
     email_rows = select(
         source.c.shipment_id, source.c.event_id, literal("email"), source.c.recipient, source.c.subject,
         literal("pending"), literal(0), source.c.due_at, source.c.due_at,
-    ).where(preferences.notifies("email", source.c.shipment_id, status))
+    ).where(preferences.notifies("email", source.c.shipment_id, status, new_shipments=new_shipments))
     sms_rows = select(
         source.c.shipment_id, source.c.event_id, literal("sms"), mobile, source.c.subject,
         literal("pending"), literal(0), source.c.due_at, source.c.due_at,
-    ).where(mobile.is_not(None), preferences.notifies("sms", source.c.shipment_id, status))
+    ).where(mobile.is_not(None), preferences.notifies("sms", source.c.shipment_id, status,
+                                                      new_shipments=new_shipments))
     return _NOTIFICATIONS.insert().from_select(
         ["shipment_id", "event_id", "channel", "recipient", "subject", "state", "attempts", "next_attempt_at",
          "created_at"],

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, func, literal, null, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.db_prepared import PreparedStatement
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
@@ -16,7 +17,7 @@ from app.services import outbox, proofs, scans
 from app.services.contacts import ContactError, normalise_mobile
 from app.services.status import Status, allowed_next_statuses, canonical_status
 from app.services.tracking_ids import new_tracking_id, normalise_tracking_id
-from app.services.webhooks import queue_webhook_deliveries
+from app.services.webhooks import created_deliveries_insert_from, queue_webhook_deliveries
 from app.timeutil import utcnow
 
 ORIGIN_LOCATION = "Origin Facility"
@@ -48,9 +49,7 @@ def create_shipment(data: NewShipment, actor: str = "customer") -> Shipment:
     now = utcnow()
     values = _shipment_values(data, now)
     if db.session.connection().dialect.name == "postgresql":
-        shipment = _book_in_one_statement(values, actor)
-        queue_webhook_deliveries(shipment_ids=[shipment.id])
-        return shipment
+        return _book_in_one_statement(values, actor)
     ((shipment_id, tracking_id),) = _book_many([values], actor, now)
     outbox.mark_outbox_changed(db.session)
     return Shipment(id=shipment_id, tracking_id=tracking_id, **values)
@@ -120,12 +119,13 @@ def _insert_with_unique_tracking_ids(connection, rows: list[dict]) -> list[tuple
 
 
 def _book_in_one_statement(values: dict, actor: str) -> Shipment:
-    """PostgreSQL: shipment, Booked event and email row in one INSERT … RETURNING chain, one round trip. A
-    tracking-ID collision inserts nothing at all (ON CONFLICT DO NOTHING feeds the rest) and draws again."""
+    """PostgreSQL: shipment, Booked event, its email and SMS rows and its webhook deliveries in one
+    INSERT … RETURNING chain, one round trip, prepared once per connection (app.db_prepared). A tracking-ID
+    collision inserts nothing at all (ON CONFLICT DO NOTHING feeds the rest) and draws again."""
     connection = db.session.connection()
     for _ in range(_ID_ATTEMPTS):
         tracking_id = new_tracking_id()
-        row = connection.execute(_BOOKING, {
+        row = _BOOKING.execute(connection, {
             "tracking_id": tracking_id, **values, "location": ORIGIN_LOCATION, "actor": actor,
             "subject": f"Shipment {tracking_id}: {Status.BOOKED.value}",
         }).first()
@@ -168,21 +168,25 @@ def _booking_statement():
                "created_at", "updated_at", "language")
     booked = (pg_insert(_SHIPMENTS).values({name: bindparam(name) for name in columns})
               .on_conflict_do_nothing(index_elements=["tracking_id"])
-              .returning(_SHIPMENTS.c.id, _SHIPMENTS.c.status, _SHIPMENTS.c.email, _SHIPMENTS.c.created_at)
+              .returning(_SHIPMENTS.c.id, _SHIPMENTS.c.status, _SHIPMENTS.c.email, _SHIPMENTS.c.mobile,
+                         _SHIPMENTS.c.created_at)
               .cte("booked"))
     first_event = (_EVENTS.insert().from_select(
         ["shipment_id", "status", "location", "note", "actor", "occurred_at"],
         select(booked.c.id, booked.c.status, bindparam("location"), null(), bindparam("actor"), booked.c.created_at),
     ).returning(_EVENTS.c.id, _EVENTS.c.shipment_id, _EVENTS.c.occurred_at).cte("first_event"))
+    # The rows written by this statement are invisible to its own subqueries: the source carries the booking's
+    # status and mobile, and no choices can exist yet.
     email = select(first_event.c.shipment_id, first_event.c.id.label("event_id"),
-                   booked.c.email.label("recipient"), bindparam("subject").label("subject"),
-                   first_event.c.occurred_at.label("due_at")).join_from(
+                   booked.c.email.label("recipient"), booked.c.mobile.label("mobile"), booked.c.status.label("status"),
+                   bindparam("subject").label("subject"), first_event.c.occurred_at.label("due_at")).join_from(
         first_event, booked, booked.c.id == first_event.c.shipment_id).subquery("email")
-    queued = outbox.status_email_insert_from(email).cte("queued")
-    return select(first_event.c.shipment_id, first_event.c.id.label("event_id")).add_cte(queued)
+    queued = outbox.status_email_insert_from(email, new_shipments=True).cte("queued")
+    hooks = created_deliveries_insert_from(first_event).cte("hooks")
+    return select(first_event.c.shipment_id, first_event.c.id.label("event_id")).add_cte(queued).add_cte(hooks)
 
 
-_BOOKING = _booking_statement()
+_BOOKING = PreparedStatement("waybill_booking", _booking_statement())
 
 
 def _insert_event(shipment_id: int, status: str, location: str, note: str | None, actor: str,

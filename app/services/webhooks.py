@@ -306,6 +306,21 @@ _QUEUE_FOR_EVENTS = _queue_statement("id")
 _QUEUE_FOR_SHIPMENTS = _queue_statement("shipment_id")
 
 
+def created_deliveries_insert_from(first_events):
+    """The `shipment.created` deliveries for the Booked events of `first_events` (a selectable with id,
+    shipment_id and occurred_at: the first events of shipments booked by the same statement), for the booking
+    statement that writes a shipment, its event and its messages in one round trip: the rows
+    queue_webhook_deliveries(shipment_ids=…) would queue for them. The caller marks the session."""
+    subscriptions = WebhookSubscription.__table__
+    return _NOTIFICATIONS.insert().from_select(
+        ["shipment_id", "event_id", "channel", "recipient", "subject", "state", "attempts", "next_attempt_at",
+         "created_at"],
+        select(first_events.c.shipment_id, first_events.c.id, literal(CHANNEL),
+               literal(RECIPIENT_PREFIX) + cast(subscriptions.c.id, String), literal(CREATED), literal("pending"),
+               literal(0), first_events.c.occurred_at, first_events.c.occurred_at)
+        .select_from(first_events.join(subscriptions, and_(subscriptions.c.active, subscriptions.c.on_created))))
+
+
 def queue_webhook_deliveries(event_ids: Iterable[int] | None = None, *,
                              shipment_ids: Iterable[int] | None = None) -> int:
     """Queue one delivery per (tracking event, active subscription that wants it), in the caller's transaction.
