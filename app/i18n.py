@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from flask import Flask, Response, current_app, has_request_context, request, url_for
-from flask_babel import Babel, get_translations
+from flask_babel import Babel
 from jinja2 import pass_eval_context
 from markupsafe import escape
 
-from app.locales import DEFAULT_LANGUAGE, LANGUAGES, current_language, format_estimate, status_label
+from app.locales import DEFAULT_LANGUAGE, LANGUAGES, current_language, format_estimate, status_label, translations
 
 LANG_PARAM = "lang"
 LANG_COOKIE = "lang"
@@ -79,12 +79,12 @@ def _escaped(eval_ctx, text: str) -> str:
 # "can't"), so a catalogue can never inject markup. Placeholders are escaped too (Jinja's newstyle gettext).
 @pass_eval_context
 def _template_gettext(eval_ctx, message: str) -> str:
-    return _escaped(eval_ctx, get_translations().ugettext(message))
+    return _escaped(eval_ctx, translations().ugettext(message))
 
 
 @pass_eval_context
 def _template_ngettext(eval_ctx, singular: str, plural: str, number: int) -> str:
-    return _escaped(eval_ctx, get_translations().ungettext(singular, plural, number))
+    return _escaped(eval_ctx, translations().ungettext(singular, plural, number))
 
 
 def init_i18n(app: Flask) -> None:

@@ -5,11 +5,15 @@ language it was booked in). Everything is formatted with Babel for the active lo
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from babel.dates import format_date, format_time
 from babel.dates import format_datetime as babel_datetime
-from flask_babel import get_locale, gettext, lazy_gettext
+from babel.support import NullTranslations
+from flask_babel import force_locale, get_locale, get_translations, gettext, lazy_gettext
 
 from app.services.status import Status
 from app.timeutil import as_utc, to_local
@@ -35,6 +39,28 @@ STATUS_LABELS = {
 def language_or_default(code: str | None) -> str:
     """`code` when it is a language we speak, else the default."""
     return code if code in LANGUAGES else DEFAULT_LANGUAGE
+
+
+# The catalogue of the language a message is being written in (None: look it up per call, as pages do).
+_SPEAKING: ContextVar[NullTranslations | None] = ContextVar("waybill_speaking", default=None)
+
+
+@contextmanager
+def speaking(code: str | None) -> Iterator[None]:
+    """Write in `code` (else the default language) for the duration: Flask-Babel's force_locale, with the
+    catalogue looked up once rather than by each of the few dozen gettext calls an email's templates make."""
+    with force_locale(language_or_default(code)):
+        token = _SPEAKING.set(get_translations())
+        try:
+            yield
+        finally:
+            _SPEAKING.reset(token)
+
+
+def translations() -> NullTranslations:
+    """The catalogue to translate with now: the one `speaking` chose, else the request's."""
+    chosen = _SPEAKING.get()
+    return chosen if chosen is not None else get_translations()
 
 
 def current_language() -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
@@ -204,17 +204,30 @@ def refresh_if_stale(max_age_seconds: float, window_days: int, min_samples: int,
     return refresh_estimates(window_days, min_samples, now=now)
 
 
+EstimateTable = Mapping[tuple[str, str], DeliveryEstimate]  # (area, status) → the learned row
+
+
+def estimate_table(destinations: Iterable[str]) -> EstimateTable:
+    """The learned rows `estimate` may use for shipments to `destinations` (their areas and the network), in
+    one query: for the outbox worker, which estimates once per message of a batch."""
+    areas = {destination_area(destination) for destination in destinations} | {NETWORK_AREA}
+    return {(row.area, row.status): row
+            for row in db.session.scalars(select(DeliveryEstimate).where(DeliveryEstimate.area.in_(areas)))}
+
+
 def estimate(destination: str, status: str, since: datetime, held_from: str | None = None,
-             default_factor: float = 1.0) -> Estimate | None:
-    """The estimated delivery of a shipment in `status` since `since` (None when the status is final)."""
+             default_factor: float = 1.0, table: EstimateTable | None = None) -> Estimate | None:
+    """The estimated delivery of a shipment in `status` since `since` (None when the status is final), from
+    `table` (estimate_table of this destination) or else read from the database."""
     effective = held_from if status == Status.ON_HOLD and held_from else status
     if effective in FINAL_STATUSES or effective not in DEFAULT_REMAINING_HOURS:
         return None
     area = destination_area(destination)
-    rows = {row.area: row for row in db.session.scalars(
-        select(DeliveryEstimate).where(DeliveryEstimate.status == effective,
-                                       DeliveryEstimate.area.in_({area, NETWORK_AREA})))}
-    row = rows.get(area) or rows.get(NETWORK_AREA)
+    if table is None:
+        table = {(row.area, row.status): row for row in db.session.scalars(
+            select(DeliveryEstimate).where(DeliveryEstimate.status == effective,
+                                           DeliveryEstimate.area.in_({area, NETWORK_AREA})))}
+    row = table.get((area, effective)) or table.get((NETWORK_AREA, effective))
     if row is not None:
         basis = "area" if row.area == area and area != NETWORK_AREA else "network"
         remaining = Remaining(row.samples, row.p05_seconds, row.p50_seconds, row.p90_seconds)

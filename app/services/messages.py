@@ -1,7 +1,7 @@
 """What an outbox row says, rendered by the outbox worker when it sends the row (not in the request that queued it).
 
 A row names a shipment, one of its tracking events, a channel and a recipient. `load_facts` reads what the
-messages of a claimed batch need in two queries; `render` picks the channel's render function
+messages of a claimed batch need in three queries; `render` picks the channel's render function
 (`RENDERERS[channel]`), so a new channel (SMS, webhooks) adds one function and one entry.
 
 "What was true at that event": events are append-only and the shipment fields a message shows (tracking ID,
@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from flask import current_app, render_template
-from flask_babel import force_locale, gettext
+from flask_babel import gettext
 from markupsafe import escape
 from sqlalchemy import select
 
 from app.extensions import db
-from app.locales import format_estimate, format_local_time, language_or_default, status_label
+from app.locales import format_estimate, format_local_time, speaking, status_label
 from app.models import DeliveryProof, Shipment, TrackingEvent
 from app.services import preferences, webhooks
-from app.services.estimates import estimate
+from app.services.estimates import EstimateTable, estimate, estimate_table
 from app.services.proofs import ATTEMPT_REASONS
 from app.services.status import held_from_timeline
 from app.timeutil import isoformat_z
@@ -46,10 +46,12 @@ class OutboxRow(Protocol):
 
 @dataclass(frozen=True)
 class MessageFacts:
-    """The shipments and their events (oldest first) that a batch of rows is about."""
+    """The shipments and their events (oldest first) that a batch of rows is about, and the learned
+    delivery estimates for their destinations."""
 
     shipments: dict[int, Any]
     events: dict[int, list[Any]]
+    estimates: EstimateTable = field(default_factory=dict)
 
     def event_and_timeline(self, row: OutboxRow) -> tuple[Any, Any, list[Any]]:
         """(shipment, event, events up to and including it, newest first); LookupError if one is missing."""
@@ -78,9 +80,9 @@ class RenderedSms:
 
 
 def load_facts(rows: Iterable[OutboxRow]) -> MessageFacts:
-    """Everything the messages of `rows` show, in two queries (shipments, then all their events with their proof
-    of delivery: who received it, or why an attempt failed). The staff-only note is never read: a message can
-    only show what is meant for the customer."""
+    """Everything the messages of `rows` show, in three queries (shipments; all their events with their proof
+    of delivery: who received it, or why an attempt failed; the learned estimates for their destinations). The
+    staff-only note is never read: a message can only show what is meant for the customer."""
     shipment_ids = sorted({row.shipment_id for row in rows})
     if not shipment_ids:
         return MessageFacts({}, {})
@@ -96,23 +98,24 @@ def load_facts(rows: Iterable[OutboxRow]) -> MessageFacts:
             .where(TrackingEvent.shipment_id.in_(shipment_ids))
             .order_by(TrackingEvent.shipment_id, TrackingEvent.occurred_at, TrackingEvent.id)):
         events.setdefault(event.shipment_id, []).append(event)
-    return MessageFacts(shipments, events)
+    return MessageFacts(shipments, events, estimate_table(s.destination for s in shipments.values()))
 
 
 def render_email(row: OutboxRow, facts: MessageFacts) -> RenderedEmail:
     """The status email: the event's own template (by status, else the default), plain text and HTML, in the
     language the shipment was booked in, with the estimated delivery as it stood at that event."""
     shipment, event, timeline = facts.event_and_timeline(row)
-    with force_locale(language_or_default(shipment.language)):
-        return _render_email(row, shipment, event, timeline)
+    with speaking(shipment.language):
+        return _render_email(row, shipment, event, timeline, facts.estimates)
 
 
-def _render_email(row: OutboxRow, shipment: Any, event: Any, timeline: list[Any]) -> RenderedEmail:
+def _render_email(row: OutboxRow, shipment: Any, event: Any, timeline: list[Any],
+                  estimates: EstimateTable) -> RenderedEmail:
     config = current_app.config
     tz_name = config["DISPLAY_TIMEZONE"]
     expected = estimate(shipment.destination, event.status, event.occurred_at,
                         held_from=held_from_timeline(e.status for e in reversed(timeline)),
-                        default_factor=float(config["ETA_DEFAULT_FACTOR"]))
+                        default_factor=float(config["ETA_DEFAULT_FACTOR"]), table=estimates)
     context = {
         "estimate": expected,
         "estimate_text": format_estimate(expected.expected, expected.latest, tz_name) if expected else None,
@@ -151,7 +154,7 @@ def render_sms(row: OutboxRow, facts: MessageFacts) -> RenderedSms:
     shipment, event, _timeline = facts.event_and_timeline(row)
     templates = [f"sms/{status_slug(event.status)}.txt", "sms/default.txt"]
     context = {"shipment": shipment, "event": event, "tracking_url": tracking_url(shipment.tracking_id)}
-    with force_locale(language_or_default(shipment.language)):  # the booking's language, like its emails
+    with speaking(shipment.language):  # the booking's language, like its emails
         return RenderedSms(texts=(
             render_template(templates, **context, choices_url=preferences.choices_url(row.shipment_id, "sms")).strip(),
             render_template(templates, **context, choices_url=None).strip(),
