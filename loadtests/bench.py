@@ -5,7 +5,8 @@
     loadtests/bench.sh --help
 
 Steps: recreate the database, `flask db upgrade`, seed the paper's 1,000 shipments / 5,000 events, start the
-app with gunicorn.conf.py on 127.0.0.1 (access log and rate limits off, console mail backend), then
+app with gunicorn.conf.py on 127.0.0.1 (access log and rate limits off, console mail backend) and the outbox
+worker as its own process at idle CPU priority (the stack's NotifyWorkerInWeb=false layout; --notify-worker), then
 1. probes: each endpoint alone at 200 users with no think time (loadtests/probes.py), /healthz first and last;
 2. mixed: the paper's scenario (loadtests/locustfile.py) at 50, 100 and 200 users;
 3. scaling: tracking and mobile search probes again after topping the data up to 100,000 and 1,000,000;
@@ -76,8 +77,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--worker-class", help="GUNICORN_WORKER_CLASS for this run (default: the config's)")
     parser.add_argument("--workers", type=int, help="WEB_CONCURRENCY for this run (default: the config's)")
     parser.add_argument("--threads", type=int, help="GUNICORN_THREADS for this run (default: the config's)")
-    parser.add_argument("--notify-worker", choices=["on", "off"], default="on",
-                        help="NOTIFY_WORKER_IN_WEB during the HTTP phases (default on, as in production)")
+    parser.add_argument("--notify-worker", choices=["process", "thread", "off"], default="process",
+                        help="where the outbox worker runs during the HTTP phases: 'process' (default) is the "
+                             "stack's NotifyWorkerInWeb=false layout, one `flask notifications worker` beside "
+                             "Gunicorn, at idle CPU priority (chrt --idle: in production it has a task of its "
+                             "own, here it may only use what the web leaves); 'thread' is "
+                             "NOTIFY_WORKER_IN_WEB=true, a worker thread in every Gunicorn worker; 'off': none")
     parser.add_argument("--access-log", action="store_true", help="keep Gunicorn's access log on (default off)")
     parser.add_argument("--quiet-below", type=float, default=25.0,
                         help="before each load run, wait until the machine is less busy than this percent "
@@ -154,6 +159,22 @@ def counts(url: str) -> dict[str, int]:
     return {"shipments": shipments, "events": events}
 
 
+def outbox_backlog(url: str, limit_s: float = 120.0) -> dict:
+    """After the booking probe: the messages still waiting when it ended, and how long the notifier took to
+    send them all (its work is not left out of the figures, only after them)."""
+    started = time.monotonic()
+    with connect(url, autocommit=True) as conn:
+        waiting = query(conn, "SELECT count(*) FROM notifications WHERE state IN ('pending', 'sending')")[0][0]
+        left = waiting
+        while left and time.monotonic() - started < limit_s:
+            time.sleep(0.5)
+            left = query(conn, "SELECT count(*) FROM notifications WHERE state IN ('pending', 'sending')")[0][0]
+    backlog = {"waiting_at_end": waiting, "left": left, "drained_in_s": round(time.monotonic() - started, 1)}
+    outcome = f"all sent {backlog['drained_in_s']} s later" if not left else f"{left} left after {limit_s:.0f} s"
+    log(f"  outbox after the booking probe: {waiting} messages waiting, {outcome}")
+    return backlog
+
+
 def server_version(url: str) -> str:
     with connect(url) as conn:
         return query(conn, "SHOW server_version")[0][0]
@@ -206,9 +227,14 @@ def free_port() -> int:
 
 @dataclass
 class Gunicorn:
+    """The app as served: Gunicorn, and with `notifier_env` the outbox worker as a process of its own (its CPU
+    is counted with the server's)."""
+
     env: dict[str, str]
     log_path: Path
+    notifier_env: dict[str, str] | None = None
     process: subprocess.Popen | None = None
+    notifier: subprocess.Popen | None = None
 
     restarts: int = 0
 
@@ -235,13 +261,28 @@ class Gunicorn:
             try:
                 with urllib.request.urlopen(f"{base_url}/readyz", timeout=2) as response:  # noqa: S310
                     if response.status == 200:
+                        self._start_notifier()
                         time.sleep(1)  # let every worker finish booting
                         return
             except OSError:
                 time.sleep(0.3)
         raise RuntimeError(f"gunicorn did not become ready; see {self.log_path}")
 
+    def _start_notifier(self) -> None:
+        if self.notifier_env is not None:
+            self.notifier = subprocess.Popen(
+                ["chrt", "--idle", "0", str(VENV_BIN / "flask"), "--app", "app", "notifications", "worker"],
+                cwd=ROOT, env=self.notifier_env, stdout=self.log_file, stderr=subprocess.STDOUT,
+                start_new_session=True)
+
     def stop(self) -> None:
+        if self.notifier is not None and self.notifier.poll() is None:
+            self.notifier.send_signal(signal.SIGTERM)
+            try:
+                self.notifier.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.notifier.kill()
+                self.notifier.wait(timeout=10)
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -254,7 +295,8 @@ class Gunicorn:
             self.log_file = None
 
     def cpu_seconds(self) -> dict[int, float]:
-        return _tree_cpu(self.process.pid) if self.process else {}
+        return {pid: cpu for process in (self.process, self.notifier) if process is not None
+                for pid, cpu in _tree_cpu(process.pid).items()}
 
 
 def _cpu_by_pid(processes) -> dict[int, float]:
@@ -596,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
                 "PUBLIC_BASE_URL": host}
     server_env = {**base_env, "BIND": f"127.0.0.1:{port}", "ACCESS_LOG": "on" if args.access_log else "off",
                   "GUNICORN_LOG_LEVEL": "info",
-                  "NOTIFY_WORKER_IN_WEB": "true" if args.notify_worker == "on" else "false"}
+                  "NOTIFY_WORKER_IN_WEB": "true" if args.notify_worker == "thread" else "false"}
     for key, value in (("GUNICORN_WORKER_CLASS", args.worker_class), ("WEB_CONCURRENCY", args.workers),
                        ("GUNICORN_THREADS", args.threads)):
         if value is not None:
@@ -617,22 +659,28 @@ def main(argv: list[str] | None = None) -> int:
         "database": {"engine": f"PostgreSQL {server_version(url)}", "where": "same machine",
                      "seeded": initial, "seed_output": seed_output},
         "server": {**gunicorn_settings(server_env), "bind": "127.0.0.1", "rate_limits": False,
-                   "mail_backend": "console", "notify_worker_in_web": args.notify_worker == "on",
+                   "mail_backend": "console", "notify_worker_in_web": args.notify_worker == "thread",
+                   "notifier": args.notify_worker,
                    "log_level": "WARNING", "wsgi": "app:create_app()", "config": "gunicorn.conf.py"},
         "generator": {"tool": "Locust FastHttpUser", "version": _locust_version(), "same_machine": True},
         "options": {"levels": args.levels, "mixed_seconds": args.mixed_seconds, "probe_users": args.probe_users,
                     "probe_seconds": args.probe_seconds, "scaling": args.scaling, "emails": args.emails},
         "paper": PAPER,
     }
-    gunicorn = Gunicorn(server_env, run_dir / "gunicorn.log")
+    notifier_env = {**base_env, "NOTIFY_WORKER_IN_WEB": "false"} if args.notify_worker == "process" else None
+    gunicorn = Gunicorn(server_env, run_dir / "gunicorn.log", notifier_env)
     try:
         log(f"starting gunicorn on {host}")
         gunicorn.start(host)
         if "probes" in args.phases:
-            runs = [run_locust(f"probe-{label}", "probes.py", [cls], args.probe_users, args.probe_seconds, host,
-                               gunicorn, sample_path, run_dir) for label, cls in PROBES]
+            runs, backlog = [], None
+            for label, cls in PROBES:
+                runs.append(run_locust(f"probe-{label}", "probes.py", [cls], args.probe_users, args.probe_seconds,
+                                       host, gunicorn, sample_path, run_dir))
+                if label == "create" and args.notify_worker != "off":
+                    backlog = outbox_backlog(url)
             result["probes"] = {"users": args.probe_users, "seconds": args.probe_seconds, **initial,
-                                "runs": [run_as_dict(r) for r in runs]}
+                                "runs": [run_as_dict(r) for r in runs], "create_backlog": backlog}
         if "mixed" in args.phases:
             runs = [run_locust(f"mixed-{users}", "locustfile.py", [], users, args.mixed_seconds, host, gunicorn,
                                sample_path, run_dir) for users in args.levels]

@@ -124,6 +124,15 @@ def _endpoint_rows(endpoints: dict) -> list[str]:
             for name, row in sorted(endpoints.items())]
 
 
+def _notifier_text(server: dict) -> str:
+    """Where the outbox worker ran (reports written before `notifier` existed only say thread on or off)."""
+    notifier = server.get("notifier") or ("thread" if server["notify_worker_in_web"] else "off")
+    return {"process": "outbox worker as its own process (`flask notifications worker` at idle CPU priority, "
+                       "`chrt --idle`; NOTIFY_WORKER_IN_WEB=false)",
+            "thread": "outbox worker thread in every Gunicorn worker (NOTIFY_WORKER_IN_WEB=true)",
+            "off": "no outbox worker"}[notifier]
+
+
 def _cpu_cells(cpu: dict) -> str:
     return (f"{cpu.get('generator_pct', 0):.0f}% | {cpu.get('server_pct', 0):.0f}% | {cpu.get('database_pct', 0):.0f}% "
             f"| {cpu.get('other_pct', 0):.0f}% | {cpu.get('idle_pct', 0):.0f}%")
@@ -144,7 +153,7 @@ def render_markdown(result: dict) -> str:
         f"- **Server:** Gunicorn with gunicorn.conf.py: `{server['worker_class']}`, {server['workers']} workers"
         f"{' x ' + str(server['threads']) + ' threads' if server['worker_class'] == 'gthread' else ''}; "
         f"access log {'on' if server['accesslog'] else 'off'}, rate limits off, MAIL_BACKEND=console, "
-        f"notification thread {'on' if server['notify_worker_in_web'] else 'off'}, LOG_LEVEL=WARNING.",
+        f"{_notifier_text(server)}, LOG_LEVEL=WARNING.",
         f"- **Generator:** {result['generator']['tool']} (Locust {result['generator']['version']}), headless, "
         "on 127.0.0.1. Its CPU share is in every table: compare endpoints only within one run.",
         "",
@@ -194,7 +203,14 @@ def render_markdown(result: dict) -> str:
                              f"{_ms(row['avg_ms'])} | {_ms(row['p50_ms'])} | {_ms(row['p95_ms'])} | "
                              f"{_ms(row['p99_ms'])} | {row['failures']} | {_cpu_cells(run['cpu'])} |")
         lines.append("")
-        lines.append("CPU columns are shares of the whole machine over the run (100% = all cores busy).")
+        lines.append("CPU columns are shares of the whole machine over the run (100% = all cores busy); "
+                     "\"Gunicorn\" includes the notifier process when it runs as one.")
+        backlog = probes.get("create_backlog")
+        if backlog:
+            sent = (f"all sent {backlog['drained_in_s']:.1f} s after it ended" if not backlog["left"] else
+                    f"{backlog['left']:,} still waiting {backlog['drained_in_s']:.0f} s after it ended")
+            lines.append(f"Outbox after the create probe: {backlog['waiting_at_end']:,} messages waiting, {sent} "
+                         "(measured before the next probe started).")
 
     mixed = result.get("mixed")
     if mixed:
