@@ -147,3 +147,23 @@ def test_the_hindi_tracking_page_says_delivered_to_the_first_name(app, client, a
         assert "Delivered to" not in text and "Kumar" not in text and "Menon" not in text
     english = app.test_client().get(f"/track/{tracking_id}", headers=HTML).get_data(as_text=True)
     assert re.search(r"Delivered to Ravi at <time", english)
+
+
+def test_rate_limit_answers_speak_the_visitors_language(make_config, made_apps):
+    """A visitor held back by a limit reads why in their language: the page and the JSON alike."""
+    from app import create_app
+
+    application = create_app(make_config(RATELIMIT_ENABLED=True, RATELIMIT_TRACK_MISS="1 per minute",
+                                         RATELIMIT_SEARCH="1 per minute"))
+    made_apps.append(application)
+    client = application.test_client()
+    assert client.get("/track/FFFFFFFF?lang=hi").status_code == 404
+    held = client.get("/track/FFFFFFFE?lang=hi")
+    assert held.status_code == 429 and held.headers["Retry-After"]
+    assert held.get_json()["error"] == "आपके पते से बहुत ज़्यादा अनजान ट्रैकिंग आईडी आई हैं; थोड़ी देर बाद फिर से कोशिश करें।"
+    assert client.get("/search/9876543210", headers={"Accept-Language": "en"}).status_code == 200
+    page = client.get("/search/9876543210", headers={**HTML, "Accept-Language": "hi"})
+    assert page.status_code == 429
+    assert "आपके पते से बहुत ज़्यादा खोजें की गई हैं" in page.get_data(as_text=True)
+    english = client.get("/track/FFFFFFFD?lang=en")
+    assert english.get_json()["error"] == "Too many unknown tracking IDs from your address; try again shortly."

@@ -9,6 +9,7 @@ the choice only (DESIGN rule 9: no names, contacts or address for a link's holde
 from __future__ import annotations
 
 from flask import current_app, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from app.auth.guard import one_click_without_csrf
 from app.errors import DomainError, wants_html
@@ -26,7 +27,7 @@ from app.services.preferences import (
 )
 
 choices_limit = limiter.limit(lambda: current_app.config["RATELIMIT_CHOICES"],
-                              error_message="Too many requests from your address; try again shortly.")
+                              error_message=lambda: gettext("Too many requests from your address; try again shortly."))
 
 
 @bp.route(f"{CHOICES_PATH}<token>", methods=["GET", "POST"])  # the links in messages are built from it too

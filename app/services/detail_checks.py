@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import ngettext
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -86,7 +87,8 @@ def _locked(remaining: timedelta) -> TooManyAttempts:
     seconds = _seconds(remaining)
     minutes = max(1, math.ceil(seconds / 60))
     return TooManyAttempts(
-        f"Too many wrong answers for this shipment: try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+        ngettext("Too many wrong answers for this shipment: try again in %(num)d minute.",
+                 "Too many wrong answers for this shipment: try again in %(num)d minutes.", minutes),
         retry_after=seconds)
 
 

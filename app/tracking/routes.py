@@ -3,7 +3,7 @@ tracking page's "show full details" check. Public answers are minimal (DESIGN.md
 import hashlib
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
-from flask_babel import ngettext
+from flask_babel import gettext, ngettext
 
 from app.auth.guard import json_without_csrf, navigation_user
 from app.errors import DomainError, ProofRefused, TooManyAttempts, ValidationError, wants_html
@@ -32,14 +32,16 @@ UNLOCKED_KEEP = 20
 
 # Per client address. Misses (unknown or malformed IDs) have a budget of their own, far below the one for hits:
 # once it is spent, the client waits, hits included. The page's own refresh (304s) costs one request a go.
-track_limit = limiter.limit(lambda: current_app.config["RATELIMIT_TRACK"],
-                            error_message="Too many tracking requests from your address; try again shortly.")
+track_limit = limiter.limit(
+    lambda: current_app.config["RATELIMIT_TRACK"],
+    error_message=lambda: gettext("Too many tracking requests from your address; try again shortly."))
 track_miss_limit = limiter.shared_limit(
     lambda: current_app.config["RATELIMIT_TRACK_MISS"], scope="track-miss",
     deduct_when=lambda response: response.status_code in (400, 404),
-    error_message="Too many unknown tracking IDs from your address; try again shortly.")
-search_limit = limiter.shared_limit(lambda: current_app.config["RATELIMIT_SEARCH"], scope="search",
-                                    error_message="Too many searches from your address; try again shortly.")
+    error_message=lambda: gettext("Too many unknown tracking IDs from your address; try again shortly."))
+search_limit = limiter.shared_limit(
+    lambda: current_app.config["RATELIMIT_SEARCH"], scope="search",
+    error_message=lambda: gettext("Too many searches from your address; try again shortly."))
 
 
 @bp.get("/")
