@@ -16,6 +16,7 @@ from app import create_app
 from app.extensions import db
 from app.logs import tag_handler
 from app.request_context import current_client_address, current_request_id
+from app.services import preferences
 from tests import log_privacy
 from tests.conftest import VALID_BOOKING, clean_database
 
@@ -205,6 +206,19 @@ def test_outbox_rows_by_state_and_the_oldest_pending_age(metrics_app):
     assert value(samples, "waybill_outbox_rows", channel="email", state="pending") == 1
     assert value(samples, "waybill_outbox_rows", channel="email", state="dead") == 1
     assert value(samples, "waybill_outbox_oldest_pending_age_seconds", channel="email") > 5 * 365 * 86400
+
+
+def test_messages_a_recipient_turned_off_are_counted_as_suppressed(metrics_app):
+    client = metrics_app.test_client()
+    before = value(scrape(client), "waybill_outbox_deliveries_total", channel="email", outcome="suppressed")
+    response = client.post("/create", json=VALID_BOOKING)
+    assert response.status_code == 201
+    with metrics_app.app_context():
+        shipment_id = db.session.scalar(db.text("SELECT id FROM shipments"))
+        token = preferences.choices_token(shipment_id, "email")
+    assert client.post(f"/n/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    after = value(scrape(client), "waybill_outbox_deliveries_total", channel="email", outcome="suppressed")
+    assert after - before == 1  # the Booked email, queued and not yet sent
 
 
 def test_database_pool_usage_is_reported(metrics_app):

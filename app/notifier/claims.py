@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, false, not_, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from app import metrics
 from app.extensions import db
 from app.models import Notification, TrackingEvent
 from app.services import preferences
@@ -135,6 +136,9 @@ def suppress_turned_off(claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
             .returning(Notification.id)
             .execution_options(synchronize_session=False)
         ).scalars())
+    for item in claimed:
+        if item.id in suppressed:
+            metrics.count_delivery(item.channel, "suppressed")
     return [item for item in claimed if item.id not in suppressed]
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.errors import NotFound, ValidationError
 from app.extensions import db
+from app.metrics import count_delivery
 from app.models import Notification, NotificationChoice, NotificationDefault, Shipment, TrackingEvent
 from app.models.notification_choice import CHANNELS, CHOICES
 from app.services.audit import CUSTOMER, record_audit
@@ -210,6 +211,7 @@ def set_choice(shipment_id: int, channel: str, choice: str, actor: str = CUSTOME
     ).rowcount
     record_audit("preferences_changed", actor=actor, target_type="shipment", target_id=shipment_id,
                  details={"channel": channel, "choice": choice, "suppressed": suppressed})
+    count_delivery(channel, "suppressed", suppressed)
     return suppressed
 
 
