@@ -150,6 +150,18 @@ def app(make_config):
 
 
 @pytest.fixture
+def made_apps():
+    """Apps a test creates itself (append them): their rows are deleted afterwards, as the `app` fixture's are,
+    so no later test finds this one's bookings."""
+    made = []
+    yield made
+    for application in made:
+        clean_database(application)
+        with application.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
 def app_ctx(app):
     with app.app_context():
         yield app

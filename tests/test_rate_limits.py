@@ -22,13 +22,14 @@ UNKNOWN_ID = "FFFFFFFF"
 
 
 @pytest.fixture
-def limited(make_config):
+def limited(make_config, made_apps):
     """An app with small limits, and a way to book a shipment in it."""
     def make(**overrides):
         settings = {"RATELIMIT_ENABLED": True, "RATELIMIT_TRACK": "5 per minute",
                     "RATELIMIT_TRACK_MISS": "2 per minute", "RATELIMIT_SEARCH": "3 per minute",
                     "RATELIMIT_CREATE": "100 per minute", **overrides}
-        return create_app(make_config(**settings))
+        made_apps.append(create_app(make_config(**settings)))
+        return made_apps[-1]
     return make
 
 
@@ -79,10 +80,11 @@ def test_hits_alone_are_not_held_to_the_miss_budget(limited):
     assert statuses(application.test_client(), f"/track/{tracking_id}", 5) == [200] * 5
 
 
-def test_the_tracking_pages_own_refresh_stays_well_inside_the_default_limit(make_config):
+def test_the_tracking_pages_own_refresh_stays_well_inside_the_default_limit(make_config, made_apps):
     """Ten tabs open on ten shipments behind one address for a minute: each loads the page once and then asks
     every TRACK_REFRESH_SECONDS for news (a conditional request that gets 304)."""
     application = create_app(make_config(RATELIMIT_ENABLED=True, RATELIMIT_CREATE="100 per minute"))
+    made_apps.append(application)
     refreshes_per_minute = 60 // application.config["TRACK_REFRESH_SECONDS"]
     client = application.test_client()
     html = {"Accept": "text/html"}
