@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -48,8 +49,13 @@ def value(samples, name: str, **labels) -> float:
 
 @pytest.fixture(scope="module")
 def metered_gunicorn(seeded_sqlite, tmp_path_factory):
-    database_path, url = seeded_sqlite
     directory = tmp_path_factory.mktemp("metered")
+    # A database of its own: the session's other Gunicorn (live_gunicorn) serves the seeded file, and its outbox
+    # threads would send some of this test's emails, which this server's metrics would then never count.
+    database_path = directory / "waybill.db"
+    with sqlite3.connect(seeded_sqlite[0]) as source, sqlite3.connect(database_path) as copy:
+        source.backup(copy)  # consistent even while the other server has the file open
+    url = f"sqlite:///{database_path}"
     (directory / "metrics").mkdir()
     (directory / "metrics" / "counter_1.db").write_bytes(b"stale values of an earlier run")
     env = server_env(url, WEB_CONCURRENCY="2", ACCESS_LOG="on", LOG_FORMAT="json", METRICS_TOKEN=TOKEN,
