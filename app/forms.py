@@ -16,7 +16,8 @@ from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import BooleanField, TextAreaField
 
-from app.errors import ValidationError
+from app.errors import DomainError, ValidationError, wants_html
+from app.extensions import db
 
 NOT_A_STRING = "Must be a string."
 NOT_A_BOOLEAN = "Must be true or false."
@@ -158,3 +159,19 @@ class RequestForm(FlaskForm):
     def validate_or_raise(self) -> None:
         if not self.validate():
             raise ValidationError(fields=self.field_errors())
+
+
+def refused_on_page(error: DomainError, form: FlaskForm | None = None) -> str | None:
+    """A staff form post the service refused, for the view that shows its page again. An API client's request
+    (JSON, or not asking for HTML) gets the error raised again: its JSON answer. For a browser the session is
+    rolled back, each field's message goes on `form`'s field, and the text for above the form is returned: the
+    error's message, none when the fields carry it (without a form, the fields' messages joined)."""
+    if request.is_json or not wants_html():
+        raise error
+    db.session.rollback()
+    fields = getattr(error, "fields", None) or {}
+    if form is None:
+        return "; ".join(fields.values()) if fields else error.message
+    for name, message in fields.items():
+        getattr(form, name).errors = [message]
+    return None if fields else error.message

@@ -19,7 +19,7 @@ from app.admin.routes import bp
 from app.auth.guard import staff_required
 from app.errors import DomainError, wants_html
 from app.extensions import db
-from app.forms import RequestForm, strip
+from app.forms import RequestForm, refused_on_page, strip
 from app.models import ApiKey
 from app.models.api_key import KEY_NAME_MAX
 from app.models.user import USERNAME_MAX
@@ -78,12 +78,8 @@ def create_api_key_view():
         form.validate_or_raise()
         issued = create_api_key(form.name.data, form.username.data, form.expiry, actor=current_user.username)
     except DomainError as error:
-        if request.is_json or not wants_html():
-            raise
-        db.session.rollback()
-        for name, message in getattr(error, "fields", {}).items():
-            getattr(form, name).errors = [message]
-        return _page(form, list_api_keys(), 400 if getattr(error, "fields", None) else error.status_code)
+        problem = refused_on_page(error, form)
+        return _page(form, list_api_keys(), 400 if problem is None else error.status_code)
     db.session.commit()
     if request.is_json:
         body = {**api_key_to_dict(issued.record), "key": issued.secret}

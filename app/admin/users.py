@@ -15,7 +15,7 @@ from app.admin.routes import bp
 from app.auth.guard import current_staff_session, staff_required
 from app.errors import DomainError, ValidationError, wants_html
 from app.extensions import db
-from app.forms import json_object_body
+from app.forms import json_object_body, refused_on_page
 from app.serializers import user_to_dict
 from app.services.roles import ROLE_DESCRIPTIONS, Permission
 from app.services.sessions import live_sessions
@@ -50,12 +50,7 @@ def create_staff_account():
         form.validate_or_raise()
         user = create_user(form.username.data, form.password.data, form.role.data, actor=current_user.username)
     except DomainError as error:
-        if request.is_json or not wants_html():
-            raise
-        db.session.rollback()
-        for name, message in getattr(error, "fields", {}).items():
-            getattr(form, name).errors = [message]
-        problem = None if getattr(error, "fields", None) else error.message
+        problem = refused_on_page(error, form)
         return _list_page(form, list_users(), error.status_code, problem)
     db.session.commit()
     if request.is_json:
@@ -145,11 +140,7 @@ def _changes_from_form() -> UserChanges:
 
 def _refused(error: DomainError, username: str):
     """JSON clients get the error as JSON; browsers the account's page again with the problem (same status)."""
-    if request.is_json or not wants_html():
-        raise error
-    db.session.rollback()
-    fields = getattr(error, "fields", None) or {}
-    problem = "; ".join(fields.values()) if fields else error.message
+    problem = refused_on_page(error)
     user = get_user(username)  # an unknown account is a 404 here too
     return _detail_page(user, error.status_code, problem)
 
