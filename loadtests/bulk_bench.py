@@ -16,33 +16,18 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_db import fresh_database  # noqa: E402
+
 from app import create_app  # noqa: E402
 from app.config import TestingConfig  # noqa: E402
 from app.extensions import db  # noqa: E402
-
-
-def fresh_database(server_url: str) -> tuple[str, callable]:
-    # psycopg2, the app's driver: SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, which is not installed.
-    url = make_url(server_url.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg2")
-    name = f"waybill_bulk_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False), drop
 
 
 def booking_csv(rows: int) -> bytes:
@@ -58,7 +43,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     server = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    url, drop = fresh_database(server)
+    url, drop = fresh_database(server, "waybill_bulk_bench_")
     try:
         app = create_app(TestingConfig(url))
         with app.app_context():

@@ -17,14 +17,14 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench_db import fresh_database  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.config import TestingConfig  # noqa: E402
@@ -33,20 +33,6 @@ from app.extensions import db  # noqa: E402
 BATCH_TARGET_S = 2.0
 RATE_TARGET = 1000.0
 OPERATOR = ("bench-operator", "bench-operator-password-1")
-
-
-def fresh_database(server_url: str) -> tuple[str, callable]:
-    url = make_url(server_url.replace("postgres://", "postgresql://", 1)).set(drivername="postgresql+psycopg2")
-    name = f"waybill_scan_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False), drop
 
 
 def seed_booked(count: int) -> list[str]:
@@ -106,7 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> dict:
     """Seed, sign in, time the batches; the figures as a dict (render() makes the report)."""
-    url, drop = fresh_database(args.server)
+    url, drop = fresh_database(args.server, "waybill_scan_bench_")
     try:
         app = create_app(TestingConfig(url))
         with app.app_context():
