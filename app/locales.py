@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
+from functools import cache
 
+from babel import Locale
 from babel.dates import format_date, format_time
 from babel.dates import format_datetime as babel_datetime
 from babel.support import NullTranslations
@@ -22,7 +24,8 @@ from app.timeutil import as_utc, to_local
 LANGUAGES: dict[str, str] = {"en": "English", "hi": "हिन्दी"}
 DEFAULT_LANGUAGE = "en"
 
-# Status names as customers read them. Stored statuses stay English (they are the API's values).
+# Status names as customers read them. Stored statuses stay English (they are the API's values); each is also
+# its own msgid (status_label translates it with the active catalogue, not through a lazy string).
 STATUS_LABELS = {
     Status.BOOKED: lazy_gettext("Booked"),
     Status.PICKED_UP: lazy_gettext("Picked Up"),
@@ -41,16 +44,23 @@ def language_or_default(code: str | None) -> str:
     return code if code in LANGUAGES else DEFAULT_LANGUAGE
 
 
-# The catalogue of the language a message is being written in (None: look it up per call, as pages do).
-_SPEAKING: ContextVar[NullTranslations | None] = ContextVar("waybill_speaking", default=None)
+# The language a message is being written in and its catalogue (None: look both up per call, as pages do).
+_SPEAKING: ContextVar[tuple[str, NullTranslations] | None] = ContextVar("waybill_speaking", default=None)
+
+
+@cache
+def babel_locale(code: str) -> Locale:
+    """The Babel locale of a language we speak, parsed once (every format call would parse the code again)."""
+    return Locale.parse(code)
 
 
 @contextmanager
 def speaking(code: str | None) -> Iterator[None]:
     """Write in `code` (else the default language) for the duration: Flask-Babel's force_locale, with the
     catalogue looked up once rather than by each of the few dozen gettext calls an email's templates make."""
-    with force_locale(language_or_default(code)):
-        token = _SPEAKING.set(get_translations())
+    language = language_or_default(code)
+    with force_locale(language):
+        token = _SPEAKING.set((language, get_translations()))
         try:
             yield
         finally:
@@ -60,19 +70,23 @@ def speaking(code: str | None) -> Iterator[None]:
 def translations() -> NullTranslations:
     """The catalogue to translate with now: the one `speaking` chose, else the request's."""
     chosen = _SPEAKING.get()
-    return chosen if chosen is not None else get_translations()
+    return chosen[1] if chosen is not None else get_translations()
 
 
 def current_language() -> str:
     """The active locale's language code ("en" outside any request or forced locale)."""
+    chosen = _SPEAKING.get()
+    if chosen is not None:
+        return chosen[0]
     locale = get_locale()
     return language_or_default(locale.language if locale is not None else None)
 
 
 def status_label(status: str) -> str:
     """A status name in the active language (unknown names are shown as they are)."""
-    label = STATUS_LABELS.get(status)
-    return str(label) if label is not None else str(status)
+    if status not in STATUS_LABELS:
+        return str(status)
+    return translations().ugettext(str(status))
 
 
 def format_local_time(value: datetime | None, tz_name: str) -> str:
@@ -80,13 +94,13 @@ def format_local_time(value: datetime | None, tz_name: str) -> str:
     if value is None:
         return ""
     local = to_local(value, tz_name) if tz_name != "UTC" else as_utc(value)
-    return f"{babel_datetime(local, 'dd MMM y, HH:mm', locale=current_language())} {local.tzname()}"
+    return f"{babel_datetime(local, 'dd MMM y, HH:mm', locale=babel_locale(current_language()))} {local.tzname()}"
 
 
 def format_estimate(expected: datetime, latest: datetime, tz_name: str) -> str:
     """"Thu 26 Nov, by 6 PM": the expected day, and the hour by which the parcel should be there (the window's
     end, rounded up to the hour: a promise, not a guess). A later day for that hour is named too."""
-    language = current_language()
+    language = babel_locale(current_language())
     expected_local = to_local(expected, tz_name)
     latest_local = to_local(latest, tz_name)
     if latest_local.minute or latest_local.second or latest_local.microsecond:

@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 
 from app import create_app
 from app.extensions import db
-from app.locales import format_estimate, format_local_time
+from app.locales import current_language, format_estimate, format_local_time, speaking, status_label
 from app.models import DeliveryEstimate, Shipment, TrackingEvent
 from app.notifier.worker import OutboxWorker
 from app.services.demo import seed_demo
@@ -212,6 +212,36 @@ def test_status_names_are_translated_one_way_everywhere():
                              ("Returned to sender", "Returned to Sender")]:
         assert by_id[headline] == by_id[status]
 
+
+
+def test_status_labels_come_from_the_catalogue_in_pages_and_in_messages(app_ctx):
+    """status_label reads the catalogue with the status as msgid: the same Hindi as the catalogue's entry, in a
+    page's forced locale and in a message's (speaking), and the English name itself in English."""
+    with CATALOGUE.open("rb") as source:
+        by_id = {m.id: m.string for m in read_po(source, locale="hi") if isinstance(m.id, str)}
+    with force_locale("en"):
+        assert [status_label(s) for s in ALL_STATUSES] == list(ALL_STATUSES)
+        with speaking("hi"):
+            assert current_language() == "hi"
+            assert [status_label(s) for s in ALL_STATUSES] == [by_id[s] for s in ALL_STATUSES]
+        assert current_language() == "en"
+    with force_locale("hi"):
+        assert [status_label(s) for s in ALL_STATUSES] == [by_id[s] for s in ALL_STATUSES]
+        assert status_label("Lost in Space") == "Lost in Space"  # an unknown name is shown as it is
+
+
+def test_template_underscore_translates_escapes_and_formats(app_ctx):
+    """`_()` in a template: the translation is text (escaped in HTML, never markup), placeholders are filled
+    with escaped values, and the string is always a format string (%% is a percent sign)."""
+    html = app_ctx.jinja_env.from_string('{{ _("Hello %(name)s,", name=who) }}|{{ _("100%% & done") }}')
+    text = app_ctx.jinja_env.overlay(autoescape=False).from_string('{{ _("Hello %(name)s,", name=who) }}')
+    with speaking("en"):
+        assert html.render(who="<b>Ravi</b>") == "Hello &lt;b&gt;Ravi&lt;/b&gt;,|100% &amp; done"
+        assert text.render(who="<b>Ravi</b>") == "Hello <b>Ravi</b>,"
+    with CATALOGUE.open("rb") as source:
+        hindi = next(m.string for m in read_po(source, locale="hi") if m.id == "Hello %(name)s,")
+    with speaking("hi"):
+        assert text.render(who="Ravi") == hindi % {"name": "Ravi"}
 
 # --- choosing the language ---------------------------------------------------------------------------------
 
