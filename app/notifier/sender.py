@@ -7,6 +7,7 @@ waiting for another timeout each).
 """
 from __future__ import annotations
 
+import binascii
 import logging
 import re
 import smtplib
@@ -14,11 +15,10 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
+from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, parseaddr
 from typing import Any, Protocol
 
@@ -78,8 +78,6 @@ def message_id(email: OutgoingEmail, sender: str) -> str:
     return f"<waybill.{email.notification_id}.{stamp}@{domain}>"
 
 
-_UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP  # readable source, safe line lengths
 
 
 def _header(value: str) -> str | Header:
@@ -94,11 +92,11 @@ def build_message(email: OutgoingEmail, config: Mapping[str, Any], now: datetime
     registry, which cost more CPU than everything else a booking does; these headers are ours and need no parsing.
     """
     sender = config["MAIL_DEFAULT_SENDER"]
-    text = MIMEText(email.body_text, "plain", _UTF8_QP)
+    text = _text_part(email.body_text, "plain")
     if email.body_html:
         message = MIMEMultipart("alternative")
         message.attach(text)
-        message.attach(MIMEText(email.body_html, "html", _UTF8_QP))
+        message.attach(_text_part(email.body_html, "html"))
     else:
         message = text
     message["From"] = _header(sender)
@@ -113,6 +111,15 @@ def build_message(email: OutgoingEmail, config: Mapping[str, Any], now: datetime
         message["List-Unsubscribe"] = f"<{email.unsubscribe_url}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return message
+
+
+def _text_part(body: str, subtype: str) -> Message:
+    """A text/<subtype> part in UTF-8, quoted-printable (readable source, safe line lengths), encoded by binascii's
+    C encoder: email.quoprimime's pure-Python one, which MIMEText uses, cost a fifth of an email's CPU."""
+    part = MIMENonMultipart("text", subtype, charset="utf-8")
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    part.set_payload(binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii"))
+    return part
 
 
 class MailBackend(Protocol):

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
 from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
 
+from app.notifier.sender import OutgoingEmail, build_message
 from app.services.status import ALL_STATUSES
 from app.timeutil import to_local
 from tests.notifications.conftest import SENDER, notification_rows
@@ -154,3 +156,20 @@ def test_an_email_rendered_after_later_changes_says_what_was_true_at_its_event(a
     assert [line[0] for line in timeline] == ["*", "-"]  # its own event marked current, then the booking
     assert "Mumbai Hub" in timeline[0] and "Origin Facility" in timeline[1]
     assert "Pune Hub" not in picked_up
+
+
+def test_both_parts_are_quoted_printable_utf8_that_decodes_to_the_rendered_text():
+    """Non-ASCII names, "=", trailing spaces and lines far longer than SMTP allows survive the encoding exactly,
+    and no encoded line is longer than 76 characters."""
+    body = "नमस्ते रवि,\nA = sign, a trailing space \nand " + "a long line " * 30 + "\n.\n"
+    email = OutgoingEmail(notification_id=7, recipient="ravi@example.com", subject="Shipment 3EE0AFAD: Booked",
+                          body_text=body, body_html=f"<p>{body}</p>", created_at=datetime(2026, 12, 1, tzinfo=UTC))
+    raw = build_message(email, {"MAIL_DEFAULT_SENDER": SENDER}).as_bytes()
+    message = message_from_bytes(raw, policy=policy.default)
+    plain, html = message.get_body(("plain",)), message.get_body(("html",))
+    for part, expected in ((plain, body), (html, f"<p>{body}</p>")):
+        assert part["Content-Transfer-Encoding"] == "quoted-printable"
+        assert part.get_content_charset() == "utf-8"
+        assert part.get_content() == expected
+    assert max(len(line) for line in raw.split(b"\n")) <= 78  # 76 and the line break
+    assert raw.isascii()
