@@ -149,9 +149,14 @@ class RequestForm(FlaskForm):
 
     @classmethod
     def _field_classes(cls) -> dict[str, type]:
-        """The form's fields by name: their classes, read from the class before any instance exists."""
-        return {name: getattr(cls, name).field_class for name in dir(cls)
-                if not name.startswith("_") and hasattr(getattr(cls, name), "field_class")}
+        """The form's fields by name: their classes, read from the class before any instance exists (once per
+        class: every JSON request checks its body against them)."""
+        cached = cls.__dict__.get("_waybill_field_classes")
+        if cached is None:
+            cached = {name: getattr(cls, name).field_class for name in dir(cls)
+                      if not name.startswith("_") and hasattr(getattr(cls, name), "field_class")}
+            cls._waybill_field_classes = cached
+        return cached
 
     def field_errors(self) -> dict[str, str]:
         return {name: messages[0] for name, messages in self.errors.items() if messages}
