@@ -83,10 +83,10 @@ def _template_gettext(eval_ctx, message: str) -> str:
 
 
 @pass_eval_context
-def _template_underscore(eval_ctx, message: str, **variables) -> str:
+def _template_underscore(eval_ctx, message: str, /, **variables) -> str:
     """`_()` in templates: what Jinja's newstyle gettext does with _template_gettext (the translation escaped in
     HTML, then always formatted with the escaped variables), in one call instead of three. Emails and pages call
-    `_()` a few dozen times each."""
+    `_()` a few dozen times each. Positional-only, so any placeholder name (even `message`) can be passed."""
     return _escaped(eval_ctx, translations().ugettext(message)) % variables
 
 

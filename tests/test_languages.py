@@ -233,10 +233,12 @@ def test_status_labels_come_from_the_catalogue_in_pages_and_in_messages(app_ctx)
 def test_template_underscore_translates_escapes_and_formats(app_ctx):
     """`_()` in a template: the translation is text (escaped in HTML, never markup), placeholders are filled
     with escaped values, and the string is always a format string (%% is a percent sign)."""
-    html = app_ctx.jinja_env.from_string('{{ _("Hello %(name)s,", name=who) }}|{{ _("100%% & done") }}')
+    html = app_ctx.jinja_env.from_string('{{ _("Hello %(name)s,", name=who) }}|{{ _("100%% & done") }}|'
+                                         '{{ _("%(message)s", message=who) }}')
     text = app_ctx.jinja_env.overlay(autoescape=False).from_string('{{ _("Hello %(name)s,", name=who) }}')
     with speaking("en"):
-        assert html.render(who="<b>Ravi</b>") == "Hello &lt;b&gt;Ravi&lt;/b&gt;,|100% &amp; done"
+        assert html.render(who="<b>Ravi</b>") == ("Hello &lt;b&gt;Ravi&lt;/b&gt;,|100% &amp; done|"
+                                                  "&lt;b&gt;Ravi&lt;/b&gt;")
         assert text.render(who="<b>Ravi</b>") == "Hello <b>Ravi</b>,"
     with CATALOGUE.open("rb") as source:
         hindi = next(m.string for m in read_po(source, locale="hi") if m.id == "Hello %(name)s,")
