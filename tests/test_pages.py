@@ -425,3 +425,28 @@ def test_progress_bar_states(path, expected_states, exception):
     assert [stage.state for stage in progress.stages] == expected_states
     assert progress.exception == exception
     assert (progress.exception_text is None) == (exception is None)
+
+
+def test_the_self_hosted_fonts_are_the_pinned_npm_packages_files():
+    """Every font under app/static/fonts is byte for byte a file of @fontsource/poppins at the version
+    package.json pins (installed by the test command), and every face the stylesheet declares is one of them."""
+    import json
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    package = root / "node_modules" / "@fontsource" / "poppins"
+    if not package.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail("node_modules/@fontsource/poppins is missing: the test command runs npm ci")
+        pytest.skip("node_modules/@fontsource/poppins not installed: run npm ci")
+    pinned = json.loads((root / "package.json").read_text())["devDependencies"]["@fontsource/poppins"]
+    assert json.loads((package / "package.json").read_text())["version"] == pinned
+    fonts = sorted((root / "app" / "static" / "fonts").glob("*.woff2"))
+    assert {font.name for font in fonts} >= {f"poppins-{subset}-{weight}-normal.woff2"
+                                             for subset in ("latin", "devanagari") for weight in (400, 500, 600)}
+    for font in fonts:
+        assert font.read_bytes() == (package / "files" / font.name).read_bytes(), font.name
+    stylesheet = (root / "app" / "static" / "css" / "waybill.css").read_text()
+    declared = set(re.findall(r'url\("\.\./fonts/([^"]+)"\)', stylesheet))
+    assert declared == {font.name for font in fonts}

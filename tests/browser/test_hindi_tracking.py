@@ -86,3 +86,21 @@ def test_the_landing_page_in_hindi_books_a_hindi_shipment(open_tab, app):
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     with app.app_context():
         assert db.session.scalars(select(Shipment.language)).all() == ["hi"]
+
+
+def test_hindi_text_is_set_in_the_self_hosted_devanagari_poppins(open_tab, create_shipment):
+    """Hindi does not depend on the device's fonts: the page loads Poppins' Devanagari subset from this app, the
+    font it uses for the heading's Hindi, and nothing from elsewhere."""
+    tracking_id = create_shipment()
+    page = open_tab().page
+    page.goto(f"/track/{tracking_id}?lang=hi")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("शिपमेंट")
+    page.wait_for_function(
+        "() => [...document.fonts].some(f => f.status === 'loaded' && f.family.includes('Poppins')"
+        " && f.unicodeRange.toUpperCase().includes('U+900-97F'))")
+    assert page.evaluate("() => document.fonts.check('600 16px Poppins', 'शिपमेंट')")
+    fonts = page.evaluate("() => performance.getEntriesByType('resource').map(e => e.name)"
+                          ".filter(name => name.endsWith('.woff2'))")
+    origin = page.evaluate("() => location.origin")
+    assert any(name.startswith(f"{origin}/static/fonts/poppins-devanagari-") for name in fonts), fonts
+    assert all(name.startswith(f"{origin}/static/fonts/") for name in fonts), fonts
