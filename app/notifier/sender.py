@@ -78,8 +78,6 @@ def message_id(email: OutgoingEmail, sender: str) -> str:
     return f"<waybill.{email.notification_id}.{stamp}@{domain}>"
 
 
-
-
 def _header(value: str) -> str | Header:
     """ASCII headers as they are; anything else RFC 2047-encoded."""
     return value if value.isascii() else Header(value, "utf-8")
