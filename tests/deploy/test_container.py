@@ -32,9 +32,11 @@ from tests.deploy.podman import (
 
 pytestmark = pytest.mark.slow
 
-# The whole image, base included, with every feature: labels (reportlab), proof-of-delivery images (Pillow) and
-# S3 storage / SMS (boto3) too.
-MAX_IMAGE_BYTES = 200_000_000
+# What the Dockerfile adds to its base, with every feature: labels (reportlab), proof-of-delivery images (Pillow)
+# and S3 storage / SMS (boto3) too. Held apart from the base: the stand-in base is debootstrapped from whatever
+# Debian mirror the machine has, and its size varies with the machine (122 MB on one, 156 MB on another), while
+# the production base is the published python:3.11-slim. The README adds the two for the production estimate.
+MAX_OWN_LAYER_BYTES = 85_000_000
 LATER_FEATURE_REQUIREMENTS = ("boto3", "Pillow", "reportlab")
 MAX_LATER_FEATURE_BYTES = 70_000_000
 # Run inside the image: the installed size (files and their byte-code) of the distributions that only the named
@@ -205,8 +207,12 @@ def test_image_is_small_runs_as_non_root_and_checks_its_health(image):
     features = json.loads(podman("run", "--rm", "--network", "host", image, "python", "-c", FEATURE_SIZE_SCRIPT,
                                  *LATER_FEATURE_REQUIREMENTS).stdout)
     assert "botocore" in features["distributions"] and "pillow" in features["distributions"], features
-    sizes = f"image {info['Size'] / 1e6:.1f} MB, of which {features['bytes'] / 1e6:.1f} MB for {features}"
-    assert info["Size"] <= MAX_IMAGE_BYTES, sizes
+    base_size = json.loads(podman("image", "inspect", base_image_name()).stdout)[0]["Size"]
+    own = info["Size"] - base_size
+    sizes = (f"image {info['Size'] / 1e6:.1f} MB: base {base_size / 1e6:.1f} MB + its own layers {own / 1e6:.1f} MB,"
+             f" of which {features['bytes'] / 1e6:.1f} MB for {features}")
+    print(sizes)
+    assert 0 < own <= MAX_OWN_LAYER_BYTES, sizes
     assert features["bytes"] <= MAX_LATER_FEATURE_BYTES, sizes
     assert info["Config"]["User"] == "10001:10001"
     assert "/healthz" in " ".join(info["Healthcheck"]["Test"])  # kept by --format docker
