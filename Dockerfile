@@ -16,9 +16,9 @@ WORKDIR /build
 RUN apt-get update \
     && apt-get install --yes --no-install-recommends binutils \
     && rm -rf /var/lib/apt/lists/*
-COPY requirements.txt deploy/slim_wheels.py ./
+COPY requirements.txt constraints.txt deploy/slim_wheels.py ./
 # slim_wheels.py: only the AWS service models the app calls (S3, SNS, STS), no test suites, no debug information.
-RUN pip wheel --wheel-dir /wheels -r requirements.txt \
+RUN pip wheel --wheel-dir /wheels -r requirements.txt -c constraints.txt \
     && python slim_wheels.py /wheels
 
 # --- runtime: the wheels installed from the build stage, the app, a non-root user -------------------------------

@@ -19,17 +19,18 @@ check_python() {
     || die "Python 3.11 or newer is needed; $PYTHON is $("$PYTHON" -V 2>&1)"
 }
 
-# Install a requirements file into .venv unless the same file was installed already.
+# Install a requirements file into .venv unless the same files were installed already. constraints.txt pins what
+# the requirements pull in, so every machine installs the versions CI tested.
 install_requirements() {
   local file=$1 stamp="$VENV/.installed-$(basename "$1")" digest
   if [ ! -x "$VENV/bin/python" ]; then
     say "Creating $VENV"
     "$PYTHON" -m venv "$VENV"
   fi
-  digest=$(cat requirements*.txt | sha256sum | cut -d' ' -f1)
+  digest=$(cat requirements*.txt constraints.txt | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
     say "Installing $file"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$file"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$file" -c constraints.txt
     echo "$digest" > "$stamp"
   fi
 }

@@ -51,6 +51,22 @@ def test_runtime_stage_installs_only_runtime_requirements_from_built_wheels(dock
     assert "requirements-dev" not in instructions
     assert "pip install --no-index --no-compile --find-links=/wheels -r requirements.txt" in runtime
     assert "from=build" in runtime
+    build = instructions.split(" AS runtime", 1)[0]
+    assert "pip wheel --wheel-dir /wheels -r requirements.txt -c constraints.txt" in build  # what CI tested
+
+
+def test_constraints_pin_every_distribution_the_requirements_name():
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name.strip().lower().replace("_", "-")] = version.strip()
+    assert all(pins.values()), "every constraint is an exact pin"
+    for file in ("requirements.txt", "requirements-dev.txt"):
+        for line in (ROOT / file).read_text().splitlines():
+            if line.strip() and not line.startswith(("#", "-")):
+                key = re.split(r"[\[=<>~ ]", line, maxsplit=1)[0].lower().replace("_", "-")
+                assert pins.get(key) == line.split("==")[1].strip(), f"{file}: {line!r}, constraints: {pins.get(key)!r}"
 
 
 def test_image_runs_gunicorn_with_the_config_as_a_non_root_user(dockerfile):
@@ -70,8 +86,8 @@ def test_build_context_is_an_allow_list_that_keeps_secrets_and_tests_out():
              if line.strip() and not line.startswith("#")]
     assert lines[0] == "*"
     allowed = {line[1:] for line in lines if line.startswith("!")}
-    assert allowed == {"requirements.txt", "gunicorn.conf.py", "app/", "migrations/", "deploy/slim_wheels.py",
-                       "translations/"}
+    assert allowed == {"requirements.txt", "constraints.txt", "gunicorn.conf.py", "app/", "migrations/",
+                       "deploy/slim_wheels.py", "translations/"}
 
 
 # --- buildspec ------------------------------------------------------------------------------------------------
