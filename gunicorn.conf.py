@@ -10,7 +10,7 @@ benchmark. The defaults were chosen by measurement: see docs/benchmark.md and lo
     GUNICORN_TIMEOUT          seconds a worker may stay silent before it is killed (default: 30)
     GUNICORN_GRACEFUL_TIMEOUT seconds to finish in-flight requests on SIGTERM (default: 20, inside ECS's 30 s)
     GUNICORN_KEEPALIVE        seconds an idle keep-alive connection stays open (default: 75, above the ALB's 60)
-    ACCESS_LOG                on | off (default: on, to stdout, mobile numbers masked, with the request id)
+    ACCESS_LOG                on | off (default: on, to stdout, emails and mobiles masked, with the request id)
     LOG_FORMAT                text | json: Gunicorn's error and access logs like the app's (default: text)
     PROMETHEUS_MULTIPROC_DIR  where the workers' metrics files go (default: a fresh directory under /tmp)
     GUNICORN_LOG_LEVEL        Gunicorn's own log level (default: the app's LOG_LEVEL, else info)
@@ -47,25 +47,28 @@ _logs = _app_file("logs")  # the app's log formats (standard library and python-
 LOG_FORMATS, tag_handler = _logs.LOG_FORMATS, _logs.tag_handler
 
 # ---------------------------------------------------------------------------------------------------------------
-# Masking: no full mobile number reaches a log line (GET /search/<mobile> carries one in its path).
-# The app knows which route a request matched: it leaves the URI to log, the mobile masked, in the environ
-# (app/access_log.py). Requests the app did not answer (a malformed Host, a request Gunicorn refused) and the
-# referrer are masked by their text (app/logs.py), which also recognises an escaped slash (/search%2F…).
+# Masking: no email or full mobile number reaches a log line, whatever the route or the status.
+# The app knows which route a request matched: it leaves the URI to log, masked, in the environ
+# (app/access_log.py). Every atom of an access line (request line, path, query, referrer, user agent, every
+# header and environ value) and every argument of an error-log line then goes through the app's one masking
+# function (app/logs.py mask_contacts), which also reads percent-escapes (/search%2F…, a%40b.com): requests the
+# app did not answer (a malformed Host, a request Gunicorn refused) are masked by their text.
 
 LOG_SAFE_URI = "waybill.log_uri"  # app.access_log.ENVIRON_KEY
-mask_mobiles = _logs.mask_mobiles
+mask_contacts = _logs.mask_contacts
 
 
 # Logging: text or JSON lines like the app's own (LOG_FORMAT), the request id in both.
 
 
 def _masked(value):
-    return mask_mobiles(value) if isinstance(value, str) else value
+    return mask_contacts(value) if isinstance(value, str) else value
 
 
 class MaskingLogger(Logger):
-    """Gunicorn's logger with mobile numbers masked in access lines (request line, path, query, referrer and
-    every header or environ atom) and in the arguments of error-log lines (which can quote the URI). With
+    """Gunicorn's logger with emails and mobile numbers masked in access lines (request line, path, query,
+    referrer, user agent and every header or environ atom) and in the arguments of error-log lines (which can
+    quote the URI). With
     LOG_FORMAT=json both logs write one JSON object per line, and an access line carries the request id,
     method, path, status and duration as fields of their own."""
 

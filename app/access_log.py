@@ -3,20 +3,19 @@
 The raw request line cannot be trusted to look like the route it reaches: `GET /search%2F9876543211` is served
 by `/search/<mobile>`, yet its text holds no `/search/`. So the app writes a log-safe URI into the WSGI environ
 (`ENVIRON_KEY`) for every request it answers: the matched route built again with its mobile parameter masked,
-and the query string with mobile numbers masked and free-text searches (names, emails, numbers) hidden. Any
-other value is masked where it looks like contact data, since people type their mobile or email into any box
-(the track-by-ID form sends them to /track/<what they typed>). Gunicorn's logger (gunicorn.conf.py) logs that
-URI instead of the raw one.
+and the query string with mobile numbers masked and free-text searches (names, emails, numbers) hidden. Every
+value is also masked where it looks like contact data (app.logs.mask_contacts, the one masking function), since
+people type their mobile or email into any box (an email where a mobile is expected, a mobile in the track-by-ID
+form). Gunicorn's logger (gunicorn.conf.py) logs that URI instead of the raw one.
 """
 from __future__ import annotations
 
 import logging
-import re
 from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, request, url_for
 
-from app.logs import mask_digits
+from app.logs import HIDDEN, mask_contacts, mask_digits
 
 log = logging.getLogger(__name__)
 
@@ -24,28 +23,12 @@ ENVIRON_KEY = "waybill.log_uri"
 MOBILE_VIEW_ARGS = frozenset({"mobile"})
 MOBILE_QUERY_ARGS = frozenset({"mobile", "phone"})
 HIDDEN_QUERY_ARGS = frozenset({"q"})  # the dashboard's search: a name, an email or a number
-HIDDEN = "***"
-# A phone number: at least PHONE_DIGITS digits, perhaps with separators (a tracking ID has 8 characters at most).
-PHONE_DIGITS = 9
-_DIGIT_RUN = re.compile(r"\d[\d\s().+-]{7,}\d")
-_EMAIL_LOCAL_PART = re.compile(r"([^\s@/?&=]+)(@[^\s@/?&=]+)")
-
-
-def mask_contacts(value: str) -> str:
-    """`value` with whatever looks like a phone number (its last four digits kept) or an email address (its
-    first character and domain kept) masked."""
-    def phone(match: re.Match) -> str:
-        text = match.group()
-        return mask_digits(text) if sum(ch.isdigit() for ch in text) >= PHONE_DIGITS else text
-
-    value = _DIGIT_RUN.sub(phone, value)
-    return _EMAIL_LOCAL_PART.sub(lambda match: match.group(1)[0] + "***" + match.group(2), value)
 
 
 def _masked_value(name: str, value):
     if not isinstance(value, str):
         return value
-    return mask_digits(value) if name in MOBILE_VIEW_ARGS else mask_contacts(value)
+    return mask_contacts(mask_digits(value) if name in MOBILE_VIEW_ARGS else value)
 
 
 def _masked_path() -> str:
@@ -63,16 +46,17 @@ def _masked_query() -> str:
         if name in HIDDEN_QUERY_ARGS:
             value = HIDDEN
         elif name in MOBILE_QUERY_ARGS:
-            value = mask_digits(value)
+            value = mask_contacts(mask_digits(value))
         else:
             value = mask_contacts(value)
-        pairs.append((name, value))
-    return urlencode(pairs, safe="*")
+        pairs.append((mask_contacts(name), value))
+    return urlencode(pairs, safe="*@")
 
 
 def log_safe_uri() -> str:
     query = _masked_query()
-    return f"{_masked_path()}?{query}" if query else _masked_path()
+    # Masked once more as a whole: url_for's escaping must not hide an email or a number from the masker.
+    return mask_contacts(f"{_masked_path()}?{query}" if query else _masked_path())
 
 
 def record_log_safe_uri(response: Response) -> Response:

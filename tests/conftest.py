@@ -22,6 +22,7 @@ from app import create_app
 from app.access_log import ENVIRON_KEY as LOG_SAFE_URI
 from app.config import TestingConfig
 from app.extensions import db
+from app.logs import mask_contacts
 from tests import log_privacy
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -260,12 +261,12 @@ def create_shipment(client):
 
 class LogSafeRequestHandler(WSGIRequestHandler):
     """Werkzeug's request log line, with the URI the app marked safe to log (as Gunicorn logs it in production):
-    the dashboard's search or a /search/<mobile> path would otherwise put a full number in the test logs."""
+    the dashboard's search or a /search/<mobile> path would otherwise put a full number in the test logs. A
+    request the app did not route (a malformed Host) is masked by its text, as Gunicorn does."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         safe_uri = (getattr(self, "environ", None) or {}).get(LOG_SAFE_URI)
-        if isinstance(safe_uri, str):
-            self.path = safe_uri
+        self.path = safe_uri if isinstance(safe_uri, str) else mask_contacts(self.path)
         super().log_request(code, size)
 
 

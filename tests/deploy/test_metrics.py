@@ -166,6 +166,39 @@ def test_json_logs_carry_the_request_id_and_no_full_mobile(metered_gunicorn):
     assert len(generated) == 32
 
 
+def test_every_json_line_parses_whatever_the_request_carries(metered_gunicorn):
+    """The masker once ran over serialised JSON and swallowed the backslash before the quote that follows a
+    /search/<mobile> Referer: every line of the session must still be an object, with no email or mobile."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    target = urlsplit(metered_gunicorn.url)
+    requests = [
+        ("/healthz?probe=j1", {"Referer": "http://waybill.test/search/9811100025"}),
+        ("/search/9811100025?probe=j2", {"Referer": "http://waybill.test/search/+91%2098111%2000025",
+                                         "User-Agent": 'probe "quoted" \\ asha.rao@example.com'}),
+        ("/track/asha.rao@example.com?probe=j3", {"Host": "a" * 64 + ".example.com",
+                                                  "Referer": "http://waybill.test/search/9811100025\\"}),
+        ("/healthz?probe=j4", {"X-Request-ID": "asha.rao@example.com"}),
+    ]
+    for path, headers in requests:
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=5)
+        connection.request("GET", path, headers=headers)
+        connection.getresponse().read()
+        connection.close()
+    deadline = time.monotonic() + 5
+    while True:
+        lines = json_lines(metered_gunicorn)  # fails on the first line that is not JSON
+        probes = [line for line in lines if "probe=j" in line.get("message", "")]
+        if len(probes) == len(requests) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert len(probes) == len(requests), probes
+    assert any('"http://waybill.test/search/******0025\\"' in line["message"] for line in probes), probes
+    log = metered_gunicorn.log()
+    assert "asha" not in log and "9811100025" not in log and "98111%2000025" not in log
+
+
 def test_without_a_token_there_is_no_metrics_route(live_gunicorn):
     assert call(f"{live_gunicorn.url}/metrics")[0] == 404
     assert Path(os.environ.get("TMPDIR", "/tmp")).is_dir()  # noqa: S108 - where the default directory goes
