@@ -103,12 +103,14 @@ def register_i18n(app: Flask) -> None:
 
 
 def register_request_checks(app: Flask) -> None:
-    """Requests the app cannot read are refused before any view: a malformed Host header (plain 400), and
-    path parameters, query strings and form fields holding control characters or invalid Unicode (400)."""
+    """Requests the app cannot read are refused before any view: a malformed Host header (plain 400), a body
+    that cannot be read (a malformed chunked encoding: 400 wherever it is read), and path parameters, query
+    strings and form fields holding control characters or invalid Unicode (400)."""
     from app.forms import refuse_bad_text
     from app.host_check import RefuseMalformedHost
 
-    app.wsgi_app = RefuseMalformedHost(app.wsgi_app)
+    from app.request_body import RefuseUnreadableBody
+    app.wsgi_app = RefuseMalformedHost(RefuseUnreadableBody(app.wsgi_app))
     app.before_request(refuse_bad_text)  # after access, CSRF and rate limits (registered just before)
 
 

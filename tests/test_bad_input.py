@@ -255,3 +255,74 @@ def test_a_malformed_host_is_refused_by_a_real_server_too(live_server):
     response = connection.getresponse()
     assert response.status == 400 and b"Host" in response.read()
     connection.close()
+
+
+# --- a malformed chunked body -----------------------------------------------------------------------------
+
+def malformed_chunked(client, method: str, path: str, content_type: str):
+    """The request a server hands the app for `Transfer-Encoding: chunked` then `ZZ\\r\\n`: Werkzeug's own
+    dechunking reader, which fails when the body is read."""
+    import io
+
+    from werkzeug.serving import DechunkedInput
+
+    return client.open(path, method=method, headers={**HTML, "Transfer-Encoding": "chunked",
+                                                     "Content-Type": content_type},
+                       environ_overrides={"wsgi.input": DechunkedInput(io.BytesIO(b"ZZ\r\n")),
+                                          "wsgi.input_terminated": True})
+
+
+def test_a_malformed_chunked_body_is_a_400_and_one_warning_on_every_route_that_reads_a_body(app, client, staff,
+                                                                                             caplog):
+    routes = [(method, rule.rule.replace("<int:notification_id>", "1").replace("<tracking_id>", "ABCD1234")
+               .replace("<mobile>", "9876543210").replace("<token>", "x"))
+              for rule in app.url_map.iter_rules() for method in rule.methods & {"POST", "PUT", "PATCH"}
+              if "<" not in rule.rule.replace("<int:notification_id>", "").replace("<tracking_id>", "")
+              .replace("<mobile>", "").replace("<token>", "")]
+    assert ("POST", "/create") in routes and len(routes) > 10
+    read_a_body = 0
+    for method, path in routes:
+        for content_type in ("application/json", "application/x-www-form-urlencoded"):
+            caplog.clear()
+            caplog.set_level(logging.INFO)
+            response = malformed_chunked(client, method, path, content_type)
+            assert response.status_code != 500, (method, path, content_type)
+            warnings = [r for r in caplog.records if r.name == "app.request_body"]
+            assert not [r for r in caplog.records if r.levelno >= logging.ERROR], (method, path)
+            if warnings:
+                read_a_body += 1
+                assert response.status_code == 400, (method, path, content_type)
+                assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+                assert response.headers["Connection"] == "close"
+    assert read_a_body > 10
+    assert row_counts(app)[0] == 0
+
+
+def test_a_real_server_process_answers_a_malformed_chunked_body_with_a_400(app, database_url, tmp_path):
+    """`flask run` (Werkzeug's server) over a raw socket; Gunicorn in tests/deploy/test_gunicorn.py."""
+    import socket
+
+    from tests.notifications.conftest import free_port
+    from tests.notifications.test_processes import AppProcess, app_env, wait_until_serving
+
+    port = free_port()
+    process = AppProcess(["run", "--host", "127.0.0.1", "--port", str(port), "--no-reload", "--no-debugger"],
+                         app_env(database_url), tmp_path / "flask.log")
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}", process)
+        for path, content_type in (("/create", "application/json"), ("/search", "application/x-www-form-urlencoded"),
+                                   ("/login", "application/json")):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\nZZ\r\n".encode())
+                answer = b""
+                while chunk := sock.recv(65536):  # the server closes the connection after its answer
+                    answer += chunk
+            head = answer.split(b"\r\n\r\n", 1)[0].decode()
+            assert head.startswith("HTTP/1.1 400"), (path, answer[:300])
+            assert "connection: close" in head.lower() and "x-content-type-options: nosniff" in head.lower()
+    finally:
+        process.stop()
+    output = process.output()
+    assert output.count("Refused an unreadable request body") == 3, output
+    assert "Traceback" not in output and " 500 " not in output and "ERROR" not in output, output

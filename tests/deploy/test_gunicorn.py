@@ -95,7 +95,7 @@ def test_access_log_goes_to_stdout_unless_switched_off(monkeypatch):
     ("/healthz", "/healthz"),
 ])
 def test_mobile_numbers_are_masked_to_their_last_four_digits(monkeypatch, text, expected):
-    assert load(monkeypatch)["mask_mobiles"](text) == expected
+    assert load(monkeypatch)["mask_contacts"](text) == expected
 
 
 def test_the_access_logger_masks_every_atom(monkeypatch):
@@ -217,3 +217,81 @@ def test_a_malformed_host_is_one_access_line_and_a_plain_400(live_gunicorn):
     about_it = [line for line in new if "long-host" in line or "aaaaaaaa" in line or "Traceback" in line
                 or "ERROR" in line or "Error" in line]
     assert len(about_it) == 1 and '"GET /healthz?probe=long-host HTTP/1.1" 400' in about_it[0], new
+
+
+BAD_HOST = {"Host": "a" * 64 + ".example.com"}
+
+
+def raw_request(server, request: bytes) -> bytes:
+    """`request` sent as it is over a socket; the answer up to the server closing the connection."""
+    import socket
+    from urllib.parse import urlsplit
+
+    target = urlsplit(server.url)
+    with socket.create_connection((target.hostname, target.port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(("path", "headers", "logged"), [
+    # (a) refused for a malformed Host before any route: masked by its text
+    ("/track/ABCDEF12?m=9811100021&probe=a1", BAD_HOST, "/track/ABCDEF12?m=******0021&probe=a1"),
+    ("/track/ABCDEF12?e=asha.rao%40example.com&probe=a2", BAD_HOST, "?e=a***%40example.com&probe=a2"),
+    ("/track/asha.rao@example.com?probe=a3", BAD_HOST, "/track/a***@example.com?probe=a3"),
+    # (b) an email where a mobile is expected
+    ("/search/asha.rao%40example.com?probe=b1", {}, "/search/a***@example.com?probe=b1"),
+    ("/api/v1/shipments?mobile=asha.rao%40example.com&probe=b2", {}, "?mobile=a***@example.com&probe=b2"),
+    ("/admin?mobile=asha.rao%40example.com&probe=b3", {}, "/admin?mobile=a***@example.com&probe=b3"),
+    # (c) the Referer and the User-Agent
+    ("/healthz?probe=c1", {"Referer": "http://waybill.test/search/9811100022",
+                           "User-Agent": "probe (+91 98111 00023; asha.rao@example.com)"},
+     '"http://waybill.test/search/******0022" "probe (+** ***** *0023; a***@example.com)"'),
+    ("/healthz?probe=c2", {**BAD_HOST, "Referer": "http://waybill.test/track/asha.rao@example.com"},
+     '"http://waybill.test/track/a***@example.com"'),
+    # (d) an X-Request-ID holding an email or a mobile is replaced, never echoed nor logged
+    ("/healthz?probe=d1", {"X-Request-ID": "asha.rao@example.com"}, "/healthz?probe=d1"),
+    ("/healthz?probe=d2", {"X-Request-ID": "9811100024"}, "/healthz?probe=d2"),
+])
+def test_no_email_or_mobile_reaches_the_access_log_whatever_the_route_or_status(live_gunicorn, path, headers,
+                                                                                logged):
+    import http.client
+    from urllib.parse import urlsplit
+
+    target = urlsplit(live_gunicorn.url)
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=5)
+    connection.request("GET", path, headers=headers)
+    response = connection.getresponse()
+    response.read()
+    assert response.status < 500
+    assert "asha" not in (response.getheader("X-Request-ID") or "")
+    assert "98111" not in (response.getheader("X-Request-ID") or "")
+    connection.close()
+    probe = path.rsplit("probe=", 1)[1]
+    lines = wait_for_access_line(live_gunicorn, f"probe={probe}")
+    assert len(lines) == 1 and logged in lines[0], (logged, lines)
+    log = live_gunicorn.log()
+    assert "asha" not in log and "98111" not in log and "981110002" not in log
+
+
+def test_a_malformed_chunked_body_is_a_400_and_one_warning_line(live_gunicorn):
+    before = len(live_gunicorn.log().splitlines())
+    for path, content_type in (("/create", "application/json"), ("/search", "application/x-www-form-urlencoded")):
+        answer = raw_request(live_gunicorn, (
+            f"POST {path}?probe=chunked HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+            "Transfer-Encoding: chunked\r\n\r\nZZ\r\n").encode())
+        head = answer.split(b"\r\n\r\n", 1)[0].decode().lower()  # and Gunicorn closed the connection
+        assert head.startswith("http/1.1 400"), answer[:300]
+        assert "x-content-type-options: nosniff" in head and b"could not be read" in answer
+    lines = wait_for_access_line(live_gunicorn, "probe=chunked")
+    deadline = time.monotonic() + 5
+    while len(lines) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        lines = wait_for_access_line(live_gunicorn, "probe=chunked")
+    assert len(lines) == 2 and all('" 400 ' in line for line in lines), lines
+    time.sleep(0.3)  # anything else the requests wrote would be there by now
+    new = live_gunicorn.log().splitlines()[before:]
+    assert len([line for line in new if "Refused an unreadable request body" in line]) == 2, new
+    assert not [line for line in new if "Traceback" in line or "ERROR" in line or " 500 " in line], new
