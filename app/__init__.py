@@ -21,6 +21,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_extensions(app)
     register_i18n(app)
     register_request_checks(app)
+    register_security_headers(app)
     register_access_log(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -47,11 +48,10 @@ def configure_logging(app: Flask) -> None:
 
 
 def configure_security(app: Flask) -> None:
-    """Trusted proxy hops (the client address every limit is keyed on) and the headers of every response."""
-    from app.security import register_security_headers, trust_proxies
+    """Trusted proxy hops: the client address every limit is keyed on."""
+    from app.security import trust_proxies
 
     trust_proxies(app)
-    register_security_headers(app)
 
 
 def register_request_hooks(app: Flask) -> None:
@@ -108,10 +108,18 @@ def register_request_checks(app: Flask) -> None:
     strings and form fields holding control characters or invalid Unicode (400)."""
     from app.forms import refuse_bad_text
     from app.host_check import RefuseMalformedHost
-
     from app.request_body import RefuseUnreadableBody
+
     app.wsgi_app = RefuseMalformedHost(RefuseUnreadableBody(app.wsgi_app))
     app.before_request(refuse_bad_text)  # after access, CSRF and rate limits (registered just before)
+
+
+def register_security_headers(app: Flask) -> None:
+    """The browser-protection headers on every response: the outermost WSGI layer, so a request refused by
+    the checks above (a malformed Host) gets them too."""
+    from app.security import register_security_headers as register
+
+    register(app)
 
 
 def register_access_log(app: Flask) -> None:

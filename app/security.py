@@ -2,8 +2,9 @@
 address (the key of every rate limit)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from flask import Flask
-from flask.wrappers import Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 # Everything the pages use is served by the app itself: no inline script, no inline style, no CDN. `data:` is
@@ -38,13 +39,26 @@ def trust_proxies(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_port=hops)
 
 
+class AddSecurityHeaders:
+    """WSGI middleware, the outermost layer: every response gets the headers it does not set itself, including
+    those answered before Flask sees the request (a malformed Host) and those of other middleware."""
+
+    def __init__(self, wsgi_app: Callable, headers: dict[str, str]) -> None:
+        self.wsgi_app = wsgi_app
+        self.headers = list(headers.items())
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        def start_with_headers(status: str, response_headers: list[tuple[str, str]], exc_info=None):
+            present = {name.lower() for name, _ in response_headers}
+            response_headers.extend((name, value) for name, value in self.headers if name.lower() not in present)
+            return start_response(status, response_headers, exc_info)
+
+        return self.wsgi_app(environ, start_with_headers)
+
+
 def register_security_headers(app: Flask) -> None:
+    """Wrap the app (with the middleware already around it) so that every response carries the headers."""
     headers = dict(SECURITY_HEADERS)
     if app.config.get("HSTS_HEADER"):
         headers["Strict-Transport-Security"] = app.config["HSTS_HEADER"]
-
-    @app.after_request
-    def add_security_headers(response: Response) -> Response:
-        for name, value in headers.items():
-            response.headers.setdefault(name, value)
-        return response
+    app.wsgi_app = AddSecurityHeaders(app.wsgi_app, headers)

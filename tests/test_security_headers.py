@@ -106,3 +106,22 @@ def test_templates_hold_no_inline_script_or_style_the_policy_would_block():
         if "javascript:" in text:
             offenders.append(f"{template.name}: javascript: URL")
     assert offenders == []
+
+
+def test_a_request_refused_for_a_malformed_host_carries_them_too(client, live_server):
+    """Refused before Flask sees it (app.host_check): the headers are the outermost WSGI layer."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    refused = client.get("/healthz", headers={"Host": "a" * 64 + ".example.com", "Accept": "text/html"})
+    assert refused.status_code == 400 and refused.mimetype == "text/plain"
+    assert_protected(refused)
+    target = urlsplit(live_server.url)
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=5)
+    connection.request("GET", "/healthz", headers={"Host": "exa..mple.com"})
+    response = connection.getresponse()
+    assert response.status == 400
+    for name, value in EXPECTED.items():
+        assert response.getheader(name) == value, name
+    assert "frame-ancestors 'none'" in response.getheader("Content-Security-Policy")
+    connection.close()
