@@ -108,15 +108,22 @@ run_app() {
   fi
   export ADMIN_USERNAME=$admin_user ADMIN_PASSWORD=$admin_password
 
-  local port
-  if [ -n "${PORT:-}" ]; then
-    port=$(free_port "$PORT") || die "PORT=$PORT is in use"
+  local port wanted
+  wanted=$(setting PORT)
+  if [ -n "$wanted" ]; then
+    port=$(free_port "$wanted") || die "PORT=$wanted is in use"
   else
     port=$(free_port "${PREFERRED_PORTS[@]}") || die "none of the ports ${PREFERRED_PORTS[*]} is free; set PORT"
   fi
-  export PORT=$port
-  export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-$(setting PUBLIC_BASE_URL)}
-  export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://localhost:$port}
+  # Links in emails, QR codes and List-Unsubscribe follow the chosen port unless PUBLIC_BASE_URL is set (in the
+  # environment or .env); the app's config derives the same from PORT, this only makes it visible.
+  export PORT=$port BIND=127.0.0.1:$port
+  local base_url; base_url=$(setting PUBLIC_BASE_URL)
+  export PUBLIC_BASE_URL=${base_url:-http://localhost:$port}
+  case "$PUBLIC_BASE_URL" in  # an .env copied from an older .env.example still names port 5000
+    http://localhost:*|http://127.0.0.1:*)
+      [ "${PUBLIC_BASE_URL##*:}" = "$port" ] || say "Warning: PUBLIC_BASE_URL=$PUBLIC_BASE_URL, but Waybill listens on port $port: links in emails will miss it (remove PUBLIC_BASE_URL from .env)" ;;
+  esac
 
   choose_workers
 
@@ -130,7 +137,7 @@ run_app() {
   else
     say "Admin sign-in: username '$admin_user' (password from ADMIN_PASSWORD)"
   fi
-  say "Waybill is starting at http://localhost:$port  (Ctrl-C stops it)"
+  say "Waybill is starting at http://localhost:$port  (Ctrl-C stops it; links in emails: $PUBLIC_BASE_URL)"
   local mail_backend; mail_backend=$(setting MAIL_BACKEND)
   if [ "${mail_backend:-console}" = "console" ]; then
     say "Emails are printed to this console (MAIL_BACKEND=console); set MAIL_BACKEND=smtp to send real mail"

@@ -35,6 +35,17 @@ def database_url(value: str | None) -> str:
     return value
 
 
+def local_base_url() -> str:
+    """PUBLIC_BASE_URL when it is not set: the address this machine serves on, from the port Gunicorn listens on
+    (BIND's port, else PORT, as gunicorn.conf.py and run-local.sh choose it), else Flask's default 5000. Links in
+    emails, QR codes and List-Unsubscribe then point at the server that is really running."""
+    bind = os.environ.get("BIND", "").strip()
+    port = bind.rpartition(":")[2] if ":" in bind and not bind.startswith("unix:") else ""
+    if not port.isdigit():
+        port = os.environ.get("PORT", "").strip()
+    return f"http://localhost:{port if port.isdigit() else 5000}"
+
+
 def log_format(value: str | None) -> str:
     chosen = (value or "text").strip().lower()
     if chosen not in {"text", "json"}:
@@ -80,7 +91,7 @@ class Config:
         self.ADMIN_PASSWORD = env("ADMIN_PASSWORD") or None
         self.DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", "IN").upper()
         self.DISPLAY_TIMEZONE = env("DISPLAY_TIMEZONE", "Asia/Kolkata")
-        self.PUBLIC_BASE_URL = (env("PUBLIC_BASE_URL") or "http://localhost:5000").rstrip("/")
+        self.PUBLIC_BASE_URL = (env("PUBLIC_BASE_URL") or local_base_url()).rstrip("/")
         self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 64 * 1024)
 
         # Staff sessions: a record per sign-in (staff_sessions); the signed cookie carries only its random id.

@@ -111,3 +111,29 @@ def test_proxy_hops_and_limits_come_from_the_environment(monkeypatch):
     assert config.TRUST_PROXY_HOPS == 1
     assert (config.RATELIMIT_TRACK, config.RATELIMIT_TRACK_MISS, config.RATELIMIT_SEARCH) == (
         "50 per minute", "5 per minute", "7 per minute")
+
+
+@pytest.mark.parametrize("listen, expected", [
+    ({"PORT": "5123"}, "http://localhost:5123"),
+    ({"PORT": "5123", "BIND": "127.0.0.1:8081"}, "http://localhost:8081"),  # gunicorn.conf.py: BIND wins
+    ({}, "http://localhost:5000"),
+])
+def test_links_follow_the_chosen_port_with_env_example_copied_to_env(monkeypatch, listen, expected):
+    """The README says to copy .env.example to .env; run-local.sh may then pick another port than 5000 (or the
+    user sets PORT): every link (emails, QR codes, List-Unsubscribe) must point at the port really served."""
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+
+    for name in ("PUBLIC_BASE_URL", "PORT", "BIND"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in listen.items():
+        monkeypatch.setenv(name, value)
+    example = dotenv_values(Path(__file__).resolve().parent.parent / ".env.example")
+    for name, value in example.items():  # as load_env_file does: the real environment wins over .env
+        if name not in listen and value is not None:
+            monkeypatch.setenv(name, value)
+    base_url = DevelopmentConfig().PUBLIC_BASE_URL
+    assert base_url == expected
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://track.example.com/")
+    assert DevelopmentConfig().PUBLIC_BASE_URL == "https://track.example.com"
