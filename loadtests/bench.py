@@ -1,4 +1,5 @@
-"""The Waybill benchmark: from a clean PostgreSQL database to loadtests/results/<name>.md and .json.
+"""The Waybill benchmark: from a clean PostgreSQL database to loadtests/results/<name>.md and .json (the
+report is committed; the raw JSON stays local, ignored by git).
 
     loadtests/bench.sh             # full: probes, 50/100/200 users, scaling to 1,000,000 shipments, email (~13 min)
     loadtests/bench.sh --quick     # the same shape, short phases, scaling to 20,000 (~3 min)

@@ -197,3 +197,20 @@ def test_report_shows_targets_paper_figures_and_healthz_fractions(tmp_path):
     assert "| track: GET /track/[id] | 600 | 0.60 |" in text
     assert "2 cores" in text and "**not met**" in text
     assert json_path.exists()
+
+
+def test_benchmark_json_stays_out_of_the_repository():
+    """Raw benchmark output is written locally and ignored by git; only the Markdown reports are committed."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", "loadtests/results/some-run.json"],
+                             cwd=ROOT)
+    assert ignored.returncode == 0, "loadtests/results/*.json is not in .gitignore"
+    assert subprocess.run(["git", "check-ignore", "-q", "--no-index", "loadtests/results/some-run.md"],
+                          cwd=ROOT).returncode == 1, "the Markdown reports must stay committable"
+    tracked = subprocess.run(["git", "ls-files", "loadtests/results"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    # A tracked file deleted from the working tree is on its way out (the deletion is committed next).
+    committed_json = [path for path in tracked if path.endswith(".json") and (ROOT / path).exists()]
+    assert committed_json == []
+    assert any(path.endswith(".md") for path in tracked)
