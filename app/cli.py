@@ -48,11 +48,23 @@ def ensure_admin_command(username: str, password: str) -> None:
 @click.command("deploy")
 @with_appcontext
 def deploy_command() -> None:
-    """The release step, run once before new code serves: migrate the database to the head, then ensure the
-    admin from ADMIN_USERNAME / ADMIN_PASSWORD (when both are set). Web workers do neither."""
+    """The release step, run once before new code serves: migrate the database to the head (as the tables' owner,
+    MIGRATION_DATABASE_URL, when set), grant the app's role what it needs and no more (app/db_roles.py), then
+    ensure the admin from ADMIN_USERNAME / ADMIN_PASSWORD (when both are set). Web workers do none of it."""
     from flask_migrate import upgrade
 
+    from app.db_roles import grant_app_role
+
+    config = current_app.config
     upgrade()
+    owner_uri = config.get("MIGRATION_DATABASE_URI") or config["SQLALCHEMY_DATABASE_URI"]
+    granted = grant_app_role(owner_uri, config["SQLALCHEMY_DATABASE_URI"], config.get("APP_DATABASE_ROLE"))
+    if granted is not None:
+        click.echo(f"Database role {granted.role}{' created and' if granted.created else ''} granted rows of "
+                   f"{granted.tables} tables (audit trail: read and append only).")
+    elif db.engine.dialect.name == "postgresql":
+        click.echo("Note: the app connects as the tables' owner, which can alter or empty the audit trail; set "
+                   "MIGRATION_DATABASE_URL to the owner and DATABASE_URL to a role of its own (README).", err=True)
     username, password = current_app.config.get("ADMIN_USERNAME"), current_app.config.get("ADMIN_PASSWORD")
     if not username or not password:
         click.echo("Database migrated. ADMIN_USERNAME / ADMIN_PASSWORD are not both set: no admin ensured.")

@@ -81,6 +81,12 @@ class Config:
         env = os.environ.get
         self.SECRET_KEY = env("SECRET_KEY") or "dev-only-insecure-key"
         self.SQLALCHEMY_DATABASE_URI = database_url(env("DATABASE_URL"))
+        # `flask deploy` and `flask db …` connect as the tables' owner when this is set; the app never does (it
+        # connects with DATABASE_URL, as a role deploy grants only what it needs: see app/db_roles.py).
+        self.MIGRATION_DATABASE_URI = database_url(env("MIGRATION_DATABASE_URL")) \
+            if env("MIGRATION_DATABASE_URL") else None
+        # The role deploy grants to: this, else DATABASE_URL's user.
+        self.APP_DATABASE_ROLE = env("APP_DATABASE_ROLE") or None
         # hide_parameters: a database error's message (and so any log of it) never quotes the values bound to
         # the statement, which are the customers' names, emails and mobiles.
         # A pooled connection is pinged before use only after it sat idle this long (see app/db_pool.py), not on
@@ -239,6 +245,8 @@ class TestingConfig(Config):
         self.TESTING = True
         self.SECRET_KEY = "test-secret-key"  # noqa: S105 - tests only
         self.SQLALCHEMY_DATABASE_URI = database_url(database_uri)
+        self.MIGRATION_DATABASE_URI = None  # the tests' schema is migrated on their own database
+        self.APP_DATABASE_ROLE = None
         self.ADMIN_USERNAME = None
         self.ADMIN_PASSWORD = None
         self.RATELIMIT_ENABLED = False

@@ -15,8 +15,22 @@ if not logging.getLogger().handlers:
 logger = logging.getLogger('alembic.env')
 
 
+_owner_engine = None
+
+
 def get_engine():
-    return current_app.extensions['migrate'].db.engine
+    """The tables' owner (MIGRATION_DATABASE_URL) when one is configured, else the app's own engine: the app's
+    role may only read and write rows (app/db_roles.py), so it could not create or alter a table."""
+    global _owner_engine
+    owner_uri = current_app.config.get('MIGRATION_DATABASE_URI')
+    if not owner_uri:
+        return current_app.extensions['migrate'].db.engine
+    if _owner_engine is None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        _owner_engine = create_engine(owner_uri, poolclass=NullPool)
+    return _owner_engine
 
 
 def get_engine_url():
