@@ -149,6 +149,39 @@ def test_login_budget_is_keyed_on_the_forwarded_client_too(limited):
     assert login("203.0.113.2") == 401
 
 
+def test_successful_sign_ins_do_not_spend_the_offices_login_budget(limited):
+    """Ten staff behind one office address sign in at shift start: more successes than the limit all pass, and
+    only failures count towards it."""
+    from app.extensions import db
+    from app.services.users import create_user
+
+    application = limited(RATELIMIT_LOGIN="3 per minute")
+    with application.app_context():
+        for n in range(6):
+            create_user(f"clerk{n}", "correct-horse-1", "operator")
+        db.session.commit()
+    office = {"REMOTE_ADDR": "203.0.113.50"}
+    for n in range(6):
+        response = application.test_client().post(
+            "/login", json={"username": f"clerk{n}", "password": "correct-horse-1"}, environ_base=office)
+        assert response.status_code == 200, response.get_json()
+    client = application.test_client()
+    wrong = {"username": "clerk0", "password": "wrong-password-1"}
+    assert [client.post("/login", json=wrong, environ_base=office).status_code for _ in range(3)] == [401] * 3
+    refused = client.post("/login", json={"username": "clerk1", "password": "correct-horse-1"}, environ_base=office)
+    assert refused.status_code == 429
+    wait = int(refused.headers["Retry-After"])
+    assert 0 < wait <= 60
+    message = refused.get_json()["error"]
+    assert re.fullmatch(r"Too many failed sign-ins from your address: try again in (\d+) seconds?\.", message)
+    assert abs(int(re.search(r"\d+", message).group()) - wait) <= 1
+    page = client.post("/login", json={"username": "clerk1", "password": "x"}, environ_base=office,
+                       headers={"Accept": "text/html", "Accept-Language": "hi"})
+    assert page.status_code == 429
+    assert re.search(r"आपके पते से बहुत ज़्यादा असफल साइन-इन हुए हैं: \d+ सेकंड बाद फिर से कोशिश करें।",
+                     page.get_data(as_text=True))
+
+
 def test_an_unreachable_store_does_not_turn_requests_into_errors(limited):
     """Redis away: counters fall back to this process's memory, so the limit still holds, and nothing is a 500."""
     application = limited(RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}/0")

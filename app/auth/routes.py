@@ -1,8 +1,10 @@
+import math
+import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
@@ -50,8 +52,27 @@ def session_lifetimes() -> SessionLifetimes:
                             remembered=timedelta(days=config["SESSION_REMEMBER_DAYS"]))
 
 
+def _failed_sign_in(response) -> bool:
+    """What the per-address budget counts: wrong credentials (401) and attempts on a locked name (429), never
+    a successful sign-in: a whole office behind one address signs in at shift start."""
+    return response.status_code in (401, 429)
+
+
+def _wait_message() -> str:
+    """The per-address refusal, naming the wait, in the visitor's language."""
+    current = limiter.current_limit
+    seconds = max(1, math.ceil(current.reset_at - time.time())) if current else 60
+    if seconds < 120:
+        return ngettext("Too many failed sign-ins from your address: try again in %(num)d second.",
+                        "Too many failed sign-ins from your address: try again in %(num)d seconds.", seconds)
+    minutes = math.ceil(seconds / 60)
+    return ngettext("Too many failed sign-ins from your address: try again in %(num)d minute.",
+                    "Too many failed sign-ins from your address: try again in %(num)d minutes.", minutes)
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], methods=["POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], methods=["POST"], deduct_when=_failed_sign_in,
+               error_message=_wait_message)
 @json_without_csrf
 @uses_staff_session
 def login():
