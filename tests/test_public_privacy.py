@@ -13,7 +13,14 @@ from app import create_app
 from app.errors import TooManyAttempts
 from app.extensions import db
 from app.models import DetailCheck, TrackingEvent
-from app.services.detail_checks import LOCK_DURATION, MISS_WINDOW, check_mobile_last4
+from app.services.detail_checks import (
+    CLIENT_LOCK,
+    CLIENT_WINDOW,
+    SHIPMENT_MAX_MISSES,
+    SHIPMENT_WINDOW,
+    check_mobile_last4,
+    client_key,
+)
 from app.services.privacy import destination_area, first_name_and_initial
 from app.timeutil import utcnow
 from tests.conftest import VALID_BOOKING
@@ -74,7 +81,8 @@ def test_public_tracking_json_has_only_the_public_fields(client, shipped):
     assert set(body) == {"tracking_id", "status", "sender", "receiver", "destination_city", "created_at",
                          "updated_at", "tracking_url", "events", "estimated_delivery"}
     assert (body["sender"], body["receiver"], body["destination_city"]) == ("Asha R.", "Vikram N.", "Kochi")
-    assert [set(e) for e in body["events"]] == [{"status", "location", "customer_message", "occurred_at"}] * 2
+    assert [set(e) for e in body["events"]] == [{"status", "location", "customer_message", "occurred_at",
+                                                  "attempt_reason", "hold_released"}] * 2
     assert body["events"][-1]["customer_message"] == CUSTOMER_MESSAGE
     assert body["events"][-1]["location"] == "Mumbai Hub"
 
@@ -267,21 +275,74 @@ def test_five_misses_lock_the_check_for_15_minutes(client, app, shipped):
 
 def test_the_lock_and_the_miss_window_expire(app_ctx, shipped):
     now = utcnow()
+    client = "203.0.113.5"
     for _ in range(4):
-        assert not check_mobile_last4(shipped, WRONG, now=now).unlocked
+        assert not check_mobile_last4(shipped, WRONG, client=client, now=now).unlocked
     # The fifth miss comes after the 15-minute window: the count starts again instead of locking.
-    later = now + MISS_WINDOW + timedelta(seconds=1)
-    assert check_mobile_last4(shipped, WRONG, now=later).misses_left == 4
+    later = now + CLIENT_WINDOW + timedelta(seconds=1)
+    assert check_mobile_last4(shipped, WRONG, client=client, now=later).misses_left == 4
     for _ in range(3):
-        check_mobile_last4(shipped, WRONG, now=later)
-    locking = check_mobile_last4(shipped, WRONG, now=later)
-    assert locking.retry_after == LOCK_DURATION.total_seconds() and locking.misses_left == 0
+        check_mobile_last4(shipped, WRONG, client=client, now=later)
+    locking = check_mobile_last4(shipped, WRONG, client=client, now=later)
+    assert locking.retry_after == CLIENT_LOCK.total_seconds() and locking.misses_left == 0
     with pytest.raises(TooManyAttempts):
-        check_mobile_last4(shipped, RIGHT, now=later + LOCK_DURATION - timedelta(seconds=1))
-    assert check_mobile_last4(shipped, RIGHT, now=later + LOCK_DURATION).unlocked
+        check_mobile_last4(shipped, RIGHT, client=client, now=later + CLIENT_LOCK - timedelta(seconds=1))
+    assert check_mobile_last4(shipped, RIGHT, client=client, now=later + CLIENT_LOCK).unlocked
     db.session.commit()
-    row = db.session.get(DetailCheck, db.session.scalar(select(TrackingEvent.shipment_id).limit(1)))
+    shipment_id = db.session.scalar(select(TrackingEvent.shipment_id).limit(1))
+    row = db.session.get(DetailCheck, (shipment_id, client_key(client)))
     assert (row.misses, row.window_started_at, row.locked_until) == (0, None, None)
+
+
+def test_one_clients_misses_do_not_lock_the_shipment_for_other_clients(app, shipped):
+    """The attack run's finding: five wrong answers from anyone used to lock the real recipient out too."""
+    guesser, recipient = ({"REMOTE_ADDR": address} for address in ("198.51.100.7", "203.0.113.9"))
+    client = app.test_client()
+    for _ in range(4):
+        assert client.post(f"/track/{shipped}/details", json={"mobile_last4": WRONG},
+                           environ_base=guesser).status_code == 403
+    locking = client.post(f"/track/{shipped}/details", json={"mobile_last4": WRONG}, environ_base=guesser)
+    assert locking.status_code == 429
+    assert client.post(f"/track/{shipped}/details", json={"mobile_last4": RIGHT},
+                       environ_base=guesser).status_code == 429
+    other = app.test_client()
+    assert other.post(f"/track/{shipped}/details", json={"mobile_last4": RIGHT},
+                      environ_base=recipient).status_code == 200
+    assert detail_check_rows(app) == 3  # the shipment's row, the guesser's and the recipient's
+
+
+def test_the_shipment_ceiling_across_clients_closes_the_check_for_the_day(app, shipped):
+    """Many addresses, each under its own limit, get SHIPMENT_MAX_MISSES wrong answers a day between them: then
+    nobody may answer (a right answer neither passes nor resets the count) until the day's window ends."""
+    now = utcnow()
+    with app.app_context():
+        for n in range(SHIPMENT_MAX_MISSES - 1):
+            proof = check_mobile_last4(shipped, WRONG, client=f"198.51.100.{n // 4}", now=now)
+            assert not proof.unlocked and not proof.closed_for_everyone
+        assert check_mobile_last4(shipped, RIGHT, client="203.0.113.9", now=now).unlocked
+        last = check_mobile_last4(shipped, WRONG, client="192.0.2.1", now=now)
+        assert last.closed_for_everyone and last.retry_after == SHIPMENT_WINDOW.total_seconds()
+        with pytest.raises(TooManyAttempts):
+            check_mobile_last4(shipped, RIGHT, client="203.0.113.10", now=now + SHIPMENT_WINDOW / 2)
+        db.session.commit()
+    refused = app.test_client().post(f"/track/{shipped}/details", json={"mobile_last4": RIGHT},
+                                     environ_base={"REMOTE_ADDR": "203.0.113.11"})
+    assert refused.status_code == 429 and 0 < int(refused.headers["Retry-After"]) <= 86400
+    assert "closed for 24 hours" in refused.get_json()["error"]
+    with app.app_context():
+        assert check_mobile_last4(shipped, RIGHT, client="203.0.113.10", now=now + SHIPMENT_WINDOW).unlocked
+        db.session.commit()
+
+
+def test_the_answer_that_reaches_the_ceiling_says_so_in_the_page(app, shipped):
+    now = utcnow()
+    with app.app_context():
+        for n in range(SHIPMENT_MAX_MISSES - 1):
+            check_mobile_last4(shipped, WRONG, client=f"198.51.100.{n // 4}", now=now)
+        db.session.commit()
+    page = form_answer(app.test_client(), shipped, WRONG)
+    assert page.status_code == 429
+    assert "too many wrong answers today: the check is closed for 24 hours" in page.get_data(as_text=True)
 
 
 def test_a_right_answer_clears_the_misses(client, shipped):

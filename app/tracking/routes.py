@@ -1,6 +1,7 @@
 """Public look-ups: the landing page, GET /track/<id> and GET /search/<mobile> (JSON or HTML), and the
 tracking page's "show full details" check. Public answers are minimal (DESIGN.md rule 9)."""
 import hashlib
+import math
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext, ngettext
@@ -119,12 +120,13 @@ def _just_booked(shipment) -> bool:
 @json_without_csrf
 def full_details(tracking_id: str):
     """"Show full details": the last 4 digits of the receiver's mobile unlock the full names and the address
-    for this browser session (a JSON call also gets them in the answer). Misses count per shipment and lock
-    the check (see app.services.detail_checks); the page's form works without JavaScript (POST, then 303)."""
+    for this browser session (a JSON call also gets them in the answer). Misses count per shipment and client
+    address, with a ceiling per shipment, and lock the check (see app.services.detail_checks); the page's form
+    works without JavaScript (POST, then 303)."""
     form = FullDetailsForm.from_request()
     try:
         form.validate_or_raise()
-        proof = check_mobile_last4(tracking_id, form.mobile_last4.data)
+        proof = check_mobile_last4(tracking_id, form.mobile_last4.data, client=request.remote_addr)
         db.session.commit()  # a miss is counted even though the answer is an error
         if not proof.unlocked:
             raise _refusal(proof)
@@ -141,6 +143,13 @@ def full_details(tracking_id: str):
 
 
 def _refusal(proof: DetailProof) -> DomainError:
+    if proof.retry_after and proof.closed_for_everyone:
+        hours = max(1, math.ceil(proof.retry_after / 3600))
+        return TooManyAttempts(ngettext("Those digits do not match, and this shipment has had too many wrong answers "
+                                        "today: the check is closed for %(num)d hour.",
+                                        "Those digits do not match, and this shipment has had too many wrong answers "
+                                        "today: the check is closed for %(num)d hours.", hours),
+                               retry_after=proof.retry_after)
     if proof.retry_after:
         minutes = max(1, round(proof.retry_after / 60))
         return TooManyAttempts(ngettext("Those digits do not match, and that was the last try: the check is locked "
