@@ -216,7 +216,24 @@ def test_the_keys_page_shows_a_new_key_once_and_revokes_with_the_form(client, au
                           headers=html)
     assert refused.status_code == 400 and "Give the key a name." in refused.get_data(as_text=True)
     key_id = re.search(r"/admin/api-keys/(\d+)/revoke", listing).group(1)
-    revoked = client.post(f"/admin/api-keys/{key_id}/revoke", data={"csrf_token": token}, headers=html)
+    # The list's one-click form asks first (so does a GET of the same URL); nothing is revoked yet.
+    for question in (client.post(f"/admin/api-keys/{key_id}/revoke", data={"csrf_token": token}, headers=html),
+                     client.get(f"/admin/api-keys/{key_id}/revoke", headers=html)):
+        assert question.status_code == 200
+        assert "Are you sure you want to revoke the key " + secret[:14] in question.get_data(as_text=True)
+    assert client.get("/api/v1/shipments", headers=bearer(secret)).status_code == 200
+    assert client.get("/admin/api-keys/999999/revoke", headers=html).status_code == 404
+    revoked = client.post(f"/admin/api-keys/{key_id}/revoke", data={"csrf_token": token, "confirm": "yes"},
+                          headers=html)
     assert revoked.status_code == 302
     assert "revoked" in client.get("/admin/api-keys", headers=html).get_data(as_text=True)
     assert client.get("/api/v1/shipments", headers=bearer(secret)).status_code == 401
+
+
+def test_a_json_client_revokes_at_once_even_without_a_body(client, auth):
+    auth.login("boss", role="admin")
+    created = create_key_as_admin(client, auth, username="boss").get_json()
+    revoked = client.post(f"/admin/api-keys/{created['id']}/revoke",
+                          headers={**auth.headers(), "Accept": "application/json"})
+    assert revoked.status_code == 200 and revoked.get_json()["revoked_at"] is not None
+    assert client.get("/api/v1/shipments", headers=bearer(created["key"])).status_code == 401

@@ -306,6 +306,79 @@ def test_admin_unlocks_a_locked_account(client, admin, make_user, app):
     assert (row.actor, row.target_id, row.details) == ("chief", "ravi", {"was_locked": True})
 
 
+@pytest.mark.parametrize("action, answer", [
+    ("unlock", {"username": "ravi", "was_locked": False}),
+    ("sessions/end", {"username": "ravi", "sessions_ended": 1}),
+])
+def test_a_bodiless_post_that_accepts_json_gets_json(client, admin, make_user, app, action, answer):
+    """curl -X POST -H 'Accept: application/json' -H 'X-CSRFToken: …' with no body: JSON, not a 302."""
+    other_client(app, make_user, "ravi")
+    json_only = {**admin.headers(), "Accept": "application/json"}
+    response = client.post(f"/admin/users/ravi/{action}", headers=json_only)
+    assert response.status_code == 200 and response.get_json() == answer
+    unknown = client.post(f"/admin/users/nobody/{action}", headers=json_only)
+    assert unknown.status_code == 404 and unknown.get_json() == {"error": "No such staff account."}
+    no_token = client.post(f"/admin/users/ravi/{action}", headers={"Accept": "application/json"})
+    assert no_token.status_code == 400 and "CSRF" in no_token.get_json()["error"]
+
+
+# --- asking before acting -----------------------------------------------------------------------------------------
+
+def test_ending_sessions_in_the_browser_asks_first(client, admin, make_user, app):
+    ravi = other_client(app, make_user, "ravi")
+    token = csrf_from(client.get("/admin/users/ravi", headers=HTML))
+    question = client.get("/admin/users/ravi/sessions/end", headers=HTML)
+    assert question.status_code == 200 and question.headers["Cache-Control"] == "no-store"
+    text = question.get_data(as_text=True)
+    assert "Are you sure you want to end every session of ravi?" in text
+    assert 'action="/admin/users/ravi/sessions/end"' in text and 'name="confirm" value="yes"' in text
+    # The old one-click form (no confirmation) gets the question, and nothing happens.
+    old_form = client.post("/admin/users/ravi/sessions/end", data={"csrf_token": token}, headers=HTML)
+    assert old_form.status_code == 200 and "Are you sure" in old_form.get_data(as_text=True)
+    assert ravi.client.get("/admin").status_code == 200 and audit_rows(app, "session_ended") == []
+    assert client.post("/admin/users/ravi/sessions/end", data={"confirm": "yes"}, headers=HTML).status_code == 400
+    done = client.post("/admin/users/ravi/sessions/end", data={"csrf_token": csrf_from(question), "confirm": "yes"},
+                       headers=HTML)
+    assert done.status_code == 302 and ravi.client.get("/admin").status_code == 401
+    assert len(audit_rows(app, "session_ended")) == 1
+    assert client.get("/admin/users/nobody/sessions/end", headers=HTML).status_code == 404
+
+
+def test_deactivating_in_the_browser_asks_first_and_json_clients_act_at_once(client, admin, make_user, app):
+    make_user("ravi")
+    make_user("mina")
+    token = csrf_from(client.get("/admin/users/ravi", headers=HTML))
+    question = client.get("/admin/users/ravi/deactivate", headers=HTML)
+    text = question.get_data(as_text=True)
+    assert question.status_code == 200 and "Are you sure you want to deactivate ravi?" in text
+    assert 'action="/admin/users/ravi"' in text and 'name="active" value="false"' in text
+    old_form = client.post("/admin/users/ravi", data={"csrf_token": token, "active": "false"}, headers=HTML)
+    assert old_form.status_code == 200 and "Are you sure you want to deactivate ravi?" in old_form.get_data(
+        as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(User.active).where(User.username == "ravi")) is True
+    # Reactivating, and other changes, need no confirmation.
+    assert client.post("/admin/users/ravi", data={"csrf_token": token, "role": "viewer"},
+                       headers=HTML).status_code == 302
+    confirmed = client.post("/admin/users/ravi", data={"csrf_token": token, "active": "false", "confirm": "yes"},
+                            headers=HTML)
+    assert confirmed.status_code == 302
+    assert client.post("/admin/users/mina", json={"active": False}, headers=admin.headers()).status_code == 200
+    with app.app_context():
+        assert db.session.scalars(select(User.active).where(User.username.in_(["ravi", "mina"]))).all() == [
+            False, False]
+    assert len(audit_rows(app, "user_updated")) == 3
+    assert client.get("/admin/users/nobody/deactivate", headers=HTML).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/admin/users/ravi/deactivate", "/admin/users/ravi/sessions/end"])
+def test_confirmation_pages_are_for_admins_only(client, auth, make_user, path):
+    make_user("ravi")
+    assert client.get(path, headers=HTML).status_code == 302  # not signed in: to the sign-in page
+    auth.login("desk", role="operator")
+    assert client.get(path, headers=HTML).status_code == 403
+
+
 # --- the HTML pages -----------------------------------------------------------------------------------------------
 
 def test_the_users_page_creates_accounts_through_its_form(client, admin, app):
@@ -333,7 +406,8 @@ def test_the_account_page_changes_role_and_active_and_shows_refusals(client, adm
     token = csrf_from(client.get("/admin/users/ravi", headers=HTML))
     response = client.post("/admin/users/ravi", data={"csrf_token": token, "role": "viewer"}, headers=HTML)
     assert response.status_code == 302
-    response = client.post("/admin/users/ravi", data={"csrf_token": token, "active": "false"}, headers=HTML)
+    response = client.post("/admin/users/ravi", data={"csrf_token": token, "active": "false", "confirm": "yes"},
+                           headers=HTML)
     assert response.status_code == 302
     page = client.get("/admin/users/ravi", headers=HTML).get_data(as_text=True)
     assert "deactivated" in page and "Reactivate" in page

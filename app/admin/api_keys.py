@@ -2,7 +2,8 @@
 
 GET /admin/api-keys → {"api_keys": [...]}; POST /admin/api-keys {"name", "username", "expires_at"?} → 201 with
 the secret in `key` (the only time it is shown); POST /admin/api-keys/<id>/revoke → 200. The browser gets the
-list page, the new key shown once on it, and a revoke button per key.
+list page, the new key shown once on it, and a revoke button per key, which asks to confirm first
+(app.admin.confirm).
 """
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.validators import ValidationError as FieldError
 
+from app.admin.confirm import Question, confirm_first
 from app.admin.routes import bp
 from app.auth.guard import staff_required
 from app.errors import DomainError, wants_html
@@ -23,7 +26,7 @@ from app.forms import RequestForm, refused_on_page, strip
 from app.models import ApiKey
 from app.models.api_key import KEY_NAME_MAX
 from app.models.user import USERNAME_MAX
-from app.services.api_keys import create_api_key, list_api_keys, revoke_api_key
+from app.services.api_keys import create_api_key, get_api_key, list_api_keys, revoke_api_key
 from app.services.roles import Permission
 from app.services.users import list_users
 from app.timeutil import isoformat_z
@@ -89,12 +92,22 @@ def create_api_key_view():
     return page, status, {"Cache-Control": "no-store"}
 
 
-@bp.post("/api-keys/<int:key_id>/revoke")
+def _ask_revoke(key_id: int) -> Question:
+    record = get_api_key(key_id)
+    return Question(heading=gettext("Revoke the key %(name)s?", name=record.name),
+                    question=gettext("Are you sure you want to revoke the key %(prefix)s… (%(name)s)? Scripts "
+                                     "using it are refused at once, and a revoked key cannot be restored.",
+                                     prefix=record.prefix, name=record.name),
+                    button=gettext("Revoke"), back_url=url_for("admin.api_keys"))
+
+
+@bp.route("/api-keys/<int:key_id>/revoke", methods=["GET", "POST"])
 @staff_required(Permission.MANAGE_INTEGRATIONS)
+@confirm_first(_ask_revoke)
 def revoke_api_key_view(key_id: int):
     record = revoke_api_key(key_id, actor=current_user.username)
     db.session.commit()
-    if request.is_json:
+    if request.is_json or not wants_html():
         return jsonify(api_key_to_dict(record))
     flash(f"Revoked the key {record.prefix}… ({record.name}).", "success")
     return redirect(url_for("admin.api_keys"))

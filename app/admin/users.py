@@ -2,7 +2,9 @@
 
 HTML and JSON share the URLs: GET /admin/users → {"users": [...]}; POST /admin/users creates (201 / 400 with
 `fields` / 409 taken); POST /admin/users/<username> changes any of role, active, password (200 / 400 / 404 /
-409). Ending an account's sessions and lifting its sign-in lock have their own POSTs.
+409). Ending an account's sessions and lifting its sign-in lock have their own POSTs, which answer JSON to a
+JSON body or to an Accept that prefers JSON (a bodiless POST from curl). Deactivating and ending sessions ask a
+browser to confirm first (app.admin.confirm; GET /admin/users/<username>/deactivate asks too).
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from flask import current_app, flash, jsonify, redirect, render_template, reques
 from flask_babel import gettext
 from flask_login import current_user
 
+from app.admin.confirm import Question, confirm_first, confirmation_page, needs_confirmation
 from app.admin.forms import ActiveForm, NewUserForm, RoleForm, SetPasswordForm
 from app.admin.routes import bp
 from app.auth.guard import current_staff_session, staff_required
@@ -72,6 +75,8 @@ def user_detail(username: str):
 @staff_required(Permission.MANAGE_STAFF)
 def change_staff_account(username: str):
     changes = _changes_from_json() if request.is_json else _changes_from_form()
+    if changes.active is False and needs_confirmation():
+        return confirmation_page(_ask_deactivate(username))
     this = current_staff_session()
     try:
         user = update_user(username, changes, actor=current_user.username,
@@ -86,13 +91,43 @@ def change_staff_account(username: str):
     return redirect(url_for("admin.user_detail", username=user.username))
 
 
-@bp.post("/users/<username>/sessions/end")
+@bp.get("/users/<username>/deactivate")
 @staff_required(Permission.MANAGE_STAFF)
+def confirm_deactivate_staff_account(username: str):
+    """The deactivate button's question; its form POSTs to change_staff_account."""
+    return confirmation_page(_ask_deactivate(username))
+
+
+def _ask_deactivate(username: str) -> Question:
+    user = get_user(username)
+    return Question(heading=gettext("Deactivate %(username)s?", username=user.username),
+                    question=gettext("Are you sure you want to deactivate %(username)s? The account is signed out "
+                                     "at once and cannot sign in until reactivated.", username=user.username),
+                    button=gettext("Deactivate"), back_url=url_for("admin.user_detail", username=user.username),
+                    fields={"active": "false"}, action=url_for("admin.change_staff_account", username=user.username))
+
+
+def _ask_end_sessions(username: str) -> Question:
+    user = get_user(username)
+    return Question(heading=gettext("End all sessions of %(username)s?", username=user.username),
+                    question=gettext("Are you sure you want to end every session of %(username)s? They are signed "
+                                     "out everywhere at once.", username=user.username),
+                    button=gettext("End all sessions"), back_url=url_for("admin.user_detail", username=user.username))
+
+
+def _json_answer() -> bool:
+    """A JSON body, or no body and an Accept that prefers JSON (curl -X POST -H 'Accept: application/json')."""
+    return request.is_json or not wants_html()
+
+
+@bp.route("/users/<username>/sessions/end", methods=["GET", "POST"])
+@staff_required(Permission.MANAGE_STAFF)
+@confirm_first(_ask_end_sessions)
 def end_staff_sessions(username: str):
     """Sign an account out everywhere."""
     ended = end_sessions_of(username, actor=current_user.username)
     db.session.commit()
-    if request.is_json:
+    if _json_answer():
         return jsonify({"username": get_user(username).username, "sessions_ended": ended})
     flash(gettext("Ended %(count)s session(s) of %(username)s.", count=ended, username=username), "info")
     return redirect(url_for("admin.user_detail", username=username))
@@ -103,7 +138,7 @@ def end_staff_sessions(username: str):
 def unlock_staff_account(username: str):
     was_locked = unlock_user(username, actor=current_user.username)
     db.session.commit()
-    if request.is_json:
+    if _json_answer():
         return jsonify({"username": get_user(username).username, "was_locked": was_locked})
     flash(gettext("%(username)s may sign in again.", username=username) if was_locked
           else gettext("%(username)s was not locked.", username=username), "info")

@@ -34,6 +34,14 @@ def test_an_admin_creates_and_revokes_a_key_in_the_browser(page, make_user, live
     row = page.locator("table.data-table tbody tr").filter(has_text="Warehouse scanner")
     expect(row).to_contain_text(secret[:14])
     row.get_by_role("button", name=re.compile("Revoke")).click()
+    # One click only asks (a page of its own, no JavaScript needed); Cancel goes back, nothing revoked.
+    expect(page.get_by_role("heading", name="Revoke the key Warehouse scanner?", level=1)).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Are you sure you want to revoke the key wb_live_"))).to_be_visible()
+    audit(page, "admin-confirm")
+    page.get_by_role("link", name="Cancel").click()
+    expect(row).not_to_contain_text("revoked")
+    row.get_by_role("button", name=re.compile("Revoke")).click()
+    page.get_by_role("button", name="Revoke").click()
     expect(page.locator(".flash--success")).to_contain_text("Revoked the key")
     expect(row).to_contain_text("revoked")
 
