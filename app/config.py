@@ -166,7 +166,7 @@ class Config:
         self.SMS_RETRY_BACKOFF = env_float("SMS_RETRY_BACKOFF", 30.0)
         self.SMS_RETRY_BACKOFF_MAX = env_float("SMS_RETRY_BACKOFF_MAX", 1800.0)
         self.NOTIFY_POLL_SECONDS = env_float("NOTIFY_POLL_SECONDS", 2.0)
-        self.NOTIFY_LEASE_SECONDS = env_float("NOTIFY_LEASE_SECONDS", 120.0)
+        self.NOTIFY_LEASE_SECONDS = env_float("NOTIFY_LEASE_SECONDS", 60.0)
         self.NOTIFY_BATCH_SIZE = env_int("NOTIFY_BATCH_SIZE", 50)
         self.NOTIFY_WORKER_IN_WEB = env_bool("NOTIFY_WORKER_IN_WEB", True)
 

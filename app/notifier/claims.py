@@ -159,28 +159,15 @@ def _fenced(claimed: ClaimedMessage) -> ColumnElement[bool]:
                 Notification.lease_until == claimed.lease_until)
 
 
-def mark_many_sent(claimed: list[ClaimedMessage], now: datetime | None = None) -> set[int]:
-    """Record delivered messages in one statement; returns the ids whose lease still held (a row whose lease
-    was lost may have been sent by another worker too). Each row is fenced by its own lease; rows claimed
-    together share one.
-    """
-    if not claimed:
-        return set()
-    now = now or utcnow()
-    recorded: set[int] = set()
-    by_lease: dict[datetime, list[int]] = {}
-    for item in claimed:
-        by_lease.setdefault(item.lease_until, []).append(item.id)
-    for lease_until, ids in by_lease.items():
-        rows = db.session.execute(
-            update(Notification)
-            .where(Notification.id.in_(ids), Notification.state == "sending", Notification.lease_until == lease_until)
-            .values(state="sent", sent_at=now, lease_until=None)
-            .returning(Notification.id)
-            .execution_options(synchronize_session=False)
-        ).scalars()
-        recorded.update(rows)
-    return recorded
+def mark_sent(claimed: ClaimedMessage, now: datetime | None = None) -> bool:
+    """Record one delivered message (one small UPDATE, fenced by its lease); False if the lease was lost (another
+    worker may have sent it too)."""
+    result = db.session.execute(
+        update(Notification).where(_fenced(claimed))
+        .values(state="sent", sent_at=now or utcnow(), lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
 
 
 def mark_failed(claimed: ClaimedMessage, error: str, permanent: bool, policy: RetryPolicy,

@@ -35,7 +35,6 @@ from app.services.outbox import OUTBOX_CHANGED
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
-SENT_COMMIT_EVERY = 20  # delivered messages recorded per commit
 WAKE_COALESCE_SECONDS = 0.05
 
 _registry_lock = threading.Lock()
@@ -207,8 +206,8 @@ class OutboxWorker:
                  senders: dict[str, channels.ChannelSender]) -> DrainReport:
         """Render and send a claimed batch, each row through its channel's sender (kept for the next batch).
 
-        Successes are recorded SENT_COMMIT_EVERY at a time (and before anything else is recorded), so a crash
-        between sending and recording can repeat at most that many messages; failures are recorded at once.
+        Each outcome is recorded and committed before the next message goes (one small UPDATE for a success), so
+        a process killed mid-batch can repeat only the message it was sending: at most one duplicate per crash.
         When a channel's far end is unreachable, the batch's other rows of that channel fail the same way
         without being tried; other channels go on.
         """
@@ -217,64 +216,50 @@ class OutboxWorker:
         # Only start a message while at least half the lease is left, so a slow send still ends inside it.
         safety = timedelta(seconds=float(config["NOTIFY_LEASE_SECONDS"]) / 2)
         report = DrainReport(batches=1)
-        sent: list[claims.ClaimedMessage] = []
         unreachable: dict[str, DeliveryFailed] = {}
-        try:
-            for index, claimed in enumerate(batch):
-                if self.stopping or utcnow() > claimed.lease_until - safety:
-                    self._settle_sent(sent, report)
-                    report.released += claims.release(batch[index:])
-                    db.session.commit()
-                    break
-                policy = policies.get(claimed.channel, _NO_RETRY)
-                if claimed.channel in unreachable:
-                    self._settle_failure(claimed, unreachable[claimed.channel], policy, report)
-                    continue
-                try:
-                    sender = self._sender(claimed.channel, senders)
-                except DeliveryFailed as exc:  # bad configuration: the channel's other rows fail the same way
-                    self._settle_sent(sent, report)
+        for index, claimed in enumerate(batch):
+            if self.stopping or utcnow() > claimed.lease_until - safety:
+                report.released += claims.release(batch[index:])
+                db.session.commit()
+                break
+            policy = policies.get(claimed.channel, _NO_RETRY)
+            if claimed.channel in unreachable:
+                self._settle_failure(claimed, unreachable[claimed.channel], policy, report)
+                continue
+            try:
+                sender = self._sender(claimed.channel, senders)
+            except DeliveryFailed as exc:  # bad configuration: the channel's other rows fail the same way
+                unreachable[claimed.channel] = exc
+                self._settle_failure(claimed, exc, policy, report)
+                continue
+            try:
+                sender.send(claimed, facts)
+            except DeliveryFailed as exc:
+                if exc.connection:
                     unreachable[claimed.channel] = exc
-                    self._settle_failure(claimed, exc, policy, report)
-                    continue
-                try:
-                    sender.send(claimed, facts)
-                except DeliveryFailed as exc:
-                    self._settle_sent(sent, report)
-                    if exc.connection:
-                        unreachable[claimed.channel] = exc
-                    self._settle_failure(claimed, exc, policy, report)
-                    continue
-                except Exception as exc:  # noqa: BLE001 - e.g. a template or encoding error: fail this row only
-                    log.exception("Unexpected error sending notification #%s", claimed.id)
-                    self._settle_sent(sent, report)
-                    self._settle_failure(claimed, DeliveryFailed(f"Internal error: {type(exc).__name__}"),
-                                         policy, report)
-                    continue
-                sent.append(claimed)
-                if len(sent) >= SENT_COMMIT_EVERY:
-                    self._settle_sent(sent, report)
-        finally:
-            self._settle_sent(sent, report)
+                self._settle_failure(claimed, exc, policy, report)
+                continue
+            except Exception as exc:  # noqa: BLE001 - e.g. a template or encoding error: fail this row only
+                log.exception("Unexpected error sending notification #%s", claimed.id)
+                self._settle_failure(claimed, DeliveryFailed(f"Internal error: {type(exc).__name__}"),
+                                     policy, report)
+                continue
+            self._settle_sent(claimed, report)
         return report
 
-    def _settle_sent(self, sent: list[claims.ClaimedMessage], report: DrainReport) -> None:
-        """Record (and commit) the messages delivered since the last call; empties `sent`."""
-        if not sent:
-            return
-        recorded = claims.mark_many_sent(sent)
+    def _settle_sent(self, claimed: claims.ClaimedMessage, report: DrainReport) -> None:
+        """Record (and commit) one delivered message, before anything else is sent."""
+        recorded = claims.mark_sent(claimed)
         db.session.commit()
-        for claimed in sent:
-            if claimed.id in recorded:
-                report.sent += 1
-                metrics.count_delivery(claimed.channel, "sent")
-                log.info("Notification #%s (%s) %r sent to %s (attempt %d).", claimed.id, claimed.channel,
-                         claimed.subject, _masked(claimed), claimed.attempts)
-            else:
-                report.lost_leases += 1
-                log.warning("Notification #%s was sent after its lease ran out; another worker may send it "
-                            "again. NOTIFY_LEASE_SECONDS should be well above the channel's timeout.", claimed.id)
-        sent.clear()
+        if recorded:
+            report.sent += 1
+            metrics.count_delivery(claimed.channel, "sent")
+            log.info("Notification #%s (%s) %r sent to %s (attempt %d).", claimed.id, claimed.channel,
+                     claimed.subject, _masked(claimed), claimed.attempts)
+        else:
+            report.lost_leases += 1
+            log.warning("Notification #%s was sent after its lease ran out; another worker may send it "
+                        "again. NOTIFY_LEASE_SECONDS should be well above the channel's timeout.", claimed.id)
 
     def _settle_failure(self, claimed: claims.ClaimedMessage, exc: DeliveryFailed, policy: claims.RetryPolicy,
                         report: DrainReport) -> None:

@@ -55,7 +55,8 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: f
 
 class MailSink:
     """An aiosmtpd handler that keeps every message; recipients containing a `refuse` marker get a 550,
-    and while `hold` is set, the reply to DATA is held back (a server that is slow to say 250)."""
+    while `hold` is set, the reply to DATA is held back (a server that is slow to say 250), and `delay` seconds
+    pass between keeping a message and its 250 (a steady, slow server)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -63,6 +64,7 @@ class MailSink:
         self.refuse: set[str] = set()
         self.hold = threading.Event()
         self.data_started = 0
+        self.delay = 0.0
         self.peers: set = set()  # one (host, port) per SMTP connection that delivered a message
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's hook
@@ -80,6 +82,8 @@ class MailSink:
         with self.lock:
             self.messages.append(message)
             self.peers.add(session.peer)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return "250 2.0.0 Message accepted"
 
     def received(self) -> list[EmailMessage]:

@@ -149,6 +149,40 @@ def test_worker_killed_mid_send_the_row_is_sent_again_after_its_lease(
     assert message["X-Waybill-Notification-Id"] == str(row.id)
 
 
+WORKER_PROCESSES = {
+    "standalone worker": (["notifications", "worker"], {}),
+    "web process": (["run", "--host", "127.0.0.1", "--port", "{port}", "--no-reload", "--no-debugger"],
+                    {"NOTIFY_WORKER_IN_WEB": True}),
+}
+
+
+@pytest.mark.parametrize("kind", list(WORKER_PROCESSES))
+def test_kill_9_mid_batch_repeats_at_most_one_email_per_killed_process(
+        app, desk, drain, smtp_server, database_url, processes, tmp_path, kind):
+    """The fault test: 30 emails, two senders killed with SIGKILL in the middle of a batch, then the rest drained.
+    Each message is recorded as sent before the next one goes, so only the message a process was sending when it
+    died can go twice; nothing is lost."""
+    emails, kill_after = 30, (5, 15)
+    for index in range(emails):
+        desk.book(email=f"r{index}@example.com")
+    smtp_server.sink.delay = 0.05  # a slow server: the kills land inside batches, and mostly mid-send
+    args, settings = WORKER_PROCESSES[kind]
+    env = app_env(database_url, **smtp_server.settings(NOTIFY_LEASE_SECONDS=3, **settings))
+    for number, received in enumerate(kill_after):
+        sender = processes([arg.format(port=free_port()) for arg in args], env, tmp_path / f"{number}.log")
+        wait_for(lambda: smtp_server.sink.count() >= received, timeout=60,  # noqa: B023 - used at once
+                 message=f"the {kind} to send {received} emails")
+        sender.process.kill()  # SIGKILL: no clean-up, no chance to record or give back anything
+        sender.process.wait(10)
+
+    wait_for(lambda: (drain(), all(row.state == "sent" for row in notification_rows(app)))[1], timeout=60,
+             interval=0.2, message="the killed processes' rows to be sent after their leases")
+    copies = Counter(m["X-Waybill-Notification-Id"] for m in smtp_server.sink.received())
+    assert set(copies) == {str(row.id) for row in notification_rows(app)}  # none lost
+    duplicates = sum(count - 1 for count in copies.values())
+    assert duplicates <= len(kill_after), copies  # at most the message in flight, once per killed process
+
+
 class HttpDesk:
     """An operator logged in at one app process over real HTTP (its own cookie jar)."""
 
