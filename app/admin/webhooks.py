@@ -4,6 +4,9 @@ HTML and JSON share the URLs: GET /admin/webhooks → {"subscriptions": [...]} (
 dead deliveries); POST /admin/webhooks {"url", "events", "description"?} → 201 with the signing secret in
 "secret", shown this once; POST …/<id>/disable, …/<id>/enable, …/<id>/rotate ({"overlap_hours"?} → 200 with the
 new "secret"), …/<id>/delete; POST /admin/webhooks/deliveries/<id>/replay sends a dead delivery again.
+
+As in the API (/api/v1/webhooks), an admin sees and acts on their own subscriptions only: another admin's is a 404.
+Answers that show a secret carry `Cache-Control: no-store`.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user
 
+from app.admin.confirm import Question, confirm_first
 from app.admin.routes import bp
 from app.auth.guard import staff_required
 from app.errors import DomainError, ValidationError, wants_html
@@ -20,6 +24,7 @@ from app.services import webhooks
 from app.services.roles import Permission
 
 CREATE_FIELDS = frozenset({"url", "events", "description"})
+NO_STORE = {"Cache-Control": "no-store"}  # on answers that show a signing secret
 ROTATE_FIELDS = frozenset({"overlap_hours"})
 
 
@@ -44,7 +49,7 @@ def _body(allowed: frozenset[str]) -> dict:
 @bp.get("/webhooks")
 @staff_required(Permission.MANAGE_INTEGRATIONS)
 def webhooks_page():
-    views = webhooks.overview()
+    views = webhooks.overview(owner_id=current_user.id)
     if not wants_html():
         return jsonify({"subscriptions": [webhooks.view_document(view) for view in views],
                         "event_types": list(webhooks.EVENT_TYPES)})
@@ -63,16 +68,33 @@ def create_webhook():
         if _json_answer():
             raise
         db.session.rollback()
-        return _page(webhooks.overview(), error.status_code, problem=error, entered=body)
+        return _page(webhooks.overview(owner_id=current_user.id), error.status_code, problem=error, entered=body)
     db.session.commit()
     if _json_answer():
-        return jsonify({**webhooks.subscription_document(subscription), "secret": secret}), 201
+        return jsonify({**webhooks.subscription_document(subscription), "secret": secret}), 201, NO_STORE
     # The secret is on this page only: never in a flash message (the session) or a URL.
-    return _page(webhooks.overview(), 201, secret=(subscription.id, secret))
+    return *_page(webhooks.overview(owner_id=current_user.id), 201, secret=(subscription.id, secret)), NO_STORE
 
 
-@bp.post("/webhooks/<int:subscription_id>/disable")
+def _ask_disable(subscription_id: int) -> Question:
+    webhooks.get_subscription(subscription_id, owner_id=current_user.id)  # an unknown id is a 404 here too
+    return Question(heading=gettext("Disable webhook #%(id)s?", id=subscription_id),
+                    question=gettext("Are you sure you want to disable webhook #%(id)s? Nothing is sent to it until "
+                                     "it is enabled again.", id=subscription_id),
+                    button=gettext("Disable"), back_url=url_for("admin.webhooks_page"))
+
+
+def _ask_delete(subscription_id: int) -> Question:
+    webhooks.get_subscription(subscription_id, owner_id=current_user.id)
+    return Question(heading=gettext("Delete webhook #%(id)s?", id=subscription_id),
+                    question=gettext("Are you sure you want to delete webhook #%(id)s? This cannot be undone.",
+                                     id=subscription_id),
+                    button=gettext("Delete"), back_url=url_for("admin.webhooks_page"))
+
+
+@bp.route("/webhooks/<int:subscription_id>/disable", methods=["GET", "POST"])  # GET: the confirmation page
 @staff_required(Permission.MANAGE_INTEGRATIONS)
+@confirm_first(_ask_disable)
 def disable_webhook(subscription_id: int):
     return _set_active(subscription_id, False)
 
@@ -84,7 +106,8 @@ def enable_webhook(subscription_id: int):
 
 
 def _set_active(subscription_id: int, active: bool):
-    subscription = webhooks.set_active(subscription_id, active, actor=current_user.username)
+    subscription = webhooks.set_active(subscription_id, active, actor=current_user.username,
+                                       owner_id=current_user.id)
     db.session.commit()
     if _json_answer():
         return jsonify(webhooks.subscription_document(subscription))
@@ -104,17 +127,18 @@ def rotate_webhook_secret(subscription_id: int):
         except ValueError:
             raise ValidationError(fields={"overlap_hours": "A number of hours."}) from None
     subscription, secret = webhooks.rotate_secret(subscription_id, actor=current_user.username,
-                                                  overlap_hours=overlap)
+                                                  overlap_hours=overlap, owner_id=current_user.id)
     db.session.commit()
     if _json_answer():
-        return jsonify({**webhooks.subscription_document(subscription), "secret": secret})
-    return _page(webhooks.overview(), secret=(subscription.id, secret))
+        return jsonify({**webhooks.subscription_document(subscription), "secret": secret}), 200, NO_STORE
+    return *_page(webhooks.overview(owner_id=current_user.id), secret=(subscription.id, secret)), NO_STORE
 
 
-@bp.post("/webhooks/<int:subscription_id>/delete")
+@bp.route("/webhooks/<int:subscription_id>/delete", methods=["GET", "POST"])  # GET: the confirmation page
 @staff_required(Permission.MANAGE_INTEGRATIONS)
+@confirm_first(_ask_delete)
 def delete_webhook(subscription_id: int):
-    webhooks.delete_subscription(subscription_id, actor=current_user.username)
+    webhooks.delete_subscription(subscription_id, actor=current_user.username, owner_id=current_user.id)
     db.session.commit()
     if _json_answer():
         return jsonify({"id": subscription_id, "deleted": True})
@@ -125,7 +149,7 @@ def delete_webhook(subscription_id: int):
 @bp.post("/webhooks/deliveries/<int:delivery_id>/replay")
 @staff_required(Permission.MANAGE_INTEGRATIONS)
 def replay_webhook_delivery(delivery_id: int):
-    notification = webhooks.replay_delivery(delivery_id, actor=current_user.username)
+    notification = webhooks.replay_delivery(delivery_id, actor=current_user.username, owner_id=current_user.id)
     db.session.commit()
     if _json_answer():
         return jsonify({"id": notification.id, "event_id": webhooks.event_id_of(notification.id),

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from app.models.webhook import WebhookSubscription
 from app.notifier import claims, webhooks
 from app.notifier.sender import DeliveryFailed, MailBackend, OutgoingEmail, build_message, mask_email, open_backend
 from app.notifier.sms import OutgoingSms, SmsBackend, fitting_text, mask_number, open_sms_backend
@@ -107,7 +108,7 @@ class WebhookSender:
     def send(self, claimed: claims.ClaimedMessage, facts: messages.MessageFacts) -> None:
         subscription = webhook_service.subscription_for(claimed.recipient)
         if subscription is None:
-            raise DeliveryFailed("The webhook subscription was deleted.", permanent=True)
+            raise DeliveryFailed(webhook_service.DELETED_REASON, permanent=True)
         if not subscription.active:
             raise DeliveryFailed("The webhook subscription is disabled.", permanent=True)
         rendered = messages.render(claimed, facts)
@@ -118,24 +119,32 @@ class WebhookSender:
         headers = {webhooks.EVENT_ID_HEADER: rendered.event_id, "Waybill-Event-Type": rendered.event_type,
                    webhooks.SIGNATURE_HEADER: webhooks.sign(secrets, rendered.body)}
         started = time.monotonic()
-        outcome: dict[str, Any] = {}
         try:
             answer = webhooks.post(subscription.url, rendered.body, headers,
                                    timeout=float(self.config["WEBHOOK_TIMEOUT"]),
                                    allow_private=bool(self.config["WEBHOOK_ALLOW_PRIVATE"]),
                                    ca_file=self.config.get("WEBHOOK_CA_FILE"))
-            outcome = {"delivered": True, "status_code": answer.status, "response_body": answer.body}
         except webhooks.NotAccepted as exc:
-            outcome = {"delivered": False, "status_code": exc.answer.status, "response_body": exc.answer.body,
-                       "error": exc.reason}
+            self._record(subscription, claimed, started, delivered=False, status_code=exc.answer.status,
+                         response_body=exc.answer.body, error=exc.reason)
             raise
         except DeliveryFailed as exc:
-            outcome = {"delivered": False, "error": exc.reason}
+            self._record(subscription, claimed, started, delivered=False, error=exc.reason)
             raise DeliveryFailed(exc.reason) from exc  # this receiver only, and worth another try
-        finally:
-            if outcome:
-                webhook_service.record_attempt(subscription, claimed.id, claimed.attempts,
-                                               duration_ms=round((time.monotonic() - started) * 1000), **outcome)
+        self._record(subscription, claimed, started, delivered=True, status_code=answer.status,
+                     response_body=answer.body)
+
+    @staticmethod
+    def _record(subscription: WebhookSubscription, claimed: claims.ClaimedMessage, started: float,
+                **outcome: Any) -> None:
+        """Log the attempt. A subscription deleted while the delivery was in flight ends it quietly: delivered,
+        the row is sent; not delivered, it is dead like the deleted subscription's waiting deliveries."""
+        try:
+            webhook_service.record_attempt(subscription, claimed.id, claimed.attempts,
+                                           duration_ms=round((time.monotonic() - started) * 1000), **outcome)
+        except webhook_service.SubscriptionGone:
+            if not outcome["delivered"]:
+                raise DeliveryFailed(webhook_service.DELETED_REASON, permanent=True) from None
 
     def close(self) -> None:
         pass

@@ -10,8 +10,8 @@
 - `replay_delivery` gives a dead delivery a fresh start.
 
 Every staff action writes its audit row in the same transaction; no secret ever goes into it. Functions flush,
-never commit (the request commits). An `owner_id` argument limits a call to that owner's subscriptions (the API);
-None means any (the admin pages).
+never commit (the request commits). An `owner_id` argument limits a call to that owner's subscriptions (the API
+and the admin pages: another owner's is NotFound); None means any (the worker and tests).
 """
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +57,7 @@ _EVENT_COLUMNS = {CREATED: "on_created", STATUS_CHANGED: "on_status_changed", DE
 RECIPIENT_PREFIX = "subscription:"
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of generated secrets, not a secret
 MAX_OVERLAP_HOURS = 168
+DELETED_REASON = "The webhook subscription was deleted."
 METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
                                 ipaddress.ip_address("100.100.100.200")})
 _NOTIFICATIONS = Notification.__table__
@@ -88,10 +91,55 @@ class Destination:
     path: str  # with the query
 
 
+# Names that mean this machine or a cloud's metadata service wherever they are resolved (RFC 6761 reserves
+# `localhost` and everything under it).
+METADATA_NAMES = frozenset({"metadata", "metadata.google.internal", "metadata.goog", "instance-data",
+                            "instance-data.ec2.internal"})
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
+
+
+def host_refused(host: str, *, allow_private: bool) -> str | None:
+    """Why a URL's host is not one Waybill sends to (None if it may be). Always: it must be an IP address or a
+    host name (letters, digits, hyphens; no spaces), not something that only looks like one. Unless private
+    destinations are allowed: an address must be public, in whatever form the resolver reads one (2130706433,
+    0x7f000001, 0177.0.0.1, 127.1 and 0 are IPv4 addresses to it), and the name must not be `localhost` (or
+    under it) nor a cloud metadata name. Other names are resolved and checked at each send (DNS rebinding)."""
+    name = host.lower().removesuffix(".")
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
+    if ":" in name:
+        try:
+            address = ipaddress.ip_address(name.split("%")[0])
+        except ValueError:
+            return f"{host} is not a valid address"
+    else:
+        try:
+            ascii_name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            return f"{host} is not a valid host name"
+        labels = ascii_name.split(".")
+        if len(ascii_name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+            return f"{host} is not a valid host name"
+        if _NUMERIC_LABEL.fullmatch(labels[-1]):  # no top-level domain is numeric: the resolver reads an address
+            try:
+                address = ipaddress.IPv4Address(socket.inet_aton(ascii_name))
+            except (OSError, ValueError):
+                return f"{host} is not a valid address"
+        elif not allow_private:
+            if ascii_name == "localhost" or ascii_name.endswith(".localhost"):
+                return f"{host} is a loopback address"
+            if ascii_name in METADATA_NAMES:
+                return f"{host} is a cloud metadata address"
+    if address is not None and not allow_private and (reason := address_refused(address)):
+        return f"{host} is {reason}" + ("" if str(address) == name else f" ({address})")
+    return None
+
+
 def parse_destination(url: str, *, allow_private: bool) -> Destination:
-    """The parts of an acceptable webhook URL; ValueError saying why not. Only https:// unless private
-    destinations are allowed; a host, no credentials; an address written as such must be public. Names are
-    resolved and checked when each delivery is sent (the answer may change: DNS rebinding)."""
+    """The parts of an acceptable webhook URL; ValueError saying why not. The one check of a URL, made when
+    subscribing and again at each send: only https:// unless private destinations are allowed; a host, no
+    credentials; the host as host_refused allows. Names are resolved and their addresses checked when each
+    delivery is sent (the answer may change: DNS rebinding)."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -102,13 +150,8 @@ def parse_destination(url: str, *, allow_private: bool) -> Destination:
         raise ValueError("only https:// URLs are allowed")
     if not parts.hostname or parts.username or parts.password:
         raise ValueError("the URL needs a host and must not carry credentials")
-    if not allow_private:
-        try:
-            literal_address = ipaddress.ip_address(parts.hostname.split("%")[0])
-        except ValueError:
-            literal_address = None
-        if literal_address is not None and (reason := address_refused(literal_address)):
-            raise ValueError(f"{parts.hostname} is {reason}")
+    if reason := host_refused(parts.hostname, allow_private=allow_private):
+        raise ValueError(reason)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return Destination(scheme, parts.hostname, port or (443 if scheme == "https" else 80), path)
 
@@ -237,7 +280,7 @@ def delete_subscription(subscription_id: int, *, actor: str, owner_id: int | Non
         update(Notification)
         .where(Notification.channel == CHANNEL, Notification.recipient == subscription.recipient,
                Notification.state == "pending")
-        .values(state="dead", last_error="The webhook subscription was deleted.")
+        .values(state="dead", last_error=DELETED_REASON)
         .execution_options(synchronize_session=False))
     db.session.execute(delete(WebhookAttempt).where(WebhookAttempt.subscription_id == subscription.id))
     host = urlsplit(subscription.url).hostname
@@ -356,6 +399,10 @@ def subscription_for(recipient: str) -> WebhookSubscription | None:
     return db.session.get(WebhookSubscription, subscription_id) if 0 < subscription_id <= MAX_ROW_ID else None
 
 
+class SubscriptionGone(LookupError):
+    """The subscription was deleted while one of its deliveries was in flight: nothing is left to log it to."""
+
+
 def record_attempt(subscription: WebhookSubscription, notification_id: int, attempt: int, *, delivered: bool,
                    status_code: int | None = None, duration_ms: int = 0, response_body: str | None = None,
                    error: str | None = None, now: datetime | None = None) -> bool:
@@ -363,14 +410,26 @@ def record_attempt(subscription: WebhookSubscription, notification_id: int, atte
 
     A success stops the clock. A failure starts it (if it is not running); once it has run for
     WEBHOOK_DISABLE_AFTER_HOURS the subscription is disabled (by one worker only: a conditional UPDATE) and
-    the admins' alert email is queued. Returns True when this attempt disabled the subscription.
+    the admins' alert email is queued. Returns True when this attempt disabled the subscription. Raises
+    SubscriptionGone, having written nothing, when the subscription was deleted since the delivery was claimed.
     """
     now = now or utcnow()
     body = response_body.encode()[:RESPONSE_KEEP].decode("utf-8", "ignore") if response_body else None
-    db.session.add(WebhookAttempt(subscription_id=subscription.id, notification_id=notification_id,
-                                  attempt=attempt, attempted_at=now, status_code=status_code,
-                                  duration_ms=max(int(duration_ms), 0), response_body=body,
-                                  error=error[:ERROR_MAX] if error else None))
+    table = WebhookSubscription.__table__
+    # The subscription's row is locked against deletion until the worker commits (PostgreSQL: FOR KEY SHARE; a
+    # deletion under way is waited for, and then the row is gone) and the attempt is inserted only while the row
+    # exists (one statement: SQLite's writes are serial), so a deletion never meets a foreign-key error here.
+    live = select(table.c.id).where(table.c.id == subscription.id)
+    attempts = WebhookAttempt.__table__
+    values = {"notification_id": notification_id, "attempt": attempt, "attempted_at": now,
+              "status_code": status_code, "duration_ms": max(int(duration_ms), 0), "response_body": body,
+              "error": error[:ERROR_MAX] if error else None}
+    if db.session.scalar(live.with_for_update(key_share=True)) is None or not db.session.execute(
+            attempts.insert().from_select(
+                ["subscription_id", *values],
+                select(table.c.id, *(literal(value, attempts.c[name].type) for name, value in values.items()))
+                .where(table.c.id == subscription.id))).rowcount:
+        raise SubscriptionGone(f"Webhook subscription #{subscription.id} was deleted.")
     table = WebhookSubscription.__table__
     if delivered:
         db.session.execute(update(table).where(table.c.id == subscription.id, table.c.failing_since.is_not(None))

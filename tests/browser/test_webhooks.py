@@ -45,7 +45,11 @@ def test_admin_manages_a_webhook_in_the_browser(open_tab, make_user, javascript)
     expect(page.get_by_text(re.compile("previous secret also signs until"))).to_be_visible()
 
     page.get_by_role("button", name="Disable").click()
+    expect(page.get_by_role("heading", name=re.compile(r"^Disable webhook #\d+\?$"), level=1)).to_be_visible()
+    page.get_by_role("button", name="Disable").click()  # "Are you sure …?" asked on its own page: yes
     expect(page.locator(".flash--success")).to_contain_text("disabled")
     expect(page.locator("#webhook-secret")).to_have_count(0)  # shown once, never again
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_text(re.compile(r"Are you sure you want to delete webhook #\d+\?"))).to_be_visible()
     page.get_by_role("button", name="Delete").click()
     expect(page.get_by_text("No webhook subscriptions yet.")).to_be_visible()

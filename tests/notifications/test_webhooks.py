@@ -40,10 +40,12 @@ ALL_EVENTS = ["shipment.created", "shipment.status_changed", "shipment.delivered
 
 
 class Receiver:
-    """An integrator's endpoint: records every POST and answers with scripted statuses (then 200)."""
+    """An integrator's endpoint: records every POST and answers with scripted statuses (then 200); while `hold`
+    is set, the answer waits (a delivery stays in flight)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.hold = threading.Event()
         self.requests: list[dict] = []
         self.statuses: list[int] = []
         self.location: str | None = None
@@ -55,6 +57,9 @@ class Receiver:
                 with receiver.lock:
                     receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
+                deadline = time.monotonic() + 10
+                while receiver.hold.is_set() and time.monotonic() < deadline:
+                    time.sleep(0.01)
                 self.send_response(status)
                 if receiver.location and 300 <= status < 400:
                     self.send_header("Location", receiver.location)
@@ -191,6 +196,20 @@ def test_each_subscription_gets_the_event_types_it_chose(app, admin, desk, recei
                                              ("Picked Up", "In Transit", "Out for Delivery", "Delivered")]
 
 
+def test_the_delivered_payload_says_who_received_the_parcel(app, admin, desk, receiver):
+    admin.subscribe(receiver.url, events=["shipment.delivered"])
+    tracking_id = desk.book()
+    for status in ("Picked Up", "In Transit", "Out for Delivery"):
+        assert desk.update(tracking_id, status).status_code == 200
+    delivered = desk.client.post(f"/update/{tracking_id}", headers=desk.headers, json={
+        "status": "Delivered", "location": "Kakinada", "received_by": "Ravi Kumar Menon"})
+    assert delivered.status_code == 200, delivered.get_json()
+    drain_until(app, lambda: len(receiver.received()) == 1)
+    [event] = receiver.events()
+    assert event["type"] == "shipment.delivered"
+    assert event["data"]["event"]["received_by"] == "Ravi Kumar Menon"  # the staff view: the full name
+
+
 def test_deliveries_are_queued_in_the_changes_transaction(app, admin, desk, receiver):
     admin.subscribe(receiver.url)
     tracking_id = desk.book()
@@ -320,6 +339,35 @@ def test_subscribing_to_a_url_that_is_not_public_https_is_refused(make_app, make
         assert db.session.scalar(select(func.count()).select_from(WebhookSubscription)) == 0
 
 
+DISGUISED_PRIVATE = [  # what the resolver takes for loopback, "this host" or a metadata server, or not a host
+    "https://2130706433/", "https://0x7f000001/", "https://0177.0.0.1/", "https://127.1/", "https://0/",
+    "https://localhost/hook", "https://LocalHost./hook", "https://api.localhost/", "https://metadata.google.internal/",
+    "https://metadata.google.internal./computeMetadata/v1/", "https://hooks.exa mple.com/", "https://1.2.3.4.5/",
+]
+
+
+@pytest.mark.parametrize("url", DISGUISED_PRIVATE)
+def test_subscribing_to_a_disguised_private_or_malformed_host_is_refused_by_page_and_api(
+        make_app, make_user, issue_key, url):
+    """The same check as delivery's (parse_destination), at subscribe time: 400 with fields.url, nothing stored."""
+    from tests.api_support import bearer
+
+    strict = make_app(**{**HOOKS, "WEBHOOK_ALLOW_PRIVATE": False})
+    staff = _login(strict, make_user, *ADMIN, "admin")
+    response = staff.post("/admin/webhooks", json={"url": url, "events": ALL_EVENTS})
+    assert response.status_code == 400 and "url" in response.get_json()["fields"], response.get_json()
+    page = staff.client.post("/admin/webhooks", headers=HTML, data={
+        "csrf_token": staff.token, "url": url, "events": ["shipment.created"]})
+    assert page.status_code == 400
+    api = strict.test_client().post("/api/v1/webhooks", headers=bearer(issue_key("shop", role="admin")),
+                                    json={"url": url, "events": ["shipment.created"]})
+    assert api.status_code == 400 and "url" in api.get_json()["errors"], api.get_json()
+    with pytest.raises(channels.webhooks.DestinationRefused):  # and delivery refuses it with the same function
+        channels.webhooks.check_url(url, allow_private=False)
+    with strict.app_context():
+        assert db.session.scalar(select(func.count()).select_from(WebhookSubscription)) == 0
+
+
 def test_the_resolved_address_is_checked_at_send_time(make_app, app, admin, desk, receiver):
     """A name that passed when subscribing and resolves to loopback when sending (what DNS rebinding does)
     is refused before any connection; so is a subscription made while private addresses were allowed."""
@@ -411,6 +459,48 @@ def test_deleting_a_subscription_ends_its_waiting_deliveries(app, admin, desk, r
     assert admin.post(f"/admin/webhooks/deliveries/{row.id}/replay", json={}).status_code == 404
 
 
+@pytest.mark.parametrize("answer", [200, 500])
+def test_deleting_a_subscription_while_its_delivery_is_in_flight_ends_it_quietly(app, admin, desk, receiver,
+                                                                                   answer):
+    """The worker's pass goes on: the vanished subscription's deliveries end (sent if the receiver took it,
+    dead if not) with no attempt logged for it, and the next subscription's delivery goes out in the same pass."""
+    doomed, _ = admin.subscribe(receiver.url, events=["shipment.created"])
+    desk.book()  # one delivery, for the doomed subscription
+    other = Receiver()
+    try:
+        admin.subscribe(other.url, events=["shipment.created"])
+        desk.book()  # two more: the doomed subscription's and the other one's
+        receiver.statuses.append(answer)
+        receiver.hold.set()
+        outcome: list = []
+        worker = threading.Thread(target=lambda: outcome.append(_drain_or_error(app)))
+        worker.start()
+        wait_for(lambda: receiver.received(), message="the first delivery to be in flight")
+        assert admin.post(f"/admin/webhooks/{doomed}/delete", json={}).status_code == 200
+        receiver.hold.clear()
+        worker.join(30)
+        assert not worker.is_alive()
+        [report] = outcome
+        assert not isinstance(report, BaseException), repr(report)
+        assert len(other.received()) == 1  # the rest of the pass went on
+    finally:
+        other.close()
+    states = {row.recipient: row.state for row in webhook_rows(app) if row.recipient != f"subscription:{doomed}"}
+    assert list(states.values()) == ["sent"]
+    doomed_rows = [row for row in webhook_rows(app) if row.recipient == f"subscription:{doomed}"]
+    assert [row.state for row in doomed_rows] == ["sent" if answer == 200 else "dead", "dead"]
+    assert all("deleted" in row.last_error for row in doomed_rows if row.state == "dead")
+    assert [a.subscription_id for a in attempts_of(app)] == [int(next(iter(states))[len("subscription:"):])]
+    assert len(receiver.received()) == 1
+
+
+def _drain_or_error(application):
+    try:
+        return OutboxWorker(application).drain()
+    except BaseException as exc:  # noqa: BLE001 - the test reports it
+        return exc
+
+
 # --- the admin pages --------------------------------------------------------------------------------------------
 
 def test_the_page_creates_a_webhook_and_shows_its_secret_once(app, admin, receiver):
@@ -438,6 +528,57 @@ def test_the_page_creates_a_webhook_and_shows_its_secret_once(app, admin, receiv
                                 data={"csrf_token": admin.token, "overlap_hours": "2"})
     assert rotated.status_code == 200
     assert re.search(r'id="webhook-secret">(whsec_[^<]+)<', rotated.get_data(as_text=True)).group(1) != secret
+
+
+def test_an_admin_sees_and_changes_only_their_own_subscriptions_on_the_pages(app, admin, make_user, desk,
+                                                                              receiver):
+    """The API's rule on /admin/webhooks too: another admin's subscription is not listed, and acting on it (or on
+    one of its deliveries) is a 404 that changes nothing."""
+    theirs, secret = admin.subscribe(receiver.url)
+    receiver.statuses = [500] * 4
+    desk.book()
+    drain_until(app, lambda: webhook_rows(app) and webhook_rows(app)[0].state == "dead")
+    [dead] = webhook_rows(app)
+    other = _login(app, make_user, "deputy", "correct-horse-8", "admin")
+    assert other.get("/admin/webhooks").get_json()["subscriptions"] == []
+    assert f"#{theirs}" not in other.get("/admin/webhooks", headers=HTML).get_data(as_text=True)
+    with app.app_context():
+        before = db.session.scalar(select(WebhookSubscription.secret_sealed))
+        audited = db.session.scalar(select(func.count()).select_from(AuditEntry))
+    for path in (f"/admin/webhooks/{theirs}/rotate", f"/admin/webhooks/{theirs}/disable",
+                 f"/admin/webhooks/{theirs}/enable", f"/admin/webhooks/{theirs}/delete",
+                 f"/admin/webhooks/deliveries/{dead.id}/replay"):
+        response = other.post(path, json={})
+        assert response.status_code == 404, (path, response.get_json())
+        assert "secret" not in response.get_json()
+        page = other.client.post(path, headers=HTML, data={"csrf_token": other.token, "confirm": "yes"})
+        assert page.status_code == 404 and "whsec_" not in page.get_data(as_text=True), path
+    with app.app_context():
+        assert db.session.scalar(select(WebhookSubscription.secret_sealed)) == before
+        assert db.session.scalar(select(func.count()).select_from(AuditEntry)) == audited
+    assert [row.state for row in webhook_rows(app)] == ["dead"]
+    assert [s["id"] for s in admin.get("/admin/webhooks").get_json()["subscriptions"]] == [theirs]
+    assert admin.post(f"/admin/webhooks/{theirs}/rotate", json={}).status_code == 200  # the owner still can
+
+
+def test_answers_that_show_a_secret_are_not_cached(app, admin, receiver, make_user):
+    created = admin.post("/admin/webhooks", json={"url": receiver.url, "events": ALL_EVENTS})
+    assert created.status_code == 201 and created.headers["Cache-Control"] == "no-store"
+    subscription_id = created.get_json()["id"]
+    page = admin.client.post("/admin/webhooks", headers=HTML, data={
+        "csrf_token": admin.token, "url": receiver.url, "events": ["shipment.created"]})
+    assert page.status_code == 201 and page.headers["Cache-Control"] == "no-store"
+    rotated = admin.post(f"/admin/webhooks/{subscription_id}/rotate", json={})
+    assert rotated.status_code == 200 and rotated.headers["Cache-Control"] == "no-store"
+    rotated_page = admin.client.post(f"/admin/webhooks/{subscription_id}/rotate", headers=HTML,
+                                     data={"csrf_token": admin.token})
+    assert rotated_page.status_code == 200 and rotated_page.headers["Cache-Control"] == "no-store"
+    make_user("scanner", "correct-horse-1", "operator")  # API keys: the issue answers, JSON and page, too
+    key = admin.post("/admin/api-keys", json={"name": "Scanner", "username": "scanner"})
+    assert key.status_code == 201 and key.headers["Cache-Control"] == "no-store"
+    key_page = admin.client.post("/admin/api-keys", headers=HTML, data={
+        "csrf_token": admin.token, "name": "Scanner 2", "username": "scanner"})
+    assert key_page.status_code == 201 and key_page.headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize("path, body", [
