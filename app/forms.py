@@ -25,8 +25,12 @@ CONTROL_CHARACTER = "Control characters (such as NUL) are not allowed here."
 NOT_UNICODE = "Not valid Unicode text (it holds a lone surrogate)."
 UNKNOWN_FIELD = "Unknown field."
 
-_SINGLE_LINE_BAD = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_MULTI_LINE_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# The refused characters as regular-expression ranges, also published in the API's schemas (app.api.schemas).
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"  # C0, DEL and C1
+CONTROL_CHARACTERS_BUT_LINES = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # the same, but tab, LF and CR
+_SURROGATES = r"\ud800-\udfff"
+_SINGLE_LINE_BAD = re.compile(f"[{CONTROL_CHARACTERS}{_SURROGATES}]")
+_MULTI_LINE_BAD = re.compile(f"[{CONTROL_CHARACTERS_BUT_LINES}{_SURROGATES}]")
 _FIELD_NAME_MAX = 40
 # Names of the fields that accept several lines (TextAreaFields of any RequestForm), filled as forms are defined.
 MULTILINE_FIELDS: set[str] = set()
@@ -76,18 +80,21 @@ def refuse_bad_text() -> None:
         raise ValidationError(fields=errors)
 
 
-def _strings_within(value: object) -> Iterator[str]:
-    """Every string in a JSON value (object keys included), without recursion: nesting depth is the client's."""
-    pending = [value]
+def _strings_within(value: object, multiline: bool) -> Iterator[tuple[str, bool]]:
+    """Every string in a JSON value (object keys included), each with whether it may hold line breaks: the
+    innermost field holding it decides (a note in a list of changes is a note). Without recursion: nesting depth
+    is the client's."""
+    pending: list[tuple[object, bool]] = [(value, multiline)]
     while pending:
-        item = pending.pop()
+        item, lines = pending.pop()
         if isinstance(item, str):
-            yield item
+            yield item, lines
         elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
+            for key, inner in item.items():
+                pending.append((key, False))
+                pending.append((inner, key in MULTILINE_FIELDS))
         elif isinstance(item, list):
-            pending.extend(item)
+            pending.extend((inner, lines) for inner in item)
 
 
 def json_object_body() -> dict:
@@ -102,9 +109,9 @@ def json_object_body() -> dict:
         raise ValidationError("The request body must be a JSON object.")
     errors: dict[str, str] = {}
     for name, value in body.items():
-        multiline = name in MULTILINE_FIELDS
         problem = text_problem(name) or next(
-            (p for text in _strings_within(value) if (p := text_problem(text, multiline))), None)
+            (p for text, lines in _strings_within(value, name in MULTILINE_FIELDS) if (p := text_problem(text, lines))),
+            None)
         if problem:
             errors[field_label(name)] = problem
     if errors:

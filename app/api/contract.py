@@ -51,6 +51,7 @@ class HeaderParameter:
     description: str
     max_length: int
     pattern: str
+    errors: tuple[int, ...] = ()  # the statuses an operation can answer because of this header
 
 
 @dataclass(frozen=True)

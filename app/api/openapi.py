@@ -11,27 +11,29 @@ from pydantic.json_schema import models_json_schema
 
 from app.api.contract import JSON, ApiBlueprint, Operation
 from app.api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES, problem_type
-from app.api.schemas import Problem
+from app.api.schemas import MOBILE_MARK, MULTI_LINE, Problem
+from app.services.contacts import mobile_pattern
 from app.services.roles import roles_with
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"
 COMPONENTS = "#/components/schemas/{model}"
 SECURITY_SCHEME = "apiKey"
-TRACKING_ID_PARAMETER = {"type": "string", "minLength": 1, "maxLength": 64,
+TRACKING_ID_PARAMETER = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": MULTI_LINE,
                          "description": "The shipment's tracking ID (any case; spaces and hyphens are ignored)."}
 _ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
-def build_document(api: ApiBlueprint) -> dict:
-    """The whole document: paths, schemas, problem responses and the Bearer security scheme."""
+def build_document(api: ApiBlueprint, phone_region: str) -> dict:
+    """The whole document: paths, schemas, problem responses and the Bearer security scheme. Mobile numbers are
+    described by `phone_region`'s numbering plan (the app's DEFAULT_PHONE_REGION)."""
     models = _models(api.operations)
     refs, definitions = models_json_schema([(model, mode) for model, mode in models], ref_template=COMPONENTS)
     paths: dict[str, dict] = {}
     for operation in api.operations:
         path = _ARGUMENT.sub(r"{\1}", operation.path)
         paths.setdefault(path, {})[operation.method.lower()] = _operation(operation, refs)
-    return {
+    return _with_mobile_pattern({
         "openapi": OPENAPI_VERSION,
         "info": {
             "title": "Waybill API",
@@ -48,7 +50,21 @@ def build_document(api: ApiBlueprint) -> dict:
                 "description": "An API key, created by an admin at /admin/api-keys. It acts as its staff "
                                "account, with that account's role."}},
         },
-    }
+    }, mobile_pattern(phone_region))
+
+
+def _with_mobile_pattern(document: dict, pattern: str) -> dict:
+    """Every field marked as a mobile number (schemas.MOBILE_MARK) gets the region's pattern, in place."""
+    pending: list[object] = [document]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            if item.pop(MOBILE_MARK, False):
+                item["pattern"] = pattern
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return document
 
 
 def _models(operations: list[Operation]) -> list[tuple[type[BaseModel], str]]:
@@ -150,6 +166,8 @@ def _error_statuses(operation: Operation) -> set[int]:
         statuses |= {400, 404}
     if operation.query is not None or operation.headers:
         statuses.add(400)
+    for header in operation.headers:
+        statuses.update(header.errors)
     if operation.body is not None:
         statuses |= {400, 413, 415}
     return statuses
@@ -159,7 +177,7 @@ def document_for(app_api: ApiBlueprint) -> dict:
     """This app's document, built once per app (it does not change while the app runs)."""
     cache = current_app.extensions.setdefault("waybill_openapi", {})
     if "document" not in cache:
-        cache["document"] = build_document(app_api)
+        cache["document"] = build_document(app_api, current_app.config["DEFAULT_PHONE_REGION"])
     return cache["document"]
 
 

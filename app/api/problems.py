@@ -28,7 +28,9 @@ PROBLEM_TYPES: dict[int, tuple[str, str]] = {
     403: ("forbidden", "The key's account has a role that may not do this."),
     404: ("not-found", "No such shipment, or no such route."),
     405: ("method-not-allowed", "The route exists but not with this method."),
-    409: ("conflict", "The request conflicts with the shipment's state: `allowed` lists the next statuses."),
+    409: ("conflict", "The request conflicts with the current state: a status change the shipment's state does "
+                      "not allow (`allowed` lists the next statuses), a delivery that is not dead, or an "
+                      "Idempotency-Key whose first request is still being processed (retry shortly)."),
     413: ("too-large", "The request body is larger than the API accepts."),
     415: ("unsupported-media-type", "Send the body as application/json."),
     422: ("idempotency-key-reused", "The Idempotency-Key was used with a different request in the last 24 hours."),

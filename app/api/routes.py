@@ -51,14 +51,15 @@ bp.after_request(add_rate_limit_headers)
 
 IDEMPOTENCY_KEY = HeaderParameter(
     "Idempotency-Key", "Any unique string (a UUID): the same key with the same body within 24 hours returns the "
-    "first answer and books nothing more; with another body it is a 422.", 255, r"^[\x21-\x7e]+$")
+    "first answer and books nothing more; with another body it is a 422, and while the first request with it is "
+    "still running a 409 (retry).", 255, r"^[\x21-\x7e]+$", errors=(409, 422))
 _IDEMPOTENCY_KEY_TEXT = re.compile(IDEMPOTENCY_KEY.pattern)
 
 
 # --- shipments ---------------------------------------------------------------------------------------------------
 
 @api.operation("POST", "/shipments", summary="Book a shipment", permission=Permission.CHANGE_SHIPMENTS,
-               body=NewShipment, headers=(IDEMPOTENCY_KEY,), errors=(422,),
+               body=NewShipment, headers=(IDEMPOTENCY_KEY,),
                response=Success(Shipment, 201, "Booked: the shipment, its tracking and label links.",
                                 headers={"Location": "This shipment's URL in the API."}))
 def book_shipment(body: NewShipment):

@@ -3,6 +3,11 @@ document is generated from them (app/api/openapi.py): one source of truth, so th
 
 Request bodies are strict (no type coercion: "1" is not a number) and refuse unknown fields. Query strings are
 text, so their models convert ("50" is a limit of 50) but still refuse unknown parameters.
+
+The published schemas say everything the API checks, so a request that matches them is never refused for its
+form: text fields carry the control-character rule of app.forms as a `pattern` (and, where the value is stripped
+and required, that it is not blank), mobiles the default region's numbering plan (set when the document is built),
+attempt reasons their codes, and a status that needs a proof the field it needs.
 """
 from __future__ import annotations
 
@@ -12,19 +17,31 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from app.forms import CONTROL_CHARACTERS, CONTROL_CHARACTERS_BUT_LINES
 from app.models.api_key import KEY_NAME_MAX
 from app.models.shipment import DESTINATION_MAX, EMAIL_MAX, NAME_MAX
 from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
 from app.services.contacts import MOBILE_INPUT_MAX
-from app.services.status import ALL_STATUSES
+from app.services.proofs import ATTEMPT_REASONS
+from app.services.shipment_feed import CURSOR_PATTERN
+from app.services.status import ALL_STATUSES, Status
 
 PAGE_MAX = 100
 PAGE_DEFAULT = 50
 RECEIVED_BY_MAX = 100
-ATTEMPT_REASON_MAX = 200
-CURSOR_MAX = 200
+CURSOR_MAX = 36  # CURSOR_PATTERN at its longest
 
 StatusName = Literal[ALL_STATUSES]  # type: ignore[valid-type]
+AttemptReason = Literal[tuple(ATTEMPT_REASONS)]  # type: ignore[valid-type]
+
+# Patterns (ECMA-262 and Python alike) for text: what app.forms refuses, said in the schema.
+SINGLE_LINE = rf"^[^{CONTROL_CHARACTERS}]*$"
+MULTI_LINE = rf"^[^{CONTROL_CHARACTERS_BUT_LINES}]*$"
+# What str.strip() removes beyond the control characters: a stripped, required value needs one other character.
+_SPACES = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = rf"^[{_SPACES}]*[^{CONTROL_CHARACTERS}{_SPACES}][^{CONTROL_CHARACTERS}]*$"
+# Replaced by the default region's mobile pattern when the document is built (app.api.openapi).
+MOBILE_MARK = "x-waybill-mobile"
 
 _ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 _DIGITS = re.compile(r"[0-9]{1,6}")
@@ -51,8 +68,21 @@ Instant = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
 QueryInt = Annotated[int, BeforeValidator(_digits_only)]
 
 
-def text(max_length: int, description: str, min_length: int = 1):
-    return Field(min_length=min_length, max_length=max_length, description=description)
+def text(max_length: int, description: str, min_length: int = 1, pattern: str = NOT_BLANK):
+    """A required text field, stripped when it is read: not blank, no control characters."""
+    return Field(min_length=min_length, max_length=max_length, description=description,
+                 json_schema_extra={"pattern": pattern})
+
+
+def optional_text(max_length: int, description: str, pattern: str = SINGLE_LINE, min_length: int | None = None):
+    """An optional text field (null or left out: not given)."""
+    return Field(default=None, min_length=min_length, max_length=max_length, description=description,
+                 json_schema_extra={"pattern": pattern})
+
+
+def mobile_text(description: str, **kwargs):
+    return Field(min_length=1, max_length=MOBILE_INPUT_MAX, description=description,
+                 json_schema_extra={MOBILE_MARK: True}, **kwargs)
 
 
 class RequestBody(BaseModel):
@@ -70,18 +100,27 @@ class Answer(BaseModel):
 
 # --- shipments ---------------------------------------------------------------------------------------------------
 
+# Addresses email_validator always accepts: no quoting, no "--" label, no special-use top-level domain (.test,
+# .local, .arpa…: all longer than three letters), within its length limits.
+EMAIL_PATTERN = (r"^[A-Za-z0-9_%+-]{1,32}(?:\.[A-Za-z0-9_%+-]{1,31})?"
+                 r"@(?:[A-Za-z0-9]{1,20}(?:-[A-Za-z0-9]{1,20})?\.){1,4}[a-z]{2,3}$")
+MOBILE_DESCRIPTION = ("The receiver's mobile, in any common format (`+91 98765 43210`, `098765 43210`, "
+                      "`9876543210`) or any country's in international form. The pattern describes the default "
+                      "region's mobiles written without spaces: those are always accepted.")
+
 class NewShipment(RequestBody):
     """A booking: the same fields and rules as `POST /create`."""
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "sender_name": "Meera Iyer", "receiver_name": "Arjun Menon", "mobile": "+91 94470 12345",
+        "sender_name": "Meera Iyer", "receiver_name": "Arjun Menon", "mobile": "+91 9447012345",
         "email": "arjun.menon@example.org", "destination": "12 MG Road, Kochi"}]})
     sender_name: Annotated[str, text(NAME_MAX, "The sender's full name.")]
     receiver_name: Annotated[str, text(NAME_MAX, "The receiver's full name.")]
-    mobile: Annotated[str, text(MOBILE_INPUT_MAX, "The receiver's mobile, in any common format "
-                                                  "(`+91 98765 43210`, `098765 43210`, `9876543210`).")]
-    email: Annotated[str, text(EMAIL_MAX, "The recipient's email: status emails go there."),
+    mobile: Annotated[str, mobile_text(MOBILE_DESCRIPTION)]
+    email: Annotated[str, text(EMAIL_MAX, "The recipient's email: status emails go there.", pattern=EMAIL_PATTERN),
                      WithJsonSchema({"type": "string", "format": "email", "minLength": 1, "maxLength": EMAIL_MAX,
-                                     "description": "The recipient's email: status emails go there."})]
+                                     "pattern": EMAIL_PATTERN,
+                                     "description": "The recipient's email: status emails go there. The pattern "
+                                                    "describes addresses that are always accepted."})]
     destination: Annotated[str, text(DESTINATION_MAX, "The delivery address, ending with the city.")]
 
 
@@ -122,11 +161,11 @@ class ShipmentFilters(QueryParameters):
     status: StatusName | None = Field(default=None, description="Only shipments in this status.")
     updated_since: Instant | None = Field(
         default=None, description="Only shipments changed at or after this instant (ISO 8601 with an offset).")
-    mobile: str | None = Field(default=None, min_length=1, max_length=MOBILE_INPUT_MAX,
-                               description="Only shipments for this mobile, in any common format.")
+    mobile: str | None = mobile_text("Only shipments for this mobile, in any common format (see the booking's "
+                                     "`mobile`).", default=None)
     limit: QueryInt = Field(default=PAGE_DEFAULT, ge=1, le=PAGE_MAX, description="Shipments per page.")
-    cursor: str | None = Field(default=None, min_length=1, max_length=CURSOR_MAX,
-                               description="Where the page starts: take it from the previous page's `next`.")
+    cursor: str | None = optional_text(CURSOR_MAX, "Where the page starts: take it from the previous page's "
+                                                   "`next`.", CURSOR_PATTERN, min_length=1)
 
 
 class LabelOptions(QueryParameters):
@@ -135,32 +174,47 @@ class LabelOptions(QueryParameters):
 
 # --- tracking events ---------------------------------------------------------------------------------------------
 
+# The proof a status needs (app.services.proofs, as staff record it): Delivered names who took the parcel, Delivery
+# Attempted says why it failed. Other statuses ignore both fields.
+PROOF_RULES = [
+    {"if": {"properties": {"status": {"const": str(Status.DELIVERED)}}, "required": ["status"]},
+     "then": {"required": ["received_by"],
+              "properties": {"received_by": {"type": "string", "pattern": NOT_BLANK}}}},
+    {"if": {"properties": {"status": {"const": str(Status.DELIVERY_ATTEMPTED)}}, "required": ["status"]},
+     "then": {"required": ["attempt_reason"],
+              "properties": {"attempt_reason": {"type": "string", "enum": list(ATTEMPT_REASONS)}}}},
+]
+
+
 class NewEvent(RequestBody):
-    """A status change. Whether it is allowed now is the state machine's call: 409 names the allowed ones."""
-    model_config = ConfigDict(json_schema_extra={"examples": [{
+    """A status change. Whether it is allowed now is the state machine's call: 409 names the allowed ones.
+    Delivered needs `received_by`, Delivery Attempted an `attempt_reason`."""
+    model_config = ConfigDict(json_schema_extra={"allOf": PROOF_RULES, "examples": [{
         "status": "Picked Up", "location": "Kochi Hub", "customer_message": "Your parcel is on its way."}]})
     status: StatusName
     location: Annotated[str, text(LOCATION_MAX, "Where it happened (a hub, a city).")]
-    note: Annotated[str | None, Field(default=None, max_length=NOTE_MAX, description="Internal note, staff only.")]
-    customer_message: Annotated[str | None, Field(default=None, max_length=NOTE_MAX,
-                                                  description="What the customer sees (tracking page, email).")]
+    note: Annotated[str | None, optional_text(NOTE_MAX, "Internal note, staff only.", MULTI_LINE)]
+    customer_message: Annotated[str | None, optional_text(NOTE_MAX, "What the customer sees (tracking page, "
+                                                                    "email).", MULTI_LINE)]
     occurred_at: Instant | None = Field(
         default=None, description="When the scan happened by the scanner's clock (ISO 8601 with an offset). The "
                                   "event is ordered by the time the server records it.")
-    received_by: Annotated[str | None, Field(default=None, min_length=1, max_length=RECEIVED_BY_MAX,
-                                             description="Who took the parcel (with Delivered).")]
-    attempt_reason: Annotated[str | None, Field(default=None, min_length=1, max_length=ATTEMPT_REASON_MAX,
-                                                description="Why delivery failed (with Delivery Attempted).")]
+    received_by: Annotated[str | None, optional_text(RECEIVED_BY_MAX, "Who took the parcel (needed with "
+                                                                      "Delivered).", min_length=1)]
+    attempt_reason: AttemptReason | None = Field(
+        default=None, description="Why delivery failed, as a code (needed with Delivery Attempted).")
 
 
 MAX_CHANGES = 1000  # per bulk call, as scan mode
 
 
 class NewBulkEvent(NewEvent):
-    """One change of a bulk call: a status change, for the shipment it names."""
+    """One change of a bulk call: a status change, for the shipment it names. A change without the proof its
+    status needs is refused on its own (`reason`: `proof_missing`), not the whole call."""
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "tracking_id": "3EE0AFAD", "status": "Delivered", "location": "Kochi", "received_by": "Ravi"}]})
-    tracking_id: Annotated[str, text(32, "The shipment's tracking ID (spaces, hyphens and case ignored).")]
+    tracking_id: Annotated[str, text(32, "The shipment's tracking ID (spaces, hyphens and case ignored).",
+                                     pattern=MULTI_LINE)]
 
 
 class NewEvents(RequestBody):

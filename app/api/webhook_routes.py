@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.api.contract import Success, answer
 from app.api.routes import api
-from app.api.schemas import Answer, RequestBody, text
+from app.api.schemas import SINGLE_LINE, Answer, RequestBody, optional_text, text
 from app.errors import NotFound
 from app.extensions import db
 from app.models import Notification, Shipment
@@ -22,14 +22,21 @@ from app.services.outbox import MAX_ROW_ID
 from app.services.roles import Permission
 
 EventType = Literal["shipment.created", "shipment.status_changed", "shipment.delivered"]
+# https:// (any case), a host name with a dot whose last label starts with a letter (never an IP address, written
+# in any of its forms), an optional port from 0 to 65535, then visible ASCII: the URLs the service always takes.
+# It refuses more (credentials, addresses that are not public), and a name is checked again at every delivery.
+WEBHOOK_URL = (r"^[Hh][Tt][Tt][Pp][Ss]://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+               r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+               r"(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+               r"(?:[/?#][\x21-\x7e]*)?$")
 
 
 class NewWebhook(RequestBody):
     """A receiver to call for the chosen events (https:// only; never a private or loopback address)."""
-    url: Annotated[str, text(URL_MAX, "The receiver's https:// URL.")]
+    url: Annotated[str, text(URL_MAX, "The receiver's https:// URL, by host name.", pattern=WEBHOOK_URL)]
     events: Annotated[list[EventType], Field(min_length=1, max_length=3, description="The events to send.")]
-    description: Annotated[str | None, Field(default=None, max_length=DESCRIPTION_MAX,
-                                             description="What the receiver is, for people.")]
+    description: Annotated[str | None, optional_text(DESCRIPTION_MAX, "What the receiver is, for people.",
+                                                     SINGLE_LINE)]
 
 
 class Webhook(Answer):
@@ -86,7 +93,9 @@ class WebhookList(Answer):
                permission=Permission.MANAGE_INTEGRATIONS, body=NewWebhook,
                response=Success(NewWebhookAnswer, 201, "Subscribed: the subscription and its secret (shown once)."))
 def create_webhook(body: NewWebhook):
-    """Deliveries are signed (`Waybill-Signature`) with the secret in this answer, which is never shown again."""
+    """Deliveries are signed (`Waybill-Signature`) with the secret in this answer, which is never shown again.
+    A URL the pattern allows can still be refused with a 400 naming `url` in `errors`: one whose host is (or
+    stands for) a private, loopback or other non-public address, or that carries credentials."""
     subscription, secret = webhooks.create_subscription(current_user.id, body.url, list(body.events),
                                                          body.description, actor=current_user.username)
     db.session.commit()

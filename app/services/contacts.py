@@ -6,6 +6,7 @@ from functools import lru_cache
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
+from phonenumbers import PhoneMetadata
 
 MOBILE_INPUT_MAX = 32
 # Numbers that can receive a text. Where a plan cannot tell mobiles from landlines (the USA, Canada) the number
@@ -37,6 +38,19 @@ def normalise_mobile(raw: str, default_region: str) -> str:
         raise ContactError(_("That is not a mobile number (it looks like a landline or a service number); "
                              "enter a mobile number."))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def mobile_pattern(region: str) -> str:
+    """A regular expression (ECMA-262 and Python alike) that only mobiles `normalise_mobile` accepts match: the
+    region's mobile numbers, written nationally (with or without the national prefix) or with the country code
+    (`+91 9876543210`), without spaces inside the number. Built from the numbering plan phonenumbers checks against,
+    so the two cannot drift; numbers of other countries and spaced forms are accepted too, but not described."""
+    metadata = PhoneMetadata.metadata_for_region(region.upper())
+    if metadata is None or metadata.mobile is None or not metadata.mobile.national_number_pattern:
+        raise ValueError(f"No numbering plan for region {region!r}")
+    national = metadata.mobile.national_number_pattern.replace(r"\d", "[0-9]")  # \d is any script's digit in Python
+    prefixes = [rf"\+{metadata.country_code} ?"] + ([metadata.national_prefix] if metadata.national_prefix else [])
+    return rf"^(?:{'|'.join(prefixes)})?(?:{national})$"
 
 
 @lru_cache(maxsize=4096)
