@@ -336,7 +336,7 @@ def integrator_examples() -> str:
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = readme.split("## Integrator API", 1)[1].split("\n## ", 1)[0]
-    [block] = [b for b in re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL) if "API=" in b]
+    [block] = [b for b in re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL) if "BASE=" in b]
     return block
 
 
@@ -351,7 +351,7 @@ def test_the_readme_integrator_examples_run_as_written(live_server, make_user, a
     (tmp_path / "instance").mkdir()
     (tmp_path / "instance" / ".admin-password").write_text("readme-admin-password-1\n")
     env = {key: value for key, value in os.environ.items() if not key.startswith("ADMIN_")}
-    env["API"] = live_server.url
+    env["BASE"] = live_server.url
     result = subprocess.run(["bash", "-euo", "pipefail", "-c", integrator_examples()], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
