@@ -95,6 +95,10 @@ class Config:
         self.DB_PING_AFTER_IDLE_SECONDS = 1.0
         self.ADMIN_USERNAME = env("ADMIN_USERNAME") or None
         self.ADMIN_PASSWORD = env("ADMIN_PASSWORD") or None
+        # Not from the environment: every deployment hashes with scrypt; only the test settings choose a cheap
+        # method, so a suite of thousands of sign-ins does not spend minutes on scrypt (tests/test_auth.py keeps
+        # one sign-in on scrypt, tests/test_sessions.py the timing check).
+        self.PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a hash method's name, not a password
         self.DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", "IN").upper()
         self.DISPLAY_TIMEZONE = env("DISPLAY_TIMEZONE", "Asia/Kolkata")
         self.PUBLIC_BASE_URL = (env("PUBLIC_BASE_URL") or local_base_url()).rstrip("/")
@@ -243,6 +247,7 @@ class TestingConfig(Config):
     def __init__(self, database_uri: str = "sqlite://") -> None:
         super().__init__()
         self.TESTING = True
+        self.PASSWORD_HASH_METHOD = "pbkdf2:sha256:1"  # noqa: S105 - one PBKDF2 round, tests only
         self.SECRET_KEY = "test-secret-key"  # noqa: S105 - tests only
         self.SQLALCHEMY_DATABASE_URI = database_url(database_uri)
         self.MIGRATION_DATABASE_URI = None  # the tests' schema is migrated on their own database

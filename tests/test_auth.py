@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from app import create_app
 from app.extensions import db
 from app.models import User
+from tests.conftest import clean_database
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
@@ -72,7 +73,26 @@ def test_passwords_are_stored_hashed(app, make_user):
     user_id = make_user("op1", "correct-horse-1")
     with app.app_context():
         stored = db.session.get(User, user_id).password_hash
-    assert "correct-horse-1" not in stored and stored.startswith(("scrypt:", "pbkdf2:"))
+    assert "correct-horse-1" not in stored and stored.startswith("pbkdf2:sha256:1$")  # the tests' cheap method
+
+
+def test_production_settings_hash_with_scrypt_and_sign_in_with_it(make_config):
+    """The one sign-in on the real hash: every deployment's settings hash with scrypt (not from the environment),
+    and a password hashed so signs in (the tests' cheap method elsewhere is only a setting)."""
+    from app.config import Config
+
+    assert Config().PASSWORD_HASH_METHOD == "scrypt"
+    application = create_app(make_config(PASSWORD_HASH_METHOD=Config().PASSWORD_HASH_METHOD))
+    with application.app_context():
+        from app.services.users import create_user
+
+        user = create_user("real-hash", "correct-horse-1", "operator")
+        db.session.commit()
+        assert user.password_hash.startswith("scrypt:") and "correct-horse-1" not in user.password_hash
+    client = application.test_client()
+    assert client.post("/login", json={"username": "real-hash", "password": "correct-horse-1"}).status_code == 200
+    assert client.post("/login", json={"username": "real-hash", "password": "wrong-horse-1"}).status_code == 401
+    clean_database(application)
 
 
 def test_login_records_last_login(client, make_user, app):

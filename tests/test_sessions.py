@@ -13,6 +13,7 @@ from sqlalchemy import event, select, update
 from app import create_app
 from app.extensions import db
 from app.models import AuditEntry, LoginThrottle, StaffSession
+from app.services.users import create_user
 from app.timeutil import utcnow
 from tests.conftest import AuthActions, clean_database
 
@@ -364,8 +365,11 @@ def test_lockout_settings_are_read_from_the_config(make_config, make_user):
 
 def test_unknown_and_real_usernames_take_the_same_time(make_config, make_user):
     """No user enumeration by timing: an unknown name is checked against a dummy hash of the same cost."""
-    application = create_app(make_config(LOGIN_LOCK_AFTER=10_000))
-    make_user()
+    # The production hash: with the tests' cheap one both sides would take microseconds and prove nothing.
+    application = create_app(make_config(LOGIN_LOCK_AFTER=10_000, PASSWORD_HASH_METHOD="scrypt"))
+    with application.app_context():
+        assert create_user("operator1", "correct-horse-1", "operator").password_hash.startswith("scrypt:")
+        db.session.commit()
     client = application.test_client()
     login(client, "nobody-at-all", WRONG)  # warm up (the dummy hash is made once)
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy import Boolean, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
@@ -12,6 +13,15 @@ from app.models.types import UTCDateTime
 from app.timeutil import utcnow
 
 USERNAME_MAX = 64
+PRODUCTION_HASH_METHOD = "scrypt"  # Werkzeug's default: memory-hard, the cost a stolen table must pay
+
+
+def password_hash_method() -> str:
+    """How new passwords are hashed: the app's PASSWORD_HASH_METHOD (the test settings choose a cheap one),
+    else scrypt. A stored hash names its own method, so checking never depends on this."""
+    if has_app_context():
+        return current_app.config.get("PASSWORD_HASH_METHOD") or PRODUCTION_HASH_METHOD
+    return PRODUCTION_HASH_METHOD
 
 
 class User(UserMixin, db.Model):
@@ -29,7 +39,7 @@ class User(UserMixin, db.Model):
     __table_args__ = (Index("uq_users_username_lower", func.lower(username), unique=True),)
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = generate_password_hash(password, method=password_hash_method())
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

@@ -21,7 +21,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.extensions import db
 from app.models import LoginThrottle, StaffSession, User
-from app.models.user import USERNAME_MAX
+from app.models.user import USERNAME_MAX, password_hash_method
 from app.services.audit import record_audit
 from app.services.sessions import SessionLifetimes, end_session, start_session
 from app.timeutil import utcnow
@@ -51,9 +51,13 @@ class SignInOutcome:
         return max(1, math.ceil((self.locked_until - utcnow()).total_seconds()))
 
 
-@lru_cache(maxsize=1)
 def _dummy_hash() -> str:
-    return generate_password_hash(secrets.token_urlsafe(16))  # the same algorithm and cost as real hashes
+    return _dummy_hash_for(password_hash_method())
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash_for(method: str) -> str:
+    return generate_password_hash(secrets.token_urlsafe(16), method=method)  # the same cost as real hashes
 
 
 def throttle_key(username: str) -> str:
