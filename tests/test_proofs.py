@@ -11,10 +11,13 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 from sqlalchemy import func, select
 
 from app import create_app
+from app.api.schemas import NAME
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import AuditEntry, DeliveryProof, Notification, Shipment, TrackingEvent
@@ -401,6 +404,45 @@ def test_public_json_of_a_shipment_not_delivered_has_no_delivery(client, create_
     assert "delivery" not in client.get(f"/track/{create_shipment()}").get_json()
 
 
+def timeline_badges(page: str) -> list[str]:
+    """The badge texts of a page's timeline, newest first."""
+    timeline = page[page.index('<ol class="timeline"'):]
+    timeline = timeline[:timeline.index("</ol>")]
+    return re.findall(r'<span class="badge [^"]+">([^<]+)</span>', timeline)
+
+
+def test_the_public_timeline_says_why_a_delivery_attempt_failed(client, auth, create_shipment, app):
+    tracking_id = at_the_door(client, auth, create_shipment)
+    staff_post(client, auth, tracking_id, status="Delivery Attempted", attempt_reason="business_closed",
+               location="Kochi")
+    auth.logout()
+    events = client.get(f"/track/{tracking_id}").get_json()["events"]
+    assert [e["attempt_reason"] for e in events] == [None, None, None, None, "Business closed"]
+    page = client.get(f"/track/{tracking_id}", headers=HTML).get_data(as_text=True)
+    fragment = client.get(f"/track/{tracking_id}?fragment=timeline", headers=HTML).get_data(as_text=True)
+    for text in (page, fragment):
+        assert '<p class="timeline__reason">Reason: Business closed</p>' in text
+    hindi = client.get(f"/track/{tracking_id}?lang=hi", headers=HTML).get_data(as_text=True)
+    assert "Business closed" not in hindi and "कारण: दुकान या दफ़्तर बंद था" in hindi
+
+
+def test_a_hold_and_its_release_do_not_show_the_status_twice(client, auth, create_shipment):
+    tracking_id = create_shipment()
+    auth.login()
+    for status in ("On Hold", "Booked", "Picked Up"):
+        response = client.post(f"/update/{tracking_id}", json={"status": status, "location": "Kochi Hub"},
+                               headers=auth.headers())
+        assert response.status_code == 200, response.get_json()
+    auth.logout()
+    events = client.get(f"/track/{tracking_id}").get_json()["events"]
+    assert [(e["status"], e["hold_released"]) for e in events] == [
+        ("Booked", False), ("On Hold", False), ("Booked", True), ("Picked Up", False)]
+    page = client.get(f"/track/{tracking_id}", headers=HTML).get_data(as_text=True)
+    assert timeline_badges(page) == ["Picked Up", "Hold released", "On Hold", "Booked"]
+    hindi = client.get(f"/track/{tracking_id}?lang=hi", headers=HTML).get_data(as_text=True)
+    assert "Hold released" not in hindi
+
+
 def test_file_routes_answer_404_for_another_shipments_proof_or_kind(client, auth, create_shipment, app):
     tracking_id = at_the_door(client, auth, create_shipment)
     staff_post(client, auth, tracking_id, status="Delivered", received_by=RECEIVER,
@@ -539,3 +581,19 @@ def test_a_delivery_with_s3_storage_puts_the_files_in_the_bucket(make_config, s3
         clean_database(application)
         with application.app_context():
             db.engine.dispose()
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.from_regex(NAME, fullmatch=True).filter(lambda text: 0 < len(" ".join(text.split())) <= 100))
+def test_every_name_the_published_pattern_allows_is_accepted(name):
+    """The API publishes NAME for received_by; a contract fuzzer sends whatever it allows (unassigned or private-use
+    code points included), and each must be accepted as it is described."""
+    assert check_proof("Delivered", name, None, required=True).received_by == " ".join(name.split())
+
+
+@pytest.mark.parametrize("hidden", ["\u200b", "\u200d", "\u202e", "\u2066", "\ufeff", "\u00ad"])
+def test_invisible_formatting_is_refused_and_outside_the_published_pattern(hidden):
+    with pytest.raises(ValidationError) as caught:
+        check_proof("Delivered", f"Ravi{hidden}Kumar", None, required=True)
+    assert "received_by" in caught.value.fields
+    assert re.fullmatch(NAME, f"Ravi{hidden}Kumar") is None

@@ -22,7 +22,7 @@ from app.models.api_key import KEY_NAME_MAX
 from app.models.shipment import DESTINATION_MAX, EMAIL_MAX, NAME_MAX
 from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
 from app.services.contacts import MOBILE_INPUT_MAX
-from app.services.proofs import ATTEMPT_REASONS
+from app.services.proofs import ATTEMPT_REASONS, HIDDEN_FORMAT_CHARACTERS
 from app.services.shipment_feed import CURSOR_PATTERN
 from app.services.status import ALL_STATUSES, Status
 
@@ -40,6 +40,10 @@ MULTI_LINE = rf"^[^{CONTROL_CHARACTERS_BUT_LINES}]*$"
 # What str.strip() removes beyond the control characters: a stripped, required value needs one other character.
 _SPACES = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 NOT_BLANK = rf"^[{_SPACES}]*[^{CONTROL_CHARACTERS}{_SPACES}][^{CONTROL_CHARACTERS}]*$"
+# Who took a parcel: no control characters and no invisible formatting ones either (app.services.proofs).
+NAME = rf"^[^{CONTROL_CHARACTERS}{HIDDEN_FORMAT_CHARACTERS}]*$"
+NOT_BLANK_NAME = (rf"^[{_SPACES}]*[^{CONTROL_CHARACTERS}{HIDDEN_FORMAT_CHARACTERS}{_SPACES}]"
+                  rf"[^{CONTROL_CHARACTERS}{HIDDEN_FORMAT_CHARACTERS}]*$")
 # Replaced by the default region's mobile pattern when the document is built (app.api.openapi).
 MOBILE_MARK = "x-waybill-mobile"
 
@@ -179,7 +183,7 @@ class LabelOptions(QueryParameters):
 PROOF_RULES = [
     {"if": {"properties": {"status": {"const": str(Status.DELIVERED)}}, "required": ["status"]},
      "then": {"required": ["received_by"],
-              "properties": {"received_by": {"type": "string", "pattern": NOT_BLANK}}}},
+              "properties": {"received_by": {"type": "string", "pattern": NOT_BLANK_NAME}}}},
     {"if": {"properties": {"status": {"const": str(Status.DELIVERY_ATTEMPTED)}}, "required": ["status"]},
      "then": {"required": ["attempt_reason"],
               "properties": {"attempt_reason": {"type": "string", "enum": list(ATTEMPT_REASONS)}}}},
@@ -200,7 +204,7 @@ class NewEvent(RequestBody):
         default=None, description="When the scan happened by the scanner's clock (ISO 8601 with an offset). The "
                                   "event is ordered by the time the server records it.")
     received_by: Annotated[str | None, optional_text(RECEIVED_BY_MAX, "Who took the parcel (needed with "
-                                                                      "Delivered).", min_length=1)]
+                                                                      "Delivered).", NAME, min_length=1)]
     attempt_reason: AttemptReason | None = Field(
         default=None, description="Why delivery failed, as a code (needed with Delivery Attempted).")
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -98,6 +99,14 @@ def check_proof(status: str, received_by: str | None, attempt_reason: str | None
     return Proof(attempt_reason=reason)
 
 
+# What a name may not hold besides control characters: the invisible and direction-changing format characters
+# (soft hyphen, zero-width spaces and joiners, bidirectional marks, embeddings, overrides and isolates, the
+# byte-order mark), with which a name reads differently from what is stored. A regular-expression range
+# (ECMA-262 and Python alike), also published in the API's schema (app.api.schemas).
+HIDDEN_FORMAT_CHARACTERS = r"\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff"
+_REFUSED_IN_NAME = re.compile(rf"[\x00-\x1f\x7f-\x9f\ud800-\udfff{HIDDEN_FORMAT_CHARACTERS}]")
+
+
 def _checked_name(value: str | None, required: bool, problems: dict[str, str]) -> str | None:
     if value is not None and not isinstance(value, str):
         problems["received_by"] = "Must be a string."
@@ -108,8 +117,9 @@ def _checked_name(value: str | None, required: bool, problems: dict[str, str]) -
             problems["received_by"] = "Enter the name of the person who received the parcel."
     elif len(name) > RECEIVED_BY_MAX:
         problems["received_by"] = f"At most {RECEIVED_BY_MAX} characters."
-    elif not name.isprintable():
-        problems["received_by"] = "Control characters (such as NUL) are not allowed here."
+    elif _REFUSED_IN_NAME.search(name):
+        problems["received_by"] = ("Control and invisible formatting characters (such as NUL or a right-to-left "
+                                   "override) are not allowed here.")
     return name
 
 
@@ -265,6 +275,11 @@ def public_delivery_from(status: str, events: Iterable) -> PublicDelivery | None
     if not delivered:
         return None
     return PublicDelivery(first_name(delivered[-1].received_by), delivered[-1].occurred_at)
+
+
+def attempt_reason_label(code: str | None) -> LazyString | None:
+    """What people read for an attempt reason code (public: the tracking page and JSON, emails); None for none."""
+    return ATTEMPT_REASONS.get(code or "")
 
 
 def public_delivery(shipment: Shipment) -> PublicDelivery | None:
