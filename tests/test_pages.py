@@ -310,6 +310,29 @@ def test_dashboard_search_by_tracking_id_and_filter_by_status(client, many_shipm
     assert rows_of(client.get("/admin", query_string={"status": "Delivered"}, headers=HTML)) == []
 
 
+def test_dashboard_search_reads_tracking_ids_as_public_tracking_does(client, many_shipments, staff_page):
+    ids, _special = many_shipments
+    wanted = ids[5]
+    typed = [f"{wanted[:4].lower()}-{wanted[4:].lower()}", f"{wanted[:4]} {wanted[4:]}", wanted.replace("0", "O"),
+             f"{wanted[:3]}-{wanted[3:6].lower()}"]
+    for q in typed:
+        assert wanted in rows_of(client.get("/admin", query_string={"q": q}, headers=HTML)), q
+
+
+@pytest.mark.parametrize("q", ["mysuru", "570001", "Mysuru 5700"])
+def test_dashboard_search_by_city_or_pin_code(client, many_shipments, create_shipment, staff_page, q):
+    in_mysuru = create_shipment(destination="12 Temple Road, Mysuru 570001")
+    assert rows_of(client.get("/admin", query_string={"q": q}, headers=HTML)) == [in_mysuru]
+
+
+def test_dashboard_search_box_has_a_translated_placeholder(client, staff_page):
+    page = client.get("/admin", headers=HTML).get_data(as_text=True)
+    assert "{{" not in page and "_(" not in page
+    assert 'placeholder="Tracking ID, mobile, name, city or PIN code"' in page
+    hindi = client.get("/admin?lang=hi", headers=HTML).get_data(as_text=True)
+    assert 'placeholder="ट्रैकिंग आईडी, मोबाइल, नाम, शहर या पिन कोड"' in hindi
+
+
 def test_dashboard_json_is_still_the_counts(client, create_shipment, auth):
     create_shipment()
     auth.login()

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from app.services.tracking_ids import new_tracking_id, normalise_tracking_id
+from app.services.tracking_ids import new_tracking_id, normalise_tracking_id, normalise_tracking_id_prefix
 
 
 def test_new_ids_are_eight_uppercase_hex_characters():
@@ -20,3 +20,11 @@ def test_new_ids_are_eight_uppercase_hex_characters():
 ])
 def test_normalise_tracking_id(typed, expected):
     assert normalise_tracking_id(typed) == expected
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("94a6", "94A6"), ("94a6-f8", "94A6F8"), ("94A6 F8F8", "94A6F8F8"), ("9O4", "904"), ("94", None),
+    ("94A6F8F8A", None), ("Meera", None), ("", None),
+])
+def test_normalise_tracking_id_prefix(typed, expected):
+    assert normalise_tracking_id_prefix(typed) == expected

@@ -17,6 +17,7 @@ from app.services.contacts import ContactError, normalise_mobile
 from app.services.pagination import Pagination
 from app.services.shipments import find_shipment, next_statuses, status_counts, timeline
 from app.services.status import ALL_STATUSES
+from app.services.tracking_ids import normalise_tracking_id_prefix
 
 PAGE_SIZE = 25
 RECENT_LOCATIONS = 15
@@ -24,7 +25,6 @@ RECENT_LOCATIONS = 15
 # however large the event log grows (it walks the primary key backwards, no scan).
 RECENT_LOCATION_SCAN = 500
 
-_TRACKING_ID_PART = re.compile(r"^[0-9A-Fa-f]{3,8}$")
 _PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{6,}$")
 
 
@@ -85,9 +85,10 @@ def status_tally() -> StatusTally:
 def list_shipments(filters: ShipmentFilter, default_region: str, per_page: int = PAGE_SIZE) -> ShipmentPage:
     """One page of shipments matching the filter, by last update.
 
-    `text` matches a tracking ID (whole, or its first three or more characters), a mobile number in any
-    common format, or part of the sender's or receiver's name (any case). A page past the end is clamped
-    to the last page.
+    `text` matches a tracking ID (whole, or its first three or more characters, read as public tracking reads
+    them: any case, spaces and hyphens ignored, O for 0), a mobile number in any common format, or part of the
+    sender's or receiver's name or of the destination (a city or PIN code), in any case. A page past the end is
+    clamped to the last page.
     """
     conditions = shipment_conditions(filters, default_region)
     total = db.session.scalar(select(func.count()).select_from(Shipment).where(*conditions)) or 0
@@ -118,9 +119,11 @@ def shipment_conditions(filters: ShipmentFilter, default_region: str) -> list:
 
 def _text_condition(text: str, default_region: str):
     matches = [Shipment.sender_name.icontains(text, autoescape=True),
-               Shipment.receiver_name.icontains(text, autoescape=True)]
-    if _TRACKING_ID_PART.match(text):
-        matches.append(Shipment.tracking_id.startswith(text.upper(), autoescape=True))
+               Shipment.receiver_name.icontains(text, autoescape=True),
+               Shipment.destination.icontains(text, autoescape=True)]
+    tracking_id_prefix = normalise_tracking_id_prefix(text)
+    if tracking_id_prefix:
+        matches.append(Shipment.tracking_id.startswith(tracking_id_prefix, autoescape=True))
     if _PHONE_LIKE.match(text):
         # Looks like a number but may not be one: then names and IDs can still match.
         with suppress(ContactError):

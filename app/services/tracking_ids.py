@@ -6,6 +6,7 @@ import uuid
 
 TRACKING_ID_LENGTH = 8
 _TRACKING_ID_RE = re.compile(r"^[0-9A-F]{8}$")
+_TRACKING_ID_PREFIX_RE = re.compile(r"^[0-9A-F]{3,8}$")
 # People copy IDs from labels and messages as "3EE0 AFAD" or "3EE0-AFAD", and type the letter O for a zero
 # (an ID is hex, so O can only mean 0).
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212]+")
@@ -20,5 +21,18 @@ def normalise_tracking_id(value: str) -> str | None:
 
     Any letter case; every whitespace and hyphen (anywhere, not only around it) ignored; the letter O read as 0.
     """
-    candidate = _SEPARATORS.sub("", value).upper().replace("O", "0")
+    candidate = _canonical_characters(value)
     return candidate if _TRACKING_ID_RE.match(candidate) else None
+
+
+def normalise_tracking_id_prefix(value: str) -> str | None:
+    """The canonical form of the start of a tracking ID (three to eight characters) typed by a person, or None.
+
+    Read as `normalise_tracking_id` reads a whole ID, so a search box finds "94a6-f8" or "94A6 F8F8".
+    """
+    candidate = _canonical_characters(value)
+    return candidate if _TRACKING_ID_PREFIX_RE.match(candidate) else None
+
+
+def _canonical_characters(value: str) -> str:
+    return _SEPARATORS.sub("", value).upper().replace("O", "0")
