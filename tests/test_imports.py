@@ -98,6 +98,22 @@ def test_the_page_lists_bad_rows_then_a_good_file_offers_labels_and_ids(client, 
     assert sorted(r["tracking_id"] for r in rows) == ids
 
 
+def test_the_tracking_ids_csv_neutralises_formulas_in_names_and_destinations(client, operator, app):
+    rows = ['Asha Rao,"=HYPERLINK(""http://evil.example"")",+91 98765 43210,v@example.com,"-2+3, Kochi"',
+            'Ravi Kumar,@SUM(A1),098765 43211,m@example.com,"+1 Kochi"',
+            'Ravi Kumar,Meera Iyer,098765 43212,m@example.com,"=A1, Kochi"']
+    assert upload(client, operator, "\n".join([HEADER, *rows])).status_code == 201
+    with app.app_context():
+        ids = list(db.session.scalars(select(Shipment.tracking_id)))
+    response = client.post("/admin/imports/tracking-ids.csv",
+                           data={"tracking_ids": " ".join(ids), "csrf_token": operator.csrf_token})
+    assert response.status_code == 200
+    cells = {(r["receiver_name"], r["destination"])
+             for r in csv.DictReader(io.StringIO(response.get_data(as_text=True)))}
+    assert cells == {("'=HYPERLINK(\"http://evil.example\")", "'-2+3, Kochi"), ("'@SUM(A1)", "'+1 Kochi"),
+                     ("Meera Iyer", "'=A1, Kochi")}
+
+
 @pytest.mark.parametrize("content, message", [
     ("", "empty"),
     ("sender_name,receiver_name,mobile,email\nA,B,9876543210,a@example.com\n", "header"),

@@ -13,6 +13,7 @@ from app.admin.routes import bp
 from app.auth.guard import accepts_upload, staff_required
 from app.errors import wants_html
 from app.extensions import db
+from app.services.exports import neutralise_formula
 from app.services.imports import MAX_BYTES, ImportRejected, import_bookings, read_bookings_csv
 from app.services.labels import MAX_LABELS, shipments_for_labels
 from app.services.roles import Permission
@@ -58,13 +59,15 @@ def import_file():
 @bp.post("/imports/tracking-ids.csv")
 @staff_required(Permission.VIEW_SHIPMENTS)
 def imported_tracking_ids():
-    """The tracking IDs of an import (posted back from its result page) as CSV, with receiver and destination."""
+    """The tracking IDs of an import (posted back from its result page) as CSV, with receiver and destination;
+    cells a spreadsheet would read as formulas are neutralised as in the shipments export."""
     tracking_ids, _size = label_batch_request()
     shipments = shipments_for_labels(tracking_ids)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(("tracking_id", "receiver_name", "destination", "status"))
-    writer.writerows((s.tracking_id, s.receiver_name, s.destination, s.status) for s in shipments)
+    writer.writerows([neutralise_formula(cell) for cell in (s.tracking_id, s.receiver_name, s.destination, s.status)]
+                     for s in shipments)
     response = Response(buffer.getvalue(), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="tracking-ids-{utcnow():%Y%m%d-%H%M%S}.csv"'
     response.headers["Cache-Control"] = "no-store"
