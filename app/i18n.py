@@ -10,7 +10,15 @@ from flask_babel import Babel
 from jinja2 import pass_eval_context
 from markupsafe import escape
 
-from app.locales import DEFAULT_LANGUAGE, LANGUAGES, current_language, format_estimate, status_label, translations
+from app.locales import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    current_language,
+    format_estimate,
+    location_label,
+    status_label,
+    translations,
+)
 
 LANG_PARAM = "lang"
 LANG_COOKIE = "lang"
@@ -101,5 +109,6 @@ def init_i18n(app: Flask) -> None:
     app.jinja_env.globals["_"] = _template_underscore
     app.after_request(remember_language)
     app.jinja_env.filters["status_label"] = status_label
+    app.jinja_env.filters["location_label"] = location_label
     app.jinja_env.filters["estimate_text"] = estimate_text
     app.jinja_env.globals.update(current_language=current_language, language_links=language_links)

@@ -39,6 +39,11 @@ STATUS_LABELS = {
 }
 
 
+# The one location Waybill writes itself (a booking's first event, app.services.shipments.ORIGIN_LOCATION): stored
+# in English like the statuses, shown in the reader's language. Staff type every other location as it is shown.
+LOCATION_LABELS = {"Origin Facility": lazy_gettext("Origin Facility")}
+
+
 def language_or_default(code: str | None) -> str:
     """`code` when it is a language we speak, else the default."""
     return code if code in LANGUAGES else DEFAULT_LANGUAGE
@@ -87,6 +92,13 @@ def status_label(status: str) -> str:
     if status not in STATUS_LABELS:
         return str(status)
     return translations().ugettext(str(status))
+
+
+def location_label(location: str) -> str:
+    """A location in the active language: Waybill's own default location translated, any other as typed."""
+    if location not in LOCATION_LABELS:
+        return location
+    return translations().ugettext(location)
 
 
 def format_local_time(value: datetime | None, tz_name: str) -> str:

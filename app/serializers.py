@@ -8,15 +8,20 @@ note. Staff shapes carry the full record.
 from __future__ import annotations
 
 from flask import current_app, url_for
+from flask_babel import force_locale
 
 from app.models import AuditEntry, DeliveryProof, Shipment, TrackingEvent, User
 from app.services.audit import AuditPage
 from app.services.privacy import destination_area, first_name_and_initial
+from app.services.proofs import attempt_reason_label
 from app.timeutil import isoformat_z
 
 
 def event_to_dict(event: TrackingEvent, staff: bool = False) -> dict:
-    """An event as anyone may see it (its customer-facing message); staff also get the note and the actor."""
+    """An event as anyone may see it (its customer-facing message); staff also get the note and the actor.
+
+    The public shape also says why a delivery attempt failed (the reason's label, in English like the status
+    names) and whether the event released a hold (it then repeats the status the shipment was held from)."""
     data = {
         "status": event.status,
         "location": event.location,
@@ -26,6 +31,11 @@ def event_to_dict(event: TrackingEvent, staff: bool = False) -> dict:
     if staff:
         data["note"] = event.note
         data["actor"] = event.actor
+    else:
+        label = attempt_reason_label(getattr(event, "attempt_reason", None))
+        with force_locale("en"):
+            data["attempt_reason"] = str(label) if label is not None else None
+        data["hold_released"] = bool(getattr(event, "hold_released", False))
     return data
 
 

@@ -9,6 +9,7 @@ from app.services.status import (
     allowed_next_statuses,
     canonical_status,
     held_from_timeline,
+    hold_releases,
     stage_index,
 )
 
@@ -99,3 +100,12 @@ def test_stage_index_places_exceptions_on_the_stage_they_interrupted():
 ])
 def test_held_from_is_the_latest_status_that_is_not_on_hold(timeline, expected):
     assert held_from_timeline(timeline) == expected
+
+
+@pytest.mark.parametrize("timeline, expected", [
+    (["Booked", "On Hold", "Booked", "Picked Up"], [False, False, True, False]),
+    (["Booked", "In Transit", "On Hold", "In Transit", "In Transit"], [False, False, False, True, False]),
+    (["Booked", "On Hold"], [False, False]), ([], []),
+])
+def test_hold_releases_marks_the_event_that_ends_a_hold(timeline, expected):
+    assert hold_releases(timeline) == expected

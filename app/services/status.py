@@ -72,6 +72,17 @@ def held_from_timeline(statuses: Iterable[str]) -> str | None:
     return next((s for s in reversed(list(statuses)) if s != Status.ON_HOLD), None)
 
 
+def hold_releases(statuses: Iterable[str]) -> list[bool]:
+    """For each status of a timeline (oldest first), whether that event released a hold: it follows an On Hold
+    event and is not one itself. Such an event repeats the status held from ("Booked" after "Booked, On Hold"),
+    so a timeline says "Hold released" for it instead."""
+    released, previous = [], None
+    for status in statuses:
+        released.append(previous == Status.ON_HOLD and status != Status.ON_HOLD)
+        previous = status
+    return released
+
+
 def stage_index(status: str, held_from: str | None = None) -> int:
     """Position on the five-stage progress bar (0-based); exceptions sit at the stage they interrupted."""
     effective = held_from if status == Status.ON_HOLD and held_from else status

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from types import SimpleNamespace
 
 from flask import current_app
@@ -18,9 +20,9 @@ from app.metrics import count_cache_lookup
 from app.models import DeliveryProof, Shipment, TrackingEvent
 from app.serializers import public_shipment_to_dict
 from app.services.estimates import Estimate, estimate
-from app.services.proofs import public_delivery_from
+from app.services.proofs import attempt_reason_label, public_delivery_from
 from app.services.shipments import shipment_not_found
-from app.services.status import held_from_timeline
+from app.services.status import held_from_timeline, hold_releases
 from app.services.tracking_cache import CachedDocument, DocumentCache
 from app.services.tracking_ids import normalise_tracking_id
 from app.timeutil import parse_iso_z
@@ -28,19 +30,57 @@ from app.timeutil import parse_iso_z
 _shipments, _events, _proofs = Shipment.__table__, TrackingEvent.__table__, DeliveryProof.__table__
 # Shipment and its events in one round trip: every shipment has at least its "Booked" event. Contacts and
 # staff notes are not even read: this document is public (names and destination are shortened when serialised;
-# of a proof of delivery only the receiver's name is read, and only its first word is shown).
+# of a proof of delivery only the receiver's name and the attempt reason are read, and of the name only its first
+# word is shown).
 _TRACKING_ROWS = (
     select(
         _shipments.c.tracking_id, _shipments.c.status, _shipments.c.sender_name, _shipments.c.receiver_name,
         _shipments.c.destination, _shipments.c.created_at, _shipments.c.updated_at,
         _events.c.status.label("event_status"), _events.c.location, _events.c.customer_message,
-        _events.c.occurred_at, _proofs.c.received_by,
+        _events.c.occurred_at, _proofs.c.received_by, _proofs.c.attempt_reason,
     )
     .join(_events, _events.c.shipment_id == _shipments.c.id)
     .outerjoin(_proofs, _proofs.c.event_id == _events.c.id)
     .where(_shipments.c.tracking_id == bindparam("tracking_id"))
     .order_by(_events.c.occurred_at, _events.c.id)
 )
+_PUBLIC_EVENT_ROWS = (
+    select(_events.c.status.label("event_status"), _events.c.location, _events.c.customer_message,
+           _events.c.occurred_at, _proofs.c.received_by, _proofs.c.attempt_reason)
+    .outerjoin(_proofs, _proofs.c.event_id == _events.c.id)
+    .where(_events.c.shipment_id == bindparam("shipment_id"))
+    .order_by(_events.c.occurred_at, _events.c.id)
+)
+
+
+@dataclass(frozen=True)
+class PublicEvent:
+    """One step of the public timeline. `received_by` is read only for the receiver's first name; an event
+    that released a hold repeats the status held from, so it is shown as "Hold released"."""
+
+    status: str
+    location: str
+    customer_message: str | None
+    occurred_at: datetime
+    received_by: str | None
+    attempt_reason: str | None  # the code; pages and JSON show its label
+    hold_released: bool = False
+
+    @property
+    def attempt_reason_label(self):
+        return attempt_reason_label(self.attempt_reason)
+
+
+def public_timeline(shipment_id: int) -> list[PublicEvent]:
+    """A shipment's public timeline, oldest first: each event with its attempt reason and whether it released
+    a hold (the tracking page and its live part; the JSON document reads the same from its own query)."""
+    return _public_events(db.session.execute(_PUBLIC_EVENT_ROWS, {"shipment_id": shipment_id}).all())
+
+
+def _public_events(rows) -> list[PublicEvent]:
+    released = hold_releases(r.event_status for r in rows)
+    return [PublicEvent(r.event_status, r.location, r.customer_message, r.occurred_at, r.received_by,
+                        r.attempt_reason, hold_released) for r, hold_released in zip(rows, released, strict=True)]
 
 
 def public_tracking_document(tracking_id: str) -> CachedDocument:
@@ -75,8 +115,7 @@ def _load(canonical: str, typed: str) -> CachedDocument:
         receiver_name=first.receiver_name, destination=first.destination,
         created_at=first.created_at, updated_at=first.updated_at,
     )
-    events = [SimpleNamespace(status=r.event_status, location=r.location, customer_message=r.customer_message,
-                              occurred_at=r.occurred_at, received_by=r.received_by) for r in rows]
+    events = _public_events(rows)
     data = public_shipment_to_dict(shipment, events)
     delivery = public_delivery_from(shipment.status, events)
     if delivery is not None:

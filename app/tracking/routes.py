@@ -16,9 +16,9 @@ from app.services.detail_checks import FIELD as DETAILS_FIELD
 from app.services.detail_checks import DetailProof, check_mobile_last4
 from app.services.privacy import shipment_parties
 from app.services.proofs import public_delivery
-from app.services.shipments import find_shipment, search_by_mobile, timeline
+from app.services.shipments import find_shipment, search_by_mobile
 from app.services.status import Status
-from app.services.tracking_documents import estimated_delivery, public_tracking_document
+from app.services.tracking_documents import estimated_delivery, public_timeline, public_tracking_document
 from app.services.tracking_ids import normalise_tracking_id
 from app.shipments.forms import BookingForm
 from app.timeutil import as_utc
@@ -92,7 +92,7 @@ def track(tracking_id: str):
     if request.if_none_match.contains_weak(etag):
         return _revalidated(Response(status=304), etag, representation)
     if representation == "fragment":
-        page = render_template("tracking/_live.html", shipment=shipment, events=timeline(shipment),
+        page = render_template("tracking/_live.html", shipment=shipment, events=public_timeline(shipment.id),
                                delivery=public_delivery(shipment), estimate=estimated_delivery(document))
     else:
         page = _track_page(shipment, document)
@@ -101,7 +101,8 @@ def track(tracking_id: str):
 
 def _track_page(shipment, document, unlocked: bool = False, details_form: FullDetailsForm | None = None) -> str:
     return render_template(
-        "tracking/track.html", shipment=shipment, events=timeline(shipment), estimate=estimated_delivery(document),
+        "tracking/track.html", shipment=shipment, events=public_timeline(shipment.id),
+        estimate=estimated_delivery(document),
         delivery=public_delivery(shipment), parties=shipment_parties(shipment, full=unlocked), unlocked=unlocked,
         details_form=details_form or FullDetailsForm(formdata=None),
         booked=_just_booked(shipment), live_etag=_etag(shipment, "fragment", document),
@@ -116,7 +117,8 @@ def _just_booked(shipment) -> bool:
 
 
 @bp.post("/track/<tracking_id>/details")
-@limiter.limit(lambda: current_app.config["RATELIMIT_DETAILS"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_DETAILS"],
+               error_message=lambda: gettext("Too many checks from your address; try again later."))
 @json_without_csrf
 def full_details(tracking_id: str):
     """"Show full details": the last 4 digits of the receiver's mobile unlock the full names and the address
