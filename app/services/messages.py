@@ -27,7 +27,7 @@ from app.models import DeliveryProof, Shipment, TrackingEvent
 from app.services import preferences, webhooks
 from app.services.estimates import EstimateTable, estimate, estimate_table
 from app.services.proofs import ATTEMPT_REASONS
-from app.services.status import held_from_timeline
+from app.services.status import Status, held_from_timeline
 from app.timeutil import isoformat_z
 
 TIMELINE_LENGTH = 5  # events shown in an email, newest first
@@ -172,8 +172,9 @@ class RenderedWebhook:
 
 def render_webhook(row: OutboxRow, facts: MessageFacts) -> RenderedWebhook:
     """A webhook delivery's JSON: the event and the shipment as staff see it (it goes to an integrator), with
-    the shipment's status as of this event. Rendered when sent, from append-only facts, so every attempt and
-    a replay send the same document (only the signature's timestamp differs)."""
+    the shipment's status as of this event; a Delivered event also names who received the parcel. Rendered when
+    sent, from append-only facts, so every attempt and a replay send the same document (only the signature's
+    timestamp differs)."""
     shipment, event, timeline = facts.event_and_timeline(row)
     staff = db.session.execute(
         select(Shipment.mobile, Shipment.email, Shipment.created_at).where(Shipment.id == row.shipment_id)).one()
@@ -196,6 +197,8 @@ def render_webhook(row: OutboxRow, facts: MessageFacts) -> RenderedWebhook:
             "previous_status": timeline[1].status if len(timeline) > 1 else None,
         },
     }
+    if event.status == Status.DELIVERED:  # shipment.delivered (or status_changed, for a Delivered event)
+        document["data"]["event"]["received_by"] = event.received_by
     return RenderedWebhook(event_id, row.subject, json.dumps(document, separators=(",", ":")).encode())
 
 
