@@ -139,7 +139,7 @@ def test_pages_of_25_newest_first(client, auth, app):
 
     html = client.get("/admin/audit?action=user_updated", headers=HTML).get_data(as_text=True)
     assert "Showing 1–25 of 30 entries." in html
-    assert html.count('<td data-label="Who">') == 25
+    assert html.count('<td data-label="Who" class="nowrap">') == 25
     assert 'href="/admin/audit?page=2&amp;action=user_updated" rel="next"' in html
     html = client.get("/admin/audit?action=user_updated&page=2", headers=HTML).get_data(as_text=True)
     assert "Showing 26–30 of 30 entries." in html

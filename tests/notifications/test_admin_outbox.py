@@ -92,7 +92,7 @@ def test_html_page_shows_the_outbox(app, desk):
     tracking_id = desk.book(email="refused@example.com")
     set_state(app, "dead", attempts=1, last_error="Recipient refused: 550 5.1.1 no such user")
     html = desk.client.get("/admin/notifications?state=dead", headers=HTML).get_data(as_text=True)
-    assert '<table class="data-table">' in html
+    assert '<table class="data-table data-table--stack">' in html
     assert '<span class="badge badge-dead">dead</span>' in html
     assert "refused@example.com" in html and tracking_id in html
     assert "550 5.1.1 no such user" in html

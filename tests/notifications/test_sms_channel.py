@@ -200,7 +200,7 @@ def test_a_dead_sms_is_listed_with_its_channel_and_an_operator_retries_it(make_a
     listing = desk.client.get("/admin/notifications?state=dead").get_json()
     assert [(n["id"], n["channel"]) for n in listing["notifications"]] == [(row.id, "sms")]
     page = desk.client.get("/admin/notifications", headers={"Accept": "text/html"}).get_data(as_text=True)
-    assert "<td>SMS</td>" in page
+    assert '<td data-label="Channel">SMS</td>' in page
 
     response = desk.client.post(f"/admin/notifications/{row.id}/retry", headers=desk.headers, json={})
     assert response.status_code == 200 and response.get_json()["notification"]["state"] == "pending"
