@@ -5,6 +5,7 @@ import logging
 import traceback
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -111,7 +112,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def handle_csrf_error(error: CSRFError):
         db.session.rollback()
-        return error_response(400, {"error": f"CSRF check failed: {error.description}"})
+        # Said in the visitor's language (flask-wtf's own reasons are English only); "CSRF" stays in the English
+        # text for API clients and logs.
+        return error_response(400, {"error": gettext(
+            "The form's security check (CSRF) failed: the page is too old, or the form did not come from it. "
+            "Reload the page and send it again.")})
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):

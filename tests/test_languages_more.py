@@ -167,3 +167,81 @@ def test_rate_limit_answers_speak_the_visitors_language(make_config, made_apps):
     assert "आपके पते से बहुत ज़्यादा खोजें की गई हैं" in page.get_data(as_text=True)
     english = client.get("/track/FFFFFFFD?lang=en")
     assert english.get_json()["error"] == "Too many unknown tracking IDs from your address; try again shortly."
+
+
+# --- what a Hindi visitor reads of the app's own words ------------------------------------------------------------
+
+def test_email_problems_are_in_the_visitors_language(client):
+    for email, hindi in (("vikram", "ईमेल पते में @ का चिह्न होता है"), ("vikram@example", "यह सही ईमेल पता नहीं है")):
+        answer = client.post("/create?lang=hi", json={**VALID_BOOKING, "email": email})
+        assert answer.status_code == 400
+        assert hindi in answer.get_json()["fields"]["email"] and "@-sign" not in str(answer.get_json())
+        page = client.post("/create?lang=hi", data={"csrf_token": csrf(client.get("/?lang=hi", headers=HTML)
+                                                                        .get_data(as_text=True)),
+                                                    **VALID_BOOKING, "email": email}, headers=HTML)
+        assert page.status_code == 400 and hindi in page.get_data(as_text=True)
+    english = client.post("/create?lang=en", json={**VALID_BOOKING, "email": "vikram"}).get_json()
+    assert english["fields"]["email"] == "An email address has an @ sign, as in name@example.com."
+
+
+def test_the_csrf_error_page_speaks_hindi(client):
+    client.get("/?lang=hi", headers=HTML)  # the language cookie
+    page = client.post("/create", data=VALID_BOOKING, headers=HTML)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 400
+    assert "CSRF" not in text and "token" not in text
+    assert "फ़ॉर्म की सुरक्षा जाँच विफल रही" in text
+
+
+def test_the_origin_facility_is_said_in_hindi(app, client):
+    tracking_id = book(client, "hi")
+    page = client.get(f"/track/{tracking_id}?lang=hi", headers=HTML).get_data(as_text=True)
+    assert "Origin Facility" not in page and "मूल केंद्र" in page
+    assert client.get(f"/track/{tracking_id}").get_json()["events"][0]["location"] == "Origin Facility"
+    email = rendered(app, tracking_id, "email", "Booked")
+    assert "Origin Facility" not in email.body_text and "मूल केंद्र" in email.body_text
+
+
+def test_booking_and_detail_check_limits_answer_in_hindi(make_config, made_apps):
+    from app import create_app
+
+    application = create_app(make_config(RATELIMIT_ENABLED=True, RATELIMIT_CREATE="1 per minute",
+                                         RATELIMIT_DETAILS="1 per minute"))
+    made_apps.append(application)
+    client = application.test_client()
+    tracking_id = book(client, "hi")
+    held = client.post("/create?lang=hi", json=VALID_BOOKING)
+    assert held.status_code == 429
+    assert held.get_json()["error"] == "आपके पते से बहुत ज़्यादा बुकिंग की गई हैं; थोड़ी देर बाद फिर से कोशिश करें।"
+    for expected in (400, 429):
+        answer = client.post(f"/track/{tracking_id}/details?lang=hi", json={"mobile_last4": "x"})
+        assert answer.status_code == expected
+    assert answer.get_json()["error"] == "आपके पते से बहुत ज़्यादा जाँचें की गई हैं; बाद में फिर से कोशिश करें।"
+    assert "per 1 minute" not in answer.get_data(as_text=True)
+
+
+# --- staff pages in Hindi -----------------------------------------------------------------------------------------
+
+STAFF_PAGES = {  # path → (English that must be gone, Hindi that must be there)
+    "/admin": (["Export these as CSV", "Shipments by status", "Print labels for the selected", "Last update"],
+               ["इन्हें CSV में निर्यात करें", "स्थिति के अनुसार शिपमेंट", "आख़िरी अपडेट"]),
+    "/admin/shipments/{id}": (["Record an update", "Received by", "Why could it not be delivered?",
+                               "A hub, city or address", "Photo of the delivery"],
+                              ["अपडेट दर्ज करें", "किसने लिया", "डिलीवरी क्यों नहीं हो सकी?", "मूल केंद्र"]),
+    "/admin/audit": (["Audit trail", "A username, system or customer", "Every staff and system action"],
+                     ["ऑडिट ट्रेल", "कोई यूज़रनेम, system या customer"]),
+    "/admin/users": (["Staff accounts", "New staff account", "Last sign-in"], ["स्टाफ़ खाते", "नया स्टाफ़ खाता"]),
+    "/admin/notifications": (["No notifications.", "Last error"], ["सूचनाएँ"]),
+}
+
+
+def test_staff_pages_switched_to_hindi_are_hindi(client, auth):
+    tracking_id = book(client, "en")
+    auth.login("chief", "correct-horse-9", "admin")
+    move(client, auth, tracking_id, *TO_THE_DOOR)  # the update form then asks for the proof of delivery
+    for path, (english, hindi) in STAFF_PAGES.items():
+        page = client.get(path.format(id=tracking_id) + "?lang=hi", headers=HTML)
+        assert page.status_code == 200, path
+        text = page.get_data(as_text=True)
+        assert [phrase for phrase in english if phrase in text] == [], path
+        assert [phrase for phrase in hindi if phrase not in text] == [], path

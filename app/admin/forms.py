@@ -200,7 +200,7 @@ class StaffUpdateForm(StatusUpdateForm):
     URL (filled by static/js/signature.js), `photo` an uploaded JPEG or PNG."""
 
     signature = HiddenField()
-    photo = FileField("Photo of the delivery (optional)")
+    photo = FileField(_l("Photo of the delivery (optional)"))
 
     def signature_png(self) -> bytes | None:
         """The drawn signature's PNG bytes, or None; ValidationError naming `signature` if it is not one."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import request
+from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 from wtforms import IntegerField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
@@ -22,22 +23,22 @@ SCAN_FIELDS = frozenset({"status", "location", "note", "received_by", "attempt_r
 class ScanForm(RequestForm):
     """/admin/scan: a status and a location picked once, and the IDs scanned under them, either one in the
     scan field (a keyboard-wedge scanner types it and presses Enter) or many in the textarea, one a line."""
-    status = SelectField("Status to record", choices=[SelectChoice("", "Choose a status"),
+    status = SelectField(_l("Status to record"), choices=[SelectChoice("", _l("Choose a status")),
                                                       *map(SelectChoice, SCAN_STATUSES)],
                          validate_choice=False, filters=[strip], validators=[DataRequired("Choose a status.")])
-    location = StringField("Location", filters=[strip], validators=[
+    location = StringField(_l("Location"), filters=[strip], validators=[
         DataRequired("Enter the location."), Length(max=LOCATION_MAX, message=f"At most {LOCATION_MAX} characters.")])
-    note = TextAreaField("Internal note", filters=[strip], validators=[
+    note = TextAreaField(_l("Internal note"), filters=[strip], validators=[
         Optional(), Length(max=NOTE_MAX, message=f"At most {NOTE_MAX} characters.")])
-    received_by = StringField("Received by", filters=[strip], validators=[
+    received_by = StringField(_l("Received by"), filters=[strip], validators=[
         Optional(), Length(max=RECEIVED_BY_MAX, message=f"At most {RECEIVED_BY_MAX} characters.")])
-    attempt_reason = SelectField("Why delivery failed", choices=[SelectChoice("", "Choose a reason"), *(
+    attempt_reason = SelectField(_l("Why delivery failed"), choices=[SelectChoice("", _l("Choose a reason")), *(
         SelectChoice(code, label) for code, label in ATTEMPT_REASONS.items())], validate_choice=False,
         filters=[strip], validators=[
         Optional(), Length(max=ATTEMPT_REASON_MAX, message=f"At most {ATTEMPT_REASON_MAX} characters.")])
-    tracking_id = StringField("Scan or type a tracking ID", filters=[strip], validators=[
+    tracking_id = StringField(_l("Scan or type a tracking ID"), filters=[strip], validators=[
         Optional(), Length(max=TRACKING_ID_INPUT_MAX, message=f"At most {TRACKING_ID_INPUT_MAX} characters.")])
-    tracking_ids = TextAreaField("Many tracking IDs, one a line")  # with no Optional(): the checks below always run
+    tracking_ids = TextAreaField(_l("Many tracking IDs, one a line"))  # with no Optional(): the checks below always run
     # The running count of this page's posts (the page keeps it across posts without JavaScript).
     accepted_so_far = IntegerField(widget=HiddenInput(), default=0, validators=[Optional(), NumberRange(0, 10**9)])
     refused_so_far = IntegerField(widget=HiddenInput(), default=0, validators=[Optional(), NumberRange(0, 10**9)])

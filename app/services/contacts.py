@@ -67,9 +67,13 @@ def mask_mobile(e164: str) -> str:
 
 
 def normalise_email(raw: str) -> str:
-    """A deliverable-looking address (syntax only, no DNS look-up); ContactError if not."""
+    """A deliverable-looking address (syntax only, no DNS look-up); ContactError if not, with a message in the
+    active language (email_validator's own messages are English only)."""
+    text = raw.strip()
     try:
-        result = validate_email(raw.strip(), check_deliverability=False)
+        result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ContactError(str(exc)) from exc
+        if "@" not in text:
+            raise ContactError(_("An email address has an @ sign, as in name@example.com.")) from exc
+        raise ContactError(_("That is not a valid email address. Check it, as in name@example.com.")) from exc
     return result.normalized

@@ -59,7 +59,7 @@ class StatusUpdateForm(RequestForm):
     customer_message = TextAreaField(_l("Message to the customer"), filters=[strip],
                                      validators=[Optional(), _length(NOTE_MAX)])
     # Proof of delivery (app.services.proofs decides when they are needed and whether they are right).
-    received_by = StringField("Received by", filters=[strip], validators=[Optional(), _length(NAME_MAX)])
-    attempt_reason = SelectField("Why could it not be delivered?", validate_choice=False, filters=[strip],
-                                 choices=[SelectChoice("", "Choose a reason"),
+    received_by = StringField(_l("Received by"), filters=[strip], validators=[Optional(), _length(NAME_MAX)])
+    attempt_reason = SelectField(_l("Why could it not be delivered?"), validate_choice=False, filters=[strip],
+                                 choices=[SelectChoice("", _l("Choose a reason")),
                                           *(SelectChoice(code, label) for code, label in ATTEMPT_REASONS.items())])

@@ -1,5 +1,6 @@
 """Booking (public) and status changes (staff): the paper's POST /create and POST /update/<id>."""
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from app.auth.guard import json_without_csrf, staff_required
@@ -15,7 +16,8 @@ bp = Blueprint("shipments", __name__)
 
 
 @bp.post("/create")
-@limiter.limit(lambda: current_app.config["RATELIMIT_CREATE"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_CREATE"],
+               error_message=lambda: gettext("Too many bookings from your address; try again shortly."))
 @json_without_csrf
 def create():
     form = BookingForm.from_request()
