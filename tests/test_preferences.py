@@ -15,7 +15,7 @@ from app.models import AuditEntry, Notification, NotificationChoice, Notificatio
 from app.notifier.worker import OutboxWorker
 from app.services import preferences
 from tests.conftest import VALID_BOOKING, clean_database
-from tests.notifications.conftest import FAST, notification_rows, smtp_server  # noqa: F401 - a fixture
+from tests.notifications.conftest import FAST, notification_rows, session_smtp_server, smtp_server  # noqa: F401 - fixtures
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 HTML = {"Accept": "text/html"}

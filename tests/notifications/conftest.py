@@ -60,12 +60,22 @@ class MailSink:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.messages: list[EmailMessage] = []
-        self.refuse: set[str] = set()
         self.hold = threading.Event()
-        self.data_started = 0
-        self.delay = 0.0
-        self.peers: set = set()  # one (host, port) per SMTP connection that delivered a message
+        self.reset()
+
+    def reset(self) -> None:
+        """An empty mailbox and default behaviour, for the next test on a shared server (a test may have replaced
+        a hook on the instance, as a server that refuses for a while)."""
+        for name in [name for name in vars(self) if name.startswith("handle_")]:
+            delattr(self, name)
+        self.hold.clear()
+        with self.lock:
+            self.messages: list[EmailMessage] = []
+            self.refuse: set[str] = set()
+            self.data_started = 0
+            self.in_flight = 0
+            self.delay = 0.0
+            self.peers: set = set()  # one (host, port) per SMTP connection that delivered a message
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's hook
         if any(marker in address for marker in self.refuse):
@@ -76,15 +86,26 @@ class MailSink:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook
         with self.lock:
             self.data_started += 1
-        while self.hold.is_set():
-            await asyncio.sleep(0.02)
-        message = email.message_from_bytes(envelope.content, policy=default_policy)
-        with self.lock:
-            self.messages.append(message)
-            self.peers.add(session.peer)
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        return "250 2.0.0 Message accepted"
+            self.in_flight += 1
+        try:
+            while self.hold.is_set():
+                await asyncio.sleep(0.02)
+            message = email.message_from_bytes(envelope.content, policy=default_policy)
+            with self.lock:
+                self.messages.append(message)
+                self.peers.add(session.peer)
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            return "250 2.0.0 Message accepted"
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until no message is being received (a test that held or slowed the server may leave one)."""
+        self.hold.clear()
+        self.delay = 0.0
+        wait_for(lambda: self.in_flight == 0, timeout=timeout, message="the SMTP server to finish its messages")
 
     def received(self) -> list[EmailMessage]:
         with self.lock:
@@ -194,9 +215,24 @@ def _server(mode: str, certificate=None):
     server.stop()
 
 
-@pytest.fixture
-def smtp_server():
+@pytest.fixture(scope="session")
+def session_smtp_server():
     yield from _server("plain")
+
+
+@pytest.fixture
+def smtp_server(session_smtp_server):
+    """The session's plain SMTP server (starting one per test cost more than many tests), running, with an empty
+    mailbox and default behaviour for this test. A test may stop it to play an outage: it runs again after."""
+    server = session_smtp_server
+    if server.controller is None:
+        server.start()
+    server.sink.settle()
+    server.sink.reset()
+    yield server
+    if server.controller is None:
+        server.start()
+    server.sink.settle()
 
 
 @pytest.fixture
@@ -241,22 +277,54 @@ def mail_settings(smtp_server) -> dict:
     return smtp_server.settings(**FAST)
 
 
+@pytest.fixture(scope="session")
+def shared_apps(database_url):
+    """Apps of this database by their settings, reused by every test that asks for the same ones: most of these
+    tests ask for one of a few (the shared SMTP server, webhooks on)."""
+    apps: dict[str, object] = {}
+    yield apps
+    for application in apps.values():
+        stop_worker_thread(application, timeout=15)
+        with application.app_context():
+            db.engine.dispose()
+
+
+def _settings_key(settings: dict) -> str | None:
+    """A key for settings an app can be shared under; None for an app that starts a worker thread of its own."""
+    if settings.get("NOTIFY_WORKER_IN_WEB"):
+        return None
+    return repr(sorted(settings.items()))
+
+
 @pytest.fixture
-def make_app(make_config):
-    """Apps on this test's database (extra overrides per call); their worker threads stop at teardown."""
-    apps = []
+def make_app(make_config, shared_apps):
+    """Apps on this test's database (extra overrides per call): the same settings give the same app, shared
+    across tests (its settings put back after each), except apps that start their worker thread. Worker
+    threads stop at teardown and the database is emptied."""
+    own, shared = [], {}
 
     def make(**overrides):
-        application = create_app(make_config(**{**FAST, **overrides}))
-        apps.append(application)
+        settings = {**FAST, **overrides}
+        key = _settings_key(settings)
+        if key is None:
+            application = create_app(make_config(**settings))
+            own.append(application)
+            return application
+        application = shared_apps.get(key)
+        if application is None:
+            application = shared_apps[key] = create_app(make_config(**settings))
+        shared.setdefault(id(application), (application, dict(application.config)))
         return application
 
     yield make
-    for application in apps:
+    for application in own + [application for application, _ in shared.values()]:
         assert stop_worker_thread(application, timeout=15), "the worker thread did not stop"
-    if apps:
-        clean_database(apps[0])
-    for application in apps:
+    for application, settings in shared.values():
+        application.config.clear()
+        application.config.update(settings)
+    if own or shared:
+        clean_database((own + [application for application, _ in shared.values()])[0])
+    for application in own:
         with application.app_context():
             db.engine.dispose()
 
