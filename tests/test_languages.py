@@ -30,6 +30,9 @@ from app.timeutil import to_local
 from tests.conftest import VALID_BOOKING
 from tests.notifications.conftest import MailSink, SMTPServer, free_port
 
+# Rendering, translations and logs: the same on either database (tests/README.md).
+pytestmark = pytest.mark.one_database
+
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "app" / "templates"
 CATALOGUE = ROOT / "translations" / "hi" / "LC_MESSAGES" / "messages.po"
@@ -434,6 +437,7 @@ def iso(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+@pytest.mark.dialect  # the estimates' SQL and the PostgreSQL tracking cache
 def test_tracking_json_carries_the_estimated_delivery(client, create_shipment, app):
     tracking_id = create_shipment()
     body = client.get(f"/track/{tracking_id}").get_json()
@@ -473,6 +477,7 @@ def cached_app(app, make_config):
         db.engine.dispose()
 
 
+@pytest.mark.dialect  # the estimates' SQL and the PostgreSQL tracking cache
 def test_the_estimate_is_cached_with_the_document_and_invalidated_by_a_refresh(cached_app, create_shipment):
     tracking_id = create_shipment(destination="Hyderabad")
     client = cached_app.test_client()
@@ -502,6 +507,7 @@ def estimate_rows(app) -> int:
         return db.session.query(DeliveryEstimate).count()
 
 
+@pytest.mark.dialect  # the estimates' SQL and the PostgreSQL tracking cache
 def test_the_worker_refreshes_stale_estimates_once(app, make_config):
     application = create_app(make_config(ESTIMATES_REFRESH_SECONDS=3600))
     try:

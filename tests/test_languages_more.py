@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from app.extensions import db
@@ -12,6 +13,9 @@ from app.models import Notification, Shipment, TrackingEvent
 from app.notifier.sms import fitting_text, sms_encoding
 from app.services import messages, preferences
 from tests.conftest import VALID_BOOKING
+
+# Rendering, translations and logs: the same on either database (tests/README.md).
+pytestmark = pytest.mark.one_database
 
 HTML = {"Accept": "text/html"}
 DEVANAGARI = re.compile("[\u0900-\u097f]")

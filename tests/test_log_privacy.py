@@ -23,6 +23,9 @@ from app.logs import JsonLineFormatter, TextFormatter, mask_contacts, tag_handle
 from tests import log_privacy
 from tests.conftest import VALID_BOOKING
 
+# Rendering, translations and logs: the same on either database (tests/README.md).
+pytestmark = pytest.mark.one_database
+
 EMAIL = VALID_BOOKING["email"]
 NATIONAL = "9876543210"
 CONTACT_EMAIL = "asha.rao@example.com"  # the needles of these tests: the scanner looks for them too

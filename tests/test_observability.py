@@ -20,6 +20,9 @@ from app.services import preferences
 from tests import log_privacy
 from tests.conftest import VALID_BOOKING, clean_database
 
+# Rendering, translations and logs: the same on either database (tests/README.md).
+pytestmark = pytest.mark.one_database
+
 TOKEN = "metrics-test-token-0123456789"  # noqa: S105 - a test value
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")

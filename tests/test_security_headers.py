@@ -9,6 +9,9 @@ import pytest
 from app import create_app
 from app.config import ProductionConfig
 
+# Rendering, translations and logs: the same on either database (tests/README.md).
+pytestmark = pytest.mark.one_database
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "app" / "templates"
 EXPECTED = {
     "X-Content-Type-Options": "nosniff",
