@@ -293,9 +293,15 @@ def test_the_rate_limit_counts_per_key_and_answers_429_problem(app, make_config,
     assert client.get("/api/v1/shipments", headers=second).status_code == 200  # another key, its own budget
 
 
-def test_the_default_limit_is_generous(client, key):
-    response = client.get("/api/v1/shipments", headers=key)
-    assert response.status_code == 200
+def test_the_default_limit_is_generous(make_config, issue_key):
+    """With limits on and the default RATELIMIT_API (the test settings switch limits off), an integrator's burst
+    of 40 calls in a second goes through, and the answers say the budget is 50 a second."""
+    limited = create_app(make_config(RATELIMIT_ENABLED=True))
+    assert limited.config["RATELIMIT_API"] == "50 per second"
+    client, headers = limited.test_client(), bearer(issue_key("burst"))
+    answers = [client.get("/api/v1/shipments", headers=headers) for _ in range(40)]
+    assert [a.status_code for a in answers] == [200] * 40
+    assert answers[-1].headers["RateLimit-Limit"] == "50" and answers[-1].headers["RateLimit-Policy"] == "50;w=1"
 
 
 # --- the document -----------------------------------------------------------------------------------------------
