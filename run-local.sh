@@ -192,7 +192,8 @@ run_tests() {
   else
     say "Running the suite on SQLite (set TEST_DATABASE_URL to run it on PostgreSQL too)"
   fi
-  exec "$VENV/bin/python" -m pytest "$@"
+  # Line coverage of app/ (in this process; the servers the tests start are not counted), printed at the end.
+  exec "$VENV/bin/python" -m pytest --cov --cov-report=term:skip-covered "$@"
 }
 
 case "${1:-run}" in
