@@ -1,17 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
 from app.models.types import UTCDateTime
 from app.timeutil import utcnow
-
-if TYPE_CHECKING:
-    from app.models.tracking_event import TrackingEvent
 
 NAME_MAX = 100
 MOBILE_MAX = 16  # E.164: "+" and at most 15 digits
@@ -36,13 +32,6 @@ class Shipment(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     # The language the shipment was booked in ("en", "hi"): its emails are written in it.
     language: Mapped[str] = mapped_column(String(LANGUAGE_MAX), nullable=False, default="en", server_default="en")
-
-    events: Mapped[list[TrackingEvent]] = relationship(
-        back_populates="shipment",
-        order_by="(TrackingEvent.occurred_at, TrackingEvent.id)",
-        lazy="raise_on_sql",
-        passive_deletes=True,
-    )
 
     __table_args__ = (
         # Serves "newest first" for one number straight from the index, however many shipments it has.

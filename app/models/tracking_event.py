@@ -33,7 +33,7 @@ class TrackingEvent(db.Model):
     actor: Mapped[str] = mapped_column(String(ACTOR_MAX), nullable=False)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
-    shipment: Mapped[Shipment] = relationship(back_populates="events", lazy="raise_on_sql")
+    shipment: Mapped[Shipment] = relationship(lazy="raise_on_sql")
 
     __table_args__ = (
         # Timelines (one shipment's events in time order). No index on location: no query looks events up by it.

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Insert, Integer, String, bindparam, func, literal, select, union_all, update
+from sqlalchemy import Insert, func, literal, select, union_all, update
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.models import Notification, Shipment, TrackingEvent
 from app.models.notification import STATES
-from app.models.types import UTCDateTime
 from app.services import preferences
 from app.services.audit import record_audit
 from app.services.pagination import Pagination
@@ -35,38 +34,15 @@ def mark_outbox_changed(session: Session) -> None:
     session.info[OUTBOX_CHANGED] = True
 
 
-def enqueue_status_email(shipment: Shipment, event: TrackingEvent) -> None:
-    """Queue the recipient's messages about one tracking event, in the caller's transaction: the email, and the
-    SMS to the shipment's mobile, each when the recipient's choices and the channel's defaults let the event's
-    status through (app.services.preferences).
-
-    Rules: due at once; one row per event, channel and recipient (a unique constraint); the row names the
-    shipment and the event, and the worker renders the message from them when it sends it (events are
-    append-only and the fields a message shows of a shipment are fixed at booking, so it says what was true at
-    this event whenever it leaves). Sending happens after the commit, never here. One statement, whatever the
-    number of rows it writes.
-    """
-    db.session.connection().execute(_ENQUEUE_ONE, {
-        "shipment_id": shipment.id,
-        "event_id": event.id,
-        "recipient": shipment.email,
-        "mobile": shipment.mobile,
-        "subject": status_email_subject(shipment, event),
-        "status": event.status,
-        "due_at": event.occurred_at,
-    })
-    mark_outbox_changed(db.session)
-
-
 def status_email_insert_from(source, *, new_shipments: bool = False) -> Insert:
     """The outbox insert for the messages about each row of `source` (a selectable with shipment_id, event_id,
     recipient, subject and due_at; optionally status and mobile), for a statement that writes events and their
-    messages in one round trip. The same rows as `enqueue_status_email`: the email, and the SMS, each only when
-    the recipient's choices and the defaults let the status through (`new_shipments`: the shipments are booked
+    messages in one round trip: the email, and the SMS, each only when the recipient's choices and the
+    defaults let the status through (`new_shipments`: the shipments are booked
     by the same statement, so they have no choices yet). The caller marks the session (`mark_outbox_changed`).
 
     Without a `status` column the event's status is read from tracking_events, or, for an event written by the
-    same statement (invisible to it on PostgreSQL), from the subject `status_email_subject` wrote. Without a
+    same statement (invisible to it on PostgreSQL), from the subject ("Shipment <tracking ID>: <status>"). Without a
     `mobile` column it is read from shipments, so a shipment written by the same statement gets no SMS: such a
     caller adds `mobile` to its source.
     """
@@ -97,26 +73,6 @@ def _status_of(source):
     event_status = (select(TrackingEvent.status).where(TrackingEvent.id == source.c.event_id)
                     .correlate(source).scalar_subquery())
     return func.coalesce(event_status, func.substr(source.c.subject, _STATUS_IN_SUBJECT_AT))
-
-
-def _one_event_source():
-    return select(
-        bindparam("shipment_id", type_=Integer).label("shipment_id"),
-        bindparam("event_id", type_=Integer).label("event_id"),
-        bindparam("recipient", type_=String).label("recipient"),
-        bindparam("mobile", type_=String).label("mobile"),
-        bindparam("subject", type_=String).label("subject"),
-        bindparam("status", type_=String).label("status"),
-        bindparam("due_at", type_=UTCDateTime).label("due_at"),
-    ).subquery("queued_event")
-
-
-# Built once, values bound per call (the busiest write path books through it).
-_ENQUEUE_ONE = status_email_insert_from(_one_event_source())
-
-
-def status_email_subject(shipment: Shipment, event: TrackingEvent) -> str:
-    return f"Shipment {shipment.tracking_id}: {event.status}"
 
 
 # --- the outbox, for staff ----------------------------------------------------------------------------------

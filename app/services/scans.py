@@ -298,8 +298,8 @@ def _write(won: dict[int, _Current], changes: Sequence[StatusChange], actor: str
 
 
 def _queue_emails(event_ids: list[int]) -> None:
-    """The recipient's email about each new event, as outbox.enqueue_status_email queues it, in one INSERT."""
-    subject = literal("Shipment ") + _SHIPMENTS.c.tracking_id + literal(": ") + _EVENTS.c.status  # status_email_subject
+    """The recipient's email about each new event, as a booking queues its own, in one INSERT."""
+    subject = literal("Shipment ") + _SHIPMENTS.c.tracking_id + literal(": ") + _EVENTS.c.status  # the subject
     source = (select(_EVENTS.c.shipment_id, _EVENTS.c.id.label("event_id"), _SHIPMENTS.c.email.label("recipient"),
                      subject.label("subject"), _EVENTS.c.occurred_at.label("due_at"))
               .join_from(_EVENTS, _SHIPMENTS, _SHIPMENTS.c.id == _EVENTS.c.shipment_id)

@@ -142,7 +142,6 @@ _INSERT_SHIPMENTS = {
     .returning(_SHIPMENTS.c.id, _SHIPMENTS.c.tracking_id)
     for dialect, insert in (("postgresql", pg_insert(_SHIPMENTS)), ("sqlite", sqlite_insert(_SHIPMENTS)))
 }
-_INSERT_EVENT = _EVENTS.insert().returning(_EVENTS.c.id)
 _INSERT_EVENTS = _EVENTS.insert().returning(_EVENTS.c.id, _EVENTS.c.shipment_id)
 
 
@@ -150,7 +149,7 @@ def _queue_emails_statement():
     """The emails about the events listed in :event_ids (expanding), read back from the rows just written:
     one statement per chunk whose SQL is compiled once (a VALUES list of the rows costs more to compile than
     to run)."""
-    # The SQL form of outbox.status_email_subject.
+    # A message's subject: "Shipment <tracking ID>: <status>" (outbox reads the status back out of it).
     subject = literal("Shipment ") + _SHIPMENTS.c.tracking_id + literal(": ") + _EVENTS.c.status
     email = (select(_EVENTS.c.shipment_id, _EVENTS.c.id.label("event_id"), _SHIPMENTS.c.email.label("recipient"),
                     subject.label("subject"), _EVENTS.c.occurred_at.label("due_at"))
@@ -187,15 +186,6 @@ def _booking_statement():
 
 
 _BOOKING = PreparedStatement("waybill_booking", _booking_statement())
-
-
-def _insert_event(shipment_id: int, status: str, location: str, note: str | None, actor: str,
-                  occurred_at, customer_message: str | None = None) -> TrackingEvent:
-    """Append one tracking event (never updated afterwards) and return a transient copy of it."""
-    values = {"shipment_id": shipment_id, "status": status, "location": location, "note": note or None,
-              "customer_message": customer_message or None, "actor": actor, "occurred_at": occurred_at}
-    event_id = db.session.connection().execute(_INSERT_EVENT, values).scalar_one()
-    return TrackingEvent(id=event_id, **values)
 
 
 def find_shipment(tracking_id: str) -> Shipment:
