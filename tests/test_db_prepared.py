@@ -22,6 +22,7 @@ def pg_app(app):
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
             pytest.skip("prepared statements are PostgreSQL's; SQLite books with three plain statements")
+        db.engine.dispose()  # a fresh pool: the shared app's connections may hold the statement from other tests
     return app
 
 
