@@ -10,11 +10,11 @@ from __future__ import annotations
 from flask import current_app, url_for
 from flask_babel import force_locale
 
+from app.domain.timeutil import isoformat_z
 from app.models import AuditEntry, DeliveryProof, Shipment, TrackingEvent, User
 from app.services.audit import AuditPage
 from app.services.privacy import destination_area, first_name_and_initial
 from app.services.proofs import attempt_reason_label
-from app.timeutil import isoformat_z
 
 
 def event_to_dict(event: TrackingEvent, staff: bool = False) -> dict:

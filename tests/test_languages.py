@@ -17,6 +17,7 @@ from jinja2 import Environment, nodes
 from sqlalchemy import select, text
 
 from app import create_app
+from app.domain.timeutil import to_local
 from app.extensions import db
 from app.locales import current_language, format_estimate, format_local_time, speaking, status_label
 from app.models import DeliveryEstimate, Shipment, TrackingEvent
@@ -26,7 +27,6 @@ from app.services.estimates import DEFAULT_REMAINING_HOURS, REFRESH_LOCK_KEY, re
 from app.services.shipments import record_status_change
 from app.services.status import ALL_STATUSES
 from app.services.tracking_cache import stop_tracking_cache
-from app.timeutil import to_local
 from tests.conftest import VALID_BOOKING
 from tests.notifications.conftest import MailSink, SMTPServer, free_port
 

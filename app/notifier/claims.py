@@ -16,10 +16,10 @@ from sqlalchemy import and_, false, not_, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from app import metrics
+from app.domain.timeutil import as_utc, utcnow
 from app.extensions import db
 from app.models import Notification, TrackingEvent
 from app.services import preferences
-from app.timeutil import as_utc, utcnow
 
 ERROR_MAX = 1000
 _RETURNED = (Notification.id, Notification.channel, Notification.recipient, Notification.subject,

@@ -27,12 +27,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app import metrics
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.notifier import channels, claims
 from app.notifier.sender import DeliveryFailed, scrub_addresses
 from app.services import estimates, messages
 from app.services.outbox import OUTBOX_CHANGED
-from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 WAKE_COALESCE_SECONDS = 0.05

@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.domain.timeutil import utcnow
 from app.errors import NotFound, ValidationError
 from app.extensions import db
 from app.metrics import count_delivery
@@ -33,7 +34,6 @@ from app.models import Notification, NotificationChoice, NotificationDefault, Sh
 from app.models.notification_choice import CHANNELS, CHOICES
 from app.services.audit import CUSTOMER, record_audit
 from app.services.status import ALL_STATUSES, Status
-from app.timeutil import utcnow
 
 MAX_ROW_ID = 2**31 - 1  # INTEGER primary keys
 TOKEN_SALT = "waybill.notification-choices"  # noqa: S105 - a salt (public by design), not a secret

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db_prepared import PreparedStatement
+from app.domain.timeutil import utcnow
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
@@ -18,7 +19,6 @@ from app.services.contacts import ContactError, normalise_mobile
 from app.services.status import Status, allowed_next_statuses, canonical_status
 from app.services.tracking_ids import new_tracking_id, normalise_tracking_id
 from app.services.webhooks import created_deliveries_insert_from, queue_webhook_deliveries
-from app.timeutil import utcnow
 
 ORIGIN_LOCATION = "Origin Facility"
 SEARCH_LIMIT = 100

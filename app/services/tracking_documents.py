@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from flask import current_app
 from sqlalchemy import bindparam, select
 
+from app.domain.timeutil import parse_iso_z
 from app.extensions import db
 from app.metrics import count_cache_lookup
 from app.models import DeliveryProof, Shipment, TrackingEvent
@@ -25,7 +26,6 @@ from app.services.shipments import shipment_not_found
 from app.services.status import held_from_timeline, hold_releases
 from app.services.tracking_cache import CachedDocument, DocumentCache
 from app.services.tracking_ids import normalise_tracking_id
-from app.timeutil import parse_iso_z
 
 _shipments, _events, _proofs = Shipment.__table__, TrackingEvent.__table__, DeliveryProof.__table__
 # Shipment and its events in one round trip: every shipment has at least its "Booked" event. Contacts and

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 from flask_babel import gettext, ngettext
 
 from app.auth.guard import json_without_csrf, navigation_user
+from app.domain.timeutil import as_utc
 from app.errors import DomainError, ProofRefused, TooManyAttempts, ValidationError, wants_html
 from app.extensions import db, limiter
 from app.locales import current_language
@@ -21,7 +22,6 @@ from app.services.status import Status
 from app.services.tracking_documents import estimated_delivery, public_timeline, public_tracking_document
 from app.services.tracking_ids import normalise_tracking_id
 from app.shipments.forms import BookingForm
-from app.timeutil import as_utc
 from app.tracking.forms import FullDetailsForm, MobileSearchForm, TrackForm
 
 bp = Blueprint("tracking", __name__)
