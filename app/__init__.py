@@ -7,7 +7,6 @@ import sys
 from flask import Flask
 
 from app.config import Config, config_from_env
-from app.extensions import csrf, db, limiter, login_manager, migrate
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +62,11 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    # The extensions are imported here, not at the top: a module-level `db` in this package would be replaced by
+    # the subpackage app.db (the database layer) as soon as anything imports it, and the next create_app would fail.
     from app.api.auth import authenticate_api_request
     from app.auth.guard import drop_legacy_remember_cookie, enforce_access, load_staff_user, unauthenticated_response
+    from app.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.config.get("MIGRATIONS_DIR", _migrations_dir())))
@@ -85,8 +87,8 @@ def register_extensions(app: Flask) -> None:
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
         else:
-            from app.db_errors import quote_no_statement_text
-            from app.db_pool import ping_idle_connections
+            from app.db.errors import quote_no_statement_text
+            from app.db.pool import ping_idle_connections
 
             quote_no_statement_text(db.engine)
             ping_idle_connections(db.engine, float(app.config["DB_PING_AFTER_IDLE_SECONDS"]))

@@ -88,7 +88,7 @@ def notifies(channel: str, shipment_id: ColumnElement, status: ColumnElement, *,
                      .correlate_except(NotificationDefault).scalar_subquery())
     if new_shipments:
         # A booking's first status is Booked; its built-in default is a plain value (the busiest statement is
-        # prepared once per connection, app.db_prepared, and cannot hold an IN list that follows the config).
+        # prepared once per connection, app.db.prepared, and cannot hold an IN list that follows the config).
         builtin = _BOOKED_SMS if channel == "sms" else true()
         return or_(admin_default.is_(True), and_(admin_default.is_(None), builtin))
     by_default = or_(admin_default.is_(True),
