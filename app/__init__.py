@@ -33,8 +33,8 @@ def create_app(config: Config | None = None) -> Flask:
 
 def configure_logging(app: Flask) -> None:
     """One handler on the root logger, to stdout, in LOG_FORMAT (text or JSON lines), every line tagged with
-    the request it belongs to (app.logs)."""
-    from app.logs import tag_handler
+    the request it belongs to (app.observability.logs)."""
+    from app.observability.logs import tag_handler
 
     root = logging.getLogger()
     handler = next((h for h in root.handlers if getattr(h, "waybill", False)), None)
@@ -92,7 +92,7 @@ def register_extensions(app: Flask) -> None:
 
             quote_no_statement_text(db.engine)
             ping_idle_connections(db.engine, float(app.config["DB_PING_AFTER_IDLE_SECONDS"]))
-        from app.metrics import watch_pool
+        from app.observability.metrics import watch_pool
 
         watch_pool(db.engine)
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.access_log import ENVIRON_KEY as LOG_SAFE_URI
 from app.extensions import db
-from app.logs import JsonLineFormatter, TextFormatter, mask_contacts, tag_handler
+from app.observability.logs import JsonLineFormatter, TextFormatter, mask_contacts, tag_handler
 from tests import log_privacy
 from tests.conftest import VALID_BOOKING
 

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, false, not_, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from app import metrics
 from app.domain.timeutil import as_utc, utcnow
 from app.extensions import db
 from app.models import Notification, TrackingEvent
+from app.observability import metrics
 from app.services import preferences
 
 ERROR_MAX = 1000

@@ -17,7 +17,7 @@ from app.errors import ValidationError
 from app.extensions import db
 from app.models import AuditEntry
 from app.models.audit_entry import ACTOR_MAX, TARGET_ID_MAX
-from app.request_context import current_client_address, current_request_id
+from app.observability.request_context import current_client_address, current_request_id
 from app.services.pagination import Pagination
 
 ACTIONS: frozenset[str] = frozenset({

@@ -29,9 +29,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.domain.timeutil import utcnow
 from app.errors import NotFound, ValidationError
 from app.extensions import db
-from app.metrics import count_delivery
 from app.models import Notification, NotificationChoice, NotificationDefault, Shipment, TrackingEvent
 from app.models.notification_choice import CHANNELS, CHOICES
+from app.observability.metrics import count_delivery
 from app.services.audit import CUSTOMER, record_audit
 from app.services.status import ALL_STATUSES, Status
 

@@ -17,8 +17,8 @@ from sqlalchemy import bindparam, select
 
 from app.domain.timeutil import parse_iso_z
 from app.extensions import db
-from app.metrics import count_cache_lookup
 from app.models import DeliveryProof, Shipment, TrackingEvent
+from app.observability.metrics import count_cache_lookup
 from app.serializers import public_shipment_to_dict
 from app.services.estimates import Estimate, estimate
 from app.services.proofs import attempt_reason_label, public_delivery_from
