@@ -99,7 +99,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_i18n(app: Flask) -> None:
     """English and Hindi (Flask-Babel): the request's language, remembered from ?lang= in a cookie."""
-    from app.i18n import init_i18n
+    from app.i18n.babel import init_i18n
 
     init_i18n(app)
 

@@ -10,7 +10,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from app.domain.timeutil import isoformat_z
-from app.locales import format_local_time
+from app.i18n.locales import format_local_time
 from app.services.privacy import destination_area
 from app.services.roles import Permission, may
 from app.services.status import MAIN_STAGES, Status, held_from_timeline, is_final, stage_index

@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from app import create_app
 from app.domain.timeutil import to_local
 from app.extensions import db
-from app.locales import current_language, format_estimate, format_local_time, speaking, status_label
+from app.i18n.locales import current_language, format_estimate, format_local_time, speaking, status_label
 from app.models import DeliveryEstimate, Shipment, TrackingEvent
 from app.notifier.worker import OutboxWorker
 from app.services.demo import seed_demo
@@ -43,7 +43,7 @@ DEVANAGARI = re.compile("[\u0900-\u097f]")
 # What customers and recipients see: every string in these must be marked, and translated into Hindi.
 CUSTOMER_TEMPLATES = ["base.html", "errors/error.html", "tracking/*.html", "email/*.*", "email/status/*.*",
                       "sms/*.txt", "notifications/choices.html"]
-CUSTOMER_CODE = ["app/locales.py", "app/templating.py", "app/services/contacts.py", "app/services/shipments.py",
+CUSTOMER_CODE = ["app/i18n/locales.py", "app/templating.py", "app/services/contacts.py", "app/services/shipments.py",
                  "app/shipments/forms.py", "app/tracking/forms.py", "app/tracking/routes.py",
                  "app/services/messages.py", "app/services/preferences.py", "app/services/proofs.py",
                  "app/notifications/choices.py"]

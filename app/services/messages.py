@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from app.domain.timeutil import isoformat_z
 from app.extensions import db
-from app.locales import format_estimate, format_local_time, speaking, status_label
+from app.i18n.locales import format_estimate, format_local_time, speaking, status_label
 from app.models import DeliveryProof, Shipment, TrackingEvent
 from app.services import preferences, webhooks
 from app.services.estimates import EstimateTable, estimate, estimate_table

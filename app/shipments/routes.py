@@ -5,7 +5,7 @@ from flask_login import current_user
 
 from app.auth.guard import json_without_csrf, staff_required
 from app.extensions import db, limiter
-from app.locales import current_language
+from app.i18n.locales import current_language
 from app.serializers import shipment_to_dict, tracking_url
 from app.services.proofs import check_proof, record_proof
 from app.services.roles import Permission

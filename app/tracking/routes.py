@@ -10,7 +10,7 @@ from app.auth.guard import json_without_csrf, navigation_user
 from app.domain.timeutil import as_utc
 from app.errors import DomainError, ProofRefused, TooManyAttempts, ValidationError, wants_html
 from app.extensions import db, limiter
-from app.locales import current_language
+from app.i18n.locales import current_language
 from app.serializers import full_details_to_dict, search_result_to_dict
 from app.services.contacts import mask_mobile
 from app.services.detail_checks import FIELD as DETAILS_FIELD

@@ -1,6 +1,6 @@
 """Languages the customer side speaks, and how text, dates and estimates are said in each.
 
-No request objects here: pages pick the locale per request (app.i18n), the outbox worker per shipment (the
+No request objects here: pages pick the locale per request (app.i18n.babel), the outbox worker per shipment (the
 language it was booked in). Everything is formatted with Babel for the active locale, in DISPLAY_TIMEZONE.
 """
 from __future__ import annotations
