@@ -50,12 +50,12 @@ LOG_FORMATS, tag_handler = _logs.LOG_FORMATS, _logs.tag_handler
 # ---------------------------------------------------------------------------------------------------------------
 # Masking: no email or full mobile number reaches a log line, whatever the route or the status.
 # The app knows which route a request matched: it leaves the URI to log, masked, in the environ
-# (app/access_log.py). Every atom of an access line (request line, path, query, referrer, user agent, every
+# (app/web/access_log.py). Every atom of an access line (request line, path, query, referrer, user agent, every
 # header and environ value) and every argument of an error-log line then goes through the app's one masking
 # function (app/observability/logs.py mask_contacts), which also reads percent-escapes (/search%2F…, a%40b.com):
 # requests the app did not answer (a malformed Host, a request Gunicorn refused) are masked by their text.
 
-LOG_SAFE_URI = "waybill.log_uri"  # app.access_log.ENVIRON_KEY
+LOG_SAFE_URI = "waybill.log_uri"  # app.web.access_log.ENVIRON_KEY
 mask_contacts = _logs.mask_contacts
 
 

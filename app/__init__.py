@@ -48,7 +48,7 @@ def configure_logging(app: Flask) -> None:
 
 def configure_security(app: Flask) -> None:
     """Trusted proxy hops: the client address every limit is keyed on."""
-    from app.security import trust_proxies
+    from app.web.security import trust_proxies
 
     trust_proxies(app)
 
@@ -56,7 +56,7 @@ def configure_security(app: Flask) -> None:
 def register_request_hooks(app: Flask) -> None:
     """Request id, request context and request metrics: the first request hooks, so every later one runs
     inside them (after the trusted proxy hops have set the client address)."""
-    from app.request_hooks import init_request_hooks
+    from app.web.request_hooks import init_request_hooks
 
     init_request_hooks(app)
 
@@ -108,9 +108,9 @@ def register_request_checks(app: Flask) -> None:
     """Requests the app cannot read are refused before any view: a malformed Host header (plain 400), a body
     that cannot be read (a malformed chunked encoding: 400 wherever it is read), and path parameters, query
     strings and form fields holding control characters or invalid Unicode (400)."""
-    from app.forms import refuse_bad_text
-    from app.host_check import RefuseMalformedHost
-    from app.request_body import RefuseUnreadableBody
+    from app.web.forms import refuse_bad_text
+    from app.web.host_check import RefuseMalformedHost
+    from app.web.request_body import RefuseUnreadableBody
 
     app.wsgi_app = RefuseMalformedHost(RefuseUnreadableBody(app.wsgi_app))
     app.before_request(refuse_bad_text)  # after access, CSRF and rate limits (registered just before)
@@ -119,13 +119,13 @@ def register_request_checks(app: Flask) -> None:
 def register_security_headers(app: Flask) -> None:
     """The browser-protection headers on every response: the outermost WSGI layer, so a request refused by
     the checks above (a malformed Host) gets them too."""
-    from app.security import register_security_headers as register
+    from app.web.security import register_security_headers as register
 
     register(app)
 
 
 def register_access_log(app: Flask) -> None:
-    from app.access_log import register_access_log as register
+    from app.web.access_log import register_access_log as register
 
     register(app)
 
@@ -174,7 +174,7 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     from app.auth.guard import navigation_user
-    from app.templating import register_template_helpers as register
+    from app.web.templating import register_template_helpers as register
 
     register(app)
     app.jinja_env.globals["navigation_user"] = navigation_user

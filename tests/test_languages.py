@@ -43,10 +43,10 @@ DEVANAGARI = re.compile("[\u0900-\u097f]")
 # What customers and recipients see: every string in these must be marked, and translated into Hindi.
 CUSTOMER_TEMPLATES = ["base.html", "errors/error.html", "tracking/*.html", "email/*.*", "email/status/*.*",
                       "sms/*.txt", "notifications/choices.html"]
-CUSTOMER_CODE = ["app/i18n/locales.py", "app/templating.py", "app/services/contacts.py", "app/services/shipments.py",
-                 "app/shipments/forms.py", "app/tracking/forms.py", "app/tracking/routes.py",
-                 "app/services/messages.py", "app/services/preferences.py", "app/services/proofs.py",
-                 "app/notifications/choices.py"]
+CUSTOMER_CODE = ["app/i18n/locales.py", "app/web/templating.py", "app/services/contacts.py",
+                 "app/services/shipments.py", "app/shipments/forms.py", "app/tracking/forms.py",
+                 "app/tracking/routes.py", "app/services/messages.py", "app/services/preferences.py",
+                 "app/services/proofs.py", "app/notifications/choices.py"]
 # Staff pages need not be translated, but their text must be marked all the same.
 STAFF_TEMPLATES = ["admin/*.html", "auth/*.html", "notifications/*.html"]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}

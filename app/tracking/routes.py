@@ -11,7 +11,6 @@ from app.domain.timeutil import as_utc
 from app.errors import DomainError, ProofRefused, TooManyAttempts, ValidationError, wants_html
 from app.extensions import db, limiter
 from app.i18n.locales import current_language
-from app.serializers import full_details_to_dict, search_result_to_dict
 from app.services.contacts import mask_mobile
 from app.services.detail_checks import FIELD as DETAILS_FIELD
 from app.services.detail_checks import DetailProof, check_mobile_last4
@@ -23,6 +22,7 @@ from app.services.tracking_documents import estimated_delivery, public_timeline,
 from app.services.tracking_ids import normalise_tracking_id
 from app.shipments.forms import BookingForm
 from app.tracking.forms import FullDetailsForm, MobileSearchForm, TrackForm
+from app.web.serializers import full_details_to_dict, search_result_to_dict
 
 bp = Blueprint("tracking", __name__)
 
