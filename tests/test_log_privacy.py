@@ -96,7 +96,12 @@ def test_json_lines_are_built_from_masked_values_and_always_parse():
     assert "9811100021" not in text and "asha" not in text and '"http://waybill.test/search/******0021"' in text
 
 
-def test_every_line_of_a_request_masks_its_path_and_message_arguments(app, caplog):
+def test_every_line_of_a_request_masks_its_path_and_message_arguments(make_config, made_apps, caplog):
+    from app import create_app
+
+    app = create_app(make_config())  # its own: the session's app has served requests, it takes no new route
+    made_apps.append(app)
+
     @app.get("/_test/contact/<path:rest>")
     def log_contact(rest):
         logging.getLogger("waybill.test").warning("looked up %s for %s", rest, CONTACT_EMAIL)
