@@ -34,27 +34,28 @@ from gunicorn.glogging import Logger
 
 
 def _app_file(name: str):
-    """app/<name>.py on its own: importing the `app` package here would load the whole app into the master
-    process, and every worker (even after a HUP) would inherit that code instead of loading its own."""
+    """app/<name>.py on its own (name may be in a package: "observability/logs"): importing the `app` package here
+    would load the whole app into the master process, and every worker (even after a HUP) would inherit that code
+    instead of loading its own. Neither the package's __init__ nor anything else of the app is run."""
     path = Path(__file__).resolve().parent / "app" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"waybill_{name}", path)
+    spec = importlib.util.spec_from_file_location(f"waybill_{name.replace('/', '_')}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-_logs = _app_file("logs")  # the app's log formats (standard library and python-json-logger)
+_logs = _app_file("observability/logs")  # the app's log formats (standard library and python-json-logger)
 LOG_FORMATS, tag_handler = _logs.LOG_FORMATS, _logs.tag_handler
 
 # ---------------------------------------------------------------------------------------------------------------
 # Masking: no email or full mobile number reaches a log line, whatever the route or the status.
 # The app knows which route a request matched: it leaves the URI to log, masked, in the environ
-# (app/access_log.py). Every atom of an access line (request line, path, query, referrer, user agent, every
+# (app/web/access_log.py). Every atom of an access line (request line, path, query, referrer, user agent, every
 # header and environ value) and every argument of an error-log line then goes through the app's one masking
-# function (app/logs.py mask_contacts), which also reads percent-escapes (/search%2F…, a%40b.com): requests the
-# app did not answer (a malformed Host, a request Gunicorn refused) are masked by their text.
+# function (app/observability/logs.py mask_contacts), which also reads percent-escapes (/search%2F…, a%40b.com):
+# requests the app did not answer (a malformed Host, a request Gunicorn refused) are masked by their text.
 
-LOG_SAFE_URI = "waybill.log_uri"  # app.access_log.ENVIRON_KEY
+LOG_SAFE_URI = "waybill.log_uri"  # app.web.access_log.ENVIRON_KEY
 mask_contacts = _logs.mask_contacts
 
 

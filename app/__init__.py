@@ -7,7 +7,6 @@ import sys
 from flask import Flask
 
 from app.config import Config, config_from_env
-from app.extensions import csrf, db, limiter, login_manager, migrate
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +33,8 @@ def create_app(config: Config | None = None) -> Flask:
 
 def configure_logging(app: Flask) -> None:
     """One handler on the root logger, to stdout, in LOG_FORMAT (text or JSON lines), every line tagged with
-    the request it belongs to (app.logs)."""
-    from app.logs import tag_handler
+    the request it belongs to (app.observability.logs)."""
+    from app.observability.logs import tag_handler
 
     root = logging.getLogger()
     handler = next((h for h in root.handlers if getattr(h, "waybill", False)), None)
@@ -49,7 +48,7 @@ def configure_logging(app: Flask) -> None:
 
 def configure_security(app: Flask) -> None:
     """Trusted proxy hops: the client address every limit is keyed on."""
-    from app.security import trust_proxies
+    from app.web.security import trust_proxies
 
     trust_proxies(app)
 
@@ -57,14 +56,17 @@ def configure_security(app: Flask) -> None:
 def register_request_hooks(app: Flask) -> None:
     """Request id, request context and request metrics: the first request hooks, so every later one runs
     inside them (after the trusted proxy hops have set the client address)."""
-    from app.request_hooks import init_request_hooks
+    from app.web.request_hooks import init_request_hooks
 
     init_request_hooks(app)
 
 
 def register_extensions(app: Flask) -> None:
+    # The extensions are imported here, not at the top: a module-level `db` in this package would be replaced by
+    # the subpackage app.db (the database layer) as soon as anything imports it, and the next create_app would fail.
     from app.api.auth import authenticate_api_request
     from app.auth.guard import drop_legacy_remember_cookie, enforce_access, load_staff_user, unauthenticated_response
+    from app.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.config.get("MIGRATIONS_DIR", _migrations_dir())))
@@ -85,19 +87,19 @@ def register_extensions(app: Flask) -> None:
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
         else:
-            from app.db_errors import quote_no_statement_text
-            from app.db_pool import ping_idle_connections
+            from app.db.errors import quote_no_statement_text
+            from app.db.pool import ping_idle_connections
 
             quote_no_statement_text(db.engine)
             ping_idle_connections(db.engine, float(app.config["DB_PING_AFTER_IDLE_SECONDS"]))
-        from app.metrics import watch_pool
+        from app.observability.metrics import watch_pool
 
         watch_pool(db.engine)
 
 
 def register_i18n(app: Flask) -> None:
     """English and Hindi (Flask-Babel): the request's language, remembered from ?lang= in a cookie."""
-    from app.i18n import init_i18n
+    from app.i18n.babel import init_i18n
 
     init_i18n(app)
 
@@ -106,9 +108,9 @@ def register_request_checks(app: Flask) -> None:
     """Requests the app cannot read are refused before any view: a malformed Host header (plain 400), a body
     that cannot be read (a malformed chunked encoding: 400 wherever it is read), and path parameters, query
     strings and form fields holding control characters or invalid Unicode (400)."""
-    from app.forms import refuse_bad_text
-    from app.host_check import RefuseMalformedHost
-    from app.request_body import RefuseUnreadableBody
+    from app.web.forms import refuse_bad_text
+    from app.web.host_check import RefuseMalformedHost
+    from app.web.request_body import RefuseUnreadableBody
 
     app.wsgi_app = RefuseMalformedHost(RefuseUnreadableBody(app.wsgi_app))
     app.before_request(refuse_bad_text)  # after access, CSRF and rate limits (registered just before)
@@ -117,13 +119,13 @@ def register_request_checks(app: Flask) -> None:
 def register_security_headers(app: Flask) -> None:
     """The browser-protection headers on every response: the outermost WSGI layer, so a request refused by
     the checks above (a malformed Host) gets them too."""
-    from app.security import register_security_headers as register
+    from app.web.security import register_security_headers as register
 
     register(app)
 
 
 def register_access_log(app: Flask) -> None:
-    from app.access_log import register_access_log as register
+    from app.web.access_log import register_access_log as register
 
     register(app)
 
@@ -172,7 +174,7 @@ def register_error_handlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     from app.auth.guard import navigation_user
-    from app.templating import register_template_helpers as register
+    from app.web.templating import register_template_helpers as register
 
     register(app)
     app.jinja_env.globals["navigation_user"] = navigation_user

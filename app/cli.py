@@ -49,11 +49,11 @@ def ensure_admin_command(username: str, password: str) -> None:
 @with_appcontext
 def deploy_command() -> None:
     """The release step, run once before new code serves: migrate the database to the head (as the tables' owner,
-    MIGRATION_DATABASE_URL, when set), grant the app's role what it needs and no more (app/db_roles.py), then
+    MIGRATION_DATABASE_URL, when set), grant the app's role what it needs and no more (app/db/roles.py), then
     ensure the admin from ADMIN_USERNAME / ADMIN_PASSWORD (when both are set). Web workers do none of it."""
     from flask_migrate import upgrade
 
-    from app.db_roles import grant_app_role
+    from app.db.roles import grant_app_role
 
     config = current_app.config
     upgrade()

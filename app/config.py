@@ -82,14 +82,14 @@ class Config:
         self.SECRET_KEY = env("SECRET_KEY") or "dev-only-insecure-key"
         self.SQLALCHEMY_DATABASE_URI = database_url(env("DATABASE_URL"))
         # `flask deploy` and `flask db …` connect as the tables' owner when this is set; the app never does (it
-        # connects with DATABASE_URL, as a role deploy grants only what it needs: see app/db_roles.py).
+        # connects with DATABASE_URL, as a role deploy grants only what it needs: see app/db/roles.py).
         self.MIGRATION_DATABASE_URI = database_url(env("MIGRATION_DATABASE_URL")) \
             if env("MIGRATION_DATABASE_URL") else None
         # The role deploy grants to: this, else DATABASE_URL's user.
         self.APP_DATABASE_ROLE = env("APP_DATABASE_ROLE") or None
         # hide_parameters: a database error's message (and so any log of it) never quotes the values bound to
         # the statement, which are the customers' names, emails and mobiles.
-        # A pooled connection is pinged before use only after it sat idle this long (see app/db_pool.py), not on
+        # A pooled connection is pinged before use only after it sat idle this long (see app/db/pool.py), not on
         # every checkout: under load that ping was a round trip per request.
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False, "hide_parameters": True}
         self.DB_PING_AFTER_IDLE_SECONDS = 1.0

@@ -37,9 +37,9 @@ OPERATOR = ("bench-operator", "bench-operator-password-1")
 
 def seed_booked(count: int) -> list[str]:
     """`count` Booked shipments with their first event, written in bulk (setup, not measured)."""
+    from app.domain.timeutil import utcnow
     from app.models import Shipment, TrackingEvent
     from app.services.tracking_ids import new_tracking_id
-    from app.timeutil import utcnow
 
     ids: set[str] = set(db.session.scalars(db.select(Shipment.tracking_id)))
     fresh: list[str] = []

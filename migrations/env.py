@@ -20,7 +20,7 @@ _owner_engine = None
 
 def get_engine():
     """The tables' owner (MIGRATION_DATABASE_URL) when one is configured, else the app's own engine: the app's
-    role may only read and write rows (app/db_roles.py), so it could not create or alter a table."""
+    role may only read and write rows (app/db/roles.py), so it could not create or alter a table."""
     global _owner_engine
     owner_uri = current_app.config.get('MIGRATION_DATABASE_URI')
     if not owner_uri:

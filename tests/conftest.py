@@ -19,10 +19,10 @@ from sqlalchemy.engine import make_url
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app import create_app
-from app.access_log import ENVIRON_KEY as LOG_SAFE_URI
 from app.config import TestingConfig
 from app.extensions import db
-from app.logs import mask_contacts
+from app.observability.logs import mask_contacts
+from app.web.access_log import ENVIRON_KEY as LOG_SAFE_URI
 from tests import log_privacy
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

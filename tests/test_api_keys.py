@@ -13,9 +13,9 @@ from urllib.request import Request, urlopen
 import pytest
 from sqlalchemy import select, update
 
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models import ApiKey, AuditEntry, Shipment
-from app.timeutil import utcnow
 from tests.api_support import bearer
 from tests.conftest import VALID_BOOKING
 from tests.notifications.conftest import free_port

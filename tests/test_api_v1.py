@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app import create_app
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models import AuditEntry, IdempotencyKey, Notification, Shipment
-from app.timeutil import utcnow
 from tests.api_support import bearer
 from tests.conftest import VALID_BOOKING
 

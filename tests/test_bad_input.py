@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.forms import CONTROL_CHARACTER, NOT_A_BOOLEAN, NOT_A_STRING, NOT_UNICODE, UNKNOWN_FIELD
 from app.models import Notification, Shipment, TrackingEvent
+from app.web.forms import CONTROL_CHARACTER, NOT_A_BOOLEAN, NOT_A_STRING, NOT_UNICODE, UNKNOWN_FIELD
 from tests.conftest import VALID_BOOKING
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -287,7 +287,7 @@ def test_a_malformed_chunked_body_is_a_400_and_one_warning_on_every_route_that_r
             caplog.set_level(logging.INFO)
             response = malformed_chunked(client, method, path, content_type)
             assert response.status_code != 500, (method, path, content_type)
-            warnings = [r for r in caplog.records if r.name == "app.request_body"]
+            warnings = [r for r in caplog.records if r.name == "app.web.request_body"]
             assert not [r for r in caplog.records if r.levelno >= logging.ERROR], (method, path)
             if warnings:
                 read_a_body += 1

@@ -1,4 +1,4 @@
-"""The booking statement is a PostgreSQL prepared statement (app.db_prepared): prepared once per pooled
+"""The booking statement is a PostgreSQL prepared statement (app.db.prepared): prepared once per pooled
 connection, kept across rollbacks, prepared again on a connection that replaced a dead one, and it writes what
 the text statement wrote (shipment, Booked event, email row; the SMS row when Booked sends one)."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import bindparam, literal_column, select, text
 
 from app import create_app
-from app.db_prepared import PreparedStatement
+from app.db.prepared import PreparedStatement
 from app.extensions import db
 from app.models import Notification, Shipment
 from app.services.shipments import NewShipment, create_shipment

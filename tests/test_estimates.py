@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models import DeliveryEstimate
 from app.services.demo import seed_demo
@@ -20,7 +21,6 @@ from app.services.estimates import (
     refresh_estimates,
     window_from,
 )
-from app.timeutil import utcnow
 
 
 @pytest.mark.parametrize("destination, area", [

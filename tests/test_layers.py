@@ -1,10 +1,15 @@
-"""Layers point down only (design rule 10): services import neither the outbox worker nor a blueprint."""
+"""Layers point down only (design rule 10): services import neither the outbox worker, a blueprint nor app.web;
+app/domain is pure (standard library only); and app/ keeps only its wiring loose at the top (STYLE.md, "Our
+layout"): everything else lives in a package named for what it is about."""
 import ast
+import sys
 from pathlib import Path
 
 APP = Path(__file__).resolve().parents[1] / "app"
 BLUEPRINTS = ("app.auth", "app.shipments", "app.tracking", "app.admin", "app.notifications", "app.health",
               "app.api")
+LOOSE_AT_THE_TOP = {"__init__.py", "config.py", "extensions.py", "errors.py", "cli.py"}
+LAYOUT_PACKAGES = ("domain", "db", "web", "i18n", "observability")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -18,12 +23,72 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
+def within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
 def test_services_import_no_worker_and_no_blueprint():
     offences = {}
-    for path in sorted((APP / "services").glob("*.py")):
+    for path in sorted((APP / "services").rglob("*.py")):
         bad = {name for name in imported_modules(path)
-               if name == "app.notifier" or name.startswith("app.notifier.")
-               or any(name == bp or name.startswith(bp + ".") for bp in BLUEPRINTS)}
+               if within(name, "app.notifier") or any(within(name, bp) for bp in BLUEPRINTS)}
         if bad:
-            offences[path.name] = sorted(bad)
+            offences[str(path.relative_to(APP))] = sorted(bad)
     assert offences == {}
+
+
+def test_services_import_nothing_from_web():
+    """What every request shares (forms, serializers, templating, request hooks) sits above the services."""
+    offences = {}
+    for path in sorted((APP / "services").rglob("*.py")):
+        bad = {name for name in imported_modules(path) if within(name, "app.web")}
+        if bad:
+            offences[str(path.relative_to(APP))] = sorted(bad)
+    assert offences == {}
+
+
+def test_domain_imports_only_the_standard_library():
+    offences = {}
+    for path in sorted((APP / "domain").rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        bad = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules = [node.module]
+            else:
+                continue  # a relative import stays inside app.domain
+            bad.update(name for name in modules
+                       if name.split(".")[0] not in sys.stdlib_module_names and not within(name, "app.domain"))
+        if bad:
+            offences[str(path.relative_to(APP))] = sorted(bad)
+    assert offences == {}
+
+
+def test_only_the_wiring_is_loose_at_the_top_of_app():
+    loose = {path.name for path in APP.glob("*.py")}
+    assert loose - LOOSE_AT_THE_TOP == set(), "put new modules in the package they are about (STYLE.md)"
+    assert loose >= LOOSE_AT_THE_TOP
+
+
+def test_the_layout_packages_say_what_lives_in_them():
+    for init in sorted(APP / package / "__init__.py" for package in LAYOUT_PACKAGES):
+        docstring = ast.get_docstring(ast.parse(init.read_text()))
+        assert docstring, f"{init.relative_to(APP.parent)} needs a docstring saying what lives there"
+
+
+def test_app_package_binds_no_name_of_its_own_subpackages():
+    """Importing app.db binds the subpackage as the attribute `db` of the app package: a module-level `db` (or
+    any name of a subpackage or module of app) in app/__init__.py would silently be replaced by it."""
+    tree = ast.parse((APP / "__init__.py").read_text())
+    bound = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.Assign):
+            bound.update(target.id for target in node.targets if isinstance(target, ast.Name))
+    own = {path.stem for path in APP.glob("*.py")} | {path.parent.name for path in APP.glob("*/__init__.py")}
+    assert bound & own == set()

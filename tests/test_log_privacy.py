@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from app.access_log import ENVIRON_KEY as LOG_SAFE_URI
 from app.extensions import db
-from app.logs import JsonLineFormatter, TextFormatter, mask_contacts, tag_handler
+from app.observability.logs import JsonLineFormatter, TextFormatter, mask_contacts, tag_handler
+from app.web.access_log import ENVIRON_KEY as LOG_SAFE_URI
 from tests import log_privacy
 from tests.conftest import VALID_BOOKING
 

@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
 from app.extensions import db
-from app.logs import tag_handler
-from app.request_context import current_client_address, current_request_id
+from app.observability.logs import tag_handler
+from app.observability.request_context import current_client_address, current_request_id
 from app.services import preferences
 from tests import log_privacy
 from tests.conftest import VALID_BOOKING, clean_database

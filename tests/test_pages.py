@@ -442,7 +442,7 @@ def test_final_status_shows_no_update_form(client, create_shipment, staff_page, 
 def test_progress_bar_states(path, expected_states, exception):
     from types import SimpleNamespace
 
-    from app.templating import shipment_progress
+    from app.web.templating import shipment_progress
 
     progress = shipment_progress(path[-1], [SimpleNamespace(status=s) for s in path])
     assert [stage.state for stage in progress.stages] == expected_states

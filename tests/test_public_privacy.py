@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app import create_app
+from app.domain.timeutil import utcnow
 from app.errors import TooManyAttempts
 from app.extensions import db
 from app.models import DetailCheck, TrackingEvent
@@ -22,7 +23,6 @@ from app.services.detail_checks import (
     client_key,
 )
 from app.services.privacy import destination_area, first_name_and_initial
-from app.timeutil import utcnow
 from tests.conftest import VALID_BOOKING
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}

@@ -112,7 +112,7 @@ def test_templates_hold_no_inline_script_or_style_the_policy_would_block():
 
 
 def test_a_request_refused_for_a_malformed_host_carries_them_too(client, live_server):
-    """Refused before Flask sees it (app.host_check): the headers are the outermost WSGI layer."""
+    """Refused before Flask sees it (app.web.host_check): the headers are the outermost WSGI layer."""
     import http.client
     from urllib.parse import urlsplit
 

@@ -10,8 +10,8 @@ from wtforms import DateField, HiddenField, IntegerField, PasswordField, SelectC
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.validators import ValidationError as FieldError
 
+from app.domain.timeutil import local_day_start
 from app.errors import ValidationError
-from app.forms import RequestForm, json_object_body, strip
 from app.models.audit_entry import ACTOR_MAX, TARGET_ID_MAX, TARGET_TYPE_MAX
 from app.models.user import USERNAME_MAX
 from app.services.audit import ACTIONS, AUDIT_MAX_PAGE, AuditFilter
@@ -24,8 +24,8 @@ from app.services.status import ALL_STATUSES
 from app.services.tracking_ids import normalise_tracking_id
 from app.services.users import USERNAME_RULE
 from app.shipments.forms import StatusUpdateForm
-from app.templating import action_label
-from app.timeutil import local_day_start
+from app.web.forms import RequestForm, json_object_body, strip
+from app.web.templating import action_label
 
 # Dates outside these bounds are typing mistakes, and would overflow when turned into UTC instants.
 EARLIEST_DATE, LATEST_DATE = date(1970, 1, 1), date(9998, 12, 31)

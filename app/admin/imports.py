@@ -11,6 +11,7 @@ from werkzeug.datastructures import MultiDict
 from app.admin.forms import ImportForm, label_batch_request
 from app.admin.routes import bp
 from app.auth.guard import accepts_upload, staff_required
+from app.domain.timeutil import utcnow
 from app.errors import wants_html
 from app.extensions import db
 from app.services.exports import neutralise_formula
@@ -18,7 +19,6 @@ from app.services.imports import MAX_BYTES, ImportRejected, import_bookings, rea
 from app.services.labels import MAX_LABELS, shipments_for_labels
 from app.services.roles import Permission
 from app.shipments.forms import BookingForm
-from app.timeutil import utcnow
 
 _MULTIPART_OVERHEAD = 64 * 1024
 

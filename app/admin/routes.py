@@ -10,7 +10,6 @@ from app.auth.guard import accepts_upload, staff_required
 from app.errors import Conflict, InvalidTransition, StoreUnavailable, ValidationError, wants_html
 from app.extensions import db
 from app.notifications.serializers import preferences_to_dict
-from app.serializers import audit_entry_to_dict, audit_page_to_dict, proof_to_dict, shipment_to_dict
 from app.services.audit import list_audit
 from app.services.dashboard import list_shipments, shipment_record, status_tally
 from app.services.evidence_images import MAX_UPLOAD_BYTES
@@ -18,6 +17,7 @@ from app.services.preferences import shipment_preferences
 from app.services.proofs import ATTEMPT_REASONS, check_proof, proofs_for_shipment, record_proof
 from app.services.roles import Permission, may
 from app.services.shipments import record_status_change, status_counts
+from app.web.serializers import audit_entry_to_dict, audit_page_to_dict, proof_to_dict, shipment_to_dict
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 # The update form may carry a photo (up to MAX_UPLOAD_BYTES) and a drawn signature besides its text fields.

@@ -18,8 +18,6 @@ from app.admin.routes import bp
 from app.auth.guard import current_staff_session, staff_required
 from app.errors import DomainError, ValidationError, wants_html
 from app.extensions import db
-from app.forms import json_object_body, refused_on_page
-from app.serializers import user_to_dict
 from app.services.roles import ROLE_DESCRIPTIONS, Permission
 from app.services.sessions import live_sessions
 from app.services.users import (
@@ -32,6 +30,8 @@ from app.services.users import (
     unlock_user,
     update_user,
 )
+from app.web.forms import json_object_body, refused_on_page
+from app.web.serializers import user_to_dict
 
 CHANGE_FIELDS = {"role": str, "active": bool, "password": str}
 

@@ -19,9 +19,9 @@ from app.admin.routes import bp
 from app.auth.guard import staff_required
 from app.errors import DomainError, ValidationError, wants_html
 from app.extensions import db
-from app.forms import UNKNOWN_FIELD, json_object_body
 from app.services import webhooks
 from app.services.roles import Permission
+from app.web.forms import UNKNOWN_FIELD, json_object_body
 
 CREATE_FIELDS = frozenset({"url", "events", "description"})
 NO_STORE = {"Cache-Control": "no-store"}  # on answers that show a signing secret

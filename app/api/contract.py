@@ -23,7 +23,7 @@ from pydantic import ValidationError as SchemaError
 
 from app.auth.guard import staff_required
 from app.errors import DomainError, ValidationError
-from app.forms import UNKNOWN_FIELD, field_label, json_object_body
+from app.web.forms import UNKNOWN_FIELD, field_label, json_object_body
 
 JSON = "application/json"
 PDF = "application/pdf"

@@ -26,7 +26,6 @@ from app.api.schemas import (
 from app.auth.guard import accepts_upload
 from app.errors import ValidationError
 from app.extensions import db, limiter
-from app.serializers import shipment_to_dict
 from app.services import labels, scans
 from app.services.audit import record_audit
 from app.services.idempotency import (
@@ -42,6 +41,7 @@ from app.services.shipment_feed import FeedFilter, shipment_feed
 from app.services.shipments import create_shipment, find_shipment, next_statuses, record_status_change, timeline
 from app.services.status import canonical_status
 from app.shipments.forms import BookingForm
+from app.web.serializers import shipment_to_dict
 
 bp = Blueprint("api", __name__)
 api = ApiBlueprint(bp, API_PREFIX)

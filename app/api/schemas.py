@@ -5,7 +5,7 @@ Request bodies are strict (no type coercion: "1" is not a number) and refuse unk
 text, so their models convert ("50" is a limit of 50) but still refuse unknown parameters.
 
 The published schemas say everything the API checks, so a request that matches them is never refused for its
-form: text fields carry the control-character rule of app.forms as a `pattern` (and, where the value is stripped
+form: text fields carry the control-character rule of app.web.forms as a `pattern` (and, where the value is stripped
 and required, that it is not blank), mobiles the default region's numbering plan (set when the document is built),
 attempt reasons their codes, and a status that needs a proof the field it needs.
 """
@@ -17,7 +17,6 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from app.forms import CONTROL_CHARACTERS, CONTROL_CHARACTERS_BUT_LINES
 from app.models.api_key import KEY_NAME_MAX
 from app.models.shipment import DESTINATION_MAX, EMAIL_MAX, NAME_MAX
 from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
@@ -25,6 +24,7 @@ from app.services.contacts import MOBILE_INPUT_MAX
 from app.services.proofs import ATTEMPT_REASONS, HIDDEN_FORMAT_CHARACTERS
 from app.services.shipment_feed import CURSOR_PATTERN
 from app.services.status import ALL_STATUSES, Status
+from app.web.forms import CONTROL_CHARACTERS, CONTROL_CHARACTERS_BUT_LINES
 
 PAGE_MAX = 100
 PAGE_DEFAULT = 50
@@ -34,7 +34,7 @@ CURSOR_MAX = 36  # CURSOR_PATTERN at its longest
 StatusName = Literal[ALL_STATUSES]  # type: ignore[valid-type]
 AttemptReason = Literal[tuple(ATTEMPT_REASONS)]  # type: ignore[valid-type]
 
-# Patterns (ECMA-262 and Python alike) for text: what app.forms refuses, said in the schema.
+# Patterns (ECMA-262 and Python alike) for text: what app.web.forms refuses, said in the schema.
 SINGLE_LINE = rf"^[^{CONTROL_CHARACTERS}]*$"
 MULTI_LINE = rf"^[^{CONTROL_CHARACTERS_BUT_LINES}]*$"
 # What str.strip() removes beyond the control characters: a stripped, required value needs one other character.

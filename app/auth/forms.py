@@ -2,9 +2,9 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length, Optional
 
-from app.forms import RequestForm, strip
 from app.models.user import USERNAME_MAX
 from app.services.passwords import PASSWORD_MAX
+from app.web.forms import RequestForm, strip
 
 
 class LoginForm(RequestForm):

@@ -3,8 +3,8 @@ import hmac
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
-from app import metrics
 from app.extensions import db
+from app.observability import metrics
 from app.services.outbox_stats import outbox_summary
 from app.services.schema import schema_state
 

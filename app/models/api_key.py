@@ -5,10 +5,10 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models.types import UTCDateTime
 from app.models.user import USERNAME_MAX, User
-from app.timeutil import utcnow
 
 KEY_HASH_LENGTH = 64  # hex SHA-256
 KEY_PREFIX_MAX = 16

@@ -5,9 +5,9 @@ from datetime import datetime
 from sqlalchemy import JSON, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models.types import UTCDateTime
-from app.timeutil import utcnow
 
 ACTOR_MAX = 64
 ACTION_MAX = 48

@@ -5,10 +5,10 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models.shipment import NAME_MAX
 from app.models.types import UTCDateTime
-from app.timeutil import utcnow
 
 RECEIVED_BY_MAX = NAME_MAX
 ATTEMPT_REASON_MAX = 32

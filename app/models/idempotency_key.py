@@ -5,9 +5,9 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models.types import UTCDateTime
-from app.timeutil import utcnow
 
 IDEMPOTENCY_KEY_MAX = 255
 REQUEST_HASH_LENGTH = 64  # hex SHA-256 of the operation and its canonical body

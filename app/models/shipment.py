@@ -5,9 +5,9 @@ from datetime import datetime
 from sqlalchemy import Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models.types import UTCDateTime
-from app.timeutil import utcnow
 
 NAME_MAX = 100
 MOBILE_MAX = 16  # E.164: "+" and at most 15 digits

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models.types import UTCDateTime
-from app.timeutil import utcnow
 
 if TYPE_CHECKING:
     from app.models.shipment import Shipment

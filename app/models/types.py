@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
-from app.timeutil import as_utc
+from app.domain.timeutil import as_utc
 
 
 class UTCDateTime(TypeDecorator):

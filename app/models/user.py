@@ -8,9 +8,9 @@ from sqlalchemy import Boolean, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models.types import UTCDateTime
-from app.timeutil import utcnow
 
 USERNAME_MAX = 64
 PRODUCTION_HASH_METHOD = "scrypt"  # Werkzeug's default: memory-hard, the cost a stolen table must pay

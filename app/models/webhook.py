@@ -10,9 +10,9 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models.types import UTCDateTime
-from app.timeutil import utcnow
 
 URL_MAX = 2000
 DESCRIPTION_MAX = 200

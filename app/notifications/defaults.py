@@ -9,12 +9,12 @@ from flask_login import current_user
 from app.auth.guard import staff_required
 from app.errors import DomainError, wants_html
 from app.extensions import db
-from app.forms import json_object_body
 from app.notifications.forms import DefaultsForm, defaults_from_json
 from app.notifications.routes import OUTBOX, bp
 from app.services.preferences import CHANNEL_LABELS, channel_defaults, set_channel_defaults
 from app.services.roles import Permission
 from app.services.status import ALL_STATUSES
+from app.web.forms import json_object_body
 
 
 @bp.get(f"{OUTBOX}/defaults")

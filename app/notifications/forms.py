@@ -8,12 +8,12 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, NumberRange, Optional
 
 from app.errors import ValidationError
-from app.forms import RequestForm
 from app.models.notification import STATES
 from app.models.notification_choice import CHANNELS, CHOICES
 from app.services.outbox import OUTBOX_MAX_PAGE
 from app.services.preferences import CHANNEL_LABELS, CHOICE_LABELS
 from app.services.status import ALL_STATUSES
+from app.web.forms import RequestForm
 
 STATE_CHOICES = [SelectChoice("", _l("All states"))] + [SelectChoice(state, state.capitalize()) for state in STATES]
 

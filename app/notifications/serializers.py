@@ -1,10 +1,10 @@
 """JSON shapes of the outbox, for staff (the recipient's address is shown: staff may see it)."""
 from __future__ import annotations
 
+from app.domain.timeutil import isoformat_z
 from app.models import Notification
 from app.services.outbox import OutboxPage
 from app.services.preferences import ShipmentPreferences
-from app.timeutil import isoformat_z
 
 
 def notification_to_dict(notification: Notification, tracking_id: str | None = None) -> dict:

@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, false, not_, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from app import metrics
+from app.domain.timeutil import as_utc, utcnow
 from app.extensions import db
 from app.models import Notification, TrackingEvent
+from app.observability import metrics
 from app.services import preferences
-from app.timeutil import as_utc, utcnow
 
 ERROR_MAX = 1000
 _RETURNED = (Notification.id, Notification.channel, Notification.recipient, Notification.subject,

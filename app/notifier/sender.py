@@ -22,7 +22,7 @@ from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, parseaddr
 from typing import Any, Protocol
 
-from app.timeutil import as_utc, utcnow
+from app.domain.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 

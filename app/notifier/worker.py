@@ -26,13 +26,13 @@ from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app import metrics
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.notifier import channels, claims
 from app.notifier.sender import DeliveryFailed, scrub_addresses
+from app.observability import metrics
 from app.services import estimates, messages
 from app.services.outbox import OUTBOX_CHANGED
-from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 WAKE_COALESCE_SECONDS = 0.05

@@ -18,13 +18,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.domain.timeutil import as_utc, utcnow
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.models import ApiKey, User
 from app.models.api_key import KEY_NAME_MAX
 from app.services.audit import record_audit
 from app.services.users import find_user
-from app.timeutil import as_utc, utcnow
 
 KEY_SCHEME = "wb_live_"
 KEY_BYTES = 32

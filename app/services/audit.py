@@ -12,13 +12,13 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from app.domain.timeutil import utcnow
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import AuditEntry
 from app.models.audit_entry import ACTOR_MAX, TARGET_ID_MAX
-from app.request_context import current_client_address, current_request_id
+from app.observability.request_context import current_client_address, current_request_id
 from app.services.pagination import Pagination
-from app.timeutil import utcnow
 
 ACTIONS: frozenset[str] = frozenset({
     # sign-in and sessions

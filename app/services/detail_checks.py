@@ -25,11 +25,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.domain.timeutil import as_utc, utcnow
 from app.errors import TooManyAttempts, ValidationError
 from app.extensions import db
 from app.models import DetailCheck, Shipment
 from app.services.shipments import find_shipment
-from app.timeutil import as_utc, utcnow
 
 CLIENT_MAX_MISSES = 5
 CLIENT_WINDOW = timedelta(minutes=15)

@@ -26,12 +26,12 @@ from statistics import median
 
 from sqlalchemy import delete, false, func, select, update
 
+from app.domain.timeutil import as_utc, utcnow
 from app.extensions import db
 from app.models import DeliveryEstimate, Shipment, TrackingEvent
 from app.models.delivery_estimate import NETWORK_AREA
 from app.services.status import FINAL_STATUSES, Status
 from app.services.tracking_cache import EVERY_DOCUMENT, publish_change
-from app.timeutil import as_utc, utcnow
 
 _PIN = re.compile(r"(?<!\d)([1-9]\d{2})\s?\d{3}(?!\d)")
 _LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
@@ -55,7 +55,7 @@ class Estimate:
     basis: str  # "area" (this destination's history), "network" (the whole network's) or "default"
 
     def to_dict(self) -> dict:
-        from app.timeutil import isoformat_z
+        from app.domain.timeutil import isoformat_z
 
         return {"earliest": isoformat_z(self.earliest), "expected": isoformat_z(self.expected),
                 "latest": isoformat_z(self.latest), "basis": self.basis}

@@ -18,10 +18,10 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.domain.timeutil import utcnow
 from app.errors import DomainError
 from app.extensions import db
 from app.models import IdempotencyKey
-from app.timeutil import utcnow
 
 KEY_LIFETIME = timedelta(hours=24)
 _TABLE = IdempotencyKey.__table__

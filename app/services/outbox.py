@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Insert, func, literal, select, union_all, update
 from sqlalchemy.orm import Session
 
+from app.domain.timeutil import utcnow
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.models import Notification, Shipment, TrackingEvent
@@ -19,7 +20,6 @@ from app.models.notification import STATES
 from app.services import preferences
 from app.services.audit import record_audit
 from app.services.pagination import Pagination
-from app.timeutil import utcnow
 
 # Set in `Session.info` when a transaction adds or revives outbox rows; read by the worker's after_commit hook.
 OUTBOX_CHANGED = "waybill.outbox_changed"

@@ -5,9 +5,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
+from app.domain.timeutil import as_utc, utcnow
 from app.extensions import db
 from app.models import Notification
-from app.timeutil import as_utc, utcnow
 
 # Sent rows are history (millions of them, counted by the worker's delivery counter instead); the states that
 # are still waiting or need staff are few, and the (state, next_attempt_at) index finds them.

@@ -26,14 +26,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.domain.timeutil import utcnow
 from app.errors import NotFound, ValidationError
 from app.extensions import db
-from app.metrics import count_delivery
 from app.models import Notification, NotificationChoice, NotificationDefault, Shipment, TrackingEvent
 from app.models.notification_choice import CHANNELS, CHOICES
+from app.observability.metrics import count_delivery
 from app.services.audit import CUSTOMER, record_audit
 from app.services.status import ALL_STATUSES, Status
-from app.timeutil import utcnow
 
 MAX_ROW_ID = 2**31 - 1  # INTEGER primary keys
 TOKEN_SALT = "waybill.notification-choices"  # noqa: S105 - a salt (public by design), not a secret
@@ -88,7 +88,7 @@ def notifies(channel: str, shipment_id: ColumnElement, status: ColumnElement, *,
                      .correlate_except(NotificationDefault).scalar_subquery())
     if new_shipments:
         # A booking's first status is Booked; its built-in default is a plain value (the busiest statement is
-        # prepared once per connection, app.db_prepared, and cannot hold an IN list that follows the config).
+        # prepared once per connection, app.db.prepared, and cannot hold an IN list that follows the config).
         builtin = _BOOKED_SMS if channel == "sms" else true()
         return or_(admin_default.is_(True), and_(admin_default.is_(None), builtin))
     by_default = or_(admin_default.is_(True),

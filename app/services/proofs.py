@@ -34,6 +34,7 @@ from flask_babel.speaklater import LazyString
 from PIL import Image
 from sqlalchemy import insert, select
 
+from app.domain.timeutil import isoformat_z, utcnow
 from app.errors import NotFound, StoreUnavailable, ValidationError
 from app.extensions import db
 from app.models import DeliveryProof, Shipment, TrackingEvent
@@ -42,7 +43,6 @@ from app.services import shipments as shipment_service  # a module: shipments im
 from app.services.evidence_images import MAX_UPLOAD_BYTES, CleanImage, clean_image
 from app.services.status import Status, canonical_status
 from app.services.storage import FileStore, StorageError, StoredFileMissing, open_store
-from app.timeutil import isoformat_z, utcnow
 
 # Why a delivery attempt failed: the code is what clients send (`attempt_reason`), the label what people read.
 ATTEMPT_REASONS: dict[str, LazyString] = {

@@ -24,6 +24,7 @@ from enum import StrEnum
 
 from sqlalchemy import and_, bindparam, func, literal, or_, select, text, tuple_, update
 
+from app.domain.timeutil import utcnow
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
@@ -33,7 +34,6 @@ from app.services.audit import record_audit, record_audits
 from app.services.status import Status, allowed_next_statuses, canonical_status
 from app.services.tracking_ids import normalise_tracking_id
 from app.services.webhooks import queue_webhook_deliveries
-from app.timeutil import utcnow
 
 MAX_SCANS = 1000
 TRACKING_ID_INPUT_MAX = 64  # a typed ID with spaces and hyphens; anything longer is not a scan

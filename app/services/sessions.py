@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models import StaffSession, User
 from app.models.staff_session import CLIENT_ADDRESS_MAX, USER_AGENT_MAX
-from app.timeutil import utcnow
 
 TOUCH_INTERVAL = timedelta(minutes=1)
 TOKEN_BYTES = 32

@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 
+from app.domain.timeutil import as_utc
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import Shipment
 from app.services.contacts import ContactError, normalise_mobile
-from app.timeutil import as_utc
 
 FEED_PAGE_MAX = 100
 BAD_CURSOR = "Not a cursor from this API: take it from the previous page's `next` link."

@@ -9,7 +9,8 @@ from sqlalchemy import bindparam, func, literal, null, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.db_prepared import PreparedStatement
+from app.db.prepared import PreparedStatement
+from app.domain.timeutil import utcnow
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
@@ -18,7 +19,6 @@ from app.services.contacts import ContactError, normalise_mobile
 from app.services.status import Status, allowed_next_statuses, canonical_status
 from app.services.tracking_ids import new_tracking_id, normalise_tracking_id
 from app.services.webhooks import created_deliveries_insert_from, queue_webhook_deliveries
-from app.timeutil import utcnow
 
 ORIGIN_LOCATION = "Origin Facility"
 SEARCH_LIMIT = 100
@@ -120,7 +120,7 @@ def _insert_with_unique_tracking_ids(connection, rows: list[dict]) -> list[tuple
 
 def _book_in_one_statement(values: dict, actor: str) -> Shipment:
     """PostgreSQL: shipment, Booked event, its email and SMS rows and its webhook deliveries in one
-    INSERT … RETURNING chain, one round trip, prepared once per connection (app.db_prepared). A tracking-ID
+    INSERT … RETURNING chain, one round trip, prepared once per connection (app.db.prepared). A tracking-ID
     collision inserts nothing at all (ON CONFLICT DO NOTHING feeds the rest) and draws again."""
     connection = db.session.connection()
     for _ in range(_ID_ATTEMPTS):

@@ -19,12 +19,12 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models import LoginThrottle, StaffSession, User
 from app.models.user import USERNAME_MAX, password_hash_method
 from app.services.audit import record_audit
 from app.services.sessions import SessionLifetimes, end_session, start_session
-from app.timeutil import utcnow
 
 ANONYMOUS = "anonymous"
 

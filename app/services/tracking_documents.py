@@ -12,20 +12,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 
-from flask import current_app
+from flask import current_app, url_for
+from flask_babel import force_locale
 from sqlalchemy import bindparam, select
 
+from app.domain.timeutil import isoformat_z, parse_iso_z
 from app.extensions import db
-from app.metrics import count_cache_lookup
 from app.models import DeliveryProof, Shipment, TrackingEvent
-from app.serializers import public_shipment_to_dict
+from app.observability.metrics import count_cache_lookup
 from app.services.estimates import Estimate, estimate
+from app.services.privacy import destination_area, first_name_and_initial
 from app.services.proofs import attempt_reason_label, public_delivery_from
 from app.services.shipments import shipment_not_found
 from app.services.status import held_from_timeline, hold_releases
 from app.services.tracking_cache import CachedDocument, DocumentCache
 from app.services.tracking_ids import normalise_tracking_id
-from app.timeutil import parse_iso_z
 
 _shipments, _events, _proofs = Shipment.__table__, TrackingEvent.__table__, DeliveryProof.__table__
 # Shipment and its events in one round trip: every shipment has at least its "Booked" event. Contacts and
@@ -127,6 +128,46 @@ def _load(canonical: str, typed: str) -> CachedDocument:
     body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
     return CachedDocument(etag=hashlib.blake2b(body, digest_size=12).hexdigest(), body=body)
 
+
+
+def tracking_url(tracking_id: str) -> str:
+    """The absolute link to a shipment's public tracking page (the route's own URL, under PUBLIC_BASE_URL)."""
+    return f"{current_app.config['PUBLIC_BASE_URL']}{url_for('tracking.track', tracking_id=tracking_id)}"
+
+
+def public_event_to_dict(event: TrackingEvent) -> dict:
+    """An event as anyone may see it: its customer-facing message, why a delivery attempt failed (the reason's
+    label, in English like the status names) and whether the event released a hold (it then repeats the status
+    the shipment was held from). No staff note, no actor."""
+    label = attempt_reason_label(getattr(event, "attempt_reason", None))
+    with force_locale("en"):
+        attempt_reason = str(label) if label is not None else None
+    return {
+        "status": event.status,
+        "location": event.location,
+        "customer_message": event.customer_message,
+        "occurred_at": isoformat_z(event.occurred_at),
+        "attempt_reason": attempt_reason,
+        "hold_released": bool(getattr(event, "hold_released", False)),
+    }
+
+
+def public_shipment_to_dict(shipment: Shipment, events: list[TrackingEvent] | None = None) -> dict:
+    """The public shape of a shipment (DESIGN.md rule 9): status, first names with initials, destination city,
+    and its events when given. No full name, street address, contact or staff note."""
+    data = {
+        "tracking_id": shipment.tracking_id,
+        "status": shipment.status,
+        "sender": first_name_and_initial(shipment.sender_name),
+        "receiver": first_name_and_initial(shipment.receiver_name),
+        "destination_city": destination_area(shipment.destination),
+        "created_at": isoformat_z(shipment.created_at),
+        "updated_at": isoformat_z(shipment.updated_at),
+        "tracking_url": tracking_url(shipment.tracking_id),
+    }
+    if events is not None:
+        data["events"] = [public_event_to_dict(e) for e in events]
+    return data
 
 
 def estimated_delivery(document: CachedDocument) -> Estimate | None:

@@ -32,6 +32,7 @@ from sqlalchemy import String, and_, bindparam, case, cast, delete, exists, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.domain.timeutil import isoformat_z, utcnow
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.models import Notification, Shipment, TrackingEvent, User
@@ -47,7 +48,6 @@ from app.models.webhook import (
 from app.services.audit import record_audit
 from app.services.outbox import MAX_ROW_ID, mark_outbox_changed
 from app.services.status import Status
-from app.timeutil import isoformat_z, utcnow
 
 CHANNEL = "webhook"
 ALERT_CHANNEL = "admin_email"

@@ -6,13 +6,13 @@ from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.validators import ValidationError as FieldError
 
-from app.forms import RequestForm, strip
 from app.models.shipment import DESTINATION_MAX, EMAIL_MAX, NAME_MAX
 from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
 from app.services.contacts import MOBILE_INPUT_MAX, ContactError, normalise_email, normalise_mobile
 from app.services.proofs import ATTEMPT_REASONS
 from app.services.shipments import NewShipment
 from app.services.status import ALL_STATUSES
+from app.web.forms import RequestForm, strip
 
 
 def _length(max_chars: int):

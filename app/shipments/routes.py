@@ -5,12 +5,13 @@ from flask_login import current_user
 
 from app.auth.guard import json_without_csrf, staff_required
 from app.extensions import db, limiter
-from app.locales import current_language
-from app.serializers import shipment_to_dict, tracking_url
+from app.i18n.locales import current_language
 from app.services.proofs import check_proof, record_proof
 from app.services.roles import Permission
 from app.services.shipments import create_shipment, record_status_change, timeline
+from app.services.tracking_documents import tracking_url
 from app.shipments.forms import BookingForm, StatusUpdateForm
+from app.web.serializers import shipment_to_dict
 
 bp = Blueprint("shipments", __name__)
 

@@ -2,8 +2,8 @@ from flask_babel import lazy_gettext as _l
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
-from app.forms import RequestForm, strip
 from app.services.contacts import MOBILE_INPUT_MAX
+from app.web.forms import RequestForm, strip
 
 
 class TrackForm(RequestForm):

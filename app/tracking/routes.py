@@ -7,10 +7,10 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 from flask_babel import gettext, ngettext
 
 from app.auth.guard import json_without_csrf, navigation_user
+from app.domain.timeutil import as_utc
 from app.errors import DomainError, ProofRefused, TooManyAttempts, ValidationError, wants_html
 from app.extensions import db, limiter
-from app.locales import current_language
-from app.serializers import full_details_to_dict, search_result_to_dict
+from app.i18n.locales import current_language
 from app.services.contacts import mask_mobile
 from app.services.detail_checks import FIELD as DETAILS_FIELD
 from app.services.detail_checks import DetailProof, check_mobile_last4
@@ -21,8 +21,8 @@ from app.services.status import Status
 from app.services.tracking_documents import estimated_delivery, public_timeline, public_tracking_document
 from app.services.tracking_ids import normalise_tracking_id
 from app.shipments.forms import BookingForm
-from app.timeutil import as_utc
 from app.tracking.forms import FullDetailsForm, MobileSearchForm, TrackForm
+from app.web.serializers import full_details_to_dict, search_result_to_dict
 
 bp = Blueprint("tracking", __name__)
 

@@ -1,5 +1,5 @@
 """The stack's two database roles: the release task migrates as the tables' owner, the serving tasks connect as
-the app's own role and cannot even read the owner's URL (see app/db_roles.py and tests/test_database_roles.py)."""
+the app's own role and cannot even read the owner's URL (see app/db/roles.py and tests/test_database_roles.py)."""
 from __future__ import annotations
 
 import pytest

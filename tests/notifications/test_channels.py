@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models import Notification
 from app.notifier import channels, claims
 from app.notifier.sender import DeliveryFailed
-from app.timeutil import utcnow
 from tests.notifications.conftest import notification_rows
 
 

@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.config import ProductionConfig
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models import AuditEntry, Notification, WebhookAttempt, WebhookSubscription
 from app.notifier import channels, claims
 from app.notifier.webhooks import verify
 from app.notifier.worker import OutboxWorker
-from app.timeutil import utcnow
 from tests.notifications.conftest import free_port, wait_for
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}

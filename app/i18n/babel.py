@@ -1,5 +1,5 @@
 """The language of each request: `?lang=hi|en` (then remembered in a cookie), else the cookie, else the browser's
-Accept-Language, else English. Flask-Babel is set up here; what is said in each language is in app/locales.py."""
+Accept-Language, else English. Flask-Babel is set up here; what is said in each language is in app/i18n/locales.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,7 +10,7 @@ from flask_babel import Babel
 from jinja2 import pass_eval_context
 from markupsafe import escape
 
-from app.locales import (
+from app.i18n.locales import (
     DEFAULT_LANGUAGE,
     LANGUAGES,
     current_language,

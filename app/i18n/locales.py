@@ -1,6 +1,6 @@
 """Languages the customer side speaks, and how text, dates and estimates are said in each.
 
-No request objects here: pages pick the locale per request (app.i18n), the outbox worker per shipment (the
+No request objects here: pages pick the locale per request (app.i18n.babel), the outbox worker per shipment (the
 language it was booked in). Everything is formatted with Babel for the active locale, in DISPLAY_TIMEZONE.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ from babel.dates import format_datetime as babel_datetime
 from babel.support import NullTranslations
 from flask_babel import force_locale, get_locale, get_translations, gettext, lazy_gettext
 
+from app.domain.timeutil import as_utc, to_local
 from app.services.status import Status
-from app.timeutil import as_utc, to_local
 
 # Code → the language's own name (shown in that language by the switcher, so everyone can find theirs).
 LANGUAGES: dict[str, str] = {"en": "English", "hi": "हिन्दी"}

@@ -7,8 +7,14 @@ import time
 
 from flask import Flask, Response, g, request
 
-from app import metrics
-from app.request_context import REQUEST_ID_HEADER, RequestInfo, bind_request, request_id_from_header, unbind_request
+from app.observability import metrics
+from app.observability.request_context import (
+    REQUEST_ID_HEADER,
+    RequestInfo,
+    bind_request,
+    request_id_from_header,
+    unbind_request,
+)
 
 
 def init_request_hooks(app: Flask) -> None:

@@ -12,7 +12,7 @@ import uuid
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
-from app.logs import mask_contacts
+from app.observability.logs import mask_contacts
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_MAX_LENGTH = 64  # the audit trail keeps it in a String(64)

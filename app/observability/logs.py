@@ -153,7 +153,7 @@ class RequestContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         # Looked up, not imported: Gunicorn's master loads this file without the app (and serves no request).
-        context = sys.modules.get("app.request_context")
+        context = sys.modules.get("app.observability.request_context")
         info = context.current_request() if context is not None else None
         if not hasattr(record, "request_id"):  # an access line brings its own
             record.request_id = info.request_id if info else None
@@ -163,7 +163,7 @@ class RequestContextFilter(logging.Filter):
 
 
 class _MaskingFormatter(logging.Formatter):
-    """Formats a masked copy of the record (app.logs.masked_record), its traceback and stack masked too."""
+    """Formats a masked copy of the record (masked_record, above), its traceback and stack masked too."""
 
     def formatException(self, ei) -> str:  # noqa: N802 - logging's name
         return mask_contacts(super().formatException(ei))

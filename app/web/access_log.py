@@ -4,9 +4,9 @@ The raw request line cannot be trusted to look like the route it reaches: `GET /
 by `/search/<mobile>`, yet its text holds no `/search/`. So the app writes a log-safe URI into the WSGI environ
 (`ENVIRON_KEY`) for every request it answers: the matched route built again with its mobile parameter masked,
 and the query string with mobile numbers masked and free-text searches (names, emails, numbers) hidden. Every
-value is also masked where it looks like contact data (app.logs.mask_contacts, the one masking function), since
-people type their mobile or email into any box (an email where a mobile is expected, a mobile in the track-by-ID
-form). Gunicorn's logger (gunicorn.conf.py) logs that URI instead of the raw one.
+value is also masked where it looks like contact data (app.observability.logs.mask_contacts, the one masking
+function), since people type their mobile or email into any box (an email where a mobile is expected, a mobile in
+the track-by-ID form). Gunicorn's logger (gunicorn.conf.py) logs that URI instead of the raw one.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, request, url_for
 
-from app.logs import HIDDEN, mask_contacts, mask_digits
+from app.observability.logs import HIDDEN, mask_contacts, mask_digits
 
 log = logging.getLogger(__name__)
 

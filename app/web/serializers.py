@@ -3,44 +3,33 @@
 Public shapes (anyone with a tracking ID or a phone number) follow DESIGN.md rule 9: status, timeline with hub
 locations and customer-facing messages, destination city, first names with initials. No full name, street
 address, email, mobile (not even masked: its last digits are the proof that unlocks the full details) or staff
-note. Staff shapes carry the full record.
+note. Staff shapes carry the full record. The public shipment and event shapes are the public tracking
+document's, so they live with it in app.services.tracking_documents (a service imports nothing from app.web).
 """
 from __future__ import annotations
 
-from flask import current_app, url_for
-from flask_babel import force_locale
+from flask import url_for
 
+from app.domain.timeutil import isoformat_z
 from app.models import AuditEntry, DeliveryProof, Shipment, TrackingEvent, User
 from app.services.audit import AuditPage
-from app.services.privacy import destination_area, first_name_and_initial
-from app.services.proofs import attempt_reason_label
-from app.timeutil import isoformat_z
+from app.services.privacy import destination_area
+from app.services.tracking_documents import public_event_to_dict, public_shipment_to_dict, tracking_url
 
 
 def event_to_dict(event: TrackingEvent, staff: bool = False) -> dict:
-    """An event as anyone may see it (its customer-facing message); staff also get the note and the actor.
-
-    The public shape also says why a delivery attempt failed (the reason's label, in English like the status
-    names) and whether the event released a hold (it then repeats the status the shipment was held from)."""
-    data = {
+    """An event as anyone may see it (its customer-facing message, the public tracking document's shape); staff
+    get the note and the actor instead of the attempt reason and the released hold."""
+    if not staff:
+        return public_event_to_dict(event)
+    return {
         "status": event.status,
         "location": event.location,
         "customer_message": event.customer_message,
         "occurred_at": isoformat_z(event.occurred_at),
+        "note": event.note,
+        "actor": event.actor,
     }
-    if staff:
-        data["note"] = event.note
-        data["actor"] = event.actor
-    else:
-        label = attempt_reason_label(getattr(event, "attempt_reason", None))
-        with force_locale("en"):
-            data["attempt_reason"] = str(label) if label is not None else None
-        data["hold_released"] = bool(getattr(event, "hold_released", False))
-    return data
-
-
-def tracking_url(tracking_id: str) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}{url_for('tracking.track', tracking_id=tracking_id)}"
 
 
 def shipment_to_dict(shipment: Shipment, events: list[TrackingEvent] | None = None,
@@ -102,22 +91,6 @@ def audit_page_to_dict(page: AuditPage) -> dict:
         "pages": page.pages,
         "total": page.total,
     }
-
-
-def public_shipment_to_dict(shipment: Shipment, events: list[TrackingEvent] | None = None) -> dict:
-    data = {
-        "tracking_id": shipment.tracking_id,
-        "status": shipment.status,
-        "sender": first_name_and_initial(shipment.sender_name),
-        "receiver": first_name_and_initial(shipment.receiver_name),
-        "destination_city": destination_area(shipment.destination),
-        "created_at": isoformat_z(shipment.created_at),
-        "updated_at": isoformat_z(shipment.updated_at),
-        "tracking_url": tracking_url(shipment.tracking_id),
-    }
-    if events is not None:
-        data["events"] = [event_to_dict(e) for e in events]
-    return data
 
 
 def search_result_to_dict(shipment: Shipment) -> dict:

@@ -1,0 +1,1 @@
+"""The database connection layer: the engine pool, prepared statements, database errors and roles."""

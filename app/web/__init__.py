@@ -1,0 +1,1 @@
+"""What every request shares: security headers, request checks and hooks, access log, forms, templates, JSON."""
