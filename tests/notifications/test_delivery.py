@@ -230,8 +230,9 @@ def test_status_updates_do_not_wait_for_smtp(make_app, desk_for, smtp_server, ha
         started = time.perf_counter()
         assert desk.update(tracking_id, status).status_code == 200
         durations.append(time.perf_counter() - started)
-    # A request that waited on SMTP would take at least MAIL_TIMEOUT; these take a small part of it.
-    assert max(durations) < mail_timeout / 4, durations
+    # A request that waited on SMTP would take at least MAIL_TIMEOUT; these take well under half of it. (A quarter
+    # was once too tight: one commit took 1.09 s on a machine whose disk other tests were busy with.)
+    assert max(durations) < mail_timeout / 2, durations
     assert len(notification_rows(web)) == 4
     if condition == "up":
         wait_for(lambda: smtp_server.sink.count() == 4, timeout=10, message="the four emails")
