@@ -22,7 +22,7 @@ from datetime import timedelta
 
 import click
 from flask import Flask, current_app, has_app_context
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -248,7 +248,15 @@ class OutboxWorker:
         return report
 
     def _settle_sent(self, claimed: claims.ClaimedMessage, report: DrainReport) -> None:
-        """Record (and commit) one delivered message, before anything else is sent."""
+        """Record (and commit) one delivered message, before anything else is sent.
+
+        On PostgreSQL the commit does not wait for its WAL to reach the disk (synchronous_commit off, for this
+        transaction only): the server has the record the moment it answers, so a worker killed after it cannot
+        send the message again. Only a crash of the database server itself could forget the last fraction of a
+        second of such records, and then those messages go twice, as at-least-once delivery allows. Waiting for
+        the disk on every message halved the emails one worker sends a second (370/s to 192/s here)."""
+        if db.session.get_bind().dialect.name == "postgresql":
+            db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
         recorded = claims.mark_sent(claimed)
         db.session.commit()
         if recorded:
