@@ -7,6 +7,6 @@ cd "$ROOT"
 if [ ! -x .venv/bin/python ]; then
     echo "[bench] creating .venv and installing requirements-dev.txt" >&2
     python3 -m venv .venv
-    .venv/bin/pip install --quiet -r requirements-dev.txt
+    .venv/bin/pip install --quiet -r requirements-dev.txt -c constraints.txt
 fi
 exec .venv/bin/python loadtests/bench.py "$@"
