@@ -14,10 +14,8 @@ from hypothesis import strategies as st
 
 from app.services.contacts import ContactError, normalise_mobile
 from app.services.proofs import ATTEMPT_REASONS
-from app.services.shipments import NewShipment, create_shipment, record_status_change
-from tests.api_support import bearer
+from tests.api_support import bearer, book
 
-NEW = NewShipment("Asha Rao", "Vikram Nair", "+919876543210", "vikram@example.com", "Kochi")
 CONTROL = ["\x00", "\x07", "\x1b", "\x7f", "\x85", "\x9f"]
 REQUEST_BODIES = ("NewShipment", "NewEvent", "NewEvents", "NewBulkEvent", "NewWebhook")
 
@@ -157,16 +155,6 @@ def test_the_cursor_has_a_published_form(document):
 
 
 # --- the checks agree with the document ---------------------------------------------------------------------------
-
-def book(app, *statuses: str) -> str:
-    from app.extensions import db
-
-    with app.app_context():
-        tracking_id = create_shipment(NEW, actor="setup").tracking_id
-        for status in statuses:
-            record_status_change(tracking_id, status, "Hub", None, actor="setup")
-        db.session.commit()
-    return tracking_id
 
 
 def test_a_note_in_a_bulk_change_may_hold_line_breaks_as_a_single_changes_may(app, client, key):

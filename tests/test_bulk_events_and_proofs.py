@@ -8,11 +8,9 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEntry, DeliveryProof, Notification, Shipment, TrackingEvent
-from app.services.shipments import NewShipment, create_shipment, record_status_change
-from tests.api_support import bearer
+from tests.api_support import bearer, book
 
 PROBLEM = "application/problem+json"
-NEW = NewShipment("Asha Rao", "Vikram Nair", "+919876543210", "vikram@example.com", "Kochi")
 TO_THE_DOOR = ("Picked Up", "In Transit", "Out for Delivery")
 
 
@@ -20,14 +18,6 @@ TO_THE_DOOR = ("Picked Up", "In Transit", "Out for Delivery")
 def key(issue_key) -> dict[str, str]:
     return bearer(issue_key("integrator", role="operator"))
 
-
-def book(app, *statuses: str) -> str:
-    with app.app_context():
-        tracking_id = create_shipment(NEW, actor="setup").tracking_id
-        for status in statuses:
-            record_status_change(tracking_id, status, "Hub", None, actor="setup")
-        db.session.commit()
-    return tracking_id
 
 
 def count(app, model, *conditions) -> int:
