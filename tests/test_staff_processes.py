@@ -121,6 +121,9 @@ def test_sessions_locks_and_the_last_admin_rule_hold_across_processes(app, two_p
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert sorted(results.values()) == [200, 409], results
+    # The loser is refused either way: 409 (the last admin) when both checks overlap, or 403 when the winner's
+    # change landed before the loser's request was authorised (it is no longer an admin). Seen both ways.
+    (loser,) = [code for code in results.values() if code != 200]
+    assert sorted(results.values()).count(200) == 1 and loser in (403, 409), results
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User).where(User.role == "admin")) == 1
