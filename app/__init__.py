@@ -71,7 +71,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.config.get("MIGRATIONS_DIR", _migrations_dir())))
     login_manager.init_app(app)
-    # Sessions are server-side records (app.services.sessions), found by the cookie's token on staff routes.
+    # Sessions are server-side records (app.services.staff.sessions), found by the cookie's token on staff routes.
     # No user_loader and no remember cookie: Flask-Login only holds current_user for the request.
     login_manager.session_protection = None
     login_manager.unauthorized_handler(unauthenticated_response)
@@ -198,6 +198,6 @@ def start_notification_worker(app: Flask) -> None:
 
 
 def start_tracking_cache(app: Flask) -> None:
-    from app.services.tracking_cache import init_tracking_cache
+    from app.services.shipments.tracking_cache import init_tracking_cache
 
     init_tracking_cache(app)

@@ -7,11 +7,11 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from app.domain.roles import ROLES
 from app.errors import DomainError, ValidationError
 from app.extensions import db
-from app.services.demo import seed_demo
-from app.services.roles import ROLES
-from app.services.users import create_user, ensure_admin
+from app.services.shipments.demo import seed_demo
+from app.services.staff.users import create_user, ensure_admin
 
 users = AppGroup("users", help="Manage staff accounts.")
 
@@ -113,7 +113,7 @@ estimates = AppGroup("estimates", help="Estimated delivery: learn it from histor
 @estimates.command("refresh")
 def refresh_estimates_command() -> None:
     """Rebuild the per-area estimates from the last ETA_WINDOW_DAYS of deliveries."""
-    from app.services.estimates import refresh_estimates
+    from app.services.shipments.estimates import refresh_estimates
 
     config = current_app.config
     rows = refresh_estimates(config["ETA_WINDOW_DAYS"], config["ETA_MIN_SAMPLES"])
@@ -126,7 +126,7 @@ def refresh_estimates_command() -> None:
               help="Share of the newest deliveries to test on (the rest is learned from).")
 def backtest_estimates_command(holdout: float) -> None:
     """Replay history: the estimate at each event of recent deliveries against when they really arrived."""
-    from app.services.estimates import backtest
+    from app.services.shipments.estimates import backtest
 
     config = current_app.config
     result = backtest(config["ETA_WINDOW_DAYS"], config["ETA_MIN_SAMPLES"], holdout)

@@ -59,7 +59,7 @@ DEFAULT_SMS_STATUSES = ("Out for Delivery", "Delivery Attempted", "Delivered")
 def status_list(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
     """SMS_STATUSES: comma-separated shipment statuses, any case ("out for delivery, Delivered"); unset or empty:
     the default; `none`: no status. An unknown status stops the app from starting (a typo must not mute SMS)."""
-    from app.services.status import canonical_status
+    from app.domain.status import canonical_status
 
     if value is None or not value.strip():
         return default
@@ -204,7 +204,8 @@ class Config:
         # there and a scrape of any of them adds them up. Unset: this process's metrics only.
         self.PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR") or None
 
-        # Estimated delivery, learned from the last ETA_WINDOW_DAYS of deliveries (see app/services/estimates.py).
+        # Estimated delivery, learned from the last ETA_WINDOW_DAYS of deliveries
+        # (see app/services/shipments/estimates.py).
         self.ETA_WINDOW_DAYS = env_int("ETA_WINDOW_DAYS", 90)
         self.ETA_MIN_SAMPLES = env_int("ETA_MIN_SAMPLES", 20)
         self.ETA_DEFAULT_FACTOR = env_float("ETA_DEFAULT_FACTOR", 1.0)

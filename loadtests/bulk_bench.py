@@ -49,7 +49,7 @@ def main() -> None:
         with app.app_context():
             from flask_migrate import upgrade
 
-            from app.services.users import create_user
+            from app.services.staff.users import create_user
             upgrade()
             create_user("bench-operator", "bench-operator-password-1", "operator")
             db.session.commit()

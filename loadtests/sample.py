@@ -15,10 +15,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # so `app.services.status` (the one state machine) imports from any cwd
+if str(ROOT) not in sys.path:  # so `app.domain.status` (the one state machine) imports from any cwd
     sys.path.insert(0, str(ROOT))
 
-from app.services.status import Status, allowed_next_statuses  # noqa: E402
+from app.domain.status import Status, allowed_next_statuses  # noqa: E402
 
 DEFAULT_SAMPLE = ROOT / "loadtests" / ".work" / "sample.json"
 CITIES = ["Hyderabad", "Vijayawada", "Visakhapatnam", "Chennai", "Bengaluru", "Mumbai", "Pune", "Kolkata",

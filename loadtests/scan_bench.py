@@ -38,8 +38,8 @@ OPERATOR = ("bench-operator", "bench-operator-password-1")
 def seed_booked(count: int) -> list[str]:
     """`count` Booked shipments with their first event, written in bulk (setup, not measured)."""
     from app.domain.timeutil import utcnow
+    from app.domain.tracking_ids import new_tracking_id
     from app.models import Shipment, TrackingEvent
-    from app.services.tracking_ids import new_tracking_id
 
     ids: set[str] = set(db.session.scalars(db.select(Shipment.tracking_id)))
     fresh: list[str] = []
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> dict:
         with app.app_context():
             from flask_migrate import upgrade
 
-            from app.services.users import create_user
+            from app.services.staff.users import create_user
             upgrade()
             create_user(*OPERATOR, "operator")
             db.session.commit()

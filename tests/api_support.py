@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from app.extensions import db
-from app.services.shipments import NewShipment, create_shipment, record_status_change
+from app.services.shipments.booking import NewShipment, create_shipment
+from app.services.shipments.status_changes import record_status_change
 
 NEW = NewShipment("Asha Rao", "Vikram Nair", "+919876543210", "vikram@example.com", "Kochi")
 

@@ -219,7 +219,7 @@ def runner(app):
 
 @pytest.fixture
 def make_user(app):
-    from app.services.users import create_user
+    from app.services.staff.users import create_user
 
     def make(username: str = "operator1", password: str = "correct-horse-1", role: str = "operator"):
         with app.app_context():
@@ -232,8 +232,8 @@ def make_user(app):
 @pytest.fixture
 def issue_key(app):
     """A new API key (its secret) for `username`, created with the account when it does not exist yet."""
-    from app.services.api_keys import create_api_key
-    from app.services.users import create_user, find_user
+    from app.services.staff.api_keys import create_api_key
+    from app.services.staff.users import create_user, find_user
 
     def issue(username: str = "integrator", role: str = "operator", name: str = "test key", expires_at=None) -> str:
         with app.app_context():

@@ -149,7 +149,7 @@ def test_track_ignores_spaces_and_hyphens_inside_the_id(client, create_shipment,
 
 
 def test_track_reads_the_letter_o_as_zero(client, create_shipment, app, monkeypatch):
-    from app.services import shipments
+    from app.services.shipments import booking as shipments
     monkeypatch.setattr(shipments, "new_tracking_id", lambda: "3EE0AF00")
     tid = create_shipment()
     assert tid == "3EE0AF00"

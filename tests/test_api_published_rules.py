@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.services.contacts import ContactError, normalise_mobile
-from app.services.proofs import ATTEMPT_REASONS
+from app.services.shipments.contacts import ContactError, normalise_mobile
+from app.services.shipments.proofs import ATTEMPT_REASONS
 from tests.api_support import bearer, book
 
 CONTROL = ["\x00", "\x07", "\x1b", "\x7f", "\x85", "\x9f"]
@@ -81,7 +81,7 @@ def test_a_required_text_that_is_stripped_may_not_be_blank(document):
 
 
 def test_the_mobile_is_described_by_the_default_regions_numbering_plan(app, document):
-    from app.services.contacts import mobile_pattern
+    from app.services.shipments.contacts import mobile_pattern
 
     booking = schemas(document)["NewShipment"]["properties"]["mobile"]
     listing = {p["name"]: p["schema"] for p in document["paths"]["/api/v1/shipments"]["get"]["parameters"]}
@@ -96,7 +96,7 @@ def test_the_mobile_is_described_by_the_default_regions_numbering_plan(app, docu
 
 @pytest.mark.parametrize("region", ["IN", "US", "GB", "AE"])
 def test_every_number_the_published_pattern_allows_is_a_mobile_the_app_accepts(app, region):
-    from app.services.contacts import mobile_pattern
+    from app.services.shipments.contacts import mobile_pattern
 
     @settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(st.from_regex(mobile_pattern(region), fullmatch=True))
@@ -191,7 +191,7 @@ def test_any_cursor_of_the_published_form_is_a_position(app, client, key):
 
 
 def test_the_email_pattern_describes_addresses_the_app_accepts(document):
-    from app.services.contacts import normalise_email
+    from app.services.shipments.contacts import normalise_email
 
     pattern = schemas(document)["NewShipment"]["properties"]["email"]["pattern"]
     for address in ("arjun.menon@example.org", "a+b@mail.co.in"):

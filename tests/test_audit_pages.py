@@ -9,7 +9,7 @@ import pytest
 
 from app.extensions import db
 from app.models import AuditEntry
-from app.services.audit import ACTIONS, AUDIT_PAGE_SIZE
+from app.services.staff.audit import ACTIONS, AUDIT_PAGE_SIZE
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 ROOT = Path(__file__).resolve().parent.parent

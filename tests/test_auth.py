@@ -84,7 +84,7 @@ def test_production_settings_hash_with_scrypt_and_sign_in_with_it(make_config):
     assert Config().PASSWORD_HASH_METHOD == "scrypt"
     application = create_app(make_config(PASSWORD_HASH_METHOD=Config().PASSWORD_HASH_METHOD))
     with application.app_context():
-        from app.services.users import create_user
+        from app.services.staff.users import create_user
 
         user = create_user("real-hash", "correct-horse-1", "operator")
         db.session.commit()

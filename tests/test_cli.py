@@ -2,9 +2,9 @@
 import pytest
 from sqlalchemy import func, select, text
 
+from app.domain.status import allowed_next_statuses
 from app.extensions import db
 from app.models import Shipment, TrackingEvent, User
-from app.services.status import allowed_next_statuses
 
 
 def test_users_create_prompts_for_password_and_stores_an_operator(runner, app):
@@ -40,7 +40,7 @@ def test_users_ensure_admin_reads_the_environment(runner, app, monkeypatch):
 def test_deploy_migrates_an_empty_database_to_the_head_and_ensures_the_admin(tmp_path):
     from app import create_app
     from app.config import TestingConfig
-    from app.services.schema import migration_heads, schema_state
+    from app.db.schema import migration_heads, schema_state
 
     config = TestingConfig(f"sqlite:///{tmp_path / 'fresh.db'}")
     config.ADMIN_USERNAME, config.ADMIN_PASSWORD = "chief", "very-secret-1"

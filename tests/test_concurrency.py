@@ -7,7 +7,9 @@ from sqlalchemy import func, select
 from app.errors import InvalidTransition
 from app.extensions import db
 from app.models import Notification, Shipment, TrackingEvent
-from app.services.shipments import NewShipment, create_shipment, find_shipment, record_status_change, timeline
+from app.services.shipments.booking import NewShipment, create_shipment
+from app.services.shipments.queries import find_shipment, timeline
+from app.services.shipments.status_changes import record_status_change
 
 NEW = NewShipment("Asha Rao", "Vikram Nair", "+919876543210", "vikram@example.com", "Kochi")
 

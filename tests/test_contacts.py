@@ -1,6 +1,6 @@
 import pytest
 
-from app.services.contacts import ContactError, mask_mobile, normalise_email, normalise_mobile
+from app.services.shipments.contacts import ContactError, mask_mobile, normalise_email, normalise_mobile
 
 
 @pytest.mark.parametrize("typed", ["+91 98765 43210", "098765 43210", "9876543210", "+919876543210",

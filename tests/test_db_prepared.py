@@ -10,7 +10,7 @@ from app import create_app
 from app.db.prepared import PreparedStatement
 from app.extensions import db
 from app.models import Notification, Shipment
-from app.services.shipments import NewShipment, create_shipment
+from app.services.shipments.booking import NewShipment, create_shipment
 from tests.conftest import clean_database
 
 BOOKING = NewShipment(sender_name="Asha Rao", receiver_name="Vikram Nair", mobile="+919876543210",

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models import DeliveryEstimate
-from app.services.demo import seed_demo
-from app.services.estimates import (
+from app.services.shipments.demo import seed_demo
+from app.services.shipments.estimates import (
     DEFAULT_REMAINING_HOURS,
     Remaining,
     backtest,

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.services.status import ALL_STATUSES
+from app.domain.status import ALL_STATUSES
 from tests.conftest import VALID_BOOKING
 
 # Requests per test and database (2 tests x 2 databases: 2,400 a run), under a minute per database on a busy

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEntry, Notification, Shipment, TrackingEvent
-from app.services import shipments as shipments_service
+from app.services.shipments import booking as shipments_service
 
 HEADER = "sender_name,receiver_name,mobile,email,destination"
 GOOD_ROWS = [

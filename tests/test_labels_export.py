@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditEntry
-from app.services.exports import neutralise_formula
+from app.services.shipments.exports import neutralise_formula
 
 TOOLS = ("pdftoppm", "pdftotext", "pdfinfo", "zbarimg")
 

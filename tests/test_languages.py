@@ -17,16 +17,16 @@ from jinja2 import Environment, nodes
 from sqlalchemy import select, text
 
 from app import create_app
+from app.domain.status import ALL_STATUSES
 from app.domain.timeutil import to_local
 from app.extensions import db
 from app.i18n.locales import current_language, format_estimate, format_local_time, speaking, status_label
 from app.models import DeliveryEstimate, Shipment, TrackingEvent
 from app.notifier.worker import OutboxWorker
-from app.services.demo import seed_demo
-from app.services.estimates import DEFAULT_REMAINING_HOURS, REFRESH_LOCK_KEY, refresh_estimates
-from app.services.shipments import record_status_change
-from app.services.status import ALL_STATUSES
-from app.services.tracking_cache import stop_tracking_cache
+from app.services.shipments.demo import seed_demo
+from app.services.shipments.estimates import DEFAULT_REMAINING_HOURS, REFRESH_LOCK_KEY, refresh_estimates
+from app.services.shipments.status_changes import record_status_change
+from app.services.shipments.tracking_cache import stop_tracking_cache
 from tests.conftest import VALID_BOOKING
 from tests.notifications.conftest import MailSink, SMTPServer, free_port
 
@@ -43,10 +43,10 @@ DEVANAGARI = re.compile("[\u0900-\u097f]")
 # What customers and recipients see: every string in these must be marked, and translated into Hindi.
 CUSTOMER_TEMPLATES = ["base.html", "errors/error.html", "tracking/*.html", "email/*.*", "email/status/*.*",
                       "sms/*.txt", "notifications/choices.html"]
-CUSTOMER_CODE = ["app/i18n/locales.py", "app/web/templating.py", "app/services/contacts.py",
-                 "app/services/shipments.py", "app/shipments/forms.py", "app/tracking/forms.py",
-                 "app/tracking/routes.py", "app/services/messages.py", "app/services/preferences.py",
-                 "app/services/proofs.py", "app/notifications/choices.py"]
+CUSTOMER_CODE = ["app/i18n/locales.py", "app/web/templating.py", "app/services/shipments/contacts.py",
+                 "app/services/shipments/booking.py", "app/shipments/forms.py", "app/tracking/forms.py",
+                 "app/tracking/routes.py", "app/services/outbox/messages.py", "app/services/outbox/preferences.py",
+                 "app/services/shipments/proofs.py", "app/notifications/choices.py"]
 # Staff pages need not be translated, but their text must be marked all the same.
 STAFF_TEMPLATES = ["admin/*.html", "auth/*.html", "notifications/*.html"]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Notification, Shipment, TrackingEvent
 from app.notifier.sms import fitting_text, sms_encoding
-from app.services import messages, preferences
+from app.services.outbox import messages, preferences
 from tests.conftest import VALID_BOOKING
 
 # Rendering, translations and logs: the same on either database (tests/README.md).

@@ -9,7 +9,8 @@ APP = Path(__file__).resolve().parents[1] / "app"
 BLUEPRINTS = ("app.auth", "app.shipments", "app.tracking", "app.admin", "app.notifications", "app.health",
               "app.api")
 LOOSE_AT_THE_TOP = {"__init__.py", "config.py", "extensions.py", "errors.py", "cli.py"}
-LAYOUT_PACKAGES = ("domain", "db", "web", "i18n", "observability")
+LAYOUT_PACKAGES = ("domain", "db", "web", "i18n", "observability", "services", "services/shipments",
+                   "services/outbox", "services/staff", "services/field", "services/planning")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -70,6 +71,14 @@ def test_only_the_wiring_is_loose_at_the_top_of_app():
     loose = {path.name for path in APP.glob("*.py")}
     assert loose - LOOSE_AT_THE_TOP == set(), "put new modules in the package they are about (STYLE.md)"
     assert loose >= LOOSE_AT_THE_TOP
+
+
+def test_services_are_packages_by_domain():
+    """app/services holds one package per domain (shipments, outbox, staff, field, planning), no loose modules."""
+    loose = {path.name for path in (APP / "services").glob("*.py")}
+    assert loose == {"__init__.py"}, "put a service in the package of the domain it is about"
+    packages = {path.parent.name for path in (APP / "services").glob("*/__init__.py")}
+    assert packages == {"shipments", "outbox", "staff", "field", "planning"}
 
 
 def test_the_layout_packages_say_what_lives_in_them():

@@ -16,7 +16,7 @@ from app import create_app
 from app.extensions import db
 from app.observability.logs import tag_handler
 from app.observability.request_context import current_client_address, current_request_id
-from app.services import preferences
+from app.services.outbox import preferences
 from tests import log_privacy
 from tests.conftest import VALID_BOOKING, clean_database
 

@@ -8,7 +8,7 @@ import pytest
 from flask import render_template
 
 from app.extensions import db
-from app.services.dashboard import ShipmentFilter, list_shipments, recent_locations, status_tally
+from app.services.shipments.dashboard import ShipmentFilter, list_shipments, recent_locations, status_tally
 from tests.conftest import VALID_BOOKING
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -358,7 +358,7 @@ def test_dashboard_services(app_ctx, create_shipment, auth):
 
 
 def test_page_window_marks_gaps():
-    from app.services.dashboard import ShipmentPage
+    from app.services.shipments.dashboard import ShipmentPage
 
     page = ShipmentPage(shipments=[], total=250, page=5, per_page=25)
     assert page.page_window() == [1, None, 3, 4, 5, 6, 7, None, 10]

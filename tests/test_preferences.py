@@ -13,7 +13,7 @@ from app import create_app
 from app.extensions import db
 from app.models import AuditEntry, Notification, NotificationChoice, NotificationDefault, Shipment
 from app.notifier.worker import OutboxWorker
-from app.services import preferences
+from app.services.outbox import preferences
 from tests.conftest import VALID_BOOKING, clean_database
 from tests.notifications.conftest import FAST, notification_rows, session_smtp_server, smtp_server  # noqa: F401 - fixtures
 
@@ -338,7 +338,7 @@ def test_the_set_based_insert_honours_choices_for_many_events_without_status_or_
     from sqlalchemy import func, literal
 
     from app.models import TrackingEvent
-    from app.services.outbox import status_email_insert_from
+    from app.services.outbox.queueing import status_email_insert_from
 
     quiet, chatty = create_shipment(), create_shipment(email="chatty@example.com")
     app.test_client().post(f"/n/{token_for(app, quiet)}", data=ONE_CLICK)

@@ -21,13 +21,14 @@ from app.api.schemas import NAME
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import AuditEntry, DeliveryProof, Notification, Shipment, TrackingEvent
-from app.services import messages
-from app.services.evidence_images import MAX_UPLOAD_BYTES
-from app.services.proofs import ATTEMPT_REASONS, check_proof, first_name, record_proofs
-from app.services.shipments import NewShipment, record_status_change
-from app.services.shipments import create_shipment as book
-from app.services.tracking_cache import stop_tracking_cache
-from app.services.users import create_user
+from app.services.outbox import messages
+from app.services.shipments.booking import NewShipment
+from app.services.shipments.booking import create_shipment as book
+from app.services.shipments.evidence_images import MAX_UPLOAD_BYTES
+from app.services.shipments.proofs import ATTEMPT_REASONS, check_proof, first_name, record_proofs
+from app.services.shipments.status_changes import record_status_change
+from app.services.shipments.tracking_cache import stop_tracking_cache
+from app.services.staff.users import create_user
 from tests.conftest import VALID_BOOKING, AuthActions, clean_database
 from tests.test_storage import s3_config, s3_endpoint  # noqa: F401 - fixtures (moto in server mode)
 

@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import func, select
 
 from app import create_app
+from app.domain.privacy import destination_area, first_name_and_initial
 from app.domain.timeutil import utcnow
 from app.errors import TooManyAttempts
 from app.extensions import db
 from app.models import DetailCheck, TrackingEvent
-from app.services.detail_checks import (
+from app.services.shipments.detail_checks import (
     CLIENT_LOCK,
     CLIENT_WINDOW,
     SHIPMENT_MAX_MISSES,
@@ -22,7 +23,6 @@ from app.services.detail_checks import (
     check_mobile_last4,
     client_key,
 )
-from app.services.privacy import destination_area, first_name_and_initial
 from tests.conftest import VALID_BOOKING
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -129,7 +129,7 @@ def test_the_tracking_cache_serves_the_public_document_only(make_config, create_
     first, second = client.get(f"/track/{tracking_id}"), client.get(f"/track/{tracking_id}")
     assert first.data == second.data
     assert_nothing_private(second, "cached tracking JSON")
-    from app.services.tracking_cache import stop_tracking_cache
+    from app.services.shipments.tracking_cache import stop_tracking_cache
     stop_tracking_cache(application)
 
 

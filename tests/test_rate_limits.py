@@ -153,7 +153,7 @@ def test_successful_sign_ins_do_not_spend_the_offices_login_budget(limited):
     """Ten staff behind one office address sign in at shift start: more successes than the limit all pass, and
     only failures count towards it."""
     from app.extensions import db
-    from app.services.users import create_user
+    from app.services.staff.users import create_user
 
     application = limited(RATELIMIT_LOGIN="3 per minute")
     with application.app_context():

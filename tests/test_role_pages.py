@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app.auth.guard import staff_required
+from app.domain.roles import PERMISSIONS, ROLE_DESCRIPTIONS, ROLES, Permission
 from app.extensions import db
 from app.models import AuditEntry, Shipment
-from app.services.roles import PERMISSIONS, ROLE_DESCRIPTIONS, ROLES, Permission
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 ROOT = Path(__file__).resolve().parent.parent

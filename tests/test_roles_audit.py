@@ -5,10 +5,10 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from app.domain.roles import PERMISSIONS, ROLES, Permission, may
 from app.extensions import db
 from app.models import AuditEntry, Notification
-from app.services.audit import ACTIONS, REDACTED, record_audit
-from app.services.roles import PERMISSIONS, ROLES, Permission, may
+from app.services.staff.audit import ACTIONS, REDACTED, record_audit
 
 # Routes anyone may call. A new route is either added here on purpose or declares its roles.
 PUBLIC_ENDPOINTS = {

@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import AuditEntry, Notification, Shipment, TrackingEvent
-from app.services.scans import MAX_SCANS, ScanBatch, record_scans
-from app.services.shipments import NewShipment, create_shipment, record_status_change
+from app.services.shipments.booking import NewShipment, create_shipment
+from app.services.shipments.scans import MAX_SCANS, ScanBatch, record_scans
+from app.services.shipments.status_changes import record_status_change
 from tests.test_tracking_cache import cached_app, document, wait_until  # noqa: F401 - cached_app is a fixture
 
 NEW = NewShipment("Asha Rao", "Vikram Nair", "+919876543210", "vikram@example.com", "Kochi")

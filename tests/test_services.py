@@ -6,8 +6,10 @@ from sqlalchemy.exc import DBAPIError
 from app.errors import InvalidTransition, NotFound, ValidationError
 from app.extensions import db
 from app.models import Notification, Shipment, TrackingEvent
-from app.services import shipments as service
-from app.services.shipments import NewShipment, create_shipment, record_status_change
+from app.services.shipments import booking
+from app.services.shipments import queries as service
+from app.services.shipments.booking import NewShipment, create_shipment
+from app.services.shipments.status_changes import record_status_change
 
 NEW = NewShipment(sender_name="Asha Rao", receiver_name="Vikram Nair", mobile="+919876543210",
                   email="vikram@example.com", destination="Kochi")
@@ -70,7 +72,7 @@ def test_booking_that_fails_after_the_event_insert_leaves_nothing_behind(app_ctx
 def test_tracking_id_collision_draws_a_new_id(app_ctx, monkeypatch):
     first = book()
     draws = iter([first.tracking_id, first.tracking_id, "0000ABCD"])
-    monkeypatch.setattr(service, "new_tracking_id", lambda: next(draws))
+    monkeypatch.setattr(booking, "new_tracking_id", lambda: next(draws))
     second = create_shipment(NEW)
     db.session.commit()
     assert second.tracking_id == "0000ABCD"

@@ -14,7 +14,7 @@ from app import create_app
 from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models import AuditEntry, LoginThrottle, StaffSession
-from app.services.users import create_user
+from app.services.staff.users import create_user
 from tests.conftest import AuthActions, clean_database
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}

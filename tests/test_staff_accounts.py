@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from app.errors import Conflict
 from app.extensions import db
 from app.models import AuditEntry, User
-from app.services.passwords import password_problem
-from app.services.users import UserChanges, update_user
+from app.services.staff.passwords import password_problem
+from app.services.staff.users import UserChanges, update_user
 from tests.conftest import AuthActions
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}

@@ -1,7 +1,7 @@
 """The state machine, without an app."""
 import pytest
 
-from app.services.status import (
+from app.domain.status import (
     ALL_STATUSES,
     FINAL_STATUSES,
     MAIN_STAGES,

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from app.errors import ValidationError
-from app.services.evidence_images import MAX_SIDE, clean_image
-from app.services.storage import LocalFileStore, StorageError, StoredFileMissing, check_key, open_store
+from app.services.shipments.evidence_images import MAX_SIDE, clean_image
+from app.services.shipments.storage import LocalFileStore, StorageError, StoredFileMissing, check_key, open_store
 
 
 def _free_port() -> int:

@@ -10,9 +10,9 @@ from sqlalchemy import text
 
 from app import create_app
 from app.extensions import db
-from app.services.shipments import record_status_change
-from app.services.tracking_cache import CachedDocument, DocumentCache, stop_tracking_cache
-from app.services.tracking_documents import public_tracking_document
+from app.services.shipments.public_document import public_tracking_document
+from app.services.shipments.status_changes import record_status_change
+from app.services.shipments.tracking_cache import CachedDocument, DocumentCache, stop_tracking_cache
 
 DOC_A, DOC_B = CachedDocument("a", b"{}"), CachedDocument("b", b"{}")
 
@@ -181,7 +181,7 @@ def test_losing_the_listener_connection_turns_the_cache_off_until_it_is_back(cac
 MISSING_DRIVER = """
 import sys
 sys.modules["psycopg2"] = None  # what Python does for a package that is not installed: ImportError on import
-from app.services.tracking_cache import ChangeListener, DocumentCache
+from app.services.shipments.tracking_cache import ChangeListener, DocumentCache
 try:
     ChangeListener(DocumentCache(10), "postgresql://nobody@127.0.0.1:1/none")
 except RuntimeError as exc:

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from app.services.tracking_ids import new_tracking_id, normalise_tracking_id, normalise_tracking_id_prefix
+from app.domain.tracking_ids import new_tracking_id, normalise_tracking_id, normalise_tracking_id_prefix
 
 
 def test_new_ids_are_eight_uppercase_hex_characters():

@@ -20,15 +20,15 @@ from wtforms.validators import ValidationError as FieldError
 from app.admin.confirm import Question, confirm_first
 from app.admin.routes import bp
 from app.auth.guard import staff_required
+from app.domain.roles import Permission
 from app.domain.timeutil import isoformat_z
 from app.errors import DomainError, wants_html
 from app.extensions import db
 from app.models import ApiKey
 from app.models.api_key import KEY_NAME_MAX
 from app.models.user import USERNAME_MAX
-from app.services.api_keys import create_api_key, get_api_key, list_api_keys, revoke_api_key
-from app.services.roles import Permission
-from app.services.users import list_users
+from app.services.staff.api_keys import create_api_key, get_api_key, list_api_keys, revoke_api_key
+from app.services.staff.users import list_users
 from app.web.forms import RequestForm, refused_on_page, strip
 
 EXPIRY_HINT = "Optional. A date and time (in the display time zone unless it names an offset); empty: no expiry."

@@ -5,8 +5,8 @@ from flask import Response
 
 from app.admin.routes import bp
 from app.auth.guard import staff_required
-from app.services.proofs import proof_file
-from app.services.roles import Permission
+from app.domain.roles import Permission
+from app.services.shipments.proofs import proof_file
 
 
 @bp.get("/shipments/<tracking_id>/proofs/<int:proof_id>/<kind>")

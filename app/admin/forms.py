@@ -10,19 +10,19 @@ from wtforms import DateField, HiddenField, IntegerField, PasswordField, SelectC
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.validators import ValidationError as FieldError
 
+from app.domain.roles import ROLES, Role
+from app.domain.status import ALL_STATUSES
 from app.domain.timeutil import local_day_start
+from app.domain.tracking_ids import normalise_tracking_id
 from app.errors import ValidationError
 from app.models.audit_entry import ACTOR_MAX, TARGET_ID_MAX, TARGET_TYPE_MAX
 from app.models.user import USERNAME_MAX
-from app.services.audit import ACTIONS, AUDIT_MAX_PAGE, AuditFilter
-from app.services.dashboard import ShipmentFilter
-from app.services.evidence_images import MAX_UPLOAD_BYTES
-from app.services.passwords import PASSWORD_MAX
-from app.services.proofs import signature_from_data_url
-from app.services.roles import ROLES, Role
-from app.services.status import ALL_STATUSES
-from app.services.tracking_ids import normalise_tracking_id
-from app.services.users import USERNAME_RULE
+from app.services.shipments.dashboard import ShipmentFilter
+from app.services.shipments.evidence_images import MAX_UPLOAD_BYTES
+from app.services.shipments.proofs import signature_from_data_url
+from app.services.staff.audit import ACTIONS, AUDIT_MAX_PAGE, AuditFilter
+from app.services.staff.passwords import PASSWORD_MAX
+from app.services.staff.users import USERNAME_RULE
 from app.shipments.forms import StatusUpdateForm
 from app.web.forms import RequestForm, json_object_body, strip
 from app.web.templating import action_label

@@ -7,14 +7,14 @@ from flask_login import current_user
 from app.admin.forms import ShipmentFilterForm, label_batch_request
 from app.admin.routes import bp
 from app.auth.guard import staff_required
+from app.domain.roles import Permission
 from app.domain.timeutil import utcnow
 from app.errors import ValidationError
 from app.extensions import db
-from app.services.audit import record_audit
-from app.services.exports import export_csv
-from app.services.labels import LabelOptions, label_size, render_labels, shipments_for_labels
-from app.services.roles import Permission
-from app.services.shipments import find_shipment
+from app.services.shipments.exports import export_csv
+from app.services.shipments.labels import LabelOptions, label_size, render_labels, shipments_for_labels
+from app.services.shipments.queries import find_shipment
+from app.services.staff.audit import record_audit
 
 
 @bp.get("/shipments/<tracking_id>/label.pdf")

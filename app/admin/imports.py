@@ -11,13 +11,13 @@ from werkzeug.datastructures import MultiDict
 from app.admin.forms import ImportForm, label_batch_request
 from app.admin.routes import bp
 from app.auth.guard import accepts_upload, staff_required
+from app.domain.roles import Permission
 from app.domain.timeutil import utcnow
 from app.errors import wants_html
 from app.extensions import db
-from app.services.exports import neutralise_formula
-from app.services.imports import MAX_BYTES, ImportRejected, import_bookings, read_bookings_csv
-from app.services.labels import MAX_LABELS, shipments_for_labels
-from app.services.roles import Permission
+from app.services.shipments.exports import neutralise_formula
+from app.services.shipments.imports import MAX_BYTES, ImportRejected, import_bookings, read_bookings_csv
+from app.services.shipments.labels import MAX_LABELS, shipments_for_labels
 from app.shipments.forms import BookingForm
 
 _MULTIPART_OVERHEAD = 64 * 1024

@@ -7,16 +7,17 @@ from wtforms import SelectChoice
 
 from app.admin.forms import AuditFilterForm, ShipmentFilterForm, StaffUpdateForm
 from app.auth.guard import accepts_upload, staff_required
+from app.domain.roles import Permission, may
 from app.errors import Conflict, InvalidTransition, StoreUnavailable, ValidationError, wants_html
 from app.extensions import db
 from app.notifications.serializers import preferences_to_dict
-from app.services.audit import list_audit
-from app.services.dashboard import list_shipments, shipment_record, status_tally
-from app.services.evidence_images import MAX_UPLOAD_BYTES
-from app.services.preferences import shipment_preferences
-from app.services.proofs import ATTEMPT_REASONS, check_proof, proofs_for_shipment, record_proof
-from app.services.roles import Permission, may
-from app.services.shipments import record_status_change, status_counts
+from app.services.outbox.preferences import shipment_preferences
+from app.services.shipments.dashboard import list_shipments, shipment_record, status_tally
+from app.services.shipments.evidence_images import MAX_UPLOAD_BYTES
+from app.services.shipments.proofs import ATTEMPT_REASONS, check_proof, proofs_for_shipment, record_proof
+from app.services.shipments.queries import status_counts
+from app.services.shipments.status_changes import record_status_change
+from app.services.staff.audit import list_audit
 from app.web.serializers import audit_entry_to_dict, audit_page_to_dict, proof_to_dict, shipment_to_dict
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

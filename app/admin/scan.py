@@ -1,5 +1,5 @@
 """Scan mode on the admin blueprint: /admin/scan (the page a hub worker keeps open) and POST /admin/scans (JSON),
-both through the one bulk service (app.services.scans)."""
+both through the one bulk service (app.services.shipments.scans)."""
 from __future__ import annotations
 
 from flask import jsonify, render_template
@@ -8,9 +8,10 @@ from flask_login import current_user
 from app.admin.routes import bp
 from app.admin.scan_forms import ScanForm, scan_batch_from_json
 from app.auth.guard import staff_required
+from app.domain.roles import Permission
 from app.extensions import db
-from app.services.roles import Permission
-from app.services.scans import ChangeOutcome, ScanReport, record_scans
+from app.services.shipments.scans import ScanReport, record_scans
+from app.services.shipments.status_changes import ChangeOutcome
 
 RESULTS_SHOWN = 50
 

@@ -9,11 +9,17 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.validators import ValidationError as FieldError
 from wtforms.widgets import HiddenInput
 
+from app.domain.status import ALL_STATUSES, Status, canonical_status
 from app.errors import ValidationError
 from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
-from app.services.proofs import ATTEMPT_REASONS
-from app.services.scans import ATTEMPT_REASON_MAX, MAX_SCANS, RECEIVED_BY_MAX, TRACKING_ID_INPUT_MAX, ScanBatch
-from app.services.status import ALL_STATUSES, Status, canonical_status
+from app.services.shipments.proofs import ATTEMPT_REASONS
+from app.services.shipments.scans import (
+    ATTEMPT_REASON_MAX,
+    MAX_SCANS,
+    RECEIVED_BY_MAX,
+    TRACKING_ID_INPUT_MAX,
+    ScanBatch,
+)
 from app.web.forms import NOT_A_STRING, UNKNOWN_FIELD, RequestForm, field_label, json_object_body, strip
 
 SCAN_STATUSES = [status for status in ALL_STATUSES if status != Status.BOOKED]  # nothing moves back to Booked

@@ -16,11 +16,11 @@ from app.admin.confirm import Question, confirm_first, confirmation_page, needs_
 from app.admin.forms import ActiveForm, NewUserForm, RoleForm, SetPasswordForm
 from app.admin.routes import bp
 from app.auth.guard import current_staff_session, staff_required
+from app.domain.roles import ROLE_DESCRIPTIONS, Permission
 from app.errors import DomainError, ValidationError, wants_html
 from app.extensions import db
-from app.services.roles import ROLE_DESCRIPTIONS, Permission
-from app.services.sessions import live_sessions
-from app.services.users import (
+from app.services.staff.sessions import live_sessions
+from app.services.staff.users import (
     UserChanges,
     create_user,
     end_sessions_of,

@@ -17,10 +17,10 @@ from flask_login import current_user
 from app.admin.confirm import Question, confirm_first
 from app.admin.routes import bp
 from app.auth.guard import staff_required
+from app.domain.roles import Permission
 from app.errors import DomainError, ValidationError, wants_html
 from app.extensions import db
-from app.services import webhooks
-from app.services.roles import Permission
+from app.services.outbox import webhooks
 from app.web.forms import UNKNOWN_FIELD, json_object_body
 
 CREATE_FIELDS = frozenset({"url", "events", "description"})

@@ -10,7 +10,7 @@ from flask.wrappers import Response
 from app.api.problems import is_api_request
 from app.errors import DomainError
 from app.extensions import limiter, login_manager
-from app.services.api_keys import resolve_api_key
+from app.services.staff.api_keys import resolve_api_key
 
 WWW_AUTHENTICATE = 'Bearer realm="waybill"'
 KEY_HEADER_MAX = 512

@@ -12,8 +12,8 @@ from pydantic.json_schema import models_json_schema
 from app.api.contract import JSON, ApiBlueprint, Operation
 from app.api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPES, problem_type
 from app.api.schemas import MOBILE_MARK, MULTI_LINE, Problem
-from app.services.contacts import mobile_pattern
-from app.services.roles import roles_with
+from app.domain.roles import roles_with
+from app.services.shipments.contacts import mobile_pattern
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"

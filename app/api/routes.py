@@ -24,22 +24,24 @@ from app.api.schemas import (
     ShipmentWithEvents,
 )
 from app.auth.guard import accepts_upload
+from app.domain.roles import Permission
+from app.domain.status import canonical_status
 from app.errors import ValidationError
 from app.extensions import db, limiter
-from app.services import labels, scans
-from app.services.audit import record_audit
-from app.services.idempotency import (
+from app.services.shipments import labels, status_changes
+from app.services.shipments.booking import create_shipment
+from app.services.shipments.feed import FeedFilter, shipment_feed
+from app.services.shipments.proofs import check_proof
+from app.services.shipments.queries import find_shipment, next_statuses, timeline
+from app.services.shipments.status_changes import record_status_change
+from app.services.staff.audit import record_audit
+from app.services.staff.idempotency import (
     StoredAnswer,
     claim_or_replay,
     purge_expired_keys,
     remember_answer,
     request_fingerprint,
 )
-from app.services.proofs import check_proof
-from app.services.roles import Permission
-from app.services.shipment_feed import FeedFilter, shipment_feed
-from app.services.shipments import create_shipment, find_shipment, next_statuses, record_status_change, timeline
-from app.services.status import canonical_status
 from app.shipments.forms import BookingForm
 from app.web.serializers import shipment_to_dict
 
@@ -153,8 +155,8 @@ def record_events(body: NewEvents):
     """Up to 1,000 changes, each its own unit through the same bulk service as scan mode: one refused change
     does not stop the others, and each accepted one writes its event, messages and audit row exactly as a
     single change does. The same tracking ID twice is one change and one refusal."""
-    outcomes = scans.apply_status_changes([
-        scans.StatusChange(change.tracking_id, canonical_status(change.status), change.location, change.note,
+    outcomes = status_changes.apply_status_changes([
+        status_changes.StatusChange(change.tracking_id, canonical_status(change.status), change.location, change.note,
                            customer_message=change.customer_message, received_by=change.received_by,
                            attempt_reason=change.attempt_reason, proof_required=True)
         for change in body.changes], current_user.username)

@@ -17,13 +17,13 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from app.domain.status import ALL_STATUSES, Status
 from app.models.api_key import KEY_NAME_MAX
 from app.models.shipment import DESTINATION_MAX, EMAIL_MAX, NAME_MAX
 from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
-from app.services.contacts import MOBILE_INPUT_MAX
-from app.services.proofs import ATTEMPT_REASONS, HIDDEN_FORMAT_CHARACTERS
-from app.services.shipment_feed import CURSOR_PATTERN
-from app.services.status import ALL_STATUSES, Status
+from app.services.shipments.contacts import MOBILE_INPUT_MAX
+from app.services.shipments.feed import CURSOR_PATTERN
+from app.services.shipments.proofs import ATTEMPT_REASONS, HIDDEN_FORMAT_CHARACTERS
 from app.web.forms import CONTROL_CHARACTERS, CONTROL_CHARACTERS_BUT_LINES
 
 PAGE_MAX = 100
@@ -40,7 +40,7 @@ MULTI_LINE = rf"^[^{CONTROL_CHARACTERS_BUT_LINES}]*$"
 # What str.strip() removes beyond the control characters: a stripped, required value needs one other character.
 _SPACES = r" \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 NOT_BLANK = rf"^[{_SPACES}]*[^{CONTROL_CHARACTERS}{_SPACES}][^{CONTROL_CHARACTERS}]*$"
-# Who took a parcel: no control characters and no invisible formatting ones either (app.services.proofs).
+# Who took a parcel: no control characters and no invisible formatting ones either (app.services.shipments.proofs).
 NAME = rf"^[^{CONTROL_CHARACTERS}{HIDDEN_FORMAT_CHARACTERS}]*$"
 NOT_BLANK_NAME = (rf"^[{_SPACES}]*[^{CONTROL_CHARACTERS}{HIDDEN_FORMAT_CHARACTERS}{_SPACES}]"
                   rf"[^{CONTROL_CHARACTERS}{HIDDEN_FORMAT_CHARACTERS}]*$")
@@ -178,8 +178,8 @@ class LabelOptions(QueryParameters):
 
 # --- tracking events ---------------------------------------------------------------------------------------------
 
-# The proof a status needs (app.services.proofs, as staff record it): Delivered names who took the parcel, Delivery
-# Attempted says why it failed. Other statuses ignore both fields.
+# The proof a status needs (app.services.shipments.proofs, as staff record it): Delivered names who took the parcel,
+# Delivery Attempted says why it failed. Other statuses ignore both fields.
 PROOF_RULES = [
     {"if": {"properties": {"status": {"const": str(Status.DELIVERED)}}, "required": ["status"]},
      "then": {"required": ["received_by"],

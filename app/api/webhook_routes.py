@@ -13,13 +13,13 @@ from sqlalchemy import select
 from app.api.contract import Success, answer
 from app.api.routes import api
 from app.api.schemas import SINGLE_LINE, Answer, RequestBody, optional_text, text
+from app.domain.roles import Permission
 from app.errors import NotFound
 from app.extensions import db
 from app.models import Notification, Shipment
 from app.models.webhook import DESCRIPTION_MAX, URL_MAX
-from app.services import webhooks
-from app.services.outbox import MAX_ROW_ID
-from app.services.roles import Permission
+from app.services.outbox import webhooks
+from app.services.outbox.queueing import MAX_ROW_ID
 
 EventType = Literal["shipment.created", "shipment.status_changed", "shipment.delivered"]
 # https:// (any case), a host name with a dot whose last label starts with a letter (never an IP address, written

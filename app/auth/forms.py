@@ -3,7 +3,7 @@ from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length, Optional
 
 from app.models.user import USERNAME_MAX
-from app.services.passwords import PASSWORD_MAX
+from app.services.staff.passwords import PASSWORD_MAX
 from app.web.forms import RequestForm, strip
 
 

@@ -7,17 +7,17 @@ from dataclasses import dataclass
 from flask import abort, current_app, g, jsonify, redirect, request, session, url_for
 from flask_login import current_user
 
+from app.domain.roles import roles_with
 from app.errors import wants_html
 from app.extensions import csrf, login_manager
 from app.models import StaffSession, User
-from app.services.roles import roles_with
-from app.services.sessions import resolve_session
+from app.services.staff.sessions import resolve_session
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def staff_required(permission: str) -> Callable[[Callable], Callable]:
-    """Mark a view as staff-only, for the roles that hold `permission` (app.services.roles).
+    """Mark a view as staff-only, for the roles that hold `permission` (app.domain.roles).
 
     Every staff route declares one (a test walks the URL map); the check itself runs in enforce_access.
     """

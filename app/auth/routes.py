@@ -18,13 +18,13 @@ from app.auth.guard import (
     staff_required,
     uses_staff_session,
 )
+from app.domain.roles import Permission
 from app.domain.timeutil import isoformat_z
 from app.errors import NotFound, ValidationError, wants_html
 from app.extensions import db, limiter
-from app.services.roles import Permission
-from app.services.sessions import SessionLifetimes, find_live_session, live_sessions
-from app.services.sign_in import LockoutPolicy, end_own_session, sign_in, sign_out
-from app.services.users import change_own_password
+from app.services.staff.sessions import SessionLifetimes, find_live_session, live_sessions
+from app.services.staff.sign_in import LockoutPolicy, end_own_session, sign_in, sign_out
+from app.services.staff.users import change_own_password
 
 bp = Blueprint("auth", __name__)
 BAD_CREDENTIALS = _l("Wrong username or password.")

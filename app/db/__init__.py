@@ -1,1 +1,1 @@
-"""The database connection layer: the engine pool, prepared statements, database errors and roles."""
+"""The database layer: the engine pool, prepared statements, database errors, roles and the schema check."""

@@ -3,10 +3,10 @@ import hmac
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
+from app.db.schema import schema_state
 from app.extensions import db
 from app.observability import metrics
-from app.services.outbox_stats import outbox_summary
-from app.services.schema import schema_state
+from app.services.outbox.stats import outbox_summary
 
 bp = Blueprint("health", __name__)
 

@@ -17,8 +17,8 @@ from babel.dates import format_datetime as babel_datetime
 from babel.support import NullTranslations
 from flask_babel import force_locale, get_locale, get_translations, gettext, lazy_gettext
 
+from app.domain.status import Status
 from app.domain.timeutil import as_utc, to_local
-from app.services.status import Status
 
 # Code → the language's own name (shown in that language by the switcher, so everyone can find theirs).
 LANGUAGES: dict[str, str] = {"en": "English", "hi": "हिन्दी"}
@@ -39,8 +39,9 @@ STATUS_LABELS = {
 }
 
 
-# The one location Waybill writes itself (a booking's first event, app.services.shipments.ORIGIN_LOCATION): stored
-# in English like the statuses, shown in the reader's language. Staff type every other location as it is shown.
+# The one location Waybill writes itself (a booking's first event,
+# app.services.shipments.booking.ORIGIN_LOCATION): stored in English like the statuses, shown in the reader's
+# language. Staff type every other location as it is shown.
 LOCATION_LABELS = {"Origin Facility": lazy_gettext("Origin Facility")}
 
 

@@ -17,7 +17,7 @@ STORAGE_KEY_MAX = 200
 
 class DeliveryProof(db.Model):
     """What was recorded with a Delivered or Delivery Attempted event: who received the parcel, or why it could
-    not be delivered, and the keys of the signature and photo in the file store (app.services.storage).
+    not be delivered, and the keys of the signature and photo in the file store (app.services.shipments.storage).
 
     One row per event, written in the event's own transaction and never changed afterwards (like the event).
     `received_by` is NULL when the client did not give it (the paper-compatible `POST /update/<id>`).

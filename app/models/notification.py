@@ -9,13 +9,13 @@ from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models.types import UTCDateTime
 
-# suppressed: not sent because the recipient turned the channel off (app.services.preferences).
+# suppressed: not sent because the recipient turned the channel off (app.services.outbox.preferences).
 STATES = ("pending", "sending", "sent", "dead", "suppressed")
 
 
 class Notification(db.Model):
     """The transactional outbox: one row per message to deliver. It names the shipment and the event the message
-    is about; the worker renders the message from them when it sends it (app.services.messages)."""
+    is about; the worker renders the message from them when it sends it (app.services.outbox.messages)."""
 
     __tablename__ = "notifications"
 

@@ -14,7 +14,7 @@ CHOICES = ("all", "delivery_day", "none")
 
 
 class NotificationChoice(db.Model):
-    """What the recipient of one shipment chose to hear on one channel (app.services.preferences).
+    """What the recipient of one shipment chose to hear on one channel (app.services.outbox.preferences).
 
     No row: the channel's defaults (NotificationDefault) decide. `choice` is one of CHOICES.
     """

@@ -16,7 +16,7 @@ from app.errors import DomainError, wants_html
 from app.extensions import db, limiter
 from app.notifications.forms import ChoicesForm
 from app.notifications.routes import bp
-from app.services.preferences import (
+from app.services.outbox.preferences import (
     CHANNEL_LABELS,
     CHOICE_LABELS,
     CHOICES_PATH,

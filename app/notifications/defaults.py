@@ -7,13 +7,13 @@ from flask_babel import gettext
 from flask_login import current_user
 
 from app.auth.guard import staff_required
+from app.domain.roles import Permission
+from app.domain.status import ALL_STATUSES
 from app.errors import DomainError, wants_html
 from app.extensions import db
 from app.notifications.forms import DefaultsForm, defaults_from_json
 from app.notifications.routes import OUTBOX, bp
-from app.services.preferences import CHANNEL_LABELS, channel_defaults, set_channel_defaults
-from app.services.roles import Permission
-from app.services.status import ALL_STATUSES
+from app.services.outbox.preferences import CHANNEL_LABELS, channel_defaults, set_channel_defaults
 from app.web.forms import json_object_body
 
 

@@ -7,12 +7,12 @@ from wtforms import HiddenField, IntegerField, RadioField, SelectField, SelectMu
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, NumberRange, Optional
 
+from app.domain.status import ALL_STATUSES
 from app.errors import ValidationError
 from app.models.notification import STATES
 from app.models.notification_choice import CHANNELS, CHOICES
-from app.services.outbox import OUTBOX_MAX_PAGE
-from app.services.preferences import CHANNEL_LABELS, CHOICE_LABELS
-from app.services.status import ALL_STATUSES
+from app.services.outbox.preferences import CHANNEL_LABELS, CHOICE_LABELS
+from app.services.outbox.queueing import OUTBOX_MAX_PAGE
 from app.web.forms import RequestForm
 
 STATE_CHOICES = [SelectChoice("", _l("All states"))] + [SelectChoice(state, state.capitalize()) for state in STATES]

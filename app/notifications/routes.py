@@ -8,13 +8,13 @@ from flask_babel import gettext
 from flask_login import current_user
 
 from app.auth.guard import staff_required
+from app.domain.roles import Permission
 from app.errors import ValidationError, wants_html
 from app.extensions import db
 from app.models.notification import STATES
 from app.notifications.forms import OutboxFilterForm, RetryForm
 from app.notifications.serializers import notification_to_dict, outbox_page_to_dict
-from app.services.outbox import list_outbox, retry_dead
-from app.services.roles import Permission
+from app.services.outbox.queueing import list_outbox, retry_dead
 
 # No prefix: the blueprint serves the staff pages under OUTBOX and the recipients' public choices page (/n/…).
 bp = Blueprint("notifications", __name__)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from app.domain.timeutil import isoformat_z
 from app.models import Notification
-from app.services.outbox import OutboxPage
-from app.services.preferences import ShipmentPreferences
+from app.services.outbox.preferences import ShipmentPreferences
+from app.services.outbox.queueing import OutboxPage
 
 
 def notification_to_dict(notification: Notification, tracking_id: str | None = None) -> dict:

@@ -23,8 +23,8 @@ from app.models.webhook import WebhookSubscription
 from app.notifier import claims, webhooks
 from app.notifier.sender import DeliveryFailed, MailBackend, OutgoingEmail, build_message, mask_email, open_backend
 from app.notifier.sms import OutgoingSms, SmsBackend, fitting_text, mask_number, open_sms_backend
-from app.services import messages
-from app.services import webhooks as webhook_service
+from app.services.outbox import messages
+from app.services.outbox import webhooks as webhook_service
 
 
 class ChannelSender(Protocol):

@@ -19,7 +19,7 @@ from app.domain.timeutil import as_utc, utcnow
 from app.extensions import db
 from app.models import Notification, TrackingEvent
 from app.observability import metrics
-from app.services import preferences
+from app.services.outbox import preferences
 
 ERROR_MAX = 1000
 _RETURNED = (Notification.id, Notification.channel, Notification.recipient, Notification.subject,

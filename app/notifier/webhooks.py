@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from app.notifier.sender import DeliveryFailed
-from app.services.webhooks import address_refused, parse_destination
+from app.services.outbox.webhooks import address_refused, parse_destination
 
 __all__ = ["DestinationRefused", "NotAccepted", "WebhookAnswer", "address_refused", "check_url", "post",
            "resolve_public", "sign", "verify"]
@@ -63,7 +63,7 @@ class DestinationRefused(DeliveryFailed):
 
 def check_url(url: str, *, allow_private: bool) -> tuple[str, str, int, str]:
     """(scheme, host, port, path with query) of an acceptable webhook URL; DestinationRefused otherwise.
-    The rules are the subscription's (app.services.webhooks.parse_destination), checked again at each send."""
+    The rules are the subscription's (app.services.outbox.webhooks.parse_destination), checked again at each send."""
     try:
         destination = parse_destination(url, allow_private=allow_private)
     except ValueError as exc:

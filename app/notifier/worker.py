@@ -3,9 +3,9 @@
 Lifecycle:
 - `start_worker_thread(app)` is called by `create_app` (never at import, so never before Gunicorn forks).
 - `install_wake_hook()` makes a commit that gave the outbox work (a session marked by
-  app.services.outbox.mark_outbox_changed) wake this process's worker at once; otherwise it polls every
+  app.services.outbox.queueing.mark_outbox_changed) wake this process's worker at once; otherwise it polls every
   NOTIFY_POLL_SECONDS for rows inserted by other processes.
-- Each claimed row is rendered here, just before it is sent (app.services.messages), not in the request.
+- Each claimed row is rendered here, just before it is sent (app.services.outbox.messages), not in the request.
 - `stop_worker_thread(app_or_none, timeout)` stops it: the message being sent is finished, the rest of the
   claimed batch is given back to the outbox at once. Also run at interpreter exit; Gunicorn's `worker_exit`
   hook should call it too.
@@ -31,8 +31,9 @@ from app.extensions import db
 from app.notifier import channels, claims
 from app.notifier.sender import DeliveryFailed, scrub_addresses
 from app.observability import metrics
-from app.services import estimates, messages
-from app.services.outbox import OUTBOX_CHANGED
+from app.services.outbox import messages
+from app.services.outbox.queueing import OUTBOX_CHANGED
+from app.services.shipments import estimates
 
 log = logging.getLogger(__name__)
 WAKE_COALESCE_SECONDS = 0.05
@@ -142,7 +143,8 @@ class OutboxWorker:
         """Rebuild the estimated-delivery table when it is older than ESTIMATES_REFRESH_SECONDS (0: never here).
 
         The age is looked at no more than once a minute per process; the database makes sure only one process
-        rebuilds (app.services.estimates.refresh_if_stale). Returns the rows written, None when nothing was done.
+        rebuilds (app.services.shipments.estimates.refresh_if_stale). Returns the rows written, None when nothing was
+        done.
         """
         config = self.app.config
         every = float(config.get("ESTIMATES_REFRESH_SECONDS") or 0)
@@ -358,7 +360,7 @@ def _running_cli_command() -> bool:
 # --- waking the worker when this process commits a new notification ----------------------------------------
 
 def install_wake_hook() -> None:
-    """Listen for commits of sessions marked by app.services.outbox.mark_outbox_changed (once per process,
+    """Listen for commits of sessions marked by app.services.outbox.queueing.mark_outbox_changed (once per process,
     whatever the number of apps)."""
     global _hook_installed
     with _registry_lock:

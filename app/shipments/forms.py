@@ -6,12 +6,12 @@ from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.validators import ValidationError as FieldError
 
+from app.domain.status import ALL_STATUSES
 from app.models.shipment import DESTINATION_MAX, EMAIL_MAX, NAME_MAX
 from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
-from app.services.contacts import MOBILE_INPUT_MAX, ContactError, normalise_email, normalise_mobile
-from app.services.proofs import ATTEMPT_REASONS
-from app.services.shipments import NewShipment
-from app.services.status import ALL_STATUSES
+from app.services.shipments.booking import NewShipment
+from app.services.shipments.contacts import MOBILE_INPUT_MAX, ContactError, normalise_email, normalise_mobile
+from app.services.shipments.proofs import ATTEMPT_REASONS
 from app.web.forms import RequestForm, strip
 
 
@@ -58,7 +58,7 @@ class StatusUpdateForm(RequestForm):
     note = TextAreaField(_l("Internal note"), filters=[strip], validators=[Optional(), _length(NOTE_MAX)])
     customer_message = TextAreaField(_l("Message to the customer"), filters=[strip],
                                      validators=[Optional(), _length(NOTE_MAX)])
-    # Proof of delivery (app.services.proofs decides when they are needed and whether they are right).
+    # Proof of delivery (app.services.shipments.proofs decides when they are needed and whether they are right).
     received_by = StringField(_l("Received by"), filters=[strip], validators=[Optional(), _length(NAME_MAX)])
     attempt_reason = SelectField(_l("Why could it not be delivered?"), validate_choice=False, filters=[strip],
                                  choices=[SelectChoice("", _l("Choose a reason")),

@@ -4,12 +4,14 @@ from flask_babel import gettext
 from flask_login import current_user
 
 from app.auth.guard import json_without_csrf, staff_required
+from app.domain.roles import Permission
 from app.extensions import db, limiter
 from app.i18n.locales import current_language
-from app.services.proofs import check_proof, record_proof
-from app.services.roles import Permission
-from app.services.shipments import create_shipment, record_status_change, timeline
-from app.services.tracking_documents import tracking_url
+from app.services.shipments.booking import create_shipment
+from app.services.shipments.proofs import check_proof, record_proof
+from app.services.shipments.public_document import tracking_url
+from app.services.shipments.queries import timeline
+from app.services.shipments.status_changes import record_status_change
 from app.shipments.forms import BookingForm, StatusUpdateForm
 from app.web.serializers import shipment_to_dict
 

@@ -2,7 +2,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
-from app.services.contacts import MOBILE_INPUT_MAX
+from app.services.shipments.contacts import MOBILE_INPUT_MAX
 from app.web.forms import RequestForm, strip
 
 

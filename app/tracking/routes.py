@@ -7,19 +7,19 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, render_te
 from flask_babel import gettext, ngettext
 
 from app.auth.guard import json_without_csrf, navigation_user
+from app.domain.privacy import shipment_parties
+from app.domain.status import Status
 from app.domain.timeutil import as_utc
+from app.domain.tracking_ids import normalise_tracking_id
 from app.errors import DomainError, ProofRefused, TooManyAttempts, ValidationError, wants_html
 from app.extensions import db, limiter
 from app.i18n.locales import current_language
-from app.services.contacts import mask_mobile
-from app.services.detail_checks import FIELD as DETAILS_FIELD
-from app.services.detail_checks import DetailProof, check_mobile_last4
-from app.services.privacy import shipment_parties
-from app.services.proofs import public_delivery
-from app.services.shipments import find_shipment, search_by_mobile
-from app.services.status import Status
-from app.services.tracking_documents import estimated_delivery, public_timeline, public_tracking_document
-from app.services.tracking_ids import normalise_tracking_id
+from app.services.shipments.contacts import mask_mobile
+from app.services.shipments.detail_checks import FIELD as DETAILS_FIELD
+from app.services.shipments.detail_checks import DetailProof, check_mobile_last4
+from app.services.shipments.proofs import public_delivery
+from app.services.shipments.public_document import estimated_delivery, public_timeline, public_tracking_document
+from app.services.shipments.queries import find_shipment, search_by_mobile
 from app.shipments.forms import BookingForm
 from app.tracking.forms import FullDetailsForm, MobileSearchForm, TrackForm
 from app.web.serializers import full_details_to_dict, search_result_to_dict
@@ -123,7 +123,7 @@ def _just_booked(shipment) -> bool:
 def full_details(tracking_id: str):
     """"Show full details": the last 4 digits of the receiver's mobile unlock the full names and the address
     for this browser session (a JSON call also gets them in the answer). Misses count per shipment and client
-    address, with a ceiling per shipment, and lock the check (see app.services.detail_checks); the page's form
+    address, with a ceiling per shipment, and lock the check (see app.services.shipments.detail_checks); the page's form
     works without JavaScript (POST, then 303)."""
     form = FullDetailsForm.from_request()
     try:

@@ -4,17 +4,17 @@ Public shapes (anyone with a tracking ID or a phone number) follow DESIGN.md rul
 locations and customer-facing messages, destination city, first names with initials. No full name, street
 address, email, mobile (not even masked: its last digits are the proof that unlocks the full details) or staff
 note. Staff shapes carry the full record. The public shipment and event shapes are the public tracking
-document's, so they live with it in app.services.tracking_documents (a service imports nothing from app.web).
+document's, so they live with it in app.services.shipments.public_document (a service imports nothing from app.web).
 """
 from __future__ import annotations
 
 from flask import url_for
 
+from app.domain.privacy import destination_area
 from app.domain.timeutil import isoformat_z
 from app.models import AuditEntry, DeliveryProof, Shipment, TrackingEvent, User
-from app.services.audit import AuditPage
-from app.services.privacy import destination_area
-from app.services.tracking_documents import public_event_to_dict, public_shipment_to_dict, tracking_url
+from app.services.shipments.public_document import public_event_to_dict, public_shipment_to_dict, tracking_url
+from app.services.staff.audit import AuditPage
 
 
 def event_to_dict(event: TrackingEvent, staff: bool = False) -> dict:

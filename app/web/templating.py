@@ -9,11 +9,11 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
+from app.domain.privacy import destination_area
+from app.domain.roles import Permission, may
+from app.domain.status import MAIN_STAGES, Status, held_from_timeline, is_final, stage_index
 from app.domain.timeutil import isoformat_z
 from app.i18n.locales import format_local_time
-from app.services.privacy import destination_area
-from app.services.roles import Permission, may
-from app.services.status import MAIN_STAGES, Status, held_from_timeline, is_final, stage_index
 
 # What a customer is told when a shipment has left the happy path. Shown as plain text, never as a colour only.
 EXCEPTION_TEXT = {

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Shipment
-from app.services.shipments import record_status_change
+from app.services.shipments.status_changes import record_status_change
 from tests.browser.conftest import audit
 
 pytestmark = pytest.mark.browser

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import NotificationChoice, Shipment
-from app.services import preferences
+from app.services.outbox import preferences
 from tests.browser.conftest import WIDTHS, audit, page_overflow
 from tests.conftest import VALID_BOOKING
 

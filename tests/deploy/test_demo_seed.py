@@ -6,11 +6,11 @@ from itertools import chain, count
 
 from sqlalchemy import func, select
 
+from app.domain.status import allowed_next_statuses
 from app.domain.timeutil import as_utc, utcnow
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
-from app.services import demo
-from app.services.status import allowed_next_statuses
+from app.services.shipments import demo
 
 
 def test_seeding_in_several_batches_inserts_exactly_what_was_asked(app_ctx):

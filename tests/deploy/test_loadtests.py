@@ -73,7 +73,7 @@ def test_each_probe_hits_its_endpoint_only(live_gunicorn, tmp_path):
 def test_operators_only_pick_allowed_next_statuses():
     import random
 
-    from app.services.status import allowed_next_statuses
+    from app.domain.status import allowed_next_statuses
 
     sample = load_module("sample")
     rng = random.Random(3)
@@ -88,8 +88,8 @@ def test_operators_only_pick_allowed_next_statuses():
 def test_fresh_and_demo_numbers_are_mobiles_a_booking_accepts():
     import random
 
-    from app.services.contacts import normalise_mobile
-    from app.services.demo import _mobile
+    from app.services.shipments.contacts import normalise_mobile
+    from app.services.shipments.demo import _mobile
 
     sample = load_module("sample")
     rng = random.Random(5)
@@ -101,7 +101,7 @@ def test_fresh_and_demo_numbers_are_mobiles_a_booking_accepts():
 def test_mobiles_are_typed_in_the_ways_people_type_them():
     import random
 
-    from app.services.contacts import normalise_mobile
+    from app.services.shipments.contacts import normalise_mobile
 
     sample = load_module("sample")
     rng = random.Random(1)

@@ -8,8 +8,8 @@ from sqlalchemy import update
 
 from app.extensions import db
 from app.models import Notification
-from app.services.outbox import OUTBOX_PAGE_SIZE
-from app.services.shipments import NewShipment, create_shipment
+from app.services.outbox.queueing import OUTBOX_PAGE_SIZE
+from app.services.shipments.booking import NewShipment, create_shipment
 from tests.notifications.conftest import notification_rows
 
 HTML = {"Accept": "text/html"}

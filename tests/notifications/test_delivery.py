@@ -15,7 +15,7 @@ from app.models import Notification
 from app.notifier import claims
 from app.notifier.claims import RetryPolicy
 from app.notifier.worker import OutboxWorker, start_worker_thread, stop_worker_thread, worker_for
-from app.services.shipments import NewShipment, create_shipment
+from app.services.shipments.booking import NewShipment, create_shipment
 from tests.notifications.conftest import MailSink, SMTPServer, free_port, notification_rows, wait_for
 
 JOURNEY = ["Picked Up", "In Transit", "Out for Delivery"]

@@ -6,9 +6,9 @@ from email import message_from_bytes, policy
 from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
 
+from app.domain.status import ALL_STATUSES
 from app.domain.timeutil import to_local
 from app.notifier.sender import OutgoingEmail, build_message
-from app.services.status import ALL_STATUSES
 from tests.notifications.conftest import SENDER, notification_rows
 
 JOURNEY = [("Picked Up", "Mumbai Hub"), ("In Transit", "Pune Hub"), ("Out for Delivery", "Kochi Depot"),

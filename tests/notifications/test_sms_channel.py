@@ -9,12 +9,12 @@ import time
 
 import pytest
 
+from app.domain.status import ALL_STATUSES
 from app.extensions import db
 from app.models import Notification
 from app.notifier.sms import fitting_text, sms_encoding, sms_fits
 from app.notifier.worker import OutboxWorker
-from app.services import messages
-from app.services.status import ALL_STATUSES
+from app.services.outbox import messages
 from tests.notifications.conftest import notification_rows
 from tests.notifications.test_sms_webhook_senders import Receiver, aws_endpoint  # noqa: F401 - a fixture
 

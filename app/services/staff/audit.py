@@ -12,13 +12,13 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from app.domain.pagination import Pagination
 from app.domain.timeutil import utcnow
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import AuditEntry
 from app.models.audit_entry import ACTOR_MAX, TARGET_ID_MAX
 from app.observability.request_context import current_client_address, current_request_id
-from app.services.pagination import Pagination
 
 ACTIONS: frozenset[str] = frozenset({
     # sign-in and sessions
@@ -52,7 +52,7 @@ def record_audit(action: str, *, actor: str, target_type: str | None = None, tar
     The request id and client address come from the current request, when there is one.
     """
     if action not in ACTIONS:
-        raise ValueError(f"Unknown audit action {action!r}; add it to app.services.audit.ACTIONS")
+        raise ValueError(f"Unknown audit action {action!r}; add it to app.services.staff.audit.ACTIONS")
     db.session.add(AuditEntry(
         at=utcnow(), actor=(actor or SYSTEM)[:ACTOR_MAX], action=action, target_type=target_type,
         target_id=None if target_id is None else str(target_id)[:TARGET_ID_MAX],
@@ -65,7 +65,7 @@ def record_audits(action: str, *, actor: str, entries: list[tuple[str | None, st
     """record_audit for many targets at once, one INSERT (`entries` are (target_type, target_id, details)): a
     batch of hub scans writes one row per accepted change."""
     if action not in ACTIONS:
-        raise ValueError(f"Unknown audit action {action!r}; add it to app.services.audit.ACTIONS")
+        raise ValueError(f"Unknown audit action {action!r}; add it to app.services.staff.audit.ACTIONS")
     if not entries:
         return
     at, request_id, client_address = utcnow(), current_request_id(), current_client_address()

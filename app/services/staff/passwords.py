@@ -1,7 +1,7 @@
 """The password policy for every staff password (the browser, the JSON API, the CLI and the bootstrap admin).
 
 Rules: at least PASSWORD_MIN characters, at most PASSWORD_MAX, not the username (in any case), not one of the
-20,000 most common passwords shipped in app/services/data (compared in lower case). Hashing is Werkzeug's
+20,000 most common passwords shipped in app/services/staff/data (compared in lower case). Hashing is Werkzeug's
 default (scrypt), in app.models.User.set_password.
 """
 from __future__ import annotations

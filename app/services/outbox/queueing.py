@@ -1,6 +1,6 @@
 """The outbox, from the business side: queueing a message for a tracking event in the change's transaction,
 and the staff view of it (listing, retrying dead rows). What a message says is rendered by the outbox worker
-when it sends it (app.services.messages); a row holds only who gets what about which event.
+when it sends it (app.services.outbox.messages); a row holds only who gets what about which event.
 
 Layers: this module never imports the worker. It marks the session (`mark_outbox_changed`); the worker, when it
 runs in this process, listens for commits of marked sessions and wakes up.
@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from sqlalchemy import Insert, func, literal, select, union_all, update
 from sqlalchemy.orm import Session
 
+from app.domain.pagination import Pagination
 from app.domain.timeutil import utcnow
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.models import Notification, Shipment, TrackingEvent
 from app.models.notification import STATES
-from app.services import preferences
-from app.services.audit import record_audit
-from app.services.pagination import Pagination
+from app.services.outbox import preferences
+from app.services.staff.audit import record_audit
 
 # Set in `Session.info` when a transaction adds or revives outbox rows; read by the worker's after_commit hook.
 OUTBOX_CHANGED = "waybill.outbox_changed"

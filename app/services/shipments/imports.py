@@ -12,8 +12,8 @@ import io
 from dataclasses import dataclass
 
 from app.errors import ValidationError
-from app.services.audit import record_audit
-from app.services.shipments import NewShipment, create_shipments
+from app.services.shipments.booking import NewShipment, create_shipments
+from app.services.staff.audit import record_audit
 
 IMPORT_COLUMNS = ("sender_name", "receiver_name", "mobile", "email", "destination")
 MAX_ROWS = 20_000

@@ -18,7 +18,7 @@ from app.domain.timeutil import as_utc
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import Shipment
-from app.services.contacts import ContactError, normalise_mobile
+from app.services.shipments.contacts import ContactError, normalise_mobile
 
 FEED_PAGE_MAX = 100
 BAD_CURSOR = "Not a cursor from this API: take it from the previous page's `next` link."

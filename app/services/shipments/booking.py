@@ -1,27 +1,24 @@
-"""Booking, status changes and look-ups of shipments."""
+"""Booking shipments: one at a time (the form, JSON, the API) or in bulk (the CSV import)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flask_babel import gettext
-from sqlalchemy import bindparam, func, literal, null, select
+from sqlalchemy import bindparam, literal, null, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db.prepared import PreparedStatement
+from app.domain.status import Status
 from app.domain.timeutil import utcnow
-from app.errors import Conflict, InvalidTransition, NotFound, ValidationError
+from app.domain.tracking_ids import new_tracking_id
+from app.errors import Conflict
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
-from app.services import outbox, proofs, scans
-from app.services.contacts import ContactError, normalise_mobile
-from app.services.status import Status, allowed_next_statuses, canonical_status
-from app.services.tracking_ids import new_tracking_id, normalise_tracking_id
-from app.services.webhooks import created_deliveries_insert_from, queue_webhook_deliveries
+from app.services.outbox import queueing as outbox
+from app.services.outbox.webhooks import created_deliveries_insert_from, queue_webhook_deliveries
 
 ORIGIN_LOCATION = "Origin Facility"
-SEARCH_LIMIT = 100
 _ID_ATTEMPTS = 5
 # Bookings per set-based round (create_shipments): large enough that round trips stop mattering, small enough
 # that a round's statements stay well inside SQLite's 32,766 bound parameters.
@@ -186,96 +183,3 @@ def _booking_statement():
 
 
 _BOOKING = PreparedStatement("waybill_booking", _booking_statement())
-
-
-def find_shipment(tracking_id: str) -> Shipment:
-    """The shipment with this tracking ID (any case, spaces ignored); NotFound otherwise."""
-    canonical = normalise_tracking_id(tracking_id)
-    shipment = None
-    if canonical is not None:
-        shipment = db.session.scalars(select(Shipment).where(Shipment.tracking_id == canonical)).first()
-    if shipment is None:
-        raise shipment_not_found(tracking_id)
-    return shipment
-
-
-def shipment_not_found(typed_tracking_id: str) -> NotFound:
-    typed = repr(typed_tracking_id.strip()[:32])
-    return NotFound(gettext("No shipment has the tracking ID %(tracking_id)s.", tracking_id=typed))
-
-
-def timeline(shipment: Shipment) -> list[TrackingEvent]:
-    """The shipment's events, oldest first."""
-    return list(db.session.scalars(
-        select(TrackingEvent)
-        .where(TrackingEvent.shipment_id == shipment.id)
-        .order_by(TrackingEvent.occurred_at, TrackingEvent.id)
-    ))
-
-
-def held_from(shipment: Shipment) -> str | None:
-    """For a shipment On Hold, the status it was held from: status.held_from_timeline's rule, asked of the
-    database (the latest event that is not On Hold) without loading the whole timeline."""
-    if shipment.status != Status.ON_HOLD:
-        return None
-    return db.session.scalars(
-        select(TrackingEvent.status)
-        .where(TrackingEvent.shipment_id == shipment.id, TrackingEvent.status != Status.ON_HOLD.value)
-        .order_by(TrackingEvent.occurred_at.desc(), TrackingEvent.id.desc())
-        .limit(1)
-    ).first()
-
-
-def next_statuses(shipment: Shipment) -> list[str]:
-    return allowed_next_statuses(shipment.status, held_from(shipment))
-
-
-def record_status_change(tracking_id: str, status: str, location: str, note: str | None,
-                         actor: str, *, customer_message: str | None = None,
-                         proof: proofs.Proof | None = None) -> tuple[Shipment, TrackingEvent]:
-    """Move a shipment to `status`: new status, one appended event, the recipient's email and the audit row,
-    one unit. A batch of one through the bulk core (scans.apply_status_changes), so both follow the same rules.
-
-    `note` is for staff only; `customer_message` is what the customer sees (tracking page and email); `proof`,
-    checked by proofs.check_proof, is recorded with the event.
-
-    Errors: ValidationError for an unknown status, NotFound, InvalidTransition (409, naming the allowed next
-    statuses), Conflict when concurrent changes kept winning the compare-and-set. Concurrent changes are
-    serialised by that compare-and-set: a change that lost the race is checked again against the new status,
-    and either applies on top of it or fails with InvalidTransition.
-    """
-    requested = canonical_status(status)
-    if requested is None:
-        raise ValidationError(fields={"status": f"Unknown status {status[:40]!r}."})
-    [outcome] = scans.apply_status_changes(
-        [scans.StatusChange(tracking_id, requested, location, note, customer_message=customer_message, proof=proof)],
-        actor,
-        refuse_same_place=False)
-    if not outcome.ok:
-        if outcome.refusal == scans.Refusal.UNKNOWN_ID:
-            raise shipment_not_found(tracking_id)
-        if outcome.refusal == scans.Refusal.NOT_ALLOWED:
-            raise InvalidTransition(outcome.status, requested, list(outcome.allowed))
-        raise Conflict("The shipment is being updated by someone else; please try again.")
-    # The caller gets the shipment as it now is in this transaction (status and updated_at set by the core).
-    shipment = db.session.get(Shipment, outcome.shipment_id, populate_existing=True)
-    return shipment, outcome.event
-
-
-def search_by_mobile(raw_mobile: str, default_region: str) -> tuple[str, list[Shipment]]:
-    """The normalised number and its shipments, newest first (at most SEARCH_LIMIT)."""
-    try:
-        mobile = normalise_mobile(raw_mobile, default_region)
-    except ContactError as exc:
-        raise ValidationError(str(exc), fields={"mobile": str(exc)}) from exc
-    shipments = list(db.session.scalars(
-        select(Shipment).where(Shipment.mobile == mobile)
-        .order_by(Shipment.created_at.desc(), Shipment.id.desc()).limit(SEARCH_LIMIT)
-    ))
-    return mobile, shipments
-
-
-def status_counts() -> dict[str, int]:
-    """How many shipments are in each status (statuses with none are left out)."""
-    rows = db.session.execute(select(Shipment.status, func.count()).group_by(Shipment.status)).all()
-    return {status: count for status, count in rows}

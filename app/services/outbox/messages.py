@@ -21,14 +21,14 @@ from flask_babel import gettext
 from markupsafe import escape
 from sqlalchemy import select
 
+from app.domain.status import Status, held_from_timeline
 from app.domain.timeutil import isoformat_z
 from app.extensions import db
 from app.i18n.locales import format_estimate, format_local_time, speaking, status_label
 from app.models import DeliveryProof, Shipment, TrackingEvent
-from app.services import preferences, webhooks
-from app.services.estimates import EstimateTable, estimate, estimate_table
-from app.services.proofs import ATTEMPT_REASONS
-from app.services.status import Status, held_from_timeline
+from app.services.outbox import preferences, webhooks
+from app.services.shipments.estimates import EstimateTable, estimate, estimate_table
+from app.services.shipments.proofs import ATTEMPT_REASONS
 
 TIMELINE_LENGTH = 5  # events shown in an email, newest first
 

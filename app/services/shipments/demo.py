@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, text
 
+from app.domain.status import Status
 from app.domain.timeutil import as_utc, utcnow
+from app.domain.tracking_ids import new_tracking_id
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
-from app.services.status import Status
-from app.services.tracking_ids import new_tracking_id
 
 FIRST_NAMES = ["Aarav", "Priya", "Rahul", "Ananya", "Vikram", "Sneha", "Arjun", "Kavya", "Rohan", "Meera",
                "Sai", "Divya", "Karthik", "Lakshmi", "Naveen", "Pooja", "Suresh", "Harini", "Manoj", "Asha"]

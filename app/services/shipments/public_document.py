@@ -2,7 +2,7 @@
 
 The document carries the shipment's estimated delivery (one primary-key look-up when it is built), so the
 estimate is cached and invalidated with the rest of it: on every status change, and for every document when the
-estimates are rebuilt (app.services.estimates publishes EVERY_DOCUMENT).
+estimates are rebuilt (app.services.shipments.estimates publishes EVERY_DOCUMENT).
 """
 from __future__ import annotations
 
@@ -16,17 +16,17 @@ from flask import current_app, url_for
 from flask_babel import force_locale
 from sqlalchemy import bindparam, select
 
+from app.domain.privacy import destination_area, first_name_and_initial
+from app.domain.status import held_from_timeline, hold_releases
 from app.domain.timeutil import isoformat_z, parse_iso_z
+from app.domain.tracking_ids import normalise_tracking_id
 from app.extensions import db
 from app.models import DeliveryProof, Shipment, TrackingEvent
 from app.observability.metrics import count_cache_lookup
-from app.services.estimates import Estimate, estimate
-from app.services.privacy import destination_area, first_name_and_initial
-from app.services.proofs import attempt_reason_label, public_delivery_from
-from app.services.shipments import shipment_not_found
-from app.services.status import held_from_timeline, hold_releases
-from app.services.tracking_cache import CachedDocument, DocumentCache
-from app.services.tracking_ids import normalise_tracking_id
+from app.services.shipments.estimates import Estimate, estimate
+from app.services.shipments.proofs import attempt_reason_label, public_delivery_from
+from app.services.shipments.queries import shipment_not_found
+from app.services.shipments.tracking_cache import CachedDocument, DocumentCache
 
 _shipments, _events, _proofs = Shipment.__table__, TrackingEvent.__table__, DeliveryProof.__table__
 # Shipment and its events in one round trip: every shipment has at least its "Booked" event. Contacts and

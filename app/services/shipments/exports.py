@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.domain.timeutil import isoformat_z
 from app.extensions import db
 from app.models import Shipment
-from app.services.dashboard import ShipmentFilter, shipment_conditions
+from app.services.shipments.dashboard import ShipmentFilter, shipment_conditions
 
 EXPORT_COLUMNS = ("tracking_id", "status", "created_at", "updated_at", "sender_name", "receiver_name", "mobile",
                   "email", "destination")

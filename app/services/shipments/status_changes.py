@@ -18,27 +18,24 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import and_, bindparam, func, literal, or_, select, text, tuple_, update
 
+from app.domain.status import Status, allowed_next_statuses, canonical_status
 from app.domain.timeutil import utcnow
-from app.errors import ValidationError
+from app.domain.tracking_ids import normalise_tracking_id
+from app.errors import Conflict, InvalidTransition, ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
-from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
-from app.services import outbox, proofs, tracking_cache
-from app.services.audit import record_audit, record_audits
-from app.services.status import Status, allowed_next_statuses, canonical_status
-from app.services.tracking_ids import normalise_tracking_id
-from app.services.webhooks import queue_webhook_deliveries
+from app.services.outbox import queueing as outbox
+from app.services.outbox.webhooks import queue_webhook_deliveries
+from app.services.shipments import proofs, tracking_cache
+from app.services.shipments.queries import shipment_not_found
+from app.services.staff.audit import record_audits
 
-MAX_SCANS = 1000
-TRACKING_ID_INPUT_MAX = 64  # a typed ID with spaces and hyphens; anything longer is not a scan
-RECEIVED_BY_MAX = 100
-ATTEMPT_REASON_MAX = 200
 # Rounds of the compare-and-set: a change that lost a race is checked again and retried this many times in all.
 CAS_ATTEMPTS = 8
 _SHIPMENTS, _EVENTS = Shipment.__table__, TrackingEvent.__table__
@@ -321,59 +318,33 @@ _MESSAGES = {
 }
 
 
-# --- a hub's scans --------------------------------------------------------------------------------------------
+def record_status_change(tracking_id: str, status: str, location: str, note: str | None,
+                         actor: str, *, customer_message: str | None = None,
+                         proof: proofs.Proof | None = None) -> tuple[Shipment, TrackingEvent]:
+    """Move a shipment to `status`: new status, one appended event, the recipient's email and the audit row,
+    one unit. A batch of one through the bulk core (apply_status_changes), so both follow the same rules.
 
-@dataclass(frozen=True)
-class ScanBatch:
-    """What a hub worker picked once (status, location, note, proof fields) and the IDs scanned under it."""
-    status: str
-    location: str
-    tracking_ids: list[str]
-    note: str | None = None
-    received_by: str | None = None
-    attempt_reason: str | None = None
+    `note` is for staff only; `customer_message` is what the customer sees (tracking page and email); `proof`,
+    checked by proofs.check_proof, is recorded with the event.
 
-
-@dataclass(frozen=True)
-class ScanReport:
-    outcomes: list[ChangeOutcome] = field(default_factory=list)
-
-    @property
-    def accepted(self) -> int:
-        return sum(1 for outcome in self.outcomes if outcome.ok)
-
-    @property
-    def refused(self) -> int:
-        return len(self.outcomes) - self.accepted
-
-
-def record_scans(batch: ScanBatch, actor: str) -> ScanReport:
-    """Record one status at one location for every scanned ID, each its own change (apply_status_changes), plus
-    one `scan_batch` audit row for the batch.
-
-    Rules: a known status (ValidationError otherwise); a location; 1 to MAX_SCANS IDs; text within the columns'
-    lengths. The caller commits.
+    Errors: ValidationError for an unknown status, NotFound, InvalidTransition (409, naming the allowed next
+    statuses), Conflict when concurrent changes kept winning the compare-and-set. Concurrent changes are
+    serialised by that compare-and-set: a change that lost the race is checked again against the new status,
+    and either applies on top of it or fails with InvalidTransition.
     """
-    status = canonical_status(batch.status or "")
-    problems = {}
-    if status is None:
-        problems["status"] = "Choose a known status."
-    if not batch.location or len(batch.location) > LOCATION_MAX:
-        problems["location"] = f"Enter the location (at most {LOCATION_MAX} characters)."
-    if batch.note and len(batch.note) > NOTE_MAX:
-        problems["note"] = f"At most {NOTE_MAX} characters."
-    if not batch.tracking_ids:
-        problems["tracking_ids"] = "Scan or type at least one tracking ID."
-    elif len(batch.tracking_ids) > MAX_SCANS:
-        problems["tracking_ids"] = f"At most {MAX_SCANS} tracking IDs at once."
-    if problems:
-        raise ValidationError(fields=problems)
-    # One status for the whole batch, so one proof: Delivered needs who received it, Delivery Attempted a reason.
-    proof = proofs.check_proof(status, batch.received_by or None, batch.attempt_reason or None, required=True)
-    changes = [StatusChange(tracking_id, status, batch.location, batch.note or None, proof=proof)
-               for tracking_id in batch.tracking_ids]
-    report = ScanReport(apply_status_changes(changes, actor))
-    record_audit("scan_batch", actor=actor, target_type="shipments", target_id=f"{len(changes)} scans",
-                 details={"status": status, "location": batch.location, "scanned": len(changes),
-                          "accepted": report.accepted, "refused": report.refused})
-    return report
+    requested = canonical_status(status)
+    if requested is None:
+        raise ValidationError(fields={"status": f"Unknown status {status[:40]!r}."})
+    [outcome] = apply_status_changes(
+        [StatusChange(tracking_id, requested, location, note, customer_message=customer_message, proof=proof)],
+        actor,
+        refuse_same_place=False)
+    if not outcome.ok:
+        if outcome.refusal == Refusal.UNKNOWN_ID:
+            raise shipment_not_found(tracking_id)
+        if outcome.refusal == Refusal.NOT_ALLOWED:
+            raise InvalidTransition(outcome.status, requested, list(outcome.allowed))
+        raise Conflict("The shipment is being updated by someone else; please try again.")
+    # The caller gets the shipment as it now is in this transaction (status and updated_at set by the core).
+    shipment = db.session.get(Shipment, outcome.shipment_id, populate_existing=True)
+    return shipment, outcome.event

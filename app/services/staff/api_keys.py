@@ -23,8 +23,8 @@ from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.models import ApiKey, User
 from app.models.api_key import KEY_NAME_MAX
-from app.services.audit import record_audit
-from app.services.users import find_user
+from app.services.staff.audit import record_audit
+from app.services.staff.users import find_user
 
 KEY_SCHEME = "wb_live_"
 KEY_BYTES = 32

@@ -29,7 +29,7 @@ from app.domain.timeutil import as_utc, utcnow
 from app.errors import TooManyAttempts, ValidationError
 from app.extensions import db
 from app.models import DetailCheck, Shipment
-from app.services.shipments import find_shipment
+from app.services.shipments.queries import find_shipment
 
 CLIENT_MAX_MISSES = 5
 CLIENT_WINDOW = timedelta(minutes=15)

@@ -8,10 +8,10 @@ Rules:
   a missing value is recorded as not given (NULL), a value that is given is checked all the same.
 - Values that do not belong to the status are ignored (the staff form always posts every field).
 - A signature (PNG) and a photo (JPEG or PNG) may come with Delivered. They are decoded and re-encoded without
-  metadata (app.services.evidence_images) during the check, before anything is written, so a refused request
+  metadata (app.services.shipments.evidence_images) during the check, before anything is written, so a refused request
   writes nothing anywhere.
 - The proof row is written in the status change's own transaction, right after its event (`record_proof`, or
-  `record_proofs` for many events in one statement); the files go to the store (app.services.storage) just
+  `record_proofs` for many events in one statement); the files go to the store (app.services.shipments.storage) just
   before the row, under keys the app makes (with a random part: they cannot be guessed or collide). A store that
   fails is a 503 and the whole change is rolled back.
 - Rows and files are never changed afterwards. Signatures and photos are for staff only; anything public shows
@@ -34,15 +34,15 @@ from flask_babel.speaklater import LazyString
 from PIL import Image
 from sqlalchemy import insert, select
 
+from app.domain.status import Status, canonical_status
 from app.domain.timeutil import isoformat_z, utcnow
 from app.errors import NotFound, StoreUnavailable, ValidationError
 from app.extensions import db
 from app.models import DeliveryProof, Shipment, TrackingEvent
 from app.models.delivery_proof import RECEIVED_BY_MAX
-from app.services import shipments as shipment_service  # a module: shipments imports scans, scans this
-from app.services.evidence_images import MAX_UPLOAD_BYTES, CleanImage, clean_image
-from app.services.status import Status, canonical_status
-from app.services.storage import FileStore, StorageError, StoredFileMissing, open_store
+from app.services.shipments.evidence_images import MAX_UPLOAD_BYTES, CleanImage, clean_image
+from app.services.shipments.queries import find_shipment
+from app.services.shipments.storage import FileStore, StorageError, StoredFileMissing, open_store
 
 # Why a delivery attempt failed: the code is what clients send (`attempt_reason`), the label what people read.
 ATTEMPT_REASONS: dict[str, LazyString] = {
@@ -229,7 +229,7 @@ class StoredEvidence:
 def proof_file(tracking_id: str, proof_id: int, kind: str) -> StoredEvidence:
     """A proof's signature or photo, for staff. NotFound unless that proof belongs to that shipment and has
     that file; StoreUnavailable when the store cannot be read."""
-    shipment = shipment_service.find_shipment(tracking_id)
+    shipment = find_shipment(tracking_id)
     missing = NotFound(f"Shipment {shipment.tracking_id} has no such {kind if kind in FILE_KINDS else 'file'}.")
     if kind not in FILE_KINDS or not 0 < proof_id < 2**31:
         raise missing

@@ -5,7 +5,7 @@
 - Deliveries are outbox rows (DESIGN rule 7): channel `webhook`, recipient `subscription:<id>`, subject the event
   type, queued by `queue_webhook_deliveries` in the transaction of the change (one INSERT … SELECT over tracking
   events × matching active subscriptions, for one change or a bulk of them). The outbox worker renders the payload
-  when it sends (app.services.messages) and reports each attempt here (`record_attempt`), which also switches off
+  when it sends (app.services.outbox.messages) and reports each attempt here (`record_attempt`), which also switches off
   a subscription that has failed for WEBHOOK_DISABLE_AFTER_HOURS and queues the admins' alert.
 - `replay_delivery` gives a dead delivery a fresh start.
 
@@ -32,6 +32,7 @@ from sqlalchemy import String, and_, bindparam, case, cast, delete, exists, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.domain.status import Status
 from app.domain.timeutil import isoformat_z, utcnow
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
@@ -45,9 +46,8 @@ from app.models.webhook import (
     WebhookAttempt,
     WebhookSubscription,
 )
-from app.services.audit import record_audit
-from app.services.outbox import MAX_ROW_ID, mark_outbox_changed
-from app.services.status import Status
+from app.services.outbox.queueing import MAX_ROW_ID, mark_outbox_changed
+from app.services.staff.audit import record_audit
 
 CHANNEL = "webhook"
 ALERT_CHANNEL = "admin_email"

@@ -1,7 +1,7 @@
 """Staff accounts: create, change role, (de)activate, set passwords, end sessions, unlock.
 
 Rules: usernames are unique regardless of case (a unique index on lower(username) backs the check); passwords
-follow app.services.passwords; the bootstrap admin (ADMIN_USERNAME) cannot be demoted or deactivated here; no
+follow app.services.staff.passwords; the bootstrap admin (ADMIN_USERNAME) cannot be demoted or deactivated here; no
 change may leave the system without an active admin (decided inside the change's transaction, with the admins'
 rows locked on PostgreSQL and the write lock held on SQLite); a new password ends the account's other sessions,
 deactivation ends all of them. Every change writes its audit row in the same transaction; callers commit.
@@ -16,15 +16,15 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from app.domain.roles import ROLES, Role
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.models import User
 from app.models.user import USERNAME_MAX
-from app.services.audit import SYSTEM, record_audit
-from app.services.passwords import password_problem
-from app.services.roles import ROLES, Role
-from app.services.sessions import end_user_sessions
-from app.services.sign_in import clear_lock, locked_usernames
+from app.services.staff.audit import SYSTEM, record_audit
+from app.services.staff.passwords import password_problem
+from app.services.staff.sessions import end_user_sessions
+from app.services.staff.sign_in import clear_lock, locked_usernames
 
 log = logging.getLogger(__name__)
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

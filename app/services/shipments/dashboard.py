@@ -10,14 +10,14 @@ from datetime import datetime
 
 from sqlalchemy import func, or_, select
 
+from app.domain.pagination import Pagination
+from app.domain.status import ALL_STATUSES
+from app.domain.tracking_ids import normalise_tracking_id_prefix
 from app.extensions import db
 from app.models import AuditEntry, Shipment, TrackingEvent
-from app.services.audit import audit_for_target
-from app.services.contacts import ContactError, normalise_mobile
-from app.services.pagination import Pagination
-from app.services.shipments import find_shipment, next_statuses, status_counts, timeline
-from app.services.status import ALL_STATUSES
-from app.services.tracking_ids import normalise_tracking_id_prefix
+from app.services.shipments.contacts import ContactError, normalise_mobile
+from app.services.shipments.queries import find_shipment, next_statuses, status_counts, timeline
+from app.services.staff.audit import audit_for_target
 
 PAGE_SIZE = 25
 RECENT_LOCATIONS = 15

@@ -5,8 +5,8 @@ choice the channel's defaults decide: a status notifies when an admin said so (N
 built-in rule (every status by email; the SMS_STATUSES setting by SMS).
 
 The rules are SQL conditions, so the outbox applies them in the statement that queues a change's messages
-(app.services.outbox) and again when the worker claims a row (a recipient may turn a channel off after a message
-was queued: that message is `suppressed`, never sent).
+(app.services.outbox.queueing) and again when the worker claims a row (a recipient may turn a channel off after a
+message was queued: that message is `suppressed`, never sent).
 
 The recipient's credential is a signed token in the link of every message (itsdangerous, salted, naming the
 shipment and the channel, with no expiry: a late click must still work). The token is the only proof needed for
@@ -26,14 +26,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.domain.status import ALL_STATUSES, Status
 from app.domain.timeutil import utcnow
 from app.errors import NotFound, ValidationError
 from app.extensions import db
 from app.models import Notification, NotificationChoice, NotificationDefault, Shipment, TrackingEvent
 from app.models.notification_choice import CHANNELS, CHOICES
 from app.observability.metrics import count_delivery
-from app.services.audit import CUSTOMER, record_audit
-from app.services.status import ALL_STATUSES, Status
+from app.services.staff.audit import CUSTOMER, record_audit
 
 MAX_ROW_ID = 2**31 - 1  # INTEGER primary keys
 TOKEN_SALT = "waybill.notification-choices"  # noqa: S105 - a salt (public by design), not a secret

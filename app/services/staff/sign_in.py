@@ -23,8 +23,8 @@ from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models import LoginThrottle, StaffSession, User
 from app.models.user import USERNAME_MAX, password_hash_method
-from app.services.audit import record_audit
-from app.services.sessions import SessionLifetimes, end_session, start_session
+from app.services.staff.audit import record_audit
+from app.services.staff.sessions import SessionLifetimes, end_session, start_session
 
 ANONYMOUS = "anonymous"
 

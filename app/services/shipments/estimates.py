@@ -26,12 +26,12 @@ from statistics import median
 
 from sqlalchemy import delete, false, func, select, update
 
+from app.domain.status import FINAL_STATUSES, Status
 from app.domain.timeutil import as_utc, utcnow
 from app.extensions import db
 from app.models import DeliveryEstimate, Shipment, TrackingEvent
 from app.models.delivery_estimate import NETWORK_AREA
-from app.services.status import FINAL_STATUSES, Status
-from app.services.tracking_cache import EVERY_DOCUMENT, publish_change
+from app.services.shipments.tracking_cache import EVERY_DOCUMENT, publish_change
 
 _PIN = re.compile(r"(?<!\d)([1-9]\d{2})\s?\d{3}(?!\d)")
 _LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)

@@ -20,10 +20,10 @@ from reportlab.pdfgen import canvas
 from sqlalchemy import select
 
 from app.domain.timeutil import to_local
+from app.domain.tracking_ids import normalise_tracking_id
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import Shipment
-from app.services.tracking_ids import normalise_tracking_id
 
 MAX_LABELS = 500
 LABEL_SIZES: dict[str, tuple[float, float]] = {"4x6": (4 * inch, 6 * inch), "a6": A6}

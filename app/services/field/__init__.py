@@ -1,0 +1,1 @@
+"""Couriers in the field: couriers, run sheets and their locations."""

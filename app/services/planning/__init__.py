@@ -1,0 +1,1 @@
+"""Planning: delivery zones and dispatch."""

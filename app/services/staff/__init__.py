@@ -1,0 +1,1 @@
+"""Staff and integrators: users, sessions, sign-in, passwords, API keys, the audit log and idempotency keys."""
