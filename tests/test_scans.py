@@ -32,9 +32,9 @@ def count(model, *conditions) -> int:
 
 
 def written() -> tuple[int, int, int]:
-    """Events, queued emails and status_changed audit rows."""
+    """Events, queued emails and the audit rows of status changes (per change, or per scan batch)."""
     return (count(TrackingEvent), count(Notification),
-            count(AuditEntry, AuditEntry.action == "status_changed"))
+            count(AuditEntry, AuditEntry.action.in_(("status_changed", "scan_batch"))))
 
 
 # --- the service ------------------------------------------------------------------------------------------------
@@ -57,7 +57,7 @@ def test_each_scan_gets_its_own_result_and_refusals_stop_nothing(app_ctx):
     assert outcomes[4].refusal == "not_allowed" and "final" in outcomes[4].error
     assert outcomes[5].refusal == "unknown_id" and outcomes[5].tracking_id == "not-an-id"
     events, emails, audits = written()
-    assert (events - before[0], emails - before[1], audits - before[2]) == (2, 2, 2)
+    assert (events - before[0], emails - before[1], audits - before[2]) == (2, 2, 1)  # one audit row per batch
     statuses = dict(db.session.execute(select(Shipment.tracking_id, Shipment.status)).all())
     assert statuses == {booked: "Booked", picked: "In Transit", held: "In Transit", done: "Delivered"}
 
@@ -75,13 +75,10 @@ def test_an_accepted_scan_writes_what_a_single_update_writes(app_ctx):
     assert (email.recipient, email.subject, email.state, email.attempts) == \
         ("vikram@example.com", f"Shipment {tid}: Picked Up", "pending", 0)
     assert email.next_attempt_at == event.occurred_at
-    audit = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "status_changed",
-                                                        AuditEntry.target_id == tid)).one()
-    assert (audit.actor, audit.target_type, audit.details) == \
-        ("op1", "shipment", {"from": "Booked", "to": "Picked Up", "location": "Kochi Hub"})
-    batch = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "scan_batch")).one()
+    batch = db.session.scalars(select(AuditEntry)).one()  # scan mode audits the batch, never each scan
+    assert (batch.action, batch.actor, batch.target_type) == ("scan_batch", "op1", "shipments")
     assert batch.details == {"status": "Picked Up", "location": "Kochi Hub", "scanned": 1, "accepted": 1,
-                             "refused": 0}
+                             "refused": 0, "changed": [tid]}
 
 
 def test_the_same_id_twice_in_a_batch_is_one_change_and_one_refusal(app_ctx):
@@ -125,7 +122,7 @@ def test_a_full_batch_of_a_thousand(app_ctx):
     db.session.commit()
     assert report.accepted == MAX_SCANS
     assert count(Shipment, Shipment.status == "Picked Up") == MAX_SCANS
-    assert written() == (2 * MAX_SCANS, 2 * MAX_SCANS, MAX_SCANS)
+    assert written() == (2 * MAX_SCANS, 2 * MAX_SCANS, 1)
 
 
 def test_a_rolled_back_batch_leaves_nothing(app_ctx):
@@ -176,7 +173,9 @@ def test_two_hubs_scanning_the_same_parcels_at_once_record_each_change_once(app)
     assert {o.refusal for o in reports["second"].outcomes} == {"not_allowed"}  # checked again: now Picked Up
     with app.app_context():
         assert count(TrackingEvent, TrackingEvent.status == "Picked Up") == 30
-        assert count(Notification) == 60 and count(AuditEntry, AuditEntry.action == "status_changed") == 30
+        assert count(Notification) == 60 and count(AuditEntry, AuditEntry.action == "status_changed") == 0
+        batches = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "scan_batch")).all()
+        assert sorted(len(batch.details["changed"]) for batch in batches) == [0, 30]
         assert {e.location for e in db.session.scalars(select(TrackingEvent).where(
             TrackingEvent.status == "Picked Up"))} == {"Hub A"}
 
@@ -219,7 +218,7 @@ def test_the_json_call_answers_per_id(client, operator, create_shipment, app):
     assert "status" not in body["results"][1] and body["results"][1]["error"]
     assert body["results"][3]["reason"] == "repeated_in_batch" and body["results"][3]["status"] == "Picked Up"
     with app.app_context():
-        assert written() == (4, 4, 2)
+        assert written() == (4, 4, 1)
         assert {e.actor for e in db.session.scalars(select(TrackingEvent).where(
             TrackingEvent.status == "Picked Up"))} == {"operator1"}
 

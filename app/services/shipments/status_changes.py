@@ -6,7 +6,8 @@ Rules:
   allow, already in that status at that location, the same ID twice in one batch) refuses only that one, with
   its reason; the others go ahead. Nothing is written for a refused change.
 - An accepted change writes exactly what a single update writes: the new status, one appended event, the
-  recipient's email (outbox) and one `status_changed` audit row, in the caller's transaction.
+  recipient's email (outbox) and one `status_changed` audit row, in the caller's transaction. Scan mode audits
+  its batch once instead (app.services.shipments.scans).
 - Set-based: one query loads the batch's shipments, one the events the checks need (the latest location, and
   the held-from status of shipments On Hold), one compare-and-set UPDATE per requested status, then the events,
   emails and audit rows are inserted in bulk and the tracking cache is told about every changed shipment.
@@ -95,13 +96,16 @@ class _Current:
 
 
 def apply_status_changes(changes: Sequence[StatusChange], actor: str, *,
-                         refuse_same_place: bool = True) -> list[ChangeOutcome]:
+                         refuse_same_place: bool = True, audit_each: bool = True) -> list[ChangeOutcome]:
     """Apply every change that the state machine allows, in the caller's transaction; one outcome per change,
     in order. Each accepted change gets its status, event, email and audit row; a refused one writes nothing.
 
     `refuse_same_place`: a shipment asked for the status it has, at the location of its latest event, is refused
     as "already there" (a parcel scanned twice at one hub). A single update from a shipment's page passes False:
     there the state machine alone decides (In Transit may be recorded again at the same hub).
+
+    `audit_each`: one `status_changed` audit row per accepted change. Scan mode passes False and audits the
+    batch once (scans.record_scans); each event still names its actor.
     """
     outcomes: list[ChangeOutcome | None] = [None] * len(changes)
     first_of: dict[str, int] = {}
@@ -157,7 +161,7 @@ def apply_status_changes(changes: Sequence[StatusChange], actor: str, *,
     for index, row in todo.items():
         outcomes[index] = _refused(row.tracking_id, Refusal.BUSY, current=row.status)
 
-    for index, outcome in _write(won, changes, actor, checked_proofs).items():
+    for index, outcome in _write(won, changes, actor, checked_proofs, audit_each).items():
         outcomes[index] = outcome
     for index, first in repeats.items():  # a repeat tells the status its first scan left the shipment in
         outcomes[index] = replace(outcomes[index], status=outcomes[first].status)
@@ -271,7 +275,7 @@ _CAS_POSTGRESQL = text(
 
 
 def _write(won: dict[int, _Current], changes: Sequence[StatusChange], actor: str,
-           checked_proofs: dict[int, proofs.Proof]) -> dict[int, ChangeOutcome]:
+           checked_proofs: dict[int, proofs.Proof], audit_each: bool) -> dict[int, ChangeOutcome]:
     """The accepted changes' updated_at, events, emails, audit rows and cache notices, each in bulk."""
     if not won:
         return {}
@@ -286,9 +290,10 @@ def _write(won: dict[int, _Current], changes: Sequence[StatusChange], actor: str
                                                                                               strict=True)])
     _queue_emails(event_ids)
     queue_webhook_deliveries(event_ids)
-    record_audits("status_changed", actor=actor, entries=[
-        ("shipment", won[i].tracking_id, {"from": won[i].status, "to": changes[i].status,
-                                          "location": changes[i].location}) for i in indexes])
+    if audit_each:
+        record_audits("status_changed", actor=actor, entries=[
+            ("shipment", won[i].tracking_id, {"from": won[i].status, "to": changes[i].status,
+                                              "location": changes[i].location}) for i in indexes])
     tracking_cache.publish_changes([row.tracking_id for row in won.values()])
     return {i: ChangeOutcome(tracking_id=won[i].tracking_id, ok=True, status=changes[i].status,
                              shipment_id=won[i].id, event=events[i]) for i in indexes}
