@@ -49,9 +49,15 @@ def _drop_postgres_database(server_url: str, name: str) -> None:
 
 def pytest_configure(config) -> None:
     """Every log line of the session is searched for the emails and mobiles the tests use (tests/log_privacy.py).
-    The translation catalogues are compiled first (as run-local.sh does), so a plain pytest run speaks Hindi."""
+    The translation catalogues are compiled first (as run-local.sh does), so a plain pytest run speaks Hindi: by
+    the controller only, before it starts any pytest-xdist worker, so no worker reads a half-written catalogue."""
     log_privacy.install(VALID_BOOKING)
-    _compile_translations()
+    if not _is_xdist_worker(config):
+        _compile_translations()
+
+
+def _is_xdist_worker(config) -> bool:
+    return hasattr(config, "workerinput")
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -88,12 +94,30 @@ def _compile_translations() -> None:
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
+    """The log search's verdict. Under pytest-xdist each worker hands its findings to the controller (through
+    `workeroutput`, collected by pytest_testnodedown), which judges the whole run."""
     scanner = log_privacy.scanner()
     if scanner is None:
         return
+    if _is_xdist_worker(session.config):
+        session.config.workeroutput["log_privacy"] = log_privacy.report(scanner.finish(),
+                                                                         log_privacy.still_installed())
+        return
+    found, installed = log_privacy.merge_reports(scanner.finish(), log_privacy.still_installed(),
+                                                 _worker_log_reports)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     write_line = reporter.write_line if reporter is not None else print
-    log_privacy.fail_session_on_hits(session, scanner.finish(), write_line, log_privacy.still_installed())
+    log_privacy.fail_session_on_hits(session, found, write_line, installed)
+
+
+_worker_log_reports: list[dict] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """A pytest-xdist worker finished: keep its log search's findings for the controller's verdict. A worker
+    that died without a report counts as a log search that did not run."""
+    _worker_log_reports.append(getattr(node, "workeroutput", {}).get("log_privacy") or {"hits": [], "installed": False})
 
 
 def pytest_unconfigure(config) -> None:

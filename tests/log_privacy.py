@@ -148,6 +148,20 @@ def still_installed() -> bool:
     return _scanner is not None and _scanner in logging.getLogger().handlers
 
 
+def report(found: list[Hit], installed: bool) -> dict:
+    """A worker's findings as plain data, for pytest-xdist to carry to the controller."""
+    return {"hits": [[hit.source, hit.line] for hit in found], "installed": installed}
+
+
+def merge_reports(found: list[Hit], installed: bool, reports: list[dict]) -> tuple[list[Hit], bool]:
+    """The controller's own findings plus every worker's: any hit anywhere, and any blinded scanner, counts."""
+    hits = list(found)
+    for worker in reports:
+        hits.extend(Hit(source, line) for source, line in worker["hits"])
+        installed = installed and worker["installed"]
+    return list(dict.fromkeys(hits)), installed
+
+
 def fail_session_on_hits(session, found: list[Hit], write_line, installed: bool = True) -> None:
     """Turn hits into a failed session, each offending line shown."""
     if not installed:

@@ -244,3 +244,21 @@ def test_the_test_servers_request_lines_are_masked_like_the_access_log(live_serv
     assert any("/search/******3210" in line for line in lines), lines
     assert any("/admin?q=***" in line for line in lines), lines
     assert not any(NATIONAL in line or "98765+43210" in line for line in lines), lines
+
+
+def test_a_parallel_run_judges_every_workers_findings():
+    """Under pytest-xdist each worker searches its own logs; the controller fails the run on any worker's hit, and
+    on any worker whose scanner was blinded or that sent no report."""
+    own = [log_privacy.Hit("log record from app", f"booked for {EMAIL}")]
+    worker_hit = log_privacy.Hit("gunicorn (server.log)", "GET /search/+919876543210")
+    reports = [log_privacy.report([worker_hit, worker_hit], installed=True), log_privacy.report([], installed=True)]
+    found, installed = log_privacy.merge_reports(own, True, reports)
+    assert (found, installed) == ([own[0], worker_hit], True)
+    assert log_privacy.merge_reports([], True, [*reports, {"hits": [], "installed": False}])[1] is False
+
+    class Session:
+        exitstatus = 0
+
+    session, lines = Session(), []
+    log_privacy.fail_session_on_hits(session, found, lines.append, installed)
+    assert session.exitstatus == 1 and any("server.log" in line for line in lines)
