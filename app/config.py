@@ -214,8 +214,8 @@ class Config:
         self.ETA_WINDOW_DAYS = env_int("ETA_WINDOW_DAYS", 90)
         self.ETA_MIN_SAMPLES = env_int("ETA_MIN_SAMPLES", 20)
         self.ETA_DEFAULT_FACTOR = env_float("ETA_DEFAULT_FACTOR", 1.0)
-        # The outbox worker rebuilds the estimates when they are older than this (0: only `flask estimates
-        # refresh` does); one process at a time, guarded in the database.
+        # The job runner's `estimates.refresh` looks at the estimates' age at most once a minute and rebuilds them
+        # when they are older than this (0: only `flask estimates refresh` does); one process at a time.
         self.ESTIMATES_REFRESH_SECONDS = env_float("ESTIMATES_REFRESH_SECONDS", 3600.0)
 
         # Languages of public pages and emails (Flask-Babel catalogues in translations/).
@@ -265,7 +265,7 @@ class TestingConfig(Config):
         self.NOTIFY_WORKER_IN_WEB = False
         self.JOBS_IN_WEB = False  # tests run the jobs with run_due and their own clock, or start a runner
         self.TRACK_CACHE_ENABLED = False
-        self.ESTIMATES_REFRESH_SECONDS = 0.0  # tests that need the worker's refresh turn it on
+        self.ESTIMATES_REFRESH_SECONDS = 0.0  # tests of the `estimates.refresh` job turn it on
         self.PUBLIC_BASE_URL = "http://waybill.test"
         self.METRICS_TOKEN = None
 

@@ -1,5 +1,6 @@
 """The job runner (app/jobs): when a job is due, what a failure does, one process at a time per job on
-PostgreSQL, and the thread's start and stop. The clock is the test's: `run_due(now)`, no sleeps."""
+PostgreSQL, the thread's start and stop, the estimates refresh as a job (no longer the outbox worker's) and the
+`flask jobs` commands. The clock is the test's: `run_due(now)`, no sleeps."""
 from __future__ import annotations
 
 import logging
@@ -10,10 +11,14 @@ import pytest
 from sqlalchemy import text
 
 from app import create_app
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.jobs.registry import Every, Job, check_jobs, lock_key
 from app.jobs.runner import JobRunner, runner_for, start_runner_thread, stop_runner_thread
 from app.models import DeliveryEstimate
+from app.notifier.worker import OutboxWorker
+from app.services.shipments.demo import seed_demo
+from app.services.shipments.estimates import REFRESH_LOCK_KEY, estimates_refreshed_at
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -224,3 +229,115 @@ def test_the_runner_thread_starts_once_runs_due_jobs_and_stops_cleanly(make_conf
         assert stop_runner_thread(application, timeout=1) is True  # again: nothing left to stop
     finally:
         stop_runner_thread(application, timeout=5)
+
+
+# --- estimates.refresh ------------------------------------------------------------------------------------------
+# The estimates' SQL differs by dialect: these run on both databases, as tests/test_estimates.py does.
+
+def estimate_rows(application) -> int:
+    with application.app_context():
+        return db.session.query(DeliveryEstimate).count()
+
+
+def outcomes(runs) -> list[tuple[str, str]]:
+    return [(run.job, run.outcome) for run in runs]
+
+
+def test_the_runner_refreshes_stale_estimates_once(app):
+    app.config["ESTIMATES_REFRESH_SECONDS"] = 3600
+    with app.app_context():
+        seed_demo(400, 5, seed=5)
+    now = utcnow()
+    first, second = JobRunner(app), JobRunner(app)  # as in two processes
+    (run,) = first.run_due(now)
+    rows = estimate_rows(app)
+    assert (run.job, run.outcome, run.detail) == ("estimates.refresh", "done", f"rebuilt {rows} area/status rows")
+    with app.app_context():
+        assert rows > 10 and estimates_refreshed_at() == now
+        network = db.session.get(DeliveryEstimate, ("*", "In Transit"))
+        assert network.samples > 50 and network.p05_seconds <= network.p50_seconds <= network.p90_seconds
+    assert outcomes(second.run_due(now)) == [("estimates.refresh", "idle")]  # fresh: nothing to do elsewhere
+    assert first.run_due(now + MINUTE - timedelta(seconds=1)) == []  # a process looks once a minute at most
+    assert outcomes(first.run_due(now + MINUTE)) == [("estimates.refresh", "idle")]  # still fresh
+    later = now + timedelta(hours=1)
+    assert outcomes(first.run_due(later)) == [("estimates.refresh", "done")]  # stale again: rebuilt
+    with app.app_context():
+        assert estimates_refreshed_at() == later
+    app.config["ESTIMATES_REFRESH_SECONDS"] = 0
+    assert JobRunner(app).run_due(later + timedelta(hours=2)) == []  # 0: off, only the CLI refreshes
+
+
+@pytest.mark.parametrize("held_by", ["pg_advisory_lock", "pg_advisory_xact_lock"],
+                         ids=["another runner", "an outbox worker of the release before"])
+def test_only_one_process_refreshes_the_estimates_at_a_time(app, database_url, held_by):
+    postgresql_only(database_url)
+    app.config["ESTIMATES_REFRESH_SECONDS"] = 3600
+    with app.app_context():
+        seed_demo(300, 5, seed=9)
+        other = db.engine.connect()  # another process, in the middle of its own rebuild
+        other.execute(text(f"SELECT {held_by}(:key)"), {"key": REFRESH_LOCK_KEY})
+    try:
+        assert outcomes(JobRunner(app).run_due()) == [("estimates.refresh", "busy")]
+        assert estimate_rows(app) == 0
+    finally:
+        other.execute(text("SELECT pg_advisory_unlock_all()"))
+        other.rollback()  # and with it a transaction's lock
+        other.close()
+    assert outcomes(JobRunner(app).run_due()) == [("estimates.refresh", "done")]
+    assert estimate_rows(app) > 0
+
+
+def test_the_outbox_worker_no_longer_refreshes_estimates(app):
+    """A whole pass of the worker's loop, with stale estimates and history to learn from: no rebuild."""
+    app.config["ESTIMATES_REFRESH_SECONDS"] = 3600
+    with app.app_context():
+        seed_demo(200, 5, seed=4)
+    worker = OutboxWorker(app)
+    drain = worker.drain
+
+    def one_pass():
+        report = drain()
+        worker.stop()  # the loop ends after this pass, without waiting for its poll interval
+        return report
+
+    worker.drain = one_pass
+    worker.run()
+    assert worker.passes == 1
+    assert estimate_rows(app) == 0
+    assert not hasattr(worker, "refresh_estimates_if_due")
+
+
+# --- flask jobs ---------------------------------------------------------------------------------------------------
+
+def test_jobs_list_says_how_often_each_job_is_looked_at(runner, app):
+    app.config["ESTIMATES_REFRESH_SECONDS"] = 3600
+    listed = runner.invoke(args=["jobs", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "estimates.refresh  every 60s (ESTIMATES_REFRESH_SECONDS)  Rebuild the estimated-delivery table" \
+           in listed.output
+    app.config["ESTIMATES_REFRESH_SECONDS"] = 0
+    assert "estimates.refresh  off (ESTIMATES_REFRESH_SECONDS)" in runner.invoke(args=["jobs", "list"]).output
+
+
+def test_jobs_run_once_runs_each_due_job_and_says_what_it_did(runner, app):
+    app.config["ESTIMATES_REFRESH_SECONDS"] = 3600
+    with app.app_context():
+        seed_demo(300, 5, seed=3)
+    first = runner.invoke(args=["jobs", "run-once"])
+    assert first.exit_code == 0, first.output
+    assert f"estimates.refresh: done: rebuilt {estimate_rows(app)} area/status rows" in first.output
+    again = runner.invoke(args=["jobs", "run-once"])
+    assert again.exit_code == 0 and "estimates.refresh: nothing to do" in again.output
+    app.config["ESTIMATES_REFRESH_SECONDS"] = 0
+    assert "No job is on" in runner.invoke(args=["jobs", "run-once"]).output
+
+
+def test_jobs_run_once_exits_1_when_a_job_failed(runner, app, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the history cannot be read")
+
+    monkeypatch.setattr("app.jobs.estimates.refresh_if_stale", broken)
+    app.config["ESTIMATES_REFRESH_SECONDS"] = 3600
+    result = runner.invoke(args=["jobs", "run-once"])
+    assert result.exit_code == 1
+    assert "estimates.refresh: failed: RuntimeError: the history cannot be read" in result.output

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from app.jobs import estimates
+from app.services.shipments.estimates import REFRESH_LOCK_KEY
+
 # The high half of every job's PostgreSQL advisory lock key ("WAYB"); the low half is the CRC-32 of its name,
 # the same in every process (Python's hash() is not).
 LOCK_NAMESPACE = 0x57415942
@@ -69,4 +72,10 @@ def check_jobs(jobs: Iterable[Job]) -> tuple[Job, ...]:
 
 
 # Scheduled work to come (dispatch windows, non-delivery timers) gets a line here.
-JOBS: tuple[Job, ...] = check_jobs([])
+JOBS: tuple[Job, ...] = check_jobs([
+    # Looks at the table's age at most once a minute, rebuilds it once older than ESTIMATES_REFRESH_SECONDS. Its
+    # lock key is the one the rebuild has always taken: during a rolling deploy, processes of the release before
+    # (whose outbox worker rebuilt, under that key) and the runner never rebuild at once.
+    Job("estimates.refresh", Every("ESTIMATES_REFRESH_SECONDS", at_most=60.0), estimates.refresh_when_stale,
+        lock_key=REFRESH_LOCK_KEY),
+])
