@@ -17,7 +17,8 @@ benchmark. The defaults were chosen by measurement: see docs/benchmark.md and lo
     FORWARDED_ALLOW_IPS       proxies trusted for X-Forwarded-* (default: 127.0.0.1,::1; "*" behind the ALB)
     GUNICORN_CONTROL_SOCKET   on | off: Gunicorn's gunicornc control socket (default: off)
 
-No preload: the app, its database pool and its notification thread are created in each worker after the fork.
+No preload: the app, its database pool, its notification thread and its job runner thread are created in each
+worker after the fork.
 Before the first worker starts, on_starting refuses (in production) rate-limit counters in memory when there is
 more than one worker: see app.config.check_rate_limit_store.
 """
@@ -177,7 +178,7 @@ worker_class = _env("GUNICORN_WORKER_CLASS", "gthread")
 threads = int(_env("GUNICORN_THREADS", "4"))
 workers = int(_env("WEB_CONCURRENCY", str(default_workers(worker_class, available_cpus()))))
 worker_connections = int(_env("GUNICORN_WORKER_CONNECTIONS", "1000"))
-preload_app = False  # never: the notification thread and the database pool belong to each worker
+preload_app = False  # never: the notification and job threads and the database pool belong to each worker
 
 timeout = int(_env("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(_env("GUNICORN_GRACEFUL_TIMEOUT", "20"))
@@ -217,14 +218,21 @@ def on_starting(server):
 
 
 def worker_exit(server, worker):
-    """Stop this worker's notification thread: it finishes the email it is sending and leaves the rest of its
-    batch for the lease to hand to another process."""
+    """Stop this worker's notification thread (it finishes the email it is sending and leaves the rest of its
+    batch for the lease to hand to another process) and its job runner thread (it finishes the job in hand, whose
+    lock then frees for another process)."""
     try:
         from app.notifier.worker import stop_worker_thread
 
         stop_worker_thread()
     except Exception:  # noqa: BLE001 - a worker that is exiting must not fail on the way out
         server.log.exception("Could not stop the notification thread of worker %s", worker.pid)
+    try:
+        from app.jobs.runner import stop_runner_thread
+
+        stop_runner_thread()
+    except Exception:  # noqa: BLE001 - as above
+        server.log.exception("Could not stop the job runner thread of worker %s", worker.pid)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_template_helpers(app)
     register_commands(app)
     start_notification_worker(app)
+    start_job_runner(app)
     start_tracking_cache(app)
     return app
 
@@ -195,6 +196,16 @@ def start_notification_worker(app: Flask) -> None:
 
     install_wake_hook()
     start_worker_thread(app)
+
+
+def start_job_runner(app: Flask) -> None:
+    """This process's job runner thread (off with JOBS_IN_WEB=false): the periodic jobs of app/jobs, each in one
+    process at a time. Stopped at exit, or by app.jobs.runner.stop_runner_thread (Gunicorn's worker_exit hook)."""
+    if not app.config.get("JOBS_IN_WEB"):
+        return
+    from app.jobs.runner import start_runner_thread
+
+    start_runner_thread(app)
 
 
 def start_tracking_cache(app: Flask) -> None:

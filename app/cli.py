@@ -1,4 +1,5 @@
-"""flask commands: deploy, users, seed-demo (notifications commands are added by app.notifier)."""
+"""flask commands: deploy, users, seed-demo, estimates (notifications and jobs commands come from app.notifier
+and app.jobs)."""
 from __future__ import annotations
 
 import sys
@@ -140,10 +141,12 @@ def backtest_estimates_command(holdout: float) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from app.jobs.cli import jobs
     from app.notifier.cli import notifications
 
     app.cli.add_command(deploy_command)
     app.cli.add_command(notifications)
+    app.cli.add_command(jobs)
     app.cli.add_command(users)
     app.cli.add_command(estimates)
     app.cli.add_command(seed_demo_command)

@@ -174,6 +174,11 @@ class Config:
         self.NOTIFY_BATCH_SIZE = env_int("NOTIFY_BATCH_SIZE", 50)
         self.NOTIFY_WORKER_IN_WEB = env_bool("NOTIFY_WORKER_IN_WEB", True)
 
+        # Periodic jobs (app/jobs): a runner thread in every web process unless false (then `flask jobs runner`
+        # runs them), waking this often to run the jobs that are due. Each job runs in one process at a time.
+        self.JOBS_IN_WEB = env_bool("JOBS_IN_WEB", True)
+        self.JOBS_TICK_SECONDS = env_float("JOBS_TICK_SECONDS", 5.0)
+
         # Webhooks: deliveries are outbox rows of the `webhook` channel (see app/notifier/webhooks.py).
         # WEBHOOK_ALLOW_PRIVATE lets plain http:// and loopback/private receivers through: tests and laptops only.
         self.WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
@@ -209,8 +214,8 @@ class Config:
         self.ETA_WINDOW_DAYS = env_int("ETA_WINDOW_DAYS", 90)
         self.ETA_MIN_SAMPLES = env_int("ETA_MIN_SAMPLES", 20)
         self.ETA_DEFAULT_FACTOR = env_float("ETA_DEFAULT_FACTOR", 1.0)
-        # The outbox worker rebuilds the estimates when they are older than this (0: only `flask estimates
-        # refresh` does); one process at a time, guarded in the database.
+        # The job runner's `estimates.refresh` looks at the estimates' age at most once a minute and rebuilds them
+        # when they are older than this (0: only `flask estimates refresh` does); one process at a time.
         self.ESTIMATES_REFRESH_SECONDS = env_float("ESTIMATES_REFRESH_SECONDS", 3600.0)
 
         # Languages of public pages and emails (Flask-Babel catalogues in translations/).
@@ -258,8 +263,9 @@ class TestingConfig(Config):
         self.RATELIMIT_ENABLED = False
         self.MAIL_BACKEND = "console"
         self.NOTIFY_WORKER_IN_WEB = False
+        self.JOBS_IN_WEB = False  # tests run the jobs with run_due and their own clock, or start a runner
         self.TRACK_CACHE_ENABLED = False
-        self.ESTIMATES_REFRESH_SECONDS = 0.0  # tests that need the worker's refresh turn it on
+        self.ESTIMATES_REFRESH_SECONDS = 0.0  # tests of the `estimates.refresh` job turn it on
         self.PUBLIC_BASE_URL = "http://waybill.test"
         self.METRICS_TOKEN = None
 

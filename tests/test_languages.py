@@ -14,17 +14,17 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from flask_babel import force_locale
 from jinja2 import Environment, nodes
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from app import create_app
 from app.domain.status import ALL_STATUSES
 from app.domain.timeutil import to_local
 from app.extensions import db
 from app.i18n.locales import current_language, format_estimate, format_local_time, speaking, status_label
-from app.models import DeliveryEstimate, Shipment, TrackingEvent
+from app.models import Shipment, TrackingEvent
 from app.notifier.worker import OutboxWorker
 from app.services.shipments.demo import seed_demo
-from app.services.shipments.estimates import DEFAULT_REMAINING_HOURS, REFRESH_LOCK_KEY, refresh_estimates
+from app.services.shipments.estimates import DEFAULT_REMAINING_HOURS, refresh_estimates
 from app.services.shipments.status_changes import record_status_change
 from app.services.shipments.tracking_cache import stop_tracking_cache
 from tests.conftest import VALID_BOOKING
@@ -498,51 +498,3 @@ def test_the_estimate_is_cached_with_the_document_and_invalidated_by_a_refresh(c
     page = client.get(f"/track/{tracking_id}", headers=HTML).get_data(as_text=True)
     latest = after.get_json()["estimated_delivery"]["latest"]
     assert f'<time datetime="{latest}">' in page
-
-
-# --- the worker's periodic refresh ---------------------------------------------------------------------------
-
-def estimate_rows(app) -> int:
-    with app.app_context():
-        return db.session.query(DeliveryEstimate).count()
-
-
-@pytest.mark.dialect  # the estimates' SQL and the PostgreSQL tracking cache
-def test_the_worker_refreshes_stale_estimates_once(app, make_config):
-    application = create_app(make_config(ESTIMATES_REFRESH_SECONDS=3600))
-    try:
-        with application.app_context():
-            seed_demo(400, 5, seed=5)
-        first, second = OutboxWorker(application), OutboxWorker(application)
-        rows = first.refresh_estimates_if_due()
-        assert rows and rows == estimate_rows(application)
-        assert second.refresh_estimates_if_due() is None  # fresh: nothing to do in another process
-        assert first.refresh_estimates_if_due() is None  # and this one waits before looking again
-        with application.app_context():
-            stamp = datetime.now(UTC) - timedelta(hours=2)
-            db.session.execute(DeliveryEstimate.__table__.update().values(refreshed_at=stamp))
-            db.session.commit()
-        assert OutboxWorker(application).refresh_estimates_if_due() == rows  # stale again: rebuilt
-        assert OutboxWorker(create_app(make_config())).refresh_estimates_if_due() is None  # 0: off
-    finally:
-        with application.app_context():
-            db.engine.dispose()
-
-
-def test_only_one_process_refreshes_at_a_time(app, make_config, database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("on SQLite a second refresh waits for the write lock instead (one writer at a time)")
-    application = create_app(make_config(ESTIMATES_REFRESH_SECONDS=3600))
-    try:
-        with application.app_context():
-            seed_demo(300, 5, seed=9)
-            other = db.engine.connect()  # another process, in the middle of its own rebuild
-            other.execute(text("SELECT pg_advisory_lock(:key)"), {"key": REFRESH_LOCK_KEY})
-        assert OutboxWorker(application).refresh_estimates_if_due() is None
-        assert estimate_rows(application) == 0
-        other.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": REFRESH_LOCK_KEY})
-        other.close()
-        assert OutboxWorker(application).refresh_estimates_if_due() > 0
-    finally:
-        with application.app_context():
-            db.engine.dispose()

@@ -1,6 +1,6 @@
-"""Layers point down only (design rule 10): services import neither the outbox worker, a blueprint nor app.web;
-app/domain is pure (standard library only); and app/ keeps only its wiring loose at the top (STYLE.md, "Our
-layout"): everything else lives in a package named for what it is about."""
+"""Layers point down only (design rule 10): services import neither the outbox worker, the job runner, a blueprint
+nor app.web; app/domain is pure (standard library only); and app/ keeps only its wiring loose at the top
+(STYLE.md, "Our layout"): everything else lives in a package named for what it is about."""
 import ast
 import sys
 from pathlib import Path
@@ -10,7 +10,7 @@ BLUEPRINTS = ("app.auth", "app.shipments", "app.tracking", "app.admin", "app.not
               "app.api")
 LOOSE_AT_THE_TOP = {"__init__.py", "config.py", "extensions.py", "errors.py", "cli.py"}
 LAYOUT_PACKAGES = ("domain", "db", "web", "i18n", "observability", "services", "services/shipments",
-                   "services/outbox", "services/staff", "services/field", "services/planning")
+                   "services/outbox", "services/staff", "services/field", "services/planning", "jobs")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -28,11 +28,12 @@ def within(name: str, package: str) -> bool:
     return name == package or name.startswith(package + ".")
 
 
-def test_services_import_no_worker_and_no_blueprint():
+def test_services_import_no_worker_no_job_runner_and_no_blueprint():
     offences = {}
     for path in sorted((APP / "services").rglob("*.py")):
         bad = {name for name in imported_modules(path)
-               if within(name, "app.notifier") or any(within(name, bp) for bp in BLUEPRINTS)}
+               if within(name, "app.notifier") or within(name, "app.jobs")
+               or any(within(name, bp) for bp in BLUEPRINTS)}
         if bad:
             offences[str(path.relative_to(APP))] = sorted(bad)
     assert offences == {}

@@ -33,7 +33,6 @@ from app.notifier.sender import DeliveryFailed, scrub_addresses
 from app.observability import metrics
 from app.services.outbox import messages
 from app.services.outbox.queueing import OUTBOX_CHANGED
-from app.services.shipments import estimates
 
 log = logging.getLogger(__name__)
 WAKE_COALESCE_SECONDS = 0.05
@@ -73,7 +72,6 @@ class OutboxWorker:
     pid: int = field(default_factory=os.getpid)
     passes: int = 0  # completed passes over the outbox, for health checks and tests
     _last_lease_check: float = float("-inf")  # monotonic time of the last look for expired leases
-    _next_estimates_check: float = float("-inf")  # monotonic time at which to look at the estimates' age again
 
     def wake(self) -> None:
         self.wake_event.set()
@@ -95,7 +93,6 @@ class OutboxWorker:
         while not self.stopping:
             try:
                 self.drain()
-                self.refresh_estimates_if_due()
                 failures = 0
                 self.passes += 1
             except SQLAlchemyError as exc:  # the database is down or busy: say so without quoting SQL parameters
@@ -138,35 +135,6 @@ class OutboxWorker:
                 db.session.rollback()
                 db.session.remove()
         return report
-
-    def refresh_estimates_if_due(self) -> int | None:
-        """Rebuild the estimated-delivery table when it is older than ESTIMATES_REFRESH_SECONDS (0: never here).
-
-        The age is looked at no more than once a minute per process; the database makes sure only one process
-        rebuilds (app.services.shipments.estimates.refresh_if_stale). Returns the rows written, None when nothing was
-        done.
-        """
-        config = self.app.config
-        every = float(config.get("ESTIMATES_REFRESH_SECONDS") or 0)
-        now = time.monotonic()
-        if every <= 0 or now < self._next_estimates_check:
-            return None
-        self._next_estimates_check = now + min(every, 60.0)
-        with self.app.app_context():
-            try:
-                rows = estimates.refresh_if_stale(every, int(config["ETA_WINDOW_DAYS"]),
-                                                  int(config["ETA_MIN_SAMPLES"]))
-                if rows is None:
-                    db.session.rollback()
-                else:
-                    db.session.commit()
-                    log.info("Estimated delivery refreshed: %d area and status rows.", rows)
-                return rows
-            except Exception:
-                db.session.rollback()
-                raise
-            finally:
-                db.session.remove()
 
     def _claim(self, due_by=None) -> tuple[list[claims.ClaimedMessage], messages.MessageFacts]:
         """Claim a batch and read, in the same transaction, what its messages show. Rows whose recipient turned

@@ -1,5 +1,5 @@
-"""gunicorn.conf.py: settings from the environment, the masking access log, the worker_exit hook, and a real
-Gunicorn booted with it."""
+"""gunicorn.conf.py: settings from the environment, the masking access log, the worker_exit hook (the outbox and
+job threads), and a real Gunicorn booted with it."""
 from __future__ import annotations
 
 import contextlib
@@ -128,6 +128,23 @@ def test_worker_exit_stops_the_notification_threads_of_the_process(monkeypatch, 
                                      types.SimpleNamespace(pid=os.getpid()))
     assert not worker.thread.is_alive() and worker.stopping
     assert id(app) not in notifier_worker._workers
+
+
+def test_worker_exit_stops_the_job_runner_thread_of_the_process(monkeypatch, seeded_sqlite):
+    from app import create_app
+    from app.config import TestingConfig
+    from app.jobs.runner import runner_for
+
+    config = TestingConfig(seeded_sqlite[1])
+    config.JOBS_IN_WEB = True
+    config.JOBS_TICK_SECONDS = 0.05
+    app = create_app(config)
+    runner = runner_for(app)
+    assert runner is not None and runner.thread.is_alive()
+    load(monkeypatch)["worker_exit"](types.SimpleNamespace(log=logging.getLogger("test")),
+                                     types.SimpleNamespace(pid=os.getpid()))
+    assert not runner.thread.is_alive() and runner.stopping
+    assert runner_for(app) is None
 
 
 # --- a real Gunicorn ------------------------------------------------------------------------------------------

@@ -10,9 +10,9 @@ Rules:
   its city (the last part of the address with letters in it).
 - An area with fewer than `min_samples` deliveries for a status falls back to the whole network, and that to a
   configured default (DEFAULT_REMAINING_HOURS, stretched by ETA_DEFAULT_FACTOR).
-- The table is rebuilt periodically (`flask estimates refresh`, and the outbox worker through `refresh_if_stale`,
-  one process at a time), never per request; reading an estimate is one primary-key look-up. A rebuild tells
-  every process to drop its cached tracking documents, which carry the estimate.
+- The table is rebuilt periodically (`flask estimates refresh`, and the job runner's `estimates.refresh` job
+  through `refresh_if_stale`, one process at a time), never per request; reading an estimate is one primary-key
+  look-up. A rebuild tells every process to drop its cached tracking documents, which carry the estimate.
 - Final statuses have no estimate. On Hold is estimated from the status it was held from.
 """
 from __future__ import annotations
@@ -165,7 +165,8 @@ def refresh_estimates(window_days: int, min_samples: int, now: datetime | None =
     return len(learned)
 
 
-# PostgreSQL advisory lock key of the periodic rebuild ("WAYB" "ETA0"): one process rebuilds, the others skip.
+# PostgreSQL advisory lock key of the periodic rebuild ("WAYB" "ETA0"), held by the job runner while the
+# `estimates.refresh` job runs (app/jobs/registry.py): one process rebuilds, the others skip.
 REFRESH_LOCK_KEY = 0x57415942_45544130
 
 
@@ -177,13 +178,13 @@ def estimates_refreshed_at() -> datetime | None:
 
 def refresh_if_stale(max_age_seconds: float, window_days: int, min_samples: int,
                      now: datetime | None = None) -> int | None:
-    """Rebuild the estimates if they are older than `max_age_seconds`, unless another process is at it.
+    """Rebuild the estimates if they are older than `max_age_seconds`.
 
-    Rules: the age is read first without any lock (the common case: fresh, nothing to do). Then the database
-    guards the rebuild: on PostgreSQL a transaction-scoped advisory lock that a second process fails to get (it
-    skips, rather than waiting); on SQLite the database's single write lock, taken at once, for which a second
-    process waits and then finds the table fresh. The age is read again under the guard. Returns the rows
-    written, or None when nothing was rebuilt; the caller commits (or rolls back, which frees the lock).
+    Rules: the age is read first (the common case: fresh, nothing to do). One process at a time rebuilds: on
+    PostgreSQL the caller holds REFRESH_LOCK_KEY (the job runner does, for the `estimates.refresh` job), and a
+    process that fails to get it skips rather than waits; on SQLite the database's single write lock, taken here
+    at once, for which a second process waits, then reads the age again and finds the table fresh. Returns the
+    rows written, or None when nothing was rebuilt; the caller commits (or rolls back).
     """
     now = now or utcnow()
 
@@ -193,14 +194,11 @@ def refresh_if_stale(max_age_seconds: float, window_days: int, min_samples: int,
 
     if not stale():
         return None
-    if db.session.get_bind().dialect.name == "postgresql":
-        if not db.session.scalar(select(func.pg_try_advisory_xact_lock(REFRESH_LOCK_KEY))):
-            return None
-    else:
+    if db.session.get_bind().dialect.name != "postgresql":
         # A write that changes nothing still takes SQLite's write lock, until this transaction ends.
         db.session.execute(update(DeliveryEstimate).where(false()).values(samples=0))
-    if not stale():
-        return None
+        if not stale():
+            return None
     return refresh_estimates(window_days, min_samples, now=now)
 
 
