@@ -1,0 +1,96 @@
+"""The shared page macros in app/templates/_ui/, rendered through the app's Jinja environment, and a guard that their
+markup is not copied back into the pages."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from flask_wtf import FlaskForm
+from wtforms import StringField
+
+# Rendering only: the same on either database (tests/README.md).
+pytestmark = pytest.mark.one_database
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "app" / "templates"
+
+
+@pytest.fixture
+def ui(app):
+    """ui("forms") → the macros of _ui/forms.html, callable inside a request (they build URLs and translate)."""
+    with app.test_request_context("/"):
+        yield lambda name: app.jinja_env.get_template(f"_ui/{name}.html").module
+
+
+class ParcelForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    sender = StringField("Sender")
+    receiver = StringField("Receiver")
+
+
+def parcel_form(**errors: list[str]) -> ParcelForm:
+    form = ParcelForm(formdata=None)
+    for name, messages in errors.items():
+        form[name].errors = messages
+    return form
+
+
+# --- forms: a field's error, the labelled field, the error summary ---------------------------------------------------
+
+def test_a_field_error_is_escaped_and_says_error_to_screen_readers(ui):
+    html = str(ui("forms").field_error("<b>Too short</b>", "mobile-error"))
+    assert html == ('<p class="field__error" id="mobile-error"><span class="visually-hidden">Error: </span>'
+                    "&lt;b&gt;Too short&lt;/b&gt;</p>")
+    assert 'id=' not in str(ui("forms").field_error("Choose one."))
+
+
+def test_a_wtforms_field_shows_its_first_error_under_the_id_its_input_points_to(ui):
+    forms = ui("forms")
+    assert str(forms.field_errors(parcel_form().receiver)).strip() == ""
+    form = parcel_form(receiver=["Enter a name.", "Second"])
+    assert str(forms.field_errors(form.receiver)) == str(forms.field_error("Enter a name.", "receiver-error"))
+    field = str(forms.field(form.receiver, hint="As on the ID card"))
+    assert 'aria-describedby="receiver-hint receiver-error"' in field and 'aria-invalid="true"' in field
+    assert 'id="receiver-error"' in field and "Second" not in field and "field--error" in field
+
+
+def test_no_error_summary_without_errors(ui):
+    form = parcel_form()
+    assert str(ui("forms").error_summary(form, [form.sender, form.receiver])).strip() == ""
+    assert str(ui("forms").error_summary(problem=None)).strip() == ""
+
+
+def test_the_error_summary_links_each_field_error_in_page_order_escaped(ui):
+    form = parcel_form(receiver=["<i>Enter a name.</i>"], sender=["Enter your name."])
+    html = str(ui("forms").error_summary(form, [form.sender, form.receiver]))
+    assert 'class="error-summary" role="alert" tabindex="-1" data-focus-on-load' in html
+    assert '<h3 class="error-summary__title">There is a problem</h3>' in html
+    assert re.findall(r'<li><a href="#(\w+)">([^<]*)</a></li>', html) == [
+        ("sender", "Enter your name."), ("receiver", "&lt;i&gt;Enter a name.&lt;/i&gt;")]
+
+
+def test_the_error_summary_says_a_refusal_and_errors_without_a_field(ui):
+    html = str(ui("forms").error_summary(problem="Sign-in <locked>", messages=["url: only https://"],
+                                         title="Nothing was changed", level=2))
+    assert '<h2 class="error-summary__title">Nothing was changed</h2>' in html
+    assert "<p>Sign-in &lt;locked&gt;</p>" in html and "<li>url: only https://</li>" in html
+    assert "<a " not in html and 'role="alert"' in html
+
+
+# --- no copies in the pages ------------------------------------------------------------------------------------------
+
+def page_templates() -> list[Path]:
+    """Every page template that should call the macros rather than copy them (emails have their own markup)."""
+    return sorted(path for path in TEMPLATES.rglob("*.html")
+                  if path.relative_to(TEMPLATES).parts[0] not in ("_ui", "email"))
+
+
+@pytest.mark.parametrize("markup, home", [
+    ('class="field__error"', "_ui/forms.html: field_error"),
+    ('class="error-summary"', "_ui/forms.html: error_summary"),
+])
+def test_shared_markup_lives_only_in_its_macro(markup, home):
+    copies = [str(path.relative_to(TEMPLATES)) for path in page_templates() if markup in path.read_text()]
+    assert copies == [], f"{markup} is {home}'s; call the macro instead"
