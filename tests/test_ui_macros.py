@@ -3,7 +3,9 @@ markup is not copied back into the pages."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from flask_wtf import FlaskForm
@@ -79,6 +81,43 @@ def test_the_error_summary_says_a_refusal_and_errors_without_a_field(ui):
     assert "<a " not in html and 'role="alert"' in html
 
 
+# --- a status badge and the timeline --------------------------------------------------------------------------------
+
+def test_a_badge_is_coloured_by_status_and_says_it_in_words(ui):
+    assert str(ui("badge").badge("Out for Delivery")) == (
+        '<span class="badge badge-out-for-delivery">Out for Delivery</span>')
+
+
+def event(status: str, hour: int, **extra) -> SimpleNamespace:
+    fields = {"status": status, "location": "Kochi Hub", "occurred_at": datetime(2026, 3, 2, hour, tzinfo=UTC),
+              "actor": "operator1", "hold_released": False, "attempt_reason_label": None, "customer_message": None,
+              "note": None}
+    return SimpleNamespace(**{**fields, **extra})
+
+
+EVENTS = [event("Booked", 8), event("On Hold", 9, note="Address <unclear>"),
+          event("Picked Up", 10, hold_released=True, customer_message="Back <b>on</b> its way")]
+
+
+def test_the_timeline_lists_events_newest_first_and_marks_the_latest(ui):
+    html = str(ui("timeline").timeline(EVENTS))
+    items = re.findall(r'<li class="(timeline__item[^"]*)">.*?<span class="badge ([^"]+)">', html, re.S)
+    assert items == [("timeline__item timeline__item--latest", "badge-hold-released"),
+                     ("timeline__item", "badge-on-hold"), ("timeline__item", "badge-booked")]
+    assert html.count("timeline__latest") == 1 and 'aria-label="Tracking history, newest first"' in html
+    assert re.findall(r'<time datetime="([^"]+)"', html) == [
+        "2026-03-02T10:00:00Z", "2026-03-02T09:00:00Z", "2026-03-02T08:00:00Z"]
+
+
+def test_only_staff_see_who_recorded_an_event_and_its_internal_note(ui):
+    public = str(ui("timeline").timeline(EVENTS))
+    staff = str(ui("timeline").timeline(EVENTS, staff=True))
+    assert "operator1" not in public and "unclear" not in public and "To the customer:" not in public
+    assert '<p class="timeline__note">Back &lt;b&gt;on&lt;/b&gt; its way</p>' in public
+    assert "by operator1" in staff and "Internal note:</span> Address &lt;unclear&gt;" in staff
+    assert "To the customer:</span> Back &lt;b&gt;on&lt;/b&gt; its way" in staff
+
+
 # --- no copies in the pages ------------------------------------------------------------------------------------------
 
 def page_templates() -> list[Path]:
@@ -90,6 +129,8 @@ def page_templates() -> list[Path]:
 @pytest.mark.parametrize("markup, home", [
     ('class="field__error"', "_ui/forms.html: field_error"),
     ('class="error-summary"', "_ui/forms.html: error_summary"),
+    ('class="timeline"', "_ui/timeline.html: timeline"),
+    ("timeline__item", "_ui/timeline.html: timeline"),
 ])
 def test_shared_markup_lives_only_in_its_macro(markup, home):
     copies = [str(path.relative_to(TEMPLATES)) for path in page_templates() if markup in path.read_text()]
