@@ -3,6 +3,7 @@ markup is not copied back into the pages."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,6 +11,8 @@ from types import SimpleNamespace
 import pytest
 from flask_wtf import FlaskForm
 from wtforms import StringField
+
+from app.domain.pagination import Pagination
 
 # Rendering only: the same on either database (tests/README.md).
 pytestmark = pytest.mark.one_database
@@ -81,6 +84,56 @@ def test_the_error_summary_says_a_refusal_and_errors_without_a_field(ui):
     assert "<a " not in html and 'role="alert"' in html
 
 
+# --- pagination -------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Listing(Pagination):
+    page: int
+    total: int
+    per_page: int = 10
+
+
+def page_links(html: str) -> list[tuple[str, str]]:
+    """(href, the link's visible text or page number) for every link, in order."""
+    return [(href, re.sub(r"<[^>]+>", "", text).replace("page", "").replace("Page", "").strip())
+            for href, text in re.findall(r'<a href="([^"]+)"[^>]*>(.*?)</a>', html)]
+
+
+def test_one_page_needs_no_page_links(ui):
+    assert str(ui("pagination").pagination(Listing(page=1, total=10), "admin.dashboard")).strip() == ""
+
+
+def test_page_links_carry_the_page_number_and_keep_the_filters(ui):
+    html = str(ui("pagination").pagination(Listing(page=5, total=100), "admin.dashboard",
+                                           {"q": "Kochi & co", "status": None, "sort": "oldest"}))
+    assert '<nav class="pagination" aria-label="Pages">' in html
+    assert page_links(html) == [
+        ("/admin?page=4&amp;q=Kochi+%26+co&amp;sort=oldest", "Previous"),
+        ("/admin?page=1&amp;q=Kochi+%26+co&amp;sort=oldest", "1"),
+        ("/admin?page=3&amp;q=Kochi+%26+co&amp;sort=oldest", "3"),
+        ("/admin?page=4&amp;q=Kochi+%26+co&amp;sort=oldest", "4"),
+        ("/admin?page=5&amp;q=Kochi+%26+co&amp;sort=oldest", "5"),
+        ("/admin?page=6&amp;q=Kochi+%26+co&amp;sort=oldest", "6"),
+        ("/admin?page=7&amp;q=Kochi+%26+co&amp;sort=oldest", "7"),
+        ("/admin?page=10&amp;q=Kochi+%26+co&amp;sort=oldest", "10"),
+        ("/admin?page=6&amp;q=Kochi+%26+co&amp;sort=oldest", "Next"),
+    ]
+    assert "status=" not in html  # a filter that is not set stays out of the URL
+    assert html.count('aria-current="page"') == 1 and re.search(r'page=5[^"]*" aria-current="page">', html)
+    assert html.count('<span class="pagination__gap" aria-hidden="true">…</span>') == 2
+    assert 'rel="prev"' in html and 'rel="next"' in html
+    assert '<span class="visually-hidden">Page </span>5</a>' in html  # "Page 5" to a screen reader
+
+
+def test_the_first_and_last_pages_say_previous_and_next_are_not_there(ui):
+    first = str(ui("pagination").pagination(Listing(page=1, total=20), "notifications.outbox", {"state": "dead"}))
+    assert '<span class="pagination__disabled" aria-hidden="true">Previous</span>' in first
+    assert 'rel="prev"' not in first
+    assert page_links(first)[-1] == ("/admin/notifications?page=2&amp;state=dead", "Next")
+    last = str(ui("pagination").pagination(Listing(page=2, total=20), "notifications.outbox", {"state": "dead"}))
+    assert '<span class="pagination__disabled" aria-hidden="true">Next</span>' in last and 'rel="next"' not in last
+
+
 # --- a status badge and the timeline --------------------------------------------------------------------------------
 
 def test_a_badge_is_coloured_by_status_and_says_it_in_words(ui):
@@ -131,6 +184,8 @@ def page_templates() -> list[Path]:
     ('class="error-summary"', "_ui/forms.html: error_summary"),
     ('class="timeline"', "_ui/timeline.html: timeline"),
     ("timeline__item", "_ui/timeline.html: timeline"),
+    ('class="pagination"', "_ui/pagination.html: pagination"),
+    ("pagination__", "_ui/pagination.html: pagination"),
 ])
 def test_shared_markup_lives_only_in_its_macro(markup, home):
     copies = [str(path.relative_to(TEMPLATES)) for path in page_templates() if markup in path.read_text()]
