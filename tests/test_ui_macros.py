@@ -134,6 +134,34 @@ def test_the_first_and_last_pages_say_previous_and_next_are_not_there(ui):
     assert '<span class="pagination__disabled" aria-hidden="true">Next</span>' in last and 'rel="next"' not in last
 
 
+# --- a secret shown once ----------------------------------------------------------------------------------------------
+
+def test_a_secret_is_shown_once_escaped_under_its_id(ui):
+    html = str(ui("secret").secret_once("wb_live_<x>&y", "Your new key", "Copy it now: it is shown only this once.",
+                                        id="api-key-secret"))
+    assert html.count("wb_live_") == 1
+    assert '<code class="secret-once__value" id="api-key-secret">wb_live_&lt;x&gt;&amp;y</code>' in html
+    assert 'class="panel secret-once" aria-labelledby="api-key-secret-h" role="status"' in html
+    assert '<h2 id="api-key-secret-h" class="secret-once__title">Your new key</h2>' in html
+
+
+def test_both_pages_show_a_new_secret_in_the_one_panel_and_say_it_will_not_be_shown_again(client, auth):
+    auth.login("chief", role="admin")
+    headers = {"Accept": "text/html", **auth.headers()}
+    key = client.post("/admin/api-keys", headers=headers, data={"name": "Scanner", "username": "chief"})
+    hook = client.post("/admin/webhooks", headers=headers,
+                       data={"url": "https://receiver.example/hook", "events": ["shipment.created"]})
+    for response, value_id, prefix in [(key, "api-key-secret", "wb_live_"), (hook, "webhook-secret", "whsec_")]:
+        page = response.get_data(as_text=True)
+        panel = page[page.index('<section class="panel secret-once"'):]
+        panel = panel[:panel.index("</section>")]
+        secret = re.search(rf'<code class="secret-once__value" id="{value_id}">({prefix}[\w-]+)</code>', panel)[1]
+        assert response.status_code == 201 and page.count(secret) == 1
+        assert "it is shown only this once" in panel
+    assert "secret-once" not in client.get("/admin/webhooks", headers=headers).get_data(as_text=True)
+    assert "secret-once" not in client.get("/admin/api-keys", headers=headers).get_data(as_text=True)
+
+
 # --- a status badge and the timeline --------------------------------------------------------------------------------
 
 def test_a_badge_is_coloured_by_status_and_says_it_in_words(ui):
@@ -186,6 +214,8 @@ def page_templates() -> list[Path]:
     ("timeline__item", "_ui/timeline.html: timeline"),
     ('class="pagination"', "_ui/pagination.html: pagination"),
     ("pagination__", "_ui/pagination.html: pagination"),
+    ("secret-once", "_ui/secret.html: secret_once"),
+    ("-secret__value", "_ui/secret.html: secret_once"),
 ])
 def test_shared_markup_lives_only_in_its_macro(markup, home):
     copies = [str(path.relative_to(TEMPLATES)) for path in page_templates() if markup in path.read_text()]
