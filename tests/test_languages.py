@@ -40,9 +40,10 @@ TEMPLATE_CATALOGUE = ROOT / "translations" / "messages.pot"
 HTML = {"Accept": "text/html"}
 DEVANAGARI = re.compile("[\u0900-\u097f]")
 
-# What customers and recipients see: every string in these must be marked, and translated into Hindi.
-CUSTOMER_TEMPLATES = ["base.html", "errors/error.html", "tracking/*.html", "email/*.*", "email/status/*.*",
-                      "sms/*.txt", "notifications/choices.html"]
+# What customers and recipients see: every string in these must be marked, and translated into Hindi. The shared
+# macros in _ui/ are on customer pages as well as staff ones.
+CUSTOMER_TEMPLATES = ["base.html", "errors/error.html", "_ui/*.html", "tracking/*.html", "email/*.*",
+                      "email/status/*.*", "sms/*.txt", "notifications/choices.html"]
 CUSTOMER_CODE = ["app/i18n/locales.py", "app/web/templating.py", "app/services/shipments/contacts.py",
                  "app/services/shipments/booking.py", "app/shipments/forms.py", "app/tracking/forms.py",
                  "app/tracking/routes.py", "app/services/outbox/messages.py", "app/services/outbox/preferences.py",
@@ -157,12 +158,18 @@ def test_templates_have_no_unmarked_text(path):
 
 # --- the catalogues ----------------------------------------------------------------------------------------
 
+def not_hidden(directory: str) -> bool:
+    """As `--ignore-dirs ".*"`: without it, Babel also skips folders starting with "_", such as templates/_ui."""
+    return not Path(directory).name.startswith(".")
+
+
 def extracted() -> dict[object, set[str]]:
-    """msgid → the files it comes from, as `pybabel extract -F babel.cfg -k _l -k lazy_gettext` finds them."""
+    """msgid → the files it comes from, as the README's `pybabel extract -F babel.cfg --ignore-dirs ".*" ...` finds
+    them."""
     method_map = [("app/**.py", "python"), ("app/templates/**.html", "jinja2"), ("app/templates/**.txt", "jinja2")]
     found: dict[object, set[str]] = {}
     for filename, _lineno, message, _comments, _context in extract_from_dir(
-            str(ROOT), method_map, keywords=KEYWORDS, options_map={}):
+            str(ROOT), method_map, keywords=KEYWORDS, options_map={}, directory_filter=not_hidden):
         if filename.startswith(("app/", "app\\")):
             found.setdefault(message if isinstance(message, str) else tuple(message), set()).add(filename)
     return found
