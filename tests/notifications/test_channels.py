@@ -2,7 +2,6 @@
 own attempt limit, and a row nobody can send fails visibly without holding up the others. Real SMTP throughout."""
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 from app.domain.timeutil import utcnow
@@ -76,10 +75,11 @@ def test_expired_leases_are_judged_by_each_channels_own_attempt_limit(app, desk,
     desk.book()
     _second_row(app, "webhook")
     with app.app_context():
-        claims.claim_due(10, lease_seconds=0.2, max_attempts={"email": 5, "webhook": 5})
+        # Claimed a minute ago with a 30 s lease: both leases ran out, without waiting for them.
+        claims.claim_due(10, lease_seconds=30, max_attempts={"email": 5, "webhook": 5},
+                         now=utcnow() - timedelta(minutes=1), due_by=utcnow())
         db.session.execute(Notification.__table__.update().values(attempts=2))
         db.session.commit()
-    time.sleep(0.3)  # let both leases run out
     with app.app_context():
         reclaimed = claims.claim_due(10, lease_seconds=30, max_attempts={"email": 2, "webhook": 15})
         db.session.commit()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models import Notification
 from app.notifier import claims
@@ -152,9 +154,9 @@ def test_expired_lease_on_the_last_attempt_makes_the_row_dead(make_app, desk_for
     mailer = make_app(**smtp_server.settings(MAIL_MAX_ATTEMPTS=1))
     desk_for(mailer).book()
     with mailer.app_context():
-        claims.claim_due(10, lease_seconds=0.2, max_attempts=1)
+        # Claimed a minute ago with a 30 s lease: the lease ran out before the next pass, without waiting for it.
+        claims.claim_due(10, lease_seconds=30, max_attempts=1, now=utcnow() - timedelta(minutes=1), due_by=utcnow())
         db.session.commit()
-    time.sleep(0.3)  # let the lease run out (the assertion below does not depend on timing)
     assert drain(mailer).sent == 0
     row = notification_rows(mailer)[0]
     assert row.state == "dead" and "lease expired" in row.last_error
