@@ -1,5 +1,5 @@
 """The outbox, from the business side: queueing a message for a tracking event in the change's transaction,
-and the staff view of it (listing, retrying dead rows). What a message says is rendered by the outbox worker
+and the staff view of it (listing, reviving dead rows). What a message says is rendered by the outbox worker
 when it sends it (app.services.outbox.messages); a row holds only who gets what about which event.
 
 Layers: this module never imports the worker. It marks the session (`mark_outbox_changed`); the worker, when it
@@ -122,30 +122,44 @@ def outbox_counts() -> dict[str, int]:
     return {state: counts.get(state, 0) for state in STATES}
 
 
-def retry_dead(notification_id: int, actor: str) -> Notification:
-    """Give a dead notification a fresh start: pending, no attempts counted, due now.
+def revive_dead(notification_id: int) -> bool:
+    """Give a dead outbox row a fresh start: pending, no attempts counted, due now, no lease (its last error
+    stays, for staff to see until the next attempt). True if the row was dead and is pending now; False if it
+    is not dead or does not exist. Race-free: the state is checked by the UPDATE itself, so of two staff
+    reviving one row only one does. Marks the session when it revived the row.
 
-    Rules: only `dead` rows (Conflict otherwise: a pending or sent row must not be sent again by hand);
-    NotFound for an unknown id. Race-free: the state is checked by the UPDATE itself.
+    Every way a dead row is sent again goes through here (retry_dead, webhooks.replay_delivery); each keeps its
+    own checks and audit row. The row's loaded object, if any, is stale afterwards: read it again.
     """
-    if not 0 < notification_id <= MAX_ROW_ID:  # beyond the column's range: cannot exist, and overflows drivers
-        raise NotFound(f"No notification #{notification_id}.")
     changed = db.session.execute(
         update(Notification)
         .where(Notification.id == notification_id, Notification.state == "dead")
         .values(state="pending", attempts=0, next_attempt_at=utcnow(), lease_until=None)
         .execution_options(synchronize_session=False)
     ).rowcount
+    if changed:
+        mark_outbox_changed(db.session)
+    return bool(changed)
+
+
+def retry_dead(notification_id: int, actor: str) -> Notification:
+    """Give a dead notification a fresh start (revive_dead), for staff on the outbox page.
+
+    Rules: only `dead` rows (Conflict otherwise: a pending or sent row must not be sent again by hand);
+    NotFound for an unknown id.
+    """
+    if not 0 < notification_id <= MAX_ROW_ID:  # beyond the column's range: cannot exist, and overflows drivers
+        raise NotFound(f"No notification #{notification_id}.")
+    revived = revive_dead(notification_id)
     notification = db.session.scalars(
         select(Notification).where(Notification.id == notification_id)
         .execution_options(populate_existing=True)
     ).first()
     if notification is None:
         raise NotFound(f"No notification #{notification_id}.")
-    if not changed:
+    if not revived:
         raise Conflict(f"Notification #{notification_id} is {notification.state}; only dead ones can be retried.",
                        state=notification.state)
     record_audit("notification_retried", actor=actor, target_type="notification", target_id=notification_id,
                  details={"channel": notification.channel, "shipment_id": notification.shipment_id})
-    mark_outbox_changed(db.session)
     return notification
