@@ -19,6 +19,7 @@ from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen import canvas
 from sqlalchemy import select
 
+from app.domain.links import tracking_url
 from app.domain.timeutil import to_local
 from app.domain.tracking_ids import normalise_tracking_id
 from app.errors import ValidationError
@@ -84,10 +85,6 @@ def render_labels(shipments: list[Shipment], options: LabelOptions) -> bytes:
     return buffer.getvalue()
 
 
-def tracking_url_for(shipment: Shipment, public_base_url: str) -> str:
-    return f"{public_base_url}/track/{shipment.tracking_id}"
-
-
 def _draw_label(pdf: canvas.Canvas, shipment: Shipment, width: float, height: float, options: LabelOptions) -> None:
     left, right, top = _MARGIN, width - _MARGIN, height - _MARGIN
     usable = right - left
@@ -120,7 +117,7 @@ def _draw_label(pdf: canvas.Canvas, shipment: Shipment, width: float, height: fl
     y = _block(pdf, "FROM", shipment.sender_name, None, left, y - 4, usable, name_size=11)
 
     # QR of the public tracking page, bottom right, with the URL beside it for people without a scanner.
-    url = tracking_url_for(shipment, options.public_base_url)
+    url = tracking_url(options.public_base_url, shipment.tracking_id)
     qr_size = min(1.35 * inch, max(y - _MARGIN - 4, 0.9 * inch))
     widget = qr.QrCodeWidget(url, barLevel="M")
     x0, y0, x1, y1 = widget.getBounds()
