@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 from flask import current_app, render_template
@@ -122,12 +121,12 @@ def _render_email(row: OutboxRow, shipment: Any, event: Any, timeline: list[Any]
         "estimate_text": format_estimate(expected.expected, expected.latest, tz_name) if expected else None,
         "shipment": shipment,
         "event": event,
-        "time_local": _format_time(event.occurred_at, tz_name),
-        "time_utc": _format_time(event.occurred_at, "UTC"),
+        "time_local": format_local_time(event.occurred_at, tz_name),
+        "time_utc": format_local_time(event.occurred_at, "UTC"),
         "received_by": getattr(event, "received_by", None),
         "attempt_reason": ATTEMPT_REASONS.get(getattr(event, "attempt_reason", None) or ""),
         "timeline": [
-            {"status": e.status, "location": e.location, "time_local": _format_time(e.occurred_at, tz_name),
+            {"status": e.status, "location": e.location, "time_local": format_local_time(e.occurred_at, tz_name),
              "current": e.id == event.id}
             for e in timeline[:TIMELINE_LENGTH]
         ],
@@ -220,10 +219,6 @@ def render(row: OutboxRow, facts: MessageFacts):
     if renderer is None:
         raise LookupError(f"notification #{row.id}: no renderer for channel {row.channel!r}")
     return renderer(row, facts)
-
-
-def _format_time(value: datetime, tz_name: str) -> str:
-    return format_local_time(value, tz_name)
 
 
 def status_slug(status: str) -> str:
