@@ -9,11 +9,14 @@ import shutil
 import subprocess
 
 import pytest
+from babel.dates import format_date
 from sqlalchemy import select
 
+from app.domain.timeutil import to_local
 from app.extensions import db
-from app.models import AuditEntry
+from app.models import AuditEntry, Shipment
 from app.services.shipments.exports import neutralise_formula
+from tests.conftest import VALID_BOOKING
 
 TOOLS = ("pdftoppm", "pdftotext", "pdfinfo", "zbarimg")
 
@@ -74,6 +77,21 @@ def test_a_label_scans_back_to_its_tracking_id_and_url(client, staff, create_shi
     for private in ("vikram@example.com", "98765", "43210", "+91"):
         assert private not in text
     assert re.search(r"Page size:\s+288 x 432 pts", _pdf_info(response.data, tmp_path))
+
+
+def test_a_label_is_printed_in_english_for_a_hindi_booking_on_a_hindi_page(client, staff, app, tmp_path):
+    """The booking date is formatted with Babel in the label's language, English: the label's words are, and
+    its fonts could not print a Hindi month. Neither the booking's nor the page's language changes that."""
+    _require_tools()
+    tracking_id = client.post("/create?lang=hi", json=VALID_BOOKING).get_json()["tracking_id"]
+    response = client.get(f"/admin/shipments/{tracking_id}/label.pdf?lang=hi")
+    assert response.status_code == 200
+    with app.app_context():
+        booked_at = db.session.scalar(select(Shipment.created_at).where(Shipment.tracking_id == tracking_id))
+    booked = format_date(to_local(booked_at, app.config["DISPLAY_TIMEZONE"]), "dd MMM y", locale="en")
+    text = _pdf_text(response.data, tmp_path)
+    assert f"Booked {booked}" in text
+    assert not re.search("[\u0900-\u097f\u25a0]", text)  # no Devanagari, no missing-glyph boxes
 
 
 def test_a6_labels_and_bad_sizes(client, staff, create_shipment, tmp_path):

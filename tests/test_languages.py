@@ -428,6 +428,22 @@ def test_dates_and_estimates_are_formatted_per_locale(app_ctx):
     assert format_local_time(expected, "UTC") == "26 Nov 2026, 10:00 UTC"
 
 
+def test_a_day_is_written_as_times_are_in_the_locale_or_the_documents_own_language(app_ctx):
+    from app.i18n.locales import format_local_date
+
+    late_evening = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)  # already the 27th in India
+    with force_locale("en"):
+        assert format_local_date(late_evening, "Asia/Kolkata") == "27 Nov 2026"
+        assert format_local_date(late_evening, "Asia/Kolkata", language="hi") == "27 नव॰ 2026"
+        assert format_local_time(late_evening, "Asia/Kolkata").startswith(format_local_date(late_evening,
+                                                                                            "Asia/Kolkata"))
+    with force_locale("hi"):
+        assert format_local_date(late_evening, "Asia/Kolkata") == "27 नव॰ 2026"
+        assert format_local_date(late_evening, "UTC") == "26 नव॰ 2026"
+        assert format_local_date(late_evening, "Asia/Kolkata", language="en") == "27 Nov 2026"
+    assert format_local_date(None, "Asia/Kolkata") == ""
+
+
 def test_search_page_counts_and_dates_in_hindi(client, create_shipment):
     create_shipment()
     create_shipment()

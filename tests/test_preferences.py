@@ -331,11 +331,10 @@ def test_the_public_choices_route_is_rate_limited(make_config):
             db.engine.dispose()
 
 
-def test_the_set_based_insert_honours_choices_for_many_events_without_status_or_mobile(app, create_shipment,
-                                                                                        staff):
+def test_the_set_based_insert_honours_choices_for_many_events_without_mobile(app, create_shipment, staff):
     """What a bulk caller does: events written first, then one INSERT … SELECT for all their messages, from a
-    source with only the documented columns."""
-    from sqlalchemy import func, literal
+    source with only the required columns (the mobile is read from shipments)."""
+    from sqlalchemy import func
 
     from app.models import TrackingEvent
     from app.services.outbox.queueing import status_email_insert_from
@@ -346,10 +345,9 @@ def test_the_set_based_insert_honours_choices_for_many_events_without_status_or_
     change(staff, chatty, *TO_OUT_FOR_DELIVERY)
     with app.app_context():
         db.session.execute(Notification.__table__.delete())  # queue them again, set-based
-        events = (select(TrackingEvent.shipment_id, TrackingEvent.id.label("event_id"),
-                         Shipment.email.label("recipient"),
-                         (literal("Shipment ") + Shipment.tracking_id + literal(": ") + TrackingEvent.status)
-                         .label("subject"), TrackingEvent.occurred_at.label("due_at"))
+        events = (select(TrackingEvent.shipment_id, TrackingEvent.id.label("event_id"), Shipment.tracking_id,
+                         TrackingEvent.status, Shipment.email.label("recipient"),
+                         TrackingEvent.occurred_at.label("due_at"))
                   .join(Shipment, Shipment.id == TrackingEvent.shipment_id).subquery("events"))
         db.session.execute(status_email_insert_from(events))
         db.session.commit()

@@ -100,6 +100,25 @@ def test_status_change_appends_event_updates_status_and_queues_email(app_ctx):
     assert (event.actor, event.note, event.location) == ("op1", "Collected", "Vijayawada Hub")
 
 
+def test_every_status_row_names_its_event_and_says_the_events_status(app_ctx):
+    """One booking (one statement on PostgreSQL), bulk bookings and a status change each store the subject
+    "Shipment <tracking ID>: <status>" of the very event the row links to."""
+    single = book()
+    [bulk] = booking.create_shipments([NEW], actor="op1")
+    db.session.commit()
+    record_status_change(single.tracking_id, "Picked Up", "Vijayawada Hub", None, actor="op1")
+    record_status_change(bulk, "Cancelled", "Origin Facility", None, actor="op1")
+    db.session.commit()
+    rows = db.session.execute(
+        select(Notification.channel, Notification.subject, Shipment.tracking_id, TrackingEvent.status)
+        .join(TrackingEvent, TrackingEvent.id == Notification.event_id)
+        .join(Shipment, Shipment.id == Notification.shipment_id)
+        .where(Notification.channel.in_(("email", "sms")))).all()
+    assert {(row.tracking_id, row.status) for row in rows} == {
+        (single.tracking_id, "Booked"), (single.tracking_id, "Picked Up"), (bulk, "Booked"), (bulk, "Cancelled")}
+    assert all(row.subject == f"Shipment {row.tracking_id}: {row.status}" for row in rows)
+
+
 def test_invalid_transition_names_allowed_statuses_and_changes_nothing(app_ctx):
     shipment = book()
     with pytest.raises(InvalidTransition) as info:

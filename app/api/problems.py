@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from app.domain.links import absolute_url
 from app.errors import DomainError, ValidationError, describe_without_data
 from app.extensions import db
 
@@ -41,7 +42,7 @@ PROBLEM_TYPES: dict[int, tuple[str, str]] = {
 
 def problem_type(status: int) -> str:
     slug = PROBLEM_TYPES.get(status, ("error", ""))[0]
-    return f"{current_app.config['PUBLIC_BASE_URL']}/api/docs#problem-{slug}"
+    return absolute_url(current_app.config["PUBLIC_BASE_URL"], f"/api/docs#problem-{slug}")
 
 
 def problem(status: int, detail: str, *, errors: dict[str, str] | None = None, headers: dict | None = None,

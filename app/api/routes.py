@@ -24,6 +24,7 @@ from app.api.schemas import (
     ShipmentWithEvents,
 )
 from app.auth.guard import accepts_upload
+from app.domain.links import absolute_url
 from app.domain.roles import Permission
 from app.domain.status import canonical_status
 from app.errors import ValidationError
@@ -213,7 +214,7 @@ def _created(body: dict, replayed: bool):
 
 
 def _absolute(path: str) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL']}{path}"
+    return absolute_url(current_app.config["PUBLIC_BASE_URL"], path)
 
 
 def _shipment(shipment, events=None) -> dict:

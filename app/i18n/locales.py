@@ -102,12 +102,29 @@ def location_label(location: str) -> str:
     return translations().ugettext(location)
 
 
+# How a day is written, everywhere a date is shown: "01 Dec 2026", "01 दिस॰ 2026".
+_DAY = "dd MMM y"
+
+
 def format_local_time(value: datetime | None, tz_name: str) -> str:
     """"01 Dec 2026, 14:30 IST" (or "01 दिस॰ 2026, 14:30 IST"): a stored UTC time in `tz_name`, per locale."""
     if value is None:
         return ""
-    local = to_local(value, tz_name) if tz_name != "UTC" else as_utc(value)
-    return f"{babel_datetime(local, 'dd MMM y, HH:mm', locale=babel_locale(current_language()))} {local.tzname()}"
+    local = _local(value, tz_name)
+    return f"{babel_datetime(local, f'{_DAY}, HH:mm', locale=babel_locale(current_language()))} {local.tzname()}"
+
+
+def format_local_date(value: datetime | None, tz_name: str, language: str | None = None) -> str:
+    """"01 Dec 2026" (or "01 दिस॰ 2026"): the day of a stored UTC time in `tz_name`, in `language` (a document
+    with a language of its own, whatever the request's) or else the active locale's."""
+    if value is None:
+        return ""
+    code = language_or_default(language) if language is not None else current_language()
+    return format_date(_local(value, tz_name), _DAY, locale=babel_locale(code))
+
+
+def _local(value: datetime, tz_name: str) -> datetime:
+    return to_local(value, tz_name) if tz_name != "UTC" else as_utc(value)
 
 
 def format_estimate(expected: datetime, latest: datetime, tz_name: str) -> str:

@@ -12,6 +12,7 @@ from flask import current_app, jsonify, redirect, render_template, request, url_
 from flask_babel import gettext
 
 from app.auth.guard import one_click_without_csrf
+from app.domain.links import CHOICES_PATH
 from app.errors import DomainError, wants_html
 from app.extensions import db, limiter
 from app.notifications.forms import ChoicesForm
@@ -19,7 +20,6 @@ from app.notifications.routes import bp
 from app.services.outbox.preferences import (
     CHANNEL_LABELS,
     CHOICE_LABELS,
-    CHOICES_PATH,
     RecipientChoice,
     choice_for_token,
     choose_by_token,

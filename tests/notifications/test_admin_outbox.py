@@ -146,3 +146,39 @@ def test_retry_of_an_unknown_row_is_404(app, desk):
     # An id beyond the column's range is unknown too, not a driver overflow (500).
     too_big = desk.client.post("/admin/notifications/99999999999999999999/retry", headers=desk.headers)
     assert too_big.status_code == 404
+
+
+def test_a_retried_email_and_a_replayed_webhook_delivery_are_revived_alike(make_app, make_user):
+    """Both ways of sending a dead row again (the outbox's retry, a webhook replay) revive it the one way
+    (queueing.revive_dead); each still writes its own audit row."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from app.domain.timeutil import utcnow
+    from app.models import AuditEntry
+    from app.services.outbox.queueing import retry_dead
+    from app.services.outbox.webhooks import create_subscription, replay_delivery
+
+    app = make_app(WEBHOOK_ALLOW_PRIVATE=True)
+    owner = make_user("hooks-admin", "correct-horse-1", "admin")
+    with app.app_context():
+        create_subscription(owner, "http://127.0.0.1:9/hook", ["shipment.created"], actor="hooks-admin")
+        create_shipment(NewShipment("Asha Rao", "Vikram Nair", "+919876543210", "vikram@example.com", "Kochi"))
+        db.session.commit()
+        long_ago = utcnow() - timedelta(days=2)
+        db.session.execute(update(Notification).values(
+            state="dead", attempts=4, next_attempt_at=long_ago, lease_until=long_ago, last_error="refused"))
+        db.session.commit()
+        email = db.session.scalars(select(Notification).where(Notification.channel == "email")).one()
+        delivery = db.session.scalars(select(Notification).where(Notification.channel == "webhook")).one()
+        before = utcnow()
+        retry_dead(email.id, actor="operator1")
+        replay_delivery(delivery.id, actor="hooks-admin")
+        db.session.commit()
+        revived = [(row.state, row.attempts, row.lease_until, row.last_error) for row in (email, delivery)]
+        assert revived == [("pending", 0, None, "refused")] * 2
+        assert all(before <= row.next_attempt_at <= utcnow() for row in (email, delivery))
+        actions = db.session.scalars(select(AuditEntry.action).where(AuditEntry.target_type == "notification")
+                                     .order_by(AuditEntry.id)).all()
+        assert actions == ["notification_retried", "webhook_delivery_replayed"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 from flask import current_app, render_template
@@ -21,6 +20,7 @@ from flask_babel import gettext
 from markupsafe import escape
 from sqlalchemy import select
 
+from app.domain import links
 from app.domain.status import Status, held_from_timeline
 from app.domain.timeutil import isoformat_z
 from app.extensions import db
@@ -121,16 +121,16 @@ def _render_email(row: OutboxRow, shipment: Any, event: Any, timeline: list[Any]
         "estimate_text": format_estimate(expected.expected, expected.latest, tz_name) if expected else None,
         "shipment": shipment,
         "event": event,
-        "time_local": _format_time(event.occurred_at, tz_name),
-        "time_utc": _format_time(event.occurred_at, "UTC"),
+        "time_local": format_local_time(event.occurred_at, tz_name),
+        "time_utc": format_local_time(event.occurred_at, "UTC"),
         "received_by": getattr(event, "received_by", None),
         "attempt_reason": ATTEMPT_REASONS.get(getattr(event, "attempt_reason", None) or ""),
         "timeline": [
-            {"status": e.status, "location": e.location, "time_local": _format_time(e.occurred_at, tz_name),
+            {"status": e.status, "location": e.location, "time_local": format_local_time(e.occurred_at, tz_name),
              "current": e.id == event.id}
             for e in timeline[:TIMELINE_LENGTH]
         ],
-        "tracking_url": tracking_url(shipment.tracking_id),
+        "tracking_url": links.tracking_url(config["PUBLIC_BASE_URL"], shipment.tracking_id),
         "choices_url": preferences.choices_url(row.shipment_id, "email"),
     }
     return RenderedEmail(
@@ -143,17 +143,13 @@ def _render_email(row: OutboxRow, shipment: Any, event: Any, timeline: list[Any]
     )
 
 
-def tracking_url(tracking_id: str) -> str:
-    """The absolute link to a shipment's public tracking page, as every message gives it."""
-    return f"{current_app.config['PUBLIC_BASE_URL']}/track/{tracking_id}"
-
-
 def render_sms(row: OutboxRow, facts: MessageFacts) -> RenderedSms:
     """The status SMS: the status's template (`sms/<status>.txt`, else `sms/default.txt`), with the link to the
     recipient's choices, and without it for when the text would not fit; in the language the shipment was booked in."""
     shipment, event, _timeline = facts.event_and_timeline(row)
     templates = [f"sms/{status_slug(event.status)}.txt", "sms/default.txt"]
-    context = {"shipment": shipment, "event": event, "tracking_url": tracking_url(shipment.tracking_id)}
+    context = {"shipment": shipment, "event": event,
+               "tracking_url": links.tracking_url(current_app.config["PUBLIC_BASE_URL"], shipment.tracking_id)}
     with speaking(shipment.language):  # the booking's language, like its emails
         return RenderedSms(texts=(
             render_template(templates, **context, choices_url=preferences.choices_url(row.shipment_id, "sms")).strip(),
@@ -190,7 +186,7 @@ def render_webhook(row: OutboxRow, facts: MessageFacts) -> RenderedWebhook:
                 "sender_name": shipment.sender_name, "receiver_name": shipment.receiver_name,
                 "mobile": staff.mobile, "email": staff.email, "destination": shipment.destination,
                 "created_at": isoformat_z(staff.created_at),
-                "tracking_url": f"{current_app.config['PUBLIC_BASE_URL']}/track/{shipment.tracking_id}",
+                "tracking_url": links.tracking_url(current_app.config["PUBLIC_BASE_URL"], shipment.tracking_id),
             },
             "event": {"status": event.status, "location": event.location, "note": note,
                       "customer_message": event.customer_message, "occurred_at": isoformat_z(event.occurred_at)},
@@ -204,7 +200,7 @@ def render_webhook(row: OutboxRow, facts: MessageFacts) -> RenderedWebhook:
 
 def render_admin_alert(row: OutboxRow, facts: MessageFacts) -> RenderedEmail:
     """The admins' email about a webhook subscription that was switched off (its subject says which)."""
-    link = f"{current_app.config['PUBLIC_BASE_URL']}/admin/webhooks"
+    link = links.absolute_url(current_app.config["PUBLIC_BASE_URL"], "/admin/webhooks")
     text = (f"{row.subject}.\n\nIts deliveries kept failing, so Waybill stopped sending to it. Check the "
             f"receiver, enable the subscription again and replay its dead deliveries at:\n{link}\n")
     html = (f"<p>{escape(row.subject)}.</p><p>Its deliveries kept failing, so Waybill stopped sending to it. "
@@ -223,10 +219,6 @@ def render(row: OutboxRow, facts: MessageFacts):
     if renderer is None:
         raise LookupError(f"notification #{row.id}: no renderer for channel {row.channel!r}")
     return renderer(row, facts)
-
-
-def _format_time(value: datetime, tz_name: str) -> str:
-    return format_local_time(value, tz_name)
 
 
 def status_slug(status: str) -> str:

@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.domain import links
 from app.domain.status import ALL_STATUSES, Status
 from app.domain.timeutil import utcnow
 from app.errors import NotFound, ValidationError
@@ -37,7 +38,6 @@ from app.services.staff.audit import CUSTOMER, record_audit
 
 MAX_ROW_ID = 2**31 - 1  # INTEGER primary keys
 TOKEN_SALT = "waybill.notification-choices"  # noqa: S105 - a salt (public by design), not a secret
-CHOICES_PATH = "/n/"  # the public choices page and one-click unsubscribe URL: PUBLIC_BASE_URL + CHOICES_PATH + token
 CHANNEL_LABELS = {"email": _l("Email"), "sms": _l("SMS")}
 CHOICE_LABELS = {
     "all": _l("All updates"),
@@ -133,7 +133,7 @@ def choices_token(shipment_id: int, channel: str) -> str:
 
 def choices_url(shipment_id: int, channel: str) -> str:
     """The absolute URL of the choices page (and one-click unsubscribe) for a message's footer or header."""
-    return f"{current_app.config['PUBLIC_BASE_URL']}{CHOICES_PATH}{choices_token(shipment_id, channel)}"
+    return links.choices_url(current_app.config["PUBLIC_BASE_URL"], choices_token(shipment_id, channel))
 
 
 def read_choices_token(token: str) -> tuple[int, str]:

@@ -1,5 +1,5 @@
 """The outbox, from the business side: queueing a message for a tracking event in the change's transaction,
-and the staff view of it (listing, retrying dead rows). What a message says is rendered by the outbox worker
+and the staff view of it (listing, reviving dead rows). What a message says is rendered by the outbox worker
 when it sends it (app.services.outbox.messages); a row holds only who gets what about which event.
 
 Layers: this module never imports the worker. It marks the session (`mark_outbox_changed`); the worker, when it
@@ -16,7 +16,7 @@ from app.domain.pagination import Pagination
 from app.domain.timeutil import utcnow
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
-from app.models import Notification, Shipment, TrackingEvent
+from app.models import Notification, Shipment
 from app.models.notification import STATES
 from app.services.outbox import preferences
 from app.services.staff.audit import record_audit
@@ -34,27 +34,34 @@ def mark_outbox_changed(session: Session) -> None:
     session.info[OUTBOX_CHANGED] = True
 
 
+def status_subject(tracking_id, status):
+    """The subject an email or SMS row about a status is stored with, "Shipment <tracking ID>: <status>", as an SQL
+    expression of the two columns. It is what the outbox page and the logs show; the email itself is sent with
+    the subject said in the booking's language (app.services.outbox.messages)."""
+    return literal("Shipment ") + tracking_id + literal(": ") + status
+
+
 def status_email_insert_from(source, *, new_shipments: bool = False) -> Insert:
     """The outbox insert for the messages about each row of `source` (a selectable with shipment_id, event_id,
-    recipient, subject and due_at; optionally status and mobile), for a statement that writes events and their
+    tracking_id, status, recipient and due_at; optionally mobile), for a statement that writes events and their
     messages in one round trip: the email, and the SMS, each only when the recipient's choices and the
-    defaults let the status through (`new_shipments`: the shipments are booked
-    by the same statement, so they have no choices yet). The caller marks the session (`mark_outbox_changed`).
+    defaults let the status through (`new_shipments`: the shipments are booked by the same statement, so they
+    have no choices yet). Each row's subject is status_subject of the source's tracking_id and status. The caller
+    marks the session (`mark_outbox_changed`).
 
-    Without a `status` column the event's status is read from tracking_events, or, for an event written by the
-    same statement (invisible to it on PostgreSQL), from the subject ("Shipment <tracking ID>: <status>"). Without a
-    `mobile` column it is read from shipments, so a shipment written by the same statement gets no SMS: such a
-    caller adds `mobile` to its source.
+    Without a `mobile` column it is read from shipments, so a shipment written by the same statement gets no SMS:
+    such a caller adds `mobile` to its source.
     """
-    status = source.c.status if "status" in source.c else _status_of(source)
+    status = source.c.status
+    subject = status_subject(source.c.tracking_id, status)
     mobile = (source.c.mobile if "mobile" in source.c else
               select(Shipment.mobile).where(Shipment.id == source.c.shipment_id).correlate(source).scalar_subquery())
     email_rows = select(
-        source.c.shipment_id, source.c.event_id, literal("email"), source.c.recipient, source.c.subject,
+        source.c.shipment_id, source.c.event_id, literal("email"), source.c.recipient, subject,
         literal("pending"), literal(0), source.c.due_at, source.c.due_at,
     ).where(preferences.notifies("email", source.c.shipment_id, status, new_shipments=new_shipments))
     sms_rows = select(
-        source.c.shipment_id, source.c.event_id, literal("sms"), mobile, source.c.subject,
+        source.c.shipment_id, source.c.event_id, literal("sms"), mobile, subject,
         literal("pending"), literal(0), source.c.due_at, source.c.due_at,
     ).where(mobile.is_not(None), preferences.notifies("sms", source.c.shipment_id, status,
                                                       new_shipments=new_shipments))
@@ -63,16 +70,6 @@ def status_email_insert_from(source, *, new_shipments: bool = False) -> Insert:
          "created_at"],
         union_all(email_rows, sms_rows),
     )
-
-
-# "Shipment 3EE0AFAD: Out for Delivery": the status starts after the 8-character tracking ID.
-_STATUS_IN_SUBJECT_AT = len("Shipment 12345678: ") + 1
-
-
-def _status_of(source):
-    event_status = (select(TrackingEvent.status).where(TrackingEvent.id == source.c.event_id)
-                    .correlate(source).scalar_subquery())
-    return func.coalesce(event_status, func.substr(source.c.subject, _STATUS_IN_SUBJECT_AT))
 
 
 # --- the outbox, for staff ----------------------------------------------------------------------------------
@@ -125,30 +122,44 @@ def outbox_counts() -> dict[str, int]:
     return {state: counts.get(state, 0) for state in STATES}
 
 
-def retry_dead(notification_id: int, actor: str) -> Notification:
-    """Give a dead notification a fresh start: pending, no attempts counted, due now.
+def revive_dead(notification_id: int) -> bool:
+    """Give a dead outbox row a fresh start: pending, no attempts counted, due now, no lease (its last error
+    stays, for staff to see until the next attempt). True if the row was dead and is pending now; False if it
+    is not dead or does not exist. Race-free: the state is checked by the UPDATE itself, so of two staff
+    reviving one row only one does. Marks the session when it revived the row.
 
-    Rules: only `dead` rows (Conflict otherwise: a pending or sent row must not be sent again by hand);
-    NotFound for an unknown id. Race-free: the state is checked by the UPDATE itself.
+    Every way a dead row is sent again goes through here (retry_dead, webhooks.replay_delivery); each keeps its
+    own checks and audit row. The row's loaded object, if any, is stale afterwards: read it again.
     """
-    if not 0 < notification_id <= MAX_ROW_ID:  # beyond the column's range: cannot exist, and overflows drivers
-        raise NotFound(f"No notification #{notification_id}.")
     changed = db.session.execute(
         update(Notification)
         .where(Notification.id == notification_id, Notification.state == "dead")
         .values(state="pending", attempts=0, next_attempt_at=utcnow(), lease_until=None)
         .execution_options(synchronize_session=False)
     ).rowcount
+    if changed:
+        mark_outbox_changed(db.session)
+    return bool(changed)
+
+
+def retry_dead(notification_id: int, actor: str) -> Notification:
+    """Give a dead notification a fresh start (revive_dead), for staff on the outbox page.
+
+    Rules: only `dead` rows (Conflict otherwise: a pending or sent row must not be sent again by hand);
+    NotFound for an unknown id.
+    """
+    if not 0 < notification_id <= MAX_ROW_ID:  # beyond the column's range: cannot exist, and overflows drivers
+        raise NotFound(f"No notification #{notification_id}.")
+    revived = revive_dead(notification_id)
     notification = db.session.scalars(
         select(Notification).where(Notification.id == notification_id)
         .execution_options(populate_existing=True)
     ).first()
     if notification is None:
         raise NotFound(f"No notification #{notification_id}.")
-    if not changed:
+    if not revived:
         raise Conflict(f"Notification #{notification_id} is {notification.state}; only dead ones can be retried.",
                        state=notification.state)
     record_audit("notification_retried", actor=actor, target_type="notification", target_id=notification_id,
                  details={"channel": notification.channel, "shipment_id": notification.shipment_id})
-    mark_outbox_changed(db.session)
     return notification

@@ -46,7 +46,7 @@ from app.models.webhook import (
     WebhookAttempt,
     WebhookSubscription,
 )
-from app.services.outbox.queueing import MAX_ROW_ID, mark_outbox_changed
+from app.services.outbox.queueing import MAX_ROW_ID, mark_outbox_changed, revive_dead
 from app.services.staff.audit import record_audit
 
 CHANNEL = "webhook"
@@ -473,9 +473,9 @@ def _queue_admin_alert(subscription_id: int, host: str, about: Notification, now
 # --- dead deliveries --------------------------------------------------------------------------------------------
 
 def replay_delivery(notification_id: int, *, actor: str, owner_id: int | None = None) -> Notification:
-    """Send a dead delivery again: pending, no attempts counted, due now (the same Waybill-Event-Id, so a
-    receiver that did get it can tell). Rules: only dead webhook rows (Conflict otherwise), of an active
-    subscription (of this owner, when given); NotFound for an unknown id."""
+    """Send a dead delivery again (queueing.revive_dead: pending, no attempts counted, due now), with the same
+    Waybill-Event-Id, so a receiver that did get it can tell. Rules: only dead webhook rows (Conflict
+    otherwise), of an active subscription (of this owner, when given); NotFound for an unknown id."""
     notification = (db.session.get(Notification, notification_id) if 0 < notification_id <= MAX_ROW_ID else None)
     subscription = subscription_for(notification.recipient) if notification is not None \
         and notification.channel == CHANNEL else None
@@ -483,17 +483,13 @@ def replay_delivery(notification_id: int, *, actor: str, owner_id: int | None = 
         raise NotFound(f"No webhook delivery #{notification_id}.")
     if not subscription.active:
         raise Conflict(f"Webhook subscription #{subscription.id} is disabled; enable it before replaying.")
-    changed = db.session.execute(
-        update(Notification).where(Notification.id == notification_id, Notification.state == "dead")
-        .values(state="pending", attempts=0, next_attempt_at=utcnow(), lease_until=None)
-        .execution_options(synchronize_session=False)).rowcount
+    revived = revive_dead(notification_id)
     db.session.refresh(notification)
-    if not changed:
+    if not revived:
         raise Conflict(f"Delivery #{notification_id} is {notification.state}; only dead ones can be replayed.",
                        state=notification.state)
     record_audit("webhook_delivery_replayed", actor=actor, target_type="notification", target_id=notification_id,
                  details={"subscription_id": subscription.id, "event": notification.subject})
-    mark_outbox_changed(db.session)
     return notification
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, literal, null, select
+from sqlalchemy import bindparam, null, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -124,7 +124,6 @@ def _book_in_one_statement(values: dict, actor: str) -> Shipment:
         tracking_id = new_tracking_id()
         row = _BOOKING.execute(connection, {
             "tracking_id": tracking_id, **values, "location": ORIGIN_LOCATION, "actor": actor,
-            "subject": f"Shipment {tracking_id}: {Status.BOOKED.value}",
         }).first()
         if row is not None:
             outbox.mark_outbox_changed(db.session)
@@ -146,10 +145,8 @@ def _queue_emails_statement():
     """The emails about the events listed in :event_ids (expanding), read back from the rows just written:
     one statement per chunk whose SQL is compiled once (a VALUES list of the rows costs more to compile than
     to run)."""
-    # A message's subject: "Shipment <tracking ID>: <status>" (outbox reads the status back out of it).
-    subject = literal("Shipment ") + _SHIPMENTS.c.tracking_id + literal(": ") + _EVENTS.c.status
-    email = (select(_EVENTS.c.shipment_id, _EVENTS.c.id.label("event_id"), _SHIPMENTS.c.email.label("recipient"),
-                    subject.label("subject"), _EVENTS.c.occurred_at.label("due_at"))
+    email = (select(_EVENTS.c.shipment_id, _EVENTS.c.id.label("event_id"), _SHIPMENTS.c.tracking_id,
+                    _EVENTS.c.status, _SHIPMENTS.c.email.label("recipient"), _EVENTS.c.occurred_at.label("due_at"))
              .join_from(_EVENTS, _SHIPMENTS, _SHIPMENTS.c.id == _EVENTS.c.shipment_id)
              .where(_EVENTS.c.id.in_(bindparam("event_ids", expanding=True)))
              .subquery("email"))
@@ -164,18 +161,18 @@ def _booking_statement():
                "created_at", "updated_at", "language")
     booked = (pg_insert(_SHIPMENTS).values({name: bindparam(name) for name in columns})
               .on_conflict_do_nothing(index_elements=["tracking_id"])
-              .returning(_SHIPMENTS.c.id, _SHIPMENTS.c.status, _SHIPMENTS.c.email, _SHIPMENTS.c.mobile,
-                         _SHIPMENTS.c.created_at)
+              .returning(_SHIPMENTS.c.id, _SHIPMENTS.c.tracking_id, _SHIPMENTS.c.status, _SHIPMENTS.c.email,
+                         _SHIPMENTS.c.mobile, _SHIPMENTS.c.created_at)
               .cte("booked"))
     first_event = (_EVENTS.insert().from_select(
         ["shipment_id", "status", "location", "note", "actor", "occurred_at"],
         select(booked.c.id, booked.c.status, bindparam("location"), null(), bindparam("actor"), booked.c.created_at),
     ).returning(_EVENTS.c.id, _EVENTS.c.shipment_id, _EVENTS.c.occurred_at).cte("first_event"))
     # The rows written by this statement are invisible to its own subqueries: the source carries the booking's
-    # status and mobile, and no choices can exist yet.
-    email = select(first_event.c.shipment_id, first_event.c.id.label("event_id"),
-                   booked.c.email.label("recipient"), booked.c.mobile.label("mobile"), booked.c.status.label("status"),
-                   bindparam("subject").label("subject"), first_event.c.occurred_at.label("due_at")).join_from(
+    # tracking ID, status and mobile, and no choices can exist yet.
+    email = select(first_event.c.shipment_id, first_event.c.id.label("event_id"), booked.c.tracking_id,
+                   booked.c.status, booked.c.email.label("recipient"), booked.c.mobile.label("mobile"),
+                   first_event.c.occurred_at.label("due_at")).join_from(
         first_event, booked, booked.c.id == first_event.c.shipment_id).subquery("email")
     queued = outbox.status_email_insert_from(email, new_shipments=True).cte("queued")
     hooks = created_deliveries_insert_from(first_event).cte("hooks")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import datetime
 
 from reportlab.graphics import renderPDF
 from reportlab.graphics.barcode import code128, qr
@@ -19,15 +18,19 @@ from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen import canvas
 from sqlalchemy import select
 
-from app.domain.timeutil import to_local
+from app.domain.links import tracking_url
 from app.domain.tracking_ids import normalise_tracking_id
 from app.errors import ValidationError
 from app.extensions import db
+from app.i18n.locales import format_local_date
 from app.models import Shipment
 
 MAX_LABELS = 500
 LABEL_SIZES: dict[str, tuple[float, float]] = {"4x6": (4 * inch, 6 * inch), "a6": A6}
 DEFAULT_SIZE = "4x6"
+# A label is in English whatever the booking's or the request's language: all its words are, and the PDF's
+# standard fonts (Helvetica, Courier) have no Devanagari to print a Hindi month with.
+LABEL_LANGUAGE = "en"
 _MARGIN = 5 * mm
 
 
@@ -84,10 +87,6 @@ def render_labels(shipments: list[Shipment], options: LabelOptions) -> bytes:
     return buffer.getvalue()
 
 
-def tracking_url_for(shipment: Shipment, public_base_url: str) -> str:
-    return f"{public_base_url}/track/{shipment.tracking_id}"
-
-
 def _draw_label(pdf: canvas.Canvas, shipment: Shipment, width: float, height: float, options: LabelOptions) -> None:
     left, right, top = _MARGIN, width - _MARGIN, height - _MARGIN
     usable = right - left
@@ -95,7 +94,8 @@ def _draw_label(pdf: canvas.Canvas, shipment: Shipment, width: float, height: fl
     pdf.setFont("Helvetica-Bold", 11)
     pdf.drawString(left, top - 11, "WAYBILL")
     pdf.setFont("Helvetica", 9)
-    pdf.drawRightString(right, top - 10, f"Booked {_booking_date(shipment.created_at, options.timezone)}")
+    booked = format_local_date(shipment.created_at, options.timezone, language=LABEL_LANGUAGE)
+    pdf.drawRightString(right, top - 10, f"Booked {booked}")
     pdf.setLineWidth(1)
     pdf.line(left, top - 16, right, top - 16)
 
@@ -120,7 +120,7 @@ def _draw_label(pdf: canvas.Canvas, shipment: Shipment, width: float, height: fl
     y = _block(pdf, "FROM", shipment.sender_name, None, left, y - 4, usable, name_size=11)
 
     # QR of the public tracking page, bottom right, with the URL beside it for people without a scanner.
-    url = tracking_url_for(shipment, options.public_base_url)
+    url = tracking_url(options.public_base_url, shipment.tracking_id)
     qr_size = min(1.35 * inch, max(y - _MARGIN - 4, 0.9 * inch))
     widget = qr.QrCodeWidget(url, barLevel="M")
     x0, y0, x1, y1 = widget.getBounds()
@@ -150,7 +150,3 @@ def _block(pdf: canvas.Canvas, heading: str, name: str, address: str | None, lef
             pdf.drawString(left, y, line)
             y -= 13
     return y - 2
-
-
-def _booking_date(created_at: datetime, timezone: str) -> str:
-    return to_local(created_at, timezone).strftime("%d %b %Y")

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import force_locale
 from sqlalchemy import bindparam, select
 
+from app.domain import links
 from app.domain.privacy import destination_area, first_name_and_initial
 from app.domain.status import held_from_timeline, hold_releases
 from app.domain.timeutil import isoformat_z, parse_iso_z
@@ -131,8 +132,8 @@ def _load(canonical: str, typed: str) -> CachedDocument:
 
 
 def tracking_url(tracking_id: str) -> str:
-    """The absolute link to a shipment's public tracking page (the route's own URL, under PUBLIC_BASE_URL)."""
-    return f"{current_app.config['PUBLIC_BASE_URL']}{url_for('tracking.track', tracking_id=tracking_id)}"
+    """The absolute link to a shipment's public tracking page, under this app's PUBLIC_BASE_URL."""
+    return links.tracking_url(current_app.config["PUBLIC_BASE_URL"], tracking_id)
 
 
 def public_event_to_dict(event: TrackingEvent) -> dict:

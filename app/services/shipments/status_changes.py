@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import and_, bindparam, func, literal, or_, select, text, tuple_, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, tuple_, update
 
 from app.domain.status import Status, allowed_next_statuses, canonical_status
 from app.domain.timeutil import utcnow
@@ -301,9 +301,8 @@ def _write(won: dict[int, _Current], changes: Sequence[StatusChange], actor: str
 
 def _queue_emails(event_ids: list[int]) -> None:
     """The recipient's email about each new event, as a booking queues its own, in one INSERT."""
-    subject = literal("Shipment ") + _SHIPMENTS.c.tracking_id + literal(": ") + _EVENTS.c.status  # the subject
-    source = (select(_EVENTS.c.shipment_id, _EVENTS.c.id.label("event_id"), _SHIPMENTS.c.email.label("recipient"),
-                     subject.label("subject"), _EVENTS.c.occurred_at.label("due_at"))
+    source = (select(_EVENTS.c.shipment_id, _EVENTS.c.id.label("event_id"), _SHIPMENTS.c.tracking_id,
+                     _EVENTS.c.status, _SHIPMENTS.c.email.label("recipient"), _EVENTS.c.occurred_at.label("due_at"))
               .join_from(_EVENTS, _SHIPMENTS, _SHIPMENTS.c.id == _EVENTS.c.shipment_id)
               .where(_EVENTS.c.id.in_(event_ids)).subquery("email"))
     db.session.connection().execute(outbox.status_email_insert_from(source))
