@@ -192,8 +192,13 @@ run_tests() {
   else
     say "Running the suite on SQLite (set TEST_DATABASE_URL to run it on PostgreSQL too)"
   fi
-  # Line coverage of app/ (in this process; the servers the tests start are not counted), printed at the end.
-  exec "$VENV/bin/python" -m pytest --cov --cov-report=term:skip-covered "$@"
+  # Line coverage of app/ (in the test processes; the servers the tests start are not counted), printed at the
+  # end. The files are shared among TEST_WORKERS processes (pytest-xdist; default one per core, 0: none), each
+  # with its own databases, a whole file to one process.
+  local workers=${TEST_WORKERS:-auto}
+  local parallel=(-n "$workers" --dist loadfile)
+  [ "$workers" = 0 ] && parallel=()
+  exec "$VENV/bin/python" -m pytest "${parallel[@]}" --cov --cov-report=term:skip-covered "$@"
 }
 
 case "${1:-run}" in
