@@ -101,3 +101,33 @@ def test_app_package_binds_no_name_of_its_own_subpackages():
             bound.update(target.id for target in node.targets if isinstance(target, ast.Name))
     own = {path.stem for path in APP.glob("*.py")} | {path.parent.name for path in APP.glob("*/__init__.py")}
     assert bound & own == set()
+
+
+AUDIT_WRITERS = frozenset({"record_audit", "record_audits", "AuditEntry"})
+
+
+def _called_name(function: ast.expr) -> str | None:
+    if isinstance(function, ast.Name):
+        return function.id
+    if isinstance(function, ast.Attribute):
+        return function.attr
+    return None
+
+
+def test_only_the_services_write_audit_rows():
+    """Every staff action is audited (design rule 8) by the service that makes the change, in its transaction:
+    so a change is audited once whichever door it came through (a page, JSON, /api/v1, a command). Blueprints,
+    app/web and the CLI call the service; none of them calls record_audit or builds an AuditEntry. The CLI is an
+    actor like any other and gets no exception: its commands go through the same services."""
+    offences = {}
+    for path in sorted(APP.rglob("*.py")):
+        if path.is_relative_to(APP / "services") or path == APP / "models" / "audit_entry.py":
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        found = {name for node in ast.walk(tree) if isinstance(node, ast.Call)
+                 and (name := _called_name(node.func)) in AUDIT_WRITERS}
+        found.update(alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                     for alias in node.names if alias.name in AUDIT_WRITERS - {"AuditEntry"})
+        if found:
+            offences[str(path.relative_to(APP))] = sorted(found)
+    assert offences == {}

@@ -12,9 +12,8 @@ from app.domain.timeutil import utcnow
 from app.errors import ValidationError
 from app.extensions import db
 from app.services.shipments.exports import export_csv
-from app.services.shipments.labels import LabelOptions, label_size, render_labels, shipments_for_labels
+from app.services.shipments.labels import LabelOptions, label_size, print_label, print_labels, shipments_for_labels
 from app.services.shipments.queries import find_shipment
-from app.services.staff.audit import record_audit
 
 
 @bp.get("/shipments/<tracking_id>/label.pdf")
@@ -22,9 +21,7 @@ from app.services.staff.audit import record_audit
 def label(tracking_id: str):
     options = _label_options(request.args.get("size"))
     shipment = find_shipment(tracking_id)
-    pdf = render_labels([shipment], options)
-    record_audit("labels_printed", actor=current_user.username, target_type="shipment",
-                 target_id=shipment.tracking_id, details={"count": 1, "size": options.size})
+    pdf = print_label(shipment, options, actor=current_user.username)
     db.session.commit()
     return _pdf_response(pdf, f"label-{shipment.tracking_id}.pdf")
 
@@ -36,11 +33,7 @@ def labels():
     tracking_ids, size = label_batch_request()
     options = _label_options(size)
     shipments = shipments_for_labels(tracking_ids)
-    pdf = render_labels(shipments, options)
-    record_audit("labels_printed", actor=current_user.username, target_type="shipments",
-                 target_id=f"{len(shipments)} shipments",
-                 details={"count": len(shipments), "size": options.size,
-                          "tracking_ids": [s.tracking_id for s in shipments[:50]]})
+    pdf = print_labels(shipments, options, actor=current_user.username)
     db.session.commit()
     return _pdf_response(pdf, f"labels-{utcnow():%Y%m%d-%H%M%S}.pdf")
 
@@ -52,13 +45,9 @@ def export_shipments():
     form = ShipmentFilterForm(formdata=request.args)
     if not form.validate():
         raise ValidationError("The export options are not valid.", fields=form.field_errors())
-    filters = form.to_filter(current_app.config["DISPLAY_TIMEZONE"])
-    record_audit("shipments_exported", actor=current_user.username, target_type="shipments",
-                 details={"search": bool(filters.text), "status": filters.status,
-                          "booked_from": request.args.get("booked_from") or None,
-                          "booked_to": request.args.get("booked_to") or None})
-    db.session.commit()
-    rows = export_csv(filters, current_app.config["DEFAULT_PHONE_REGION"])
+    rows = export_csv(form.to_filter(current_app.config["DISPLAY_TIMEZONE"]),
+                      current_app.config["DEFAULT_PHONE_REGION"], actor=current_user.username)
+    db.session.commit()  # the export's audit row, before the first row is streamed
     response = Response(stream_with_context(rows), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="shipments-{utcnow():%Y%m%d-%H%M%S}.csv"'
     response.headers["Cache-Control"] = "no-store"

@@ -34,7 +34,6 @@ from app.services.shipments.feed import FeedFilter, shipment_feed
 from app.services.shipments.proofs import check_proof
 from app.services.shipments.queries import find_shipment, next_statuses, timeline
 from app.services.shipments.status_changes import record_status_change
-from app.services.staff.audit import record_audit
 from app.services.staff.idempotency import (
     StoredAnswer,
     claim_or_replay,
@@ -76,9 +75,8 @@ def book_shipment(body: NewShipment):
         if isinstance(claim, StoredAnswer):
             db.session.rollback()
             return _created(claim.body, replayed=True)
-    shipment = create_shipment(form.to_new_shipment(), actor=current_user.username)
-    record_audit("shipment_created", actor=current_user.username, target_type="shipment",
-                 target_id=shipment.tracking_id, details={"via": "api", "api_key_id": g.api_key.id})
+    shipment = create_shipment(form.to_new_shipment(), actor=current_user.username,
+                               audit_details={"via": "api", "api_key_id": g.api_key.id})
     body_out = Shipment.model_validate(_shipment(shipment)).model_dump(mode="json")
     if claim is not None:
         remember_answer(claim, 201, body_out)
@@ -116,9 +114,7 @@ def shipment_label(tracking_id: str, query: LabelOptions):
     options = labels.LabelOptions(size=labels.label_size(query.size),
                                   public_base_url=current_app.config["PUBLIC_BASE_URL"],
                                   timezone=current_app.config["DISPLAY_TIMEZONE"])
-    pdf = labels.render_labels([shipment], options)
-    record_audit("labels_printed", actor=current_user.username, target_type="shipment",
-                 target_id=shipment.tracking_id, details={"count": 1, "size": options.size, "via": "api"})
+    pdf = labels.print_label(shipment, options, actor=current_user.username, via="api")
     db.session.commit()
     response = Response(pdf, mimetype=PDF)
     response.headers["Content-Disposition"] = f'inline; filename="label-{shipment.tracking_id}.pdf"'
