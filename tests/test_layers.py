@@ -131,3 +131,19 @@ def test_only_the_services_write_audit_rows():
         if found:
             offences[str(path.relative_to(APP))] = sorted(found)
     assert offences == {}
+
+
+def test_proofs_of_delivery_enter_only_through_the_status_change_core():
+    """A proof is sent as the raw fields (and files) of a status change; the core checks and records it, so a
+    page, JSON, /api/v1 and scan mode cannot check it differently or record it apart from its event."""
+    core = {APP / "services" / "shipments" / "status_changes.py", APP / "services" / "shipments" / "proofs.py"}
+    offences = {}
+    for path in sorted(APP.rglob("*.py")):
+        if path in core:
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        found = {name for node in ast.walk(tree) if isinstance(node, ast.Call)
+                 and (name := _called_name(node.func)) in {"check_proof", "record_proofs"}}
+        if found:
+            offences[str(path.relative_to(APP))] = sorted(found)
+    assert offences == {}

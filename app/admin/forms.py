@@ -19,7 +19,6 @@ from app.models.audit_entry import ACTOR_MAX, TARGET_ID_MAX, TARGET_TYPE_MAX
 from app.models.user import USERNAME_MAX
 from app.services.shipments.dashboard import ShipmentFilter
 from app.services.shipments.evidence_images import MAX_UPLOAD_BYTES
-from app.services.shipments.proofs import signature_from_data_url
 from app.services.staff.audit import ACTIONS, AUDIT_MAX_PAGE, AuditFilter
 from app.services.staff.passwords import PASSWORD_MAX
 from app.services.staff.users import USERNAME_RULE
@@ -197,14 +196,11 @@ class SetPasswordForm(FlaskForm):
 class StaffUpdateForm(StatusUpdateForm):
     """A shipment page's update form: the status change with its proof of delivery, as multipart/form-data (the
     CSRF token is checked for every POST by app.auth.guard). `signature` is the drawn signature as a PNG data
-    URL (filled by static/js/signature.js), `photo` an uploaded JPEG or PNG."""
+    URL (filled by static/js/signature.js; the status change decodes and checks it), `photo` an uploaded JPEG or
+    PNG."""
 
     signature = HiddenField()
     photo = FileField(_l("Photo of the delivery (optional)"))
-
-    def signature_png(self) -> bytes | None:
-        """The drawn signature's PNG bytes, or None; ValidationError naming `signature` if it is not one."""
-        return signature_from_data_url(self.signature.data if isinstance(self.signature.data, str) else None)
 
     def photo_bytes(self) -> bytes | None:
         """The uploaded photo's bytes (at most one more than the limit, so an oversized one is told apart)."""

@@ -14,7 +14,7 @@ from app.notifications.serializers import preferences_to_dict
 from app.services.outbox.preferences import shipment_preferences
 from app.services.shipments.dashboard import list_shipments, shipment_record, status_tally
 from app.services.shipments.evidence_images import MAX_UPLOAD_BYTES
-from app.services.shipments.proofs import ATTEMPT_REASONS, check_proof, proofs_for_shipment, record_proof
+from app.services.shipments.proofs import ATTEMPT_REASONS, proofs_for_shipment
 from app.services.shipments.queries import status_counts
 from app.services.shipments.status_changes import record_status_change
 from app.services.staff.audit import list_audit
@@ -63,17 +63,16 @@ def record_update(tracking_id: str):
     if not form.validate():
         return _detail_page(tracking_id, form, 400)
     try:
-        proof = check_proof(form.status.data, form.received_by.data, form.attempt_reason.data, required=True,
-                            signature=form.signature_png(), photo=form.photo_bytes())
+        shipment, event = record_status_change(
+            tracking_id, form.status.data, form.location.data, form.note.data, actor=current_user.username,
+            customer_message=form.customer_message.data, received_by=form.received_by.data,
+            attempt_reason=form.attempt_reason.data, signature=form.signature.data or None,
+            photo=form.photo_bytes(), proof_required=True)
     except ValidationError as error:
+        db.session.rollback()
         for name, message in error.fields.items():
             getattr(form, name).errors = [message]
         return _detail_page(tracking_id, form, 400)
-    try:
-        shipment, event = record_status_change(tracking_id, form.status.data, form.location.data,
-                                               form.note.data, actor=current_user.username,
-                                               customer_message=form.customer_message.data)
-        record_proof(event, proof)
     except (InvalidTransition, Conflict, StoreUnavailable) as error:
         db.session.rollback()
         return _detail_page(tracking_id, form, error.status_code, error.message)

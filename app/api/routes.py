@@ -31,7 +31,6 @@ from app.extensions import db, limiter
 from app.services.shipments import labels, status_changes
 from app.services.shipments.booking import create_shipment
 from app.services.shipments.feed import FeedFilter, shipment_feed
-from app.services.shipments.proofs import check_proof
 from app.services.shipments.queries import find_shipment, next_statuses, timeline
 from app.services.shipments.status_changes import record_status_change
 from app.services.staff.idempotency import (
@@ -128,10 +127,10 @@ def shipment_label(tracking_id: str, query: LabelOptions):
 def record_event(tracking_id: str, body: NewEvent):
     """Moves the shipment to `status` (the recipient is emailed). A transition the state machine forbids is a
     409 whose `allowed` member lists the statuses allowed next."""
-    proof = check_proof(body.status, body.received_by, body.attempt_reason, required=True)
     shipment, event = record_status_change(tracking_id, body.status, body.location, body.note,
                                            actor=current_user.username, customer_message=body.customer_message,
-                                           proof=proof)
+                                           received_by=body.received_by, attempt_reason=body.attempt_reason,
+                                           proof_required=True)
     db.session.commit()
     recorded = shipment_to_dict(shipment, [event], staff=True)
     return answer(RecordedEvent, {"tracking_id": shipment.tracking_id, "status": shipment.status,

@@ -8,7 +8,6 @@ from app.domain.roles import Permission
 from app.extensions import db, limiter
 from app.i18n.locales import current_language
 from app.services.shipments.booking import create_shipment
-from app.services.shipments.proofs import check_proof, record_proof
 from app.services.shipments.public_document import tracking_url
 from app.services.shipments.queries import timeline
 from app.services.shipments.status_changes import record_status_change
@@ -44,11 +43,10 @@ def update(tracking_id: str):
     send it): `received_by` and `attempt_reason` are recorded when sent, and as not given when not."""
     form = StatusUpdateForm.from_request()
     form.validate_or_raise()
-    proof = check_proof(form.status.data, form.received_by.data, form.attempt_reason.data, required=False)
-    shipment, event = record_status_change(tracking_id, form.status.data, form.location.data,
-                                           form.note.data, actor=current_user.username,
-                                           customer_message=form.customer_message.data)
-    record_proof(event, proof)
+    shipment, _event = record_status_change(tracking_id, form.status.data, form.location.data,
+                                            form.note.data, actor=current_user.username,
+                                            customer_message=form.customer_message.data,
+                                            received_by=form.received_by.data, attempt_reason=form.attempt_reason.data)
     db.session.commit()
     if not request.is_json:
         return redirect(url_for("admin.shipment_detail", tracking_id=shipment.tracking_id))

@@ -2,16 +2,18 @@
 the door.
 
 Rules:
+- A proof enters one way: as the raw fields (and files) of a status change, which the status-change core
+  (app.services.shipments.status_changes) checks here with `check_proof` and records with `record_proofs`.
 - Delivered needs `received_by` (the name of the person who took the parcel) and Delivery Attempted an
-  `attempt_reason` from ATTEMPT_REASONS, wherever staff record them (staff pages, scan mode, /api/v1): those
-  callers use `check_proof(..., required=True)`. The paper-compatible `POST /update/<id>` uses `required=False`:
-  a missing value is recorded as not given (NULL), a value that is given is checked all the same.
+  `attempt_reason` from ATTEMPT_REASONS, wherever staff record them (staff pages, scan mode, /api/v1): their
+  changes say `proof_required`. The paper-compatible `POST /update/<id>` does not: a missing value is recorded as
+  not given (NULL), a value that is given is checked all the same.
 - Values that do not belong to the status are ignored (the staff form always posts every field).
-- A signature (PNG) and a photo (JPEG or PNG) may come with Delivered. They are decoded and re-encoded without
-  metadata (app.services.shipments.evidence_images) during the check, before anything is written, so a refused request
-  writes nothing anywhere.
-- The proof row is written in the status change's own transaction, right after its event (`record_proof`, or
-  `record_proofs` for many events in one statement); the files go to the store (app.services.shipments.storage) just
+- A signature (PNG, or the canvas's PNG data URL) and a photo (JPEG or PNG) may come with Delivered. They are
+  decoded and re-encoded without metadata (app.services.shipments.evidence_images) during the check, before anything
+  is written, so a refused request writes nothing anywhere.
+- The proof row is written in the status change's own transaction, right after its event (`record_proofs`, for
+  all the events of a batch in one statement); the files go to the store (app.services.shipments.storage) just
   before the row, under keys the app makes (with a random part: they cannot be guessed or collide). A store that
   fails is a 503 and the whole change is rolled back.
 - Rows and files are never changed afterwards. Signatures and photos are for staff only; anything public shows
@@ -71,12 +73,13 @@ class Proof:
 
 
 def check_proof(status: str, received_by: str | None, attempt_reason: str | None, *, required: bool,
-                signature: bytes | None = None, photo: bytes | None = None) -> Proof | None:
+                signature: bytes | str | None = None, photo: bytes | None = None) -> Proof | None:
     """The proof that goes with a change to `status`, checked; None when the status takes none.
 
     Rules: see the module. `required` makes `received_by` (Delivered) and `attempt_reason` (Delivery Attempted)
-    compulsory. Every problem is reported at once, in one ValidationError naming each field. Pure except for the
-    image decoding: no database, no store, so a bulk caller can check every item before writing any.
+    compulsory. `signature` is PNG bytes or the staff form's `data:image/png;base64,…` URL. Every problem is
+    reported at once, in one ValidationError naming each field. Pure except for the image decoding: no database,
+    no store, so a bulk caller can check every item before writing any.
     """
     requested = canonical_status(status or "")
     if requested not in (Status.DELIVERED, Status.DELIVERY_ATTEMPTED):
@@ -84,6 +87,8 @@ def check_proof(status: str, received_by: str | None, attempt_reason: str | None
     problems: dict[str, str] = {}
     if requested == Status.DELIVERED:
         name = _checked_name(received_by, required, problems)
+        if isinstance(signature, str):
+            signature = _signature_from_data_url(signature, problems)
         images = {field: _checked_image(data, field, problems)
                   for field, data in (("signature", signature), ("photo", photo))}
         if problems:
@@ -146,25 +151,23 @@ def _is_blank(image: CleanImage) -> bool:
         return low == high
 
 
-def signature_from_data_url(value: str | None) -> bytes | None:
+def _signature_from_data_url(value: str, problems: dict[str, str]) -> bytes | None:
     """The PNG bytes of a canvas's `data:image/png;base64,…` URL (the staff form's hidden field); None when
-    empty. ValidationError naming `signature` for anything else."""
+    empty, or when it is not one (the problem is put under `signature`)."""
     if not value:
         return None
     if not value.startswith(SIGNATURE_DATA_URL_PREFIX):
-        raise ValidationError(fields={"signature": "Must be a PNG image (a data:image/png;base64 URL)."})
+        problems["signature"] = "Must be a PNG image (a data:image/png;base64 URL)."
+        return None
     encoded = value[len(SIGNATURE_DATA_URL_PREFIX):]
     if len(encoded) > MAX_UPLOAD_BYTES * 4 // 3 + 4:
-        raise ValidationError(fields={"signature": f"At most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB."})
+        problems["signature"] = f"At most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
+        return None
     try:
         return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValidationError(fields={"signature": "Must be a PNG image (the base64 is not valid)."}) from exc
-
-
-def record_proof(event: TrackingEvent, proof: Proof | None) -> None:
-    """Record the proof of one event (from record_status_change) in the caller's transaction."""
-    record_proofs([(event.id, event.shipment_id, proof)])
+    except (binascii.Error, ValueError):
+        problems["signature"] = "Must be a PNG image (the base64 is not valid)."
+        return None
 
 
 def record_proofs(items: Iterable[tuple[int, int, Proof | None]]) -> None:
