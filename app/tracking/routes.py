@@ -17,7 +17,7 @@ from app.i18n.locales import current_language
 from app.services.shipments.contacts import mask_mobile
 from app.services.shipments.detail_checks import FIELD as DETAILS_FIELD
 from app.services.shipments.detail_checks import DetailProof, check_mobile_last4
-from app.services.shipments.proofs import public_delivery
+from app.services.shipments.proofs import public_delivery_from
 from app.services.shipments.public_document import estimated_delivery, public_timeline, public_tracking_document
 from app.services.shipments.queries import find_shipment, search_by_mobile
 from app.shipments.forms import BookingForm
@@ -92,18 +92,21 @@ def track(tracking_id: str):
     if request.if_none_match.contains_weak(etag):
         return _revalidated(Response(status=304), etag, representation)
     if representation == "fragment":
-        page = render_template("tracking/_live.html", shipment=shipment, events=public_timeline(shipment.id),
-                               delivery=public_delivery(shipment), estimate=estimated_delivery(document))
+        events = public_timeline(shipment.id)
+        page = render_template("tracking/_live.html", shipment=shipment, events=events,
+                               delivery=public_delivery_from(shipment.status, events),
+                               estimate=estimated_delivery(document))
     else:
         page = _track_page(shipment, document)
     return _revalidated(Response(page), etag, representation)
 
 
 def _track_page(shipment, document, unlocked: bool = False, details_form: FullDetailsForm | None = None) -> str:
+    events = public_timeline(shipment.id)
     return render_template(
-        "tracking/track.html", shipment=shipment, events=public_timeline(shipment.id),
-        estimate=estimated_delivery(document),
-        delivery=public_delivery(shipment), parties=shipment_parties(shipment, full=unlocked), unlocked=unlocked,
+        "tracking/track.html", shipment=shipment, events=events, estimate=estimated_delivery(document),
+        delivery=public_delivery_from(shipment.status, events), parties=shipment_parties(shipment, full=unlocked),
+        unlocked=unlocked,
         details_form=details_form or FullDetailsForm(formdata=None),
         booked=_just_booked(shipment), live_etag=_etag(shipment, "fragment", document),
         refresh_seconds=max(1, int(current_app.config["TRACK_REFRESH_SECONDS"])),

@@ -270,8 +270,9 @@ def first_name(name: str | None) -> str | None:
 
 
 def public_delivery_from(status: str, events: Iterable) -> PublicDelivery | None:
-    """The delivery of a Delivered shipment, from its events oldest first (each with `status`, `occurred_at`
-    and `received_by`); None for any other status."""
+    """The delivery of a Delivered shipment, from its public timeline (events oldest first, each with `status`,
+    `occurred_at` and `received_by`); None for any other status. The one statement of what the public sees of a
+    delivery: the tracking document's `delivery` and the tracking page's "Delivered to …" both come from it."""
     if status != Status.DELIVERED:
         return None
     delivered = [e for e in events if e.status == Status.DELIVERED]
@@ -284,15 +285,3 @@ def attempt_reason_label(code: str | None) -> LazyString | None:
     """What people read for an attempt reason code (public: the tracking page and JSON, emails); None for none."""
     return ATTEMPT_REASONS.get(code or "")
 
-
-def public_delivery(shipment: Shipment) -> PublicDelivery | None:
-    """The same, read from the database (one small query, only for a Delivered shipment)."""
-    if shipment.status != Status.DELIVERED:
-        return None
-    row = db.session.execute(
-        select(TrackingEvent.status, TrackingEvent.occurred_at, DeliveryProof.received_by)
-        .outerjoin(DeliveryProof, DeliveryProof.event_id == TrackingEvent.id)
-        .where(TrackingEvent.shipment_id == shipment.id, TrackingEvent.status == Status.DELIVERED.value)
-        .order_by(TrackingEvent.occurred_at.desc(), TrackingEvent.id.desc()).limit(1)
-    ).first()
-    return public_delivery_from(shipment.status, [row] if row is not None else [])
