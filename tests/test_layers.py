@@ -147,3 +147,21 @@ def test_proofs_of_delivery_enter_only_through_the_status_change_core():
         if found:
             offences[str(path.relative_to(APP))] = sorted(found)
     assert offences == {}
+
+
+def test_the_order_of_a_timeline_is_stated_once():
+    """Events are ordered by time, then by id, in one place (app.services.shipments.queries: events_in_order,
+    OLDEST_FIRST, NEWEST_FIRST): no other module sorts events by their time itself."""
+    home = APP / "services" / "shipments" / "queries.py"
+    offences = {}
+    for path in sorted(APP.rglob("*.py")):
+        if path == home:
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _called_name(node.func) in {"order_by", "over"}:
+                arguments = [*node.args, *(keyword.value for keyword in node.keywords)]
+                if any(isinstance(inner, ast.Attribute) and inner.attr == "occurred_at"
+                       for argument in arguments for inner in ast.walk(argument)):
+                    offences.setdefault(str(path.relative_to(APP)), []).append(node.lineno)
+    assert offences == {}

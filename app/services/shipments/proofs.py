@@ -43,7 +43,7 @@ from app.extensions import db
 from app.models import DeliveryProof, Shipment, TrackingEvent
 from app.models.delivery_proof import RECEIVED_BY_MAX
 from app.services.shipments.evidence_images import MAX_UPLOAD_BYTES, CleanImage, clean_image
-from app.services.shipments.queries import find_shipment
+from app.services.shipments.queries import NEWEST_FIRST, find_shipment
 from app.services.shipments.storage import FileStore, StorageError, StoredFileMissing, open_store
 
 # Why a delivery attempt failed: the code is what clients send (`attempt_reason`), the label what people read.
@@ -218,7 +218,7 @@ def proofs_for_shipment(shipment: Shipment) -> list[tuple[TrackingEvent, Deliver
     rows = db.session.execute(
         select(TrackingEvent, DeliveryProof).join(DeliveryProof, DeliveryProof.event_id == TrackingEvent.id)
         .where(DeliveryProof.shipment_id == shipment.id)
-        .order_by(TrackingEvent.occurred_at.desc(), TrackingEvent.id.desc())
+        .order_by(*NEWEST_FIRST)
     )
     return [(event, proof) for event, proof in rows]
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import and_, bindparam, func, literal, or_, select, text, tuple_, update
+from sqlalchemy import bindparam, literal, select, text, tuple_, update
 
 from app.domain.status import Status, allowed_next_statuses, canonical_status
 from app.domain.timeutil import utcnow
@@ -35,7 +35,7 @@ from app.models import Shipment, TrackingEvent
 from app.services.outbox import queueing as outbox
 from app.services.outbox.webhooks import queue_webhook_deliveries
 from app.services.shipments import proofs, tracking_cache
-from app.services.shipments.queries import shipment_not_found
+from app.services.shipments.queries import NEWEST_FIRST, held_from_query, shipment_not_found
 from app.services.staff.audit import record_audits
 
 # Rounds of the compare-and-set: a change that lost a race is checked again and retried this many times in all.
@@ -184,29 +184,19 @@ def _load(condition) -> dict[int, _Current]:
 
 def _add_event_context(todo: dict[int, _Current], changes: Sequence[StatusChange], same_place: bool) -> None:
     """The latest event's location (for "already there") of shipments asked for their own status again, and the
-    held-from status (status.held_from_timeline's rule: the latest event that is not On Hold) of shipments On
-    Hold, for all of them in one query."""
+    held-from status (queries.held_from_query) of shipments On Hold, for all of them in one query."""
     needed = {row.id: row for index, row in todo.items()
               if row.status == Status.ON_HOLD or (same_place and row.status == changes[index].status)}
     if not needed:
         return
-    newest_first = (_EVENTS.c.occurred_at.desc(), _EVENTS.c.id.desc())
-    ranked = select(
-        _EVENTS.c.shipment_id, _EVENTS.c.status, _EVENTS.c.location,
-        func.row_number().over(partition_by=_EVENTS.c.shipment_id, order_by=newest_first).label("newest"),
-        func.row_number().over(partition_by=(_EVENTS.c.shipment_id, _EVENTS.c.status == Status.ON_HOLD.value),
-                               order_by=newest_first).label("newest_of_kind"),
-    ).where(_EVENTS.c.shipment_id.in_(list(needed))).subquery()
-    rows = db.session.execute(select(ranked.c.shipment_id, ranked.c.status, ranked.c.location, ranked.c.newest)
-                              .where(or_(ranked.c.newest == 1,
-                                         and_(ranked.c.newest_of_kind == 1,
-                                              ranked.c.status != Status.ON_HOLD.value)))).all()
+    latest_location = (select(_EVENTS.c.location).where(_EVENTS.c.shipment_id == _SHIPMENTS.c.id)
+                       .order_by(*NEWEST_FIRST).limit(1).scalar_subquery())
+    rows = db.session.execute(select(_SHIPMENTS.c.id, latest_location.label("latest_location"),
+                                     held_from_query(_SHIPMENTS.c.id).label("held_from"))
+                              .where(_SHIPMENTS.c.id.in_(list(needed)))).all()
     for row in rows:
-        current = needed[row.shipment_id]
-        if row.newest == 1:
-            current.latest_location = row.location
-        if row.status != Status.ON_HOLD:
-            current.held_from = row.status
+        current = needed[row.id]
+        current.latest_location, current.held_from = row.latest_location, row.held_from
 
 
 def _check(change: StatusChange, row: _Current, refuse_same_place: bool) -> ChangeOutcome | None:
