@@ -165,3 +165,24 @@ def test_the_order_of_a_timeline_is_stated_once():
                        for argument in arguments for inner in ast.walk(argument)):
                     offences.setdefault(str(path.relative_to(APP)), []).append(node.lineno)
     assert offences == {}
+
+
+def test_request_bodies_are_read_by_the_forms_alone():
+    """A view never parses a JSON body or a form post itself: app/web/forms.py reads either into a RequestForm and
+    turns its errors into `fields` (field_errors). The API's pydantic schemas read JSON through app/api/contract.py,
+    after the same text checks (json_object_body)."""
+    readers = {APP / "web" / "forms.py": set(), APP / "api" / "contract.py": {"json_object_body"}}
+    offences = {}
+    for path in sorted(APP.rglob("*.py")):
+        allowed = readers.get(path)
+        if allowed == set():
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        found = {name for node in ast.walk(tree) if isinstance(node, ast.Call)
+                 and (name := _called_name(node.func)) in {"get_json", "json_object_body", "getlist"}}
+        found.update(f"{name}()" for node in ast.walk(tree) if isinstance(node, ast.Call)
+                     and isinstance(node.func, ast.Attribute) and (name := node.func.attr) == "field_errors")
+        found -= allowed or set()
+        if found:
+            offences[str(path.relative_to(APP))] = sorted(found)
+    assert offences == {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Response, current_app, request, stream_with_context
 from flask_login import current_user
 
-from app.admin.forms import ShipmentFilterForm, label_batch_request
+from app.admin.forms import LabelBatchForm, ShipmentFilterForm
 from app.admin.routes import bp
 from app.auth.guard import staff_required
 from app.domain.roles import Permission
@@ -14,6 +14,7 @@ from app.extensions import db
 from app.services.shipments.exports import export_csv
 from app.services.shipments.labels import LabelOptions, label_size, print_label, print_labels, shipments_for_labels
 from app.services.shipments.queries import find_shipment
+from app.web.forms import field_errors, read_form
 
 
 @bp.get("/shipments/<tracking_id>/label.pdf")
@@ -30,9 +31,9 @@ def label(tracking_id: str):
 @staff_required(Permission.VIEW_SHIPMENTS)
 def labels():
     """Labels for a selection: JSON `{"tracking_ids": [...], "size"?}` or the dashboard's selection form."""
-    tracking_ids, size = label_batch_request()
-    options = _label_options(size)
-    shipments = shipments_for_labels(tracking_ids)
+    form = read_form(LabelBatchForm)
+    options = _label_options(form.size.data or None)
+    shipments = shipments_for_labels(form.tracking_id_list())
     pdf = print_labels(shipments, options, actor=current_user.username)
     db.session.commit()
     return _pdf_response(pdf, f"labels-{utcnow():%Y%m%d-%H%M%S}.pdf")
@@ -44,7 +45,7 @@ def export_shipments():
     """The dashboard's current selection (search, status, booking dates) as CSV, streamed."""
     form = ShipmentFilterForm(formdata=request.args)
     if not form.validate():
-        raise ValidationError("The export options are not valid.", fields=form.field_errors())
+        raise ValidationError("The export options are not valid.", fields=field_errors(form))
     rows = export_csv(form.to_filter(current_app.config["DISPLAY_TIMEZONE"]),
                       current_app.config["DEFAULT_PHONE_REGION"], actor=current_user.username)
     db.session.commit()  # the export's audit row, before the first row is streamed
