@@ -139,3 +139,82 @@ def test_scan_mode_delivers_a_batch_only_with_who_received_it(app, client, auth)
         "status": "Delivered", "location": "Kochi", "received_by": "Front desk", "tracking_ids": [first, second]})
     assert accepted.status_code == 200 and accepted.get_json()["accepted"] == 2
     assert sorted(proofs(app)) == sorted([(first, "Front desk", None), (second, "Front desk", None)])
+
+
+# --- one way in, whatever the door --------------------------------------------------------------------------------
+
+NO_RECEIVER = "Enter the name of the person who received the parcel."
+HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def written(app) -> tuple[int, ...]:
+    return tuple(count(app, model) for model in (TrackingEvent, DeliveryProof, Notification, AuditEntry))
+
+
+def _staff_page_form(client, auth, tracking_id):
+    response = client.post(f"/admin/shipments/{tracking_id}", headers=HTML, content_type="multipart/form-data",
+                           data={"csrf_token": auth.csrf_token, "status": "Delivered", "location": "Kochi",
+                                 "received_by": "", "attempt_reason": "", "signature": ""})
+    return response.status_code, response.get_data(as_text=True)
+
+
+def _staff_page_json(client, auth, tracking_id):
+    response = client.post(f"/admin/shipments/{tracking_id}", headers=auth.headers(),
+                           json={"status": "Delivered", "location": "Kochi"})
+    return response.status_code, response.get_json()["fields"]["received_by"]
+
+
+def _scan_page_form(client, auth, tracking_id):
+    response = client.post("/admin/scan", headers=HTML, data={
+        "csrf_token": auth.csrf_token, "status": "Delivered", "location": "Kochi", "tracking_id": tracking_id})
+    return response.status_code, response.get_data(as_text=True)
+
+
+def _scan_json(client, auth, tracking_id):
+    response = client.post("/admin/scans", headers=auth.headers(), json={
+        "status": "Delivered", "location": "Kochi", "tracking_ids": [tracking_id]})
+    return response.status_code, response.get_json()["fields"]["received_by"]
+
+
+def _api_one(client, key, tracking_id):
+    response = client.post(f"/api/v1/shipments/{tracking_id}/events", headers=key,
+                           json={"status": "Delivered", "location": "Kochi"})
+    return response.status_code, response.get_json()["errors"]["received_by"]
+
+
+def _api_bulk(client, key, tracking_id):
+    response = client.post("/api/v1/events", headers=key, json={"changes": [
+        {"tracking_id": tracking_id, "status": "Delivered", "location": "Kochi"}]})
+    [result] = response.get_json()["results"]  # each change of a bulk call is refused on its own
+    assert (result["ok"], result["reason"]) == (False, "proof_missing")
+    return 400, result["error"]
+
+
+@pytest.mark.parametrize("door", [_staff_page_form, _staff_page_json, _scan_page_form, _scan_json, _api_one,
+                                  _api_bulk])
+def test_a_delivery_without_who_received_it_is_refused_alike_through_every_door(app, client, auth, key, door):
+    """Every door passes the proof as sent to the status-change core, which checks it: the same refusal, naming
+    received_by, and nothing written (no event, proof, message or audit row)."""
+    tracking_id = book(app, *TO_THE_DOOR)
+    auth.login()
+    before = written(app)
+    status, said = door(client, key if door in (_api_one, _api_bulk) else auth, tracking_id)
+    assert status == 400 and NO_RECEIVER in said
+    assert written(app) == before and status_of(app, tracking_id) == "Out for Delivery"
+
+
+def test_the_status_change_service_refuses_it_too_and_the_paper_route_records_it_as_not_given(app, client, auth):
+    from app.errors import ValidationError
+    from app.services.shipments.status_changes import record_status_change
+
+    tracking_id = book(app, *TO_THE_DOOR)
+    with app.app_context():
+        with pytest.raises(ValidationError) as refused:
+            record_status_change(tracking_id, "Delivered", "Kochi", None, actor="op1", proof_required=True)
+        assert refused.value.fields == {"received_by": NO_RECEIVER}
+        db.session.rollback()
+    auth.login()
+    response = client.post(f"/update/{tracking_id}", json={"status": "Delivered", "location": "Kochi"},
+                           headers=auth.headers())
+    assert response.status_code == 200
+    assert proofs(app) == [(tracking_id, None, None)]

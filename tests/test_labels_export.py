@@ -7,15 +7,20 @@ import os
 import re
 import shutil
 import subprocess
+from datetime import UTC, datetime
 
 import pytest
 from babel.dates import format_date
 from sqlalchemy import select
 
 from app.domain.timeutil import to_local
+from app.errors import ValidationError
 from app.extensions import db
 from app.models import AuditEntry, Shipment
-from app.services.shipments.exports import neutralise_formula
+from app.services.shipments.booking import NewShipment, create_shipment
+from app.services.shipments.dashboard import ShipmentFilter
+from app.services.shipments.exports import export_csv, neutralise_formula
+from app.services.shipments.labels import LabelOptions, print_label, print_labels, shipments_for_labels
 from tests.conftest import VALID_BOOKING
 
 TOOLS = ("pdftoppm", "pdftotext", "pdfinfo", "zbarimg")
@@ -218,3 +223,46 @@ def test_export_of_nothing_is_just_the_header(client, staff):
     response = client.get("/admin/shipments.csv")
     assert response.get_data(as_text=True).splitlines() == [
         "tracking_id,status,created_at,updated_at,sender_name,receiver_name,mobile,email,destination"]
+
+
+# --- audited by the services themselves, whichever door calls them ----------------------------------------------
+
+NEW = NewShipment("Asha Rao", "Vikram Nair", "+919876543210", "vikram@example.com", "Kochi")
+OPTIONS = LabelOptions(size="a6", public_base_url="http://waybill.test", timezone="Asia/Kolkata")
+
+
+def _audit(action: str) -> list[AuditEntry]:
+    return db.session.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)).all()
+
+
+def test_printing_and_exporting_are_audited_once_by_the_service_without_any_request(app_ctx):
+    """What a command or a job calling the services gets: the same one row per action as a page or the API."""
+    first, second = (create_shipment(NEW, actor="setup") for _ in range(2))
+    assert print_label(first, OPTIONS, actor="night-job").startswith(b"%PDF")
+    print_labels(shipments_for_labels([second.tracking_id, first.tracking_id]), OPTIONS, actor="night-job")
+    chunks = export_csv(ShipmentFilter(status="Booked", booked_since=datetime(2026, 5, 1, tzinfo=UTC)), "IN",
+                        actor="night-job")
+    assert [(r.target_type, r.target_id, r.details) for r in _audit("labels_printed")] == [
+        ("shipment", first.tracking_id, {"count": 1, "size": "a6"}),
+        ("shipments", "2 shipments", {"count": 2, "size": "a6",
+                                      "tracking_ids": [second.tracking_id, first.tracking_id]})]
+    [exported] = _audit("shipments_exported")  # audited when asked for, before a row is read
+    assert (exported.details["search"], exported.details["status"], exported.details["booked_to"]) == (
+        False, "Booked", None)
+    assert "".join(chunks).startswith("tracking_id,")
+    assert len(_audit("shipments_exported")) == 1
+
+
+def test_a_staff_booking_is_audited_by_the_booking_service_and_a_customers_is_not(app_ctx):
+    customer = create_shipment(NEW)
+    staff = create_shipment(NEW, actor="integrator", audit_details={"via": "api", "api_key_id": 7})
+    [row] = _audit("shipment_created")
+    assert (row.actor, row.target_id, row.details) == ("integrator", staff.tracking_id,
+                                                       {"via": "api", "api_key_id": 7})
+    assert customer.tracking_id != staff.tracking_id
+
+
+def test_labels_refused_before_printing_audit_nothing(app_ctx):
+    with pytest.raises(ValidationError):
+        print_labels(shipments_for_labels(["FFFFFFFF"]), OPTIONS, actor="night-job")
+    assert _audit("labels_printed") == []

@@ -102,3 +102,88 @@ def test_app_package_binds_no_name_of_its_own_subpackages():
             bound.update(target.id for target in node.targets if isinstance(target, ast.Name))
     own = {path.stem for path in APP.glob("*.py")} | {path.parent.name for path in APP.glob("*/__init__.py")}
     assert bound & own == set()
+
+
+AUDIT_WRITERS = frozenset({"record_audit", "record_audits", "AuditEntry"})
+
+
+def _called_name(function: ast.expr) -> str | None:
+    if isinstance(function, ast.Name):
+        return function.id
+    if isinstance(function, ast.Attribute):
+        return function.attr
+    return None
+
+
+def test_only_the_services_write_audit_rows():
+    """Every staff action is audited (design rule 8) by the service that makes the change, in its transaction:
+    so a change is audited once whichever door it came through (a page, JSON, /api/v1, a command). Blueprints,
+    app/web and the CLI call the service; none of them calls record_audit or builds an AuditEntry. The CLI is an
+    actor like any other and gets no exception: its commands go through the same services."""
+    offences = {}
+    for path in sorted(APP.rglob("*.py")):
+        if path.is_relative_to(APP / "services") or path == APP / "models" / "audit_entry.py":
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        found = {name for node in ast.walk(tree) if isinstance(node, ast.Call)
+                 and (name := _called_name(node.func)) in AUDIT_WRITERS}
+        found.update(alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                     for alias in node.names if alias.name in AUDIT_WRITERS - {"AuditEntry"})
+        if found:
+            offences[str(path.relative_to(APP))] = sorted(found)
+    assert offences == {}
+
+
+def test_proofs_of_delivery_enter_only_through_the_status_change_core():
+    """A proof is sent as the raw fields (and files) of a status change; the core checks and records it, so a
+    page, JSON, /api/v1 and scan mode cannot check it differently or record it apart from its event."""
+    core = {APP / "services" / "shipments" / "status_changes.py", APP / "services" / "shipments" / "proofs.py"}
+    offences = {}
+    for path in sorted(APP.rglob("*.py")):
+        if path in core:
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        found = {name for node in ast.walk(tree) if isinstance(node, ast.Call)
+                 and (name := _called_name(node.func)) in {"check_proof", "record_proofs"}}
+        if found:
+            offences[str(path.relative_to(APP))] = sorted(found)
+    assert offences == {}
+
+
+def test_the_order_of_a_timeline_is_stated_once():
+    """Events are ordered by time, then by id, in one place (app.services.shipments.queries: events_in_order,
+    OLDEST_FIRST, NEWEST_FIRST): no other module sorts events by their time itself."""
+    home = APP / "services" / "shipments" / "queries.py"
+    offences = {}
+    for path in sorted(APP.rglob("*.py")):
+        if path == home:
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _called_name(node.func) in {"order_by", "over"}:
+                arguments = [*node.args, *(keyword.value for keyword in node.keywords)]
+                if any(isinstance(inner, ast.Attribute) and inner.attr == "occurred_at"
+                       for argument in arguments for inner in ast.walk(argument)):
+                    offences.setdefault(str(path.relative_to(APP)), []).append(node.lineno)
+    assert offences == {}
+
+
+def test_request_bodies_are_read_by_the_forms_alone():
+    """A view never parses a JSON body or a form post itself: app/web/forms.py reads either into a RequestForm and
+    turns its errors into `fields` (field_errors). The API's pydantic schemas read JSON through app/api/contract.py,
+    after the same text checks (json_object_body)."""
+    readers = {APP / "web" / "forms.py": set(), APP / "api" / "contract.py": {"json_object_body"}}
+    offences = {}
+    for path in sorted(APP.rglob("*.py")):
+        allowed = readers.get(path)
+        if allowed == set():
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        found = {name for node in ast.walk(tree) if isinstance(node, ast.Call)
+                 and (name := _called_name(node.func)) in {"get_json", "json_object_body", "getlist"}}
+        found.update(f"{name}()" for node in ast.walk(tree) if isinstance(node, ast.Call)
+                     and isinstance(node.func, ast.Attribute) and (name := node.func.attr) == "field_errors")
+        found -= allowed or set()
+        if found:
+            offences[str(path.relative_to(APP))] = sorted(found)
+    assert offences == {}

@@ -186,3 +186,46 @@ def test_status_counts(app_ctx):
     record_status_change(tid, "Picked Up", "Hub", None, actor="op1")
     db.session.commit()
     assert service.status_counts() == {"Booked": 1, "Picked Up": 1}
+
+
+def test_every_reader_of_a_timeline_follows_its_one_order_and_one_held_from_rule(app_ctx):
+    """Staff timeline, customer timelines (page, messages), the public document, the held-from query and the
+    status-change core all read a timeline one way: by time, then by id for events of one instant."""
+    import json
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from app.domain.status import held_from_timeline
+    from app.domain.timeutil import utcnow
+    from app.services.outbox.messages import load_facts
+    from app.services.shipments.public_document import public_timeline, public_tracking_document
+
+    shipment = book()
+    record_status_change(shipment.tracking_id, "Picked Up", "Hub", None, actor="op1")
+    # Two events of one instant, then a hold: the later written of the two (the larger id) is the one held from.
+    tied, later = utcnow() + timedelta(minutes=1), utcnow() + timedelta(minutes=2)
+    for status, at in (("Out for Delivery", tied), ("In Transit", tied), ("On Hold", later)):
+        db.session.add(TrackingEvent(shipment_id=shipment.id, status=status, location="Kochi Hub", actor="op1",
+                                     occurred_at=at))
+        db.session.flush()
+    db.session.execute(Shipment.__table__.update().where(Shipment.__table__.c.id == shipment.id)
+                       .values(status="On Hold", updated_at=later))
+    db.session.commit()
+    expected = ["Booked", "Picked Up", "Out for Delivery", "In Transit", "On Hold"]
+    shipment = service.find_shipment(shipment.tracking_id)
+
+    assert [e.status for e in service.timeline(shipment)] == expected
+    assert [e.status for e in service.customer_timelines([shipment.id])[shipment.id]] == expected
+    assert [e.status for e in public_timeline(shipment.id)] == expected
+    assert [e.status for e in load_facts([SimpleNamespace(shipment_id=shipment.id)]).events[shipment.id]] == expected
+    with app_ctx.test_request_context():  # the document holds the tracking page's URL
+        document = public_tracking_document(shipment.tracking_id)
+    assert [e["status"] for e in json.loads(document.body)["events"]] == expected
+
+    assert service.held_from(shipment) == held_from_timeline(expected) == "In Transit"
+    assert service.next_statuses(shipment) == ["In Transit"]
+    with pytest.raises(InvalidTransition) as refused:  # the core asks the same query
+        record_status_change(shipment.tracking_id, "Out for Delivery", "Hub", None, actor="op1")
+    assert refused.value.extra["allowed"] == ["In Transit"]
+    db.session.rollback()
+    record_status_change(shipment.tracking_id, "In Transit", "Kochi Hub", None, actor="op1")

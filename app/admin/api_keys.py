@@ -29,7 +29,7 @@ from app.models.api_key import KEY_NAME_MAX
 from app.models.user import USERNAME_MAX
 from app.services.staff.api_keys import create_api_key, get_api_key, list_api_keys, revoke_api_key
 from app.services.staff.users import list_users
-from app.web.forms import RequestForm, refused_on_page, strip
+from app.web.forms import RequestForm, answers_json, refused_on_page, strip
 
 EXPIRY_HINT = "Optional. A date and time (in the display time zone unless it names an offset); empty: no expiry."
 
@@ -107,7 +107,7 @@ def _ask_revoke(key_id: int) -> Question:
 def revoke_api_key_view(key_id: int):
     record = revoke_api_key(key_id, actor=current_user.username)
     db.session.commit()
-    if request.is_json or not wants_html():
+    if answers_json():
         return jsonify(api_key_to_dict(record))
     flash(f"Revoked the key {record.prefix}… ({record.name}).", "success")
     return redirect(url_for("admin.api_keys"))

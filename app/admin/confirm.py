@@ -13,7 +13,7 @@ from functools import wraps
 
 from flask import render_template, request
 
-from app.errors import wants_html
+from app.web.forms import answers_json
 
 CONFIRM_FIELD = "confirm"
 CONFIRMED = "yes"
@@ -34,7 +34,7 @@ def needs_confirmation() -> bool:
     """True for a GET, and for a browser's POST that has not said yes yet."""
     if request.method == "GET":
         return True
-    if request.is_json or not wants_html():
+    if answers_json():
         return False
     return request.form.get(CONFIRM_FIELD) != CONFIRMED
 

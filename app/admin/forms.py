@@ -1,12 +1,20 @@
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import request
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import DateField, HiddenField, IntegerField, PasswordField, SelectChoice, SelectField, StringField
+from wtforms import (
+    DateField,
+    FloatField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.validators import ValidationError as FieldError
 
@@ -19,12 +27,11 @@ from app.models.audit_entry import ACTOR_MAX, TARGET_ID_MAX, TARGET_TYPE_MAX
 from app.models.user import USERNAME_MAX
 from app.services.shipments.dashboard import ShipmentFilter
 from app.services.shipments.evidence_images import MAX_UPLOAD_BYTES
-from app.services.shipments.proofs import signature_from_data_url
 from app.services.staff.audit import ACTIONS, AUDIT_MAX_PAGE, AuditFilter
 from app.services.staff.passwords import PASSWORD_MAX
-from app.services.staff.users import USERNAME_RULE
+from app.services.staff.users import USERNAME_RULE, UserChanges
 from app.shipments.forms import StatusUpdateForm
-from app.web.forms import RequestForm, json_object_body, strip
+from app.web.forms import RequestForm, TextListField, TrueFalseField, strip
 from app.web.templating import action_label
 
 # Dates outside these bounds are typing mistakes, and would overflow when turned into UTC instants.
@@ -72,23 +79,19 @@ class ShipmentFilterForm(FlaskForm):
                               newest_first=self.sort.data != "oldest", page=self.page.data or 1,
                               booked_since=since, booked_before=before)
 
-    def field_errors(self) -> dict[str, str]:
-        return {name: messages[0] for name, messages in self.errors.items() if messages}
 
+class LabelBatchForm(RequestForm):
+    """A batch of labels (or of an import's IDs): JSON `{"tracking_ids": [...], "size"?}` or the dashboard's
+    selection form (repeated `tracking_ids` fields) or an import's result page (one field of IDs separated by
+    spaces or commas). Which IDs exist is the labels service's call."""
+    tracking_ids = TextListField()
+    size = StringField(filters=[strip])
 
-def label_batch_request() -> tuple[list[str], str | None]:
-    """The tracking IDs and label size of a batch-label request: JSON `{"tracking_ids": [...], "size"?}` or the
-    dashboard's selection form (repeated `tracking_ids` fields, or one field of IDs separated by spaces/commas)."""
-    if request.is_json:
-        body = json_object_body()
-        ids, size = body.get("tracking_ids"), body.get("size")
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise ValidationError(fields={"tracking_ids": "Must be a list of tracking IDs."})
-        if size is not None and not isinstance(size, str):
-            raise ValidationError(fields={"size": "Must be a string."})
-        return ids, size
-    ids = [part for value in request.form.getlist("tracking_ids") for part in value.replace(",", " ").split()]
-    return ids, request.form.get("size") or None
+    def tracking_id_list(self) -> list[str]:
+        """Each value that reads as one tracking ID (spaces and hyphens in it allowed), else the IDs in it
+        separated by spaces or commas."""
+        return [part for value in self.tracking_ids.data
+                for part in ([value] if normalise_tracking_id(value) else value.replace(",", " ").split())]
 
 
 class ImportForm(FlaskForm):
@@ -153,9 +156,6 @@ class AuditFilterForm(FlaskForm):
     def has_filters(self) -> bool:
         return any((self.actor.data, self.action.data, self.target.data, self.since.data, self.until.data))
 
-    def field_errors(self) -> dict[str, str]:
-        return {name: messages[0] for name, messages in self.errors.items() if messages}
-
 
 ROLE_CHOICES = [SelectChoice(role, role.capitalize()) for role in ROLES]
 
@@ -170,41 +170,56 @@ class NewUserForm(RequestForm):
         InputRequired(_l("Enter an initial password.")), Length(max=PASSWORD_MAX)])
 
 
-class RoleForm(FlaskForm):
-    """One account's page: change the role (CSRF is checked for every POST by app.auth.guard)."""
-
-    class Meta:
-        csrf = False
-
+class UserChangesForm(RequestForm):
+    """Changes to one account: any of role, active, password as JSON, or one of its page's forms (the role, the
+    deactivate/reactivate button, a new password). Which role and password are acceptable is the service's call."""
     role = SelectField(_l("Role"), choices=ROLE_CHOICES, validate_choice=False)
+    active = TrueFalseField()
+    password = PasswordField(_l("New password"), validators=[Length(max=PASSWORD_MAX)])
+
+    def validate_password(self, field) -> None:
+        if field.raw_data and not field.data:  # sent, but empty
+            raise FieldError(gettext("Enter a new password."))
+
+    def to_changes(self) -> UserChanges:
+        """The changes asked for; ValidationError when there are none."""
+        changes = UserChanges(role=self.role.data, active=self.active.data, password=self.password.data)
+        if changes == UserChanges():
+            raise ValidationError("Send at least one of role, active, password.")
+        return changes
 
 
-class ActiveForm(FlaskForm):
-    class Meta:
-        csrf = False
+class WebhookForm(RequestForm):
+    """A new webhook subscription, from the admin page's form or JSON {"url", "events", "description"?}; what is
+    acceptable (https, a public host, known events) is the webhooks service's call."""
+    url = StringField()
+    events = TextListField()
+    description = StringField()
 
-    active = HiddenField()
+
+class HoursField(FloatField):
+    """A number of hours: the form's text, or a JSON number."""
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError("A number of hours.") from None
 
 
-class SetPasswordForm(FlaskForm):
-    class Meta:
-        csrf = False
-
-    password = PasswordField(_l("New password"), validators=[InputRequired(_l("Enter a new password.")),
-                                                         Length(max=PASSWORD_MAX)])
+class RotateSecretForm(RequestForm):
+    """Rotating a webhook's signing secret: how long the old one keeps signing (optional)."""
+    overlap_hours = HoursField(validators=[Optional()])
 
 
 class StaffUpdateForm(StatusUpdateForm):
     """A shipment page's update form: the status change with its proof of delivery, as multipart/form-data (the
     CSRF token is checked for every POST by app.auth.guard). `signature` is the drawn signature as a PNG data
-    URL (filled by static/js/signature.js), `photo` an uploaded JPEG or PNG."""
+    URL (filled by static/js/signature.js; the status change decodes and checks it), `photo` an uploaded JPEG or
+    PNG."""
 
     signature = HiddenField()
     photo = FileField(_l("Photo of the delivery (optional)"))
-
-    def signature_png(self) -> bytes | None:
-        """The drawn signature's PNG bytes, or None; ValidationError naming `signature` if it is not one."""
-        return signature_from_data_url(self.signature.data if isinstance(self.signature.data, str) else None)
 
     def photo_bytes(self) -> bytes | None:
         """The uploaded photo's bytes (at most one more than the limit, so an oversized one is told apart)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Response, current_app, request, stream_with_context
 from flask_login import current_user
 
-from app.admin.forms import ShipmentFilterForm, label_batch_request
+from app.admin.forms import LabelBatchForm, ShipmentFilterForm
 from app.admin.routes import bp
 from app.auth.guard import staff_required
 from app.domain.roles import Permission
@@ -12,9 +12,9 @@ from app.domain.timeutil import utcnow
 from app.errors import ValidationError
 from app.extensions import db
 from app.services.shipments.exports import export_csv
-from app.services.shipments.labels import LabelOptions, label_size, render_labels, shipments_for_labels
+from app.services.shipments.labels import LabelOptions, label_size, print_label, print_labels, shipments_for_labels
 from app.services.shipments.queries import find_shipment
-from app.services.staff.audit import record_audit
+from app.web.forms import field_errors, read_form
 
 
 @bp.get("/shipments/<tracking_id>/label.pdf")
@@ -22,9 +22,7 @@ from app.services.staff.audit import record_audit
 def label(tracking_id: str):
     options = _label_options(request.args.get("size"))
     shipment = find_shipment(tracking_id)
-    pdf = render_labels([shipment], options)
-    record_audit("labels_printed", actor=current_user.username, target_type="shipment",
-                 target_id=shipment.tracking_id, details={"count": 1, "size": options.size})
+    pdf = print_label(shipment, options, actor=current_user.username)
     db.session.commit()
     return _pdf_response(pdf, f"label-{shipment.tracking_id}.pdf")
 
@@ -33,14 +31,10 @@ def label(tracking_id: str):
 @staff_required(Permission.VIEW_SHIPMENTS)
 def labels():
     """Labels for a selection: JSON `{"tracking_ids": [...], "size"?}` or the dashboard's selection form."""
-    tracking_ids, size = label_batch_request()
-    options = _label_options(size)
-    shipments = shipments_for_labels(tracking_ids)
-    pdf = render_labels(shipments, options)
-    record_audit("labels_printed", actor=current_user.username, target_type="shipments",
-                 target_id=f"{len(shipments)} shipments",
-                 details={"count": len(shipments), "size": options.size,
-                          "tracking_ids": [s.tracking_id for s in shipments[:50]]})
+    form = read_form(LabelBatchForm)
+    options = _label_options(form.size.data or None)
+    shipments = shipments_for_labels(form.tracking_id_list())
+    pdf = print_labels(shipments, options, actor=current_user.username)
     db.session.commit()
     return _pdf_response(pdf, f"labels-{utcnow():%Y%m%d-%H%M%S}.pdf")
 
@@ -51,14 +45,10 @@ def export_shipments():
     """The dashboard's current selection (search, status, booking dates) as CSV, streamed."""
     form = ShipmentFilterForm(formdata=request.args)
     if not form.validate():
-        raise ValidationError("The export options are not valid.", fields=form.field_errors())
-    filters = form.to_filter(current_app.config["DISPLAY_TIMEZONE"])
-    record_audit("shipments_exported", actor=current_user.username, target_type="shipments",
-                 details={"search": bool(filters.text), "status": filters.status,
-                          "booked_from": request.args.get("booked_from") or None,
-                          "booked_to": request.args.get("booked_to") or None})
-    db.session.commit()
-    rows = export_csv(filters, current_app.config["DEFAULT_PHONE_REGION"])
+        raise ValidationError("The export options are not valid.", fields=field_errors(form))
+    rows = export_csv(form.to_filter(current_app.config["DISPLAY_TIMEZONE"]),
+                      current_app.config["DEFAULT_PHONE_REGION"], actor=current_user.username)
+    db.session.commit()  # the export's audit row, before the first row is streamed
     response = Response(stream_with_context(rows), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="shipments-{utcnow():%Y%m%d-%H%M%S}.csv"'
     response.headers["Cache-Control"] = "no-store"

@@ -8,7 +8,7 @@ from flask import Response, render_template, request
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
-from app.admin.forms import ImportForm, label_batch_request
+from app.admin.forms import ImportForm, LabelBatchForm
 from app.admin.routes import bp
 from app.auth.guard import accepts_upload, staff_required
 from app.domain.roles import Permission
@@ -19,6 +19,7 @@ from app.services.shipments.exports import neutralise_formula
 from app.services.shipments.imports import MAX_BYTES, ImportRejected, import_bookings, read_bookings_csv
 from app.services.shipments.labels import MAX_LABELS, shipments_for_labels
 from app.shipments.forms import BookingForm
+from app.web.forms import field_errors, read_form
 
 _MULTIPART_OVERHEAD = 64 * 1024
 
@@ -61,8 +62,7 @@ def import_file():
 def imported_tracking_ids():
     """The tracking IDs of an import (posted back from its result page) as CSV, with receiver and destination;
     cells a spreadsheet would read as formulas are neutralised as in the shipments export."""
-    tracking_ids, _size = label_batch_request()
-    shipments = shipments_for_labels(tracking_ids)
+    shipments = shipments_for_labels(read_form(LabelBatchForm).tracking_id_list())
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(("tracking_id", "receiver_name", "destination", "status"))
@@ -85,7 +85,7 @@ def _validated_bookings(rows):
         if form.validate():
             bookings.append(form.to_new_shipment())
         else:
-            problems.append({"line": row.line, "fields": form.field_errors()})
+            problems.append({"line": row.line, "fields": field_errors(form)})
     if problems:
         raise ImportRejected(f"{len(problems)} of {len(rows)} rows are not valid: nothing was imported.",
                              rows=problems)

@@ -8,16 +8,17 @@ from wtforms import SelectChoice
 from app.admin.forms import AuditFilterForm, ShipmentFilterForm, StaffUpdateForm
 from app.auth.guard import accepts_upload, staff_required
 from app.domain.roles import Permission, may
-from app.errors import Conflict, InvalidTransition, StoreUnavailable, ValidationError, wants_html
+from app.errors import DomainError, ValidationError, wants_html
 from app.extensions import db
 from app.notifications.serializers import preferences_to_dict
 from app.services.outbox.preferences import shipment_preferences
 from app.services.shipments.dashboard import list_shipments, shipment_record, status_tally
 from app.services.shipments.evidence_images import MAX_UPLOAD_BYTES
-from app.services.shipments.proofs import ATTEMPT_REASONS, check_proof, proofs_for_shipment, record_proof
+from app.services.shipments.proofs import ATTEMPT_REASONS, proofs_for_shipment
 from app.services.shipments.queries import status_counts
 from app.services.shipments.status_changes import record_status_change
 from app.services.staff.audit import list_audit
+from app.web.forms import field_errors, refused_on_page
 from app.web.serializers import audit_entry_to_dict, audit_page_to_dict, proof_to_dict, shipment_to_dict
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -32,7 +33,7 @@ def dashboard():
         return jsonify({"counts": status_counts()})
     form = ShipmentFilterForm(formdata=request.args)
     if not form.validate():
-        raise ValidationError("The search options are not valid.", fields=form.field_errors())
+        raise ValidationError("The search options are not valid.", fields=field_errors(form))
     results = list_shipments(form.to_filter(current_app.config["DISPLAY_TIMEZONE"]),
                              current_app.config["DEFAULT_PHONE_REGION"])
     return render_template("admin/dashboard.html", form=form, tally=status_tally(), results=results)
@@ -58,25 +59,19 @@ def shipment_detail(tracking_id: str):
 def record_update(tracking_id: str):
     """The update form on a shipment's page, with its proof of delivery (required here: the receiver's name for
     Delivered, a reason for Delivery Attempted). Errors re-render the page with the values kept (PRG on
-    success); nothing is written, and no file stored, unless everything is right."""
+    success); JSON clients get the refusal as JSON. Nothing is written, and no file stored, unless everything is
+    right."""
     form = StaffUpdateForm.from_request()
-    if not form.validate():
-        return _detail_page(tracking_id, form, 400)
     try:
-        proof = check_proof(form.status.data, form.received_by.data, form.attempt_reason.data, required=True,
-                            signature=form.signature_png(), photo=form.photo_bytes())
-    except ValidationError as error:
-        for name, message in error.fields.items():
-            getattr(form, name).errors = [message]
-        return _detail_page(tracking_id, form, 400)
-    try:
-        shipment, event = record_status_change(tracking_id, form.status.data, form.location.data,
-                                               form.note.data, actor=current_user.username,
-                                               customer_message=form.customer_message.data)
-        record_proof(event, proof)
-    except (InvalidTransition, Conflict, StoreUnavailable) as error:
-        db.session.rollback()
-        return _detail_page(tracking_id, form, error.status_code, error.message)
+        form.validate_or_raise()
+        shipment, event = record_status_change(
+            tracking_id, form.status.data, form.location.data, form.note.data, actor=current_user.username,
+            customer_message=form.customer_message.data, received_by=form.received_by.data,
+            attempt_reason=form.attempt_reason.data, signature=form.signature.data or None,
+            photo=form.photo_bytes(), proof_required=True)
+    except DomainError as error:
+        problem = refused_on_page(error, form)
+        return _detail_page(tracking_id, form, error.status_code, problem)
     db.session.commit()
     flash(gettext("Status updated: %(status)s at %(location)s.", status=event.status, location=event.location),
           "success")
@@ -99,7 +94,7 @@ def audit():
     if not form.validate():
         if wants_html():  # the filters again, with the problems beside them
             return render_template("admin/audit.html", form=form, results=None), 400
-        raise ValidationError("The audit filters are not valid.", fields=form.field_errors())
+        raise ValidationError("The audit filters are not valid.", fields=field_errors(form))
     results = list_audit(form.to_filter(current_app.config["DISPLAY_TIMEZONE"]), page=form.page.data or 1)
     if not wants_html():
         return jsonify(audit_page_to_dict(results))

@@ -13,15 +13,14 @@ from flask_babel import gettext
 from flask_login import current_user
 
 from app.admin.confirm import Question, confirm_first, confirmation_page, needs_confirmation
-from app.admin.forms import ActiveForm, NewUserForm, RoleForm, SetPasswordForm
+from app.admin.forms import NewUserForm, UserChangesForm
 from app.admin.routes import bp
 from app.auth.guard import current_staff_session, staff_required
 from app.domain.roles import ROLE_DESCRIPTIONS, Permission
-from app.errors import DomainError, ValidationError, wants_html
+from app.errors import DomainError, wants_html
 from app.extensions import db
 from app.services.staff.sessions import live_sessions
 from app.services.staff.users import (
-    UserChanges,
     create_user,
     end_sessions_of,
     get_user,
@@ -30,10 +29,8 @@ from app.services.staff.users import (
     unlock_user,
     update_user,
 )
-from app.web.forms import json_object_body, refused_on_page
+from app.web.forms import answers_json, read_form, refused_on_page
 from app.web.serializers import user_to_dict
-
-CHANGE_FIELDS = {"role": str, "active": bool, "password": str}
 
 
 @bp.get("/users")
@@ -74,11 +71,11 @@ def user_detail(username: str):
 @bp.post("/users/<username>")
 @staff_required(Permission.MANAGE_STAFF)
 def change_staff_account(username: str):
-    changes = _changes_from_json() if request.is_json else _changes_from_form()
-    if changes.active is False and needs_confirmation():
-        return confirmation_page(_ask_deactivate(username))
     this = current_staff_session()
     try:
+        changes = read_form(UserChangesForm).to_changes()
+        if changes.active is False and needs_confirmation():
+            return confirmation_page(_ask_deactivate(username))
         user = update_user(username, changes, actor=current_user.username,
                            bootstrap_admin=current_app.config.get("ADMIN_USERNAME"),
                            keep_session_id=this.id if this else None)
@@ -115,11 +112,6 @@ def _ask_end_sessions(username: str) -> Question:
                     button=gettext("End all sessions"), back_url=url_for("admin.user_detail", username=user.username))
 
 
-def _json_answer() -> bool:
-    """A JSON body, or no body and an Accept that prefers JSON (curl -X POST -H 'Accept: application/json')."""
-    return request.is_json or not wants_html()
-
-
 @bp.route("/users/<username>/sessions/end", methods=["GET", "POST"])
 @staff_required(Permission.MANAGE_STAFF)
 @confirm_first(_ask_end_sessions)
@@ -127,7 +119,7 @@ def end_staff_sessions(username: str):
     """Sign an account out everywhere."""
     ended = end_sessions_of(username, actor=current_user.username)
     db.session.commit()
-    if _json_answer():
+    if answers_json():
         return jsonify({"username": get_user(username).username, "sessions_ended": ended})
     flash(gettext("Ended %(count)s session(s) of %(username)s.", count=ended, username=username), "info")
     return redirect(url_for("admin.user_detail", username=username))
@@ -138,39 +130,11 @@ def end_staff_sessions(username: str):
 def unlock_staff_account(username: str):
     was_locked = unlock_user(username, actor=current_user.username)
     db.session.commit()
-    if _json_answer():
+    if answers_json():
         return jsonify({"username": get_user(username).username, "was_locked": was_locked})
     flash(gettext("%(username)s may sign in again.", username=username) if was_locked
           else gettext("%(username)s was not locked.", username=username), "info")
     return redirect(url_for("admin.user_detail", username=username))
-
-
-def _changes_from_json() -> UserChanges:
-    body = json_object_body()
-    fields = {name: "Unknown field." for name in body if name not in CHANGE_FIELDS}
-    for name, kind in CHANGE_FIELDS.items():
-        if name in body and not isinstance(body[name], kind):
-            fields[name] = "Must be true or false." if kind is bool else "Must be a string."
-    if fields:
-        raise ValidationError(fields=fields)
-    if not body:
-        raise ValidationError("Send at least one of role, active, password.")
-    return UserChanges(role=body.get("role"), active=body.get("active"), password=body.get("password"))
-
-
-def _changes_from_form() -> UserChanges:
-    """One of the account page's forms: role, active (true/false) or a new password."""
-    if "role" in request.form:
-        return UserChanges(role=RoleForm().role.data)
-    if "active" in request.form:
-        value = ActiveForm().active.data
-        if value not in ("true", "false"):
-            raise ValidationError(fields={"active": "Must be true or false."})
-        return UserChanges(active=value == "true")
-    form = SetPasswordForm()
-    if not form.validate():
-        raise ValidationError(fields={name: messages[0] for name, messages in form.errors.items()})
-    return UserChanges(password=form.password.data)
 
 
 def _refused(error: DomainError, username: str):
@@ -187,9 +151,9 @@ def _list_page(form: NewUserForm, accounts, status_code: int = 200, problem: str
 
 
 def _detail_page(user, status_code: int = 200, problem: str | None = None):
-    role_form = RoleForm(formdata=None, role=user.role)
-    page = render_template("admin/user.html", user=user, role_form=role_form, password_form=SetPasswordForm(
-        formdata=None), sessions=live_sessions(user.id), locked_until=lock_status().get(user.username.lower()),
+    page = render_template("admin/user.html", user=user, role_form=UserChangesForm(formdata=None, role=user.role),
+        password_form=UserChangesForm(formdata=None), sessions=live_sessions(user.id),
+        locked_until=lock_status().get(user.username.lower()),
         bootstrap=(current_app.config.get("ADMIN_USERNAME") or "").lower() == user.username.lower(),
         problem=problem)
     return page, status_code

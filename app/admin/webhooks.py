@@ -10,40 +10,21 @@ Answers that show a secret carry `Cache-Control: no-store`.
 """
 from __future__ import annotations
 
-from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask import flash, jsonify, redirect, render_template, url_for
 from flask_babel import gettext
 from flask_login import current_user
 
 from app.admin.confirm import Question, confirm_first
+from app.admin.forms import RotateSecretForm, WebhookForm
 from app.admin.routes import bp
 from app.auth.guard import staff_required
 from app.domain.roles import Permission
-from app.errors import DomainError, ValidationError, wants_html
+from app.errors import DomainError, wants_html
 from app.extensions import db
 from app.services.outbox import webhooks
-from app.web.forms import UNKNOWN_FIELD, json_object_body
+from app.web.forms import answers_json, read_form
 
-CREATE_FIELDS = frozenset({"url", "events", "description"})
 NO_STORE = {"Cache-Control": "no-store"}  # on answers that show a signing secret
-ROTATE_FIELDS = frozenset({"overlap_hours"})
-
-
-def _json_answer() -> bool:
-    return request.is_json or not wants_html()
-
-
-def _body(allowed: frozenset[str]) -> dict:
-    """The JSON body (an object of known fields only), or the form's fields; {} for a bodiless POST."""
-    if request.is_json:
-        body = json_object_body()
-        unknown = {name: UNKNOWN_FIELD for name in body if name not in allowed}
-        if unknown:
-            raise ValidationError(fields=unknown)
-        return body
-    if request.form:
-        return {"url": request.form.get("url"), "events": request.form.getlist("events"),
-                "description": request.form.get("description"), "overlap_hours": request.form.get("overlap_hours")}
-    return {}
 
 
 @bp.get("/webhooks")
@@ -59,18 +40,18 @@ def webhooks_page():
 @bp.post("/webhooks")
 @staff_required(Permission.MANAGE_INTEGRATIONS)
 def create_webhook():
-    body = _body(CREATE_FIELDS)
+    form = read_form(WebhookForm)
     try:
         subscription, secret = webhooks.create_subscription(
-            current_user.id, body.get("url"), body.get("events"), body.get("description"),
-            actor=current_user.username)
+            current_user.id, form.url.data, form.events.data, form.description.data, actor=current_user.username)
     except DomainError as error:
-        if _json_answer():
+        if answers_json():
             raise
         db.session.rollback()
-        return _page(webhooks.overview(owner_id=current_user.id), error.status_code, problem=error, entered=body)
+        return _page(webhooks.overview(owner_id=current_user.id), error.status_code, problem=error,
+                     entered=form.data)
     db.session.commit()
-    if _json_answer():
+    if answers_json():
         return jsonify({**webhooks.subscription_document(subscription), "secret": secret}), 201, NO_STORE
     # The secret is on this page only: never in a flash message (the session) or a URL.
     return *_page(webhooks.overview(owner_id=current_user.id), 201, secret=(subscription.id, secret)), NO_STORE
@@ -109,7 +90,7 @@ def _set_active(subscription_id: int, active: bool):
     subscription = webhooks.set_active(subscription_id, active, actor=current_user.username,
                                        owner_id=current_user.id)
     db.session.commit()
-    if _json_answer():
+    if answers_json():
         return jsonify(webhooks.subscription_document(subscription))
     flash(gettext("Webhook #%(id)s enabled.", id=subscription_id) if active
           else gettext("Webhook #%(id)s disabled.", id=subscription_id), "success")
@@ -119,17 +100,11 @@ def _set_active(subscription_id: int, active: bool):
 @bp.post("/webhooks/<int:subscription_id>/rotate")
 @staff_required(Permission.MANAGE_INTEGRATIONS)
 def rotate_webhook_secret(subscription_id: int):
-    body = _body(ROTATE_FIELDS)
-    overlap = body.get("overlap_hours")
-    if isinstance(overlap, str):
-        try:
-            overlap = float(overlap) if overlap.strip() else None
-        except ValueError:
-            raise ValidationError(fields={"overlap_hours": "A number of hours."}) from None
+    overlap = read_form(RotateSecretForm).overlap_hours.data
     subscription, secret = webhooks.rotate_secret(subscription_id, actor=current_user.username,
                                                   overlap_hours=overlap, owner_id=current_user.id)
     db.session.commit()
-    if _json_answer():
+    if answers_json():
         return jsonify({**webhooks.subscription_document(subscription), "secret": secret}), 200, NO_STORE
     return *_page(webhooks.overview(owner_id=current_user.id), secret=(subscription.id, secret)), NO_STORE
 
@@ -140,7 +115,7 @@ def rotate_webhook_secret(subscription_id: int):
 def delete_webhook(subscription_id: int):
     webhooks.delete_subscription(subscription_id, actor=current_user.username, owner_id=current_user.id)
     db.session.commit()
-    if _json_answer():
+    if answers_json():
         return jsonify({"id": subscription_id, "deleted": True})
     flash(gettext("Webhook #%(id)s deleted.", id=subscription_id), "success")
     return redirect(url_for("admin.webhooks_page"))
@@ -151,7 +126,7 @@ def delete_webhook(subscription_id: int):
 def replay_webhook_delivery(delivery_id: int):
     notification = webhooks.replay_delivery(delivery_id, actor=current_user.username, owner_id=current_user.id)
     db.session.commit()
-    if _json_answer():
+    if answers_json():
         return jsonify({"id": notification.id, "event_id": webhooks.event_id_of(notification.id),
                         "state": notification.state})
     flash(gettext("Delivery #%(id)s will be sent again.", id=delivery_id), "success")

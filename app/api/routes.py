@@ -32,10 +32,8 @@ from app.extensions import db, limiter
 from app.services.shipments import labels, status_changes
 from app.services.shipments.booking import create_shipment
 from app.services.shipments.feed import FeedFilter, shipment_feed
-from app.services.shipments.proofs import check_proof
 from app.services.shipments.queries import find_shipment, next_statuses, timeline
 from app.services.shipments.status_changes import record_status_change
-from app.services.staff.audit import record_audit
 from app.services.staff.idempotency import (
     StoredAnswer,
     claim_or_replay,
@@ -77,9 +75,8 @@ def book_shipment(body: NewShipment):
         if isinstance(claim, StoredAnswer):
             db.session.rollback()
             return _created(claim.body, replayed=True)
-    shipment = create_shipment(form.to_new_shipment(), actor=current_user.username)
-    record_audit("shipment_created", actor=current_user.username, target_type="shipment",
-                 target_id=shipment.tracking_id, details={"via": "api", "api_key_id": g.api_key.id})
+    shipment = create_shipment(form.to_new_shipment(), actor=current_user.username,
+                               audit_details={"via": "api", "api_key_id": g.api_key.id})
     body_out = Shipment.model_validate(_shipment(shipment)).model_dump(mode="json")
     if claim is not None:
         remember_answer(claim, 201, body_out)
@@ -117,9 +114,7 @@ def shipment_label(tracking_id: str, query: LabelOptions):
     options = labels.LabelOptions(size=labels.label_size(query.size),
                                   public_base_url=current_app.config["PUBLIC_BASE_URL"],
                                   timezone=current_app.config["DISPLAY_TIMEZONE"])
-    pdf = labels.render_labels([shipment], options)
-    record_audit("labels_printed", actor=current_user.username, target_type="shipment",
-                 target_id=shipment.tracking_id, details={"count": 1, "size": options.size, "via": "api"})
+    pdf = labels.print_label(shipment, options, actor=current_user.username, via="api")
     db.session.commit()
     response = Response(pdf, mimetype=PDF)
     response.headers["Content-Disposition"] = f'inline; filename="label-{shipment.tracking_id}.pdf"'
@@ -133,10 +128,10 @@ def shipment_label(tracking_id: str, query: LabelOptions):
 def record_event(tracking_id: str, body: NewEvent):
     """Moves the shipment to `status` (the recipient is emailed). A transition the state machine forbids is a
     409 whose `allowed` member lists the statuses allowed next."""
-    proof = check_proof(body.status, body.received_by, body.attempt_reason, required=True)
     shipment, event = record_status_change(tracking_id, body.status, body.location, body.note,
                                            actor=current_user.username, customer_message=body.customer_message,
-                                           proof=proof)
+                                           received_by=body.received_by, attempt_reason=body.attempt_reason,
+                                           proof_required=True)
     db.session.commit()
     recorded = shipment_to_dict(shipment, [event], staff=True)
     return answer(RecordedEvent, {"tracking_id": shipment.tracking_id, "status": shipment.status,

@@ -25,6 +25,7 @@ from app.extensions import db, limiter
 from app.services.staff.sessions import SessionLifetimes, find_live_session, live_sessions
 from app.services.staff.sign_in import LockoutPolicy, end_own_session, sign_in, sign_out
 from app.services.staff.users import change_own_password
+from app.web.forms import answers_json, refused_on_page
 
 bp = Blueprint("auth", __name__)
 BAD_CREDENTIALS = _l("Wrong username or password.")
@@ -81,9 +82,10 @@ def login():
         if current_user.is_authenticated:
             return redirect(safe_next(request.args.get("next")))
         return render_template("auth/login.html", form=form, next=request.args.get("next", ""))
-    if not form.validate():
-        if request.is_json:
-            raise ValidationError(fields=form.field_errors())
+    try:
+        form.validate_or_raise()
+    except ValidationError as error:
+        refused_on_page(error, form)
         return render_template("auth/login.html", form=form, next=request.form.get("next", "")), 400
     remember = bool(form.remember.data)
     outcome = sign_in(form.username.data, form.password.data, remember=remember, policy=lockout_policy(),
@@ -114,7 +116,7 @@ def logout():
         sign_out(current_user, record)
         db.session.commit()
     forget_sign_in()
-    if request.is_json or not wants_html():
+    if answers_json():
         return jsonify({"logged_out": True})
     flash(gettext("You are signed out."), "info")
     return redirect(url_for("auth.login"))
@@ -134,20 +136,13 @@ def account():
 @staff_required(Permission.MANAGE_OWN_ACCOUNT)
 def change_password():
     form = ChangePasswordForm.from_request()
-    if not form.validate():
-        if request.is_json:
-            raise ValidationError(fields=form.field_errors())
-        return _account_page(form, live_sessions(current_user.id), 400)
     this = current_staff_session()
     try:
+        form.validate_or_raise()
         ended = change_own_password(current_user, form.current_password.data, form.new_password.data,
                                     keep_session_id=this.id if this else None)
     except ValidationError as error:
-        if request.is_json:
-            raise
-        db.session.rollback()
-        for name, message in error.fields.items():
-            getattr(form, name).errors = [message]
+        refused_on_page(error, form)
         return _account_page(form, live_sessions(current_user.id), 400)
     db.session.commit()
     if request.is_json:

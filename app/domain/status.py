@@ -68,7 +68,8 @@ def allowed_next_statuses(current: str, held_from: str | None = None) -> list[st
 
 def held_from_timeline(statuses: Iterable[str]) -> str | None:
     """The status a shipment On Hold was held from: the latest status of its timeline (oldest first) that is
-    not On Hold. The one statement of the rule; the database form is shipments.held_from."""
+    not On Hold. The one statement of the rule for a loaded timeline; its one SQL form is
+    app.services.shipments.queries.held_from_query."""
     return next((s for s in reversed(list(statuses)) if s != Status.ON_HOLD), None)
 
 

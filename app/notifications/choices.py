@@ -25,6 +25,7 @@ from app.services.outbox.preferences import (
     choose_by_token,
     unsubscribe_by_token,
 )
+from app.web.forms import refused_on_page
 
 choices_limit = limiter.limit(lambda: current_app.config["RATELIMIT_CHOICES"],
                               error_message=lambda: gettext("Too many requests from your address; try again shortly."))
@@ -45,9 +46,9 @@ def choices(token: str):
         form.validate_or_raise()
         choose_by_token(token, form.choice.data)
     except DomainError as error:
-        if request.is_json or not wants_html() or not getattr(error, "fields", None):
+        if not getattr(error, "fields", None):
             raise
-        db.session.rollback()
+        refused_on_page(error, form)
         return _page(choice_for_token(token), form, saved=False), error.status_code
     db.session.commit()
     if not wants_html():

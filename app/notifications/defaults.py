@@ -2,7 +2,7 @@
 POST sets one channel's (form fields `channel` and `statuses`, or JSON {"channel", "statuses": [...]}); audited."""
 from __future__ import annotations
 
-from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask import flash, jsonify, redirect, render_template, url_for
 from flask_babel import gettext
 from flask_login import current_user
 
@@ -11,10 +11,10 @@ from app.domain.roles import Permission
 from app.domain.status import ALL_STATUSES
 from app.errors import DomainError, wants_html
 from app.extensions import db
-from app.notifications.forms import DefaultsForm, defaults_from_json
+from app.notifications.forms import DefaultsForm
 from app.notifications.routes import OUTBOX, bp
 from app.services.outbox.preferences import CHANNEL_LABELS, channel_defaults, set_channel_defaults
-from app.web.forms import json_object_body
+from app.web.forms import read_form, refused_on_page
 
 
 @bp.get(f"{OUTBOX}/defaults")
@@ -29,19 +29,11 @@ def defaults():
 @staff_required(Permission.MANAGE_SETTINGS)
 def set_defaults():
     try:
-        if request.is_json:
-            channel, statuses = defaults_from_json(json_object_body())
-        else:
-            form = DefaultsForm()
-            form.validate_or_raise()
-            channel, statuses = form.channel.data, list(form.statuses.data or [])
-        set_channel_defaults(channel, statuses, actor=current_user.username)
+        form = read_form(DefaultsForm)
+        channel = form.channel.data
+        set_channel_defaults(channel, list(form.statuses.data or []), actor=current_user.username)
     except DomainError as error:
-        if request.is_json or not wants_html():
-            raise
-        db.session.rollback()
-        return _page(problem=error.message if not getattr(error, "fields", None)
-                     else next(iter(error.fields.values()))), error.status_code
+        return _page(problem=refused_on_page(error)), error.status_code
     db.session.commit()
     if not wants_html():
         return jsonify({"defaults": _statuses_on(channel_defaults())})

@@ -5,15 +5,14 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, RadioField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, NumberRange, Optional
+from wtforms.validators import AnyOf, InputRequired, NumberRange, Optional
 
 from app.domain.status import ALL_STATUSES
-from app.errors import ValidationError
 from app.models.notification import STATES
 from app.models.notification_choice import CHANNELS, CHOICES
 from app.services.outbox.preferences import CHANNEL_LABELS, CHOICE_LABELS
 from app.services.outbox.queueing import OUTBOX_MAX_PAGE
-from app.web.forms import RequestForm
+from app.web.forms import RequestForm, RequiredInJson
 
 STATE_CHOICES = [SelectChoice("", _l("All states"))] + [SelectChoice(state, state.capitalize()) for state in STATES]
 
@@ -27,9 +26,6 @@ class OutboxFilterForm(FlaskForm):
     state = SelectField(_l("State"), choices=STATE_CHOICES, default="")
     page = IntegerField(_l("Page"), default=1, validators=[
         Optional(), NumberRange(min=1, max=OUTBOX_MAX_PAGE, message=_l("Must be from %(min)s to %(max)s."))])
-
-    def field_errors(self) -> dict[str, str]:
-        return {name: messages[0] for name, messages in self.errors.items() if messages}
 
 
 class RetryForm(FlaskForm):
@@ -50,25 +46,13 @@ class ChoicesForm(RequestForm):
 
 
 class DefaultsForm(RequestForm):
-    """The admin's default statuses for one channel."""
+    """The admin's default statuses for one channel: the page's form (a status left unchecked is not sent), or
+    JSON {"channel", "statuses": [...]} (the list always sent, empty for none)."""
 
     channel = SelectField(_l("Channel"), choices=[SelectChoice(c, CHANNEL_LABELS[c]) for c in CHANNELS],
-                          validators=[InputRequired(message=_l("Choose a channel."))])
+                          validate_choice=False, validators=[
+                              InputRequired(message=_l("Choose a channel.")),
+                              AnyOf(CHANNELS, message=f"Must be one of: {', '.join(CHANNELS)}.")])
     statuses = SelectMultipleField(_l("Statuses that notify"), choices=[SelectChoice(s, s) for s in ALL_STATUSES],
-                                   validate_choice=True)
+                                   validate_choice=True, validators=[RequiredInJson()])
 
-
-def defaults_from_json(body: dict) -> tuple[str, list[str]]:
-    """{"channel": "sms", "statuses": ["Delivered", …]} → (channel, statuses); ValidationError otherwise."""
-    fields = {}
-    channel, statuses = body.get("channel"), body.get("statuses")
-    unknown = sorted(set(body) - {"channel", "statuses"})
-    if unknown:
-        fields[unknown[0][:40]] = "Unknown field."
-    if not isinstance(channel, str) or channel not in CHANNELS:
-        fields["channel"] = f"Must be one of: {', '.join(CHANNELS)}."
-    if not isinstance(statuses, list) or not all(isinstance(s, str) for s in statuses):
-        fields["statuses"] = "Must be a list of statuses."
-    if fields:
-        raise ValidationError(fields=fields)
-    return channel, statuses

@@ -15,6 +15,7 @@ from app.models.notification import STATES
 from app.notifications.forms import OutboxFilterForm, RetryForm
 from app.notifications.serializers import notification_to_dict, outbox_page_to_dict
 from app.services.outbox.queueing import list_outbox, retry_dead
+from app.web.forms import field_errors
 
 # No prefix: the blueprint serves the staff pages under OUTBOX and the recipients' public choices page (/n/…).
 bp = Blueprint("notifications", __name__)
@@ -26,7 +27,7 @@ OUTBOX = "/admin/notifications"
 def outbox():
     form = OutboxFilterForm(formdata=request.args)
     if not form.validate():
-        raise ValidationError(fields=form.field_errors())
+        raise ValidationError(fields=field_errors(form))
     page = list_outbox(state=form.state.data or None, page=form.page.data or 1)
     if wants_html():
         return render_template("notifications/outbox.html", outbox=page, form=form)

@@ -5,14 +5,15 @@ from flask_login import current_user
 
 from app.auth.guard import json_without_csrf, staff_required
 from app.domain.roles import Permission
+from app.errors import ValidationError
 from app.extensions import db, limiter
 from app.i18n.locales import current_language
 from app.services.shipments.booking import create_shipment
-from app.services.shipments.proofs import check_proof, record_proof
 from app.services.shipments.public_document import tracking_url
 from app.services.shipments.queries import timeline
 from app.services.shipments.status_changes import record_status_change
 from app.shipments.forms import BookingForm, StatusUpdateForm
+from app.web.forms import read_form, refused_on_page
 from app.web.serializers import shipment_to_dict
 
 bp = Blueprint("shipments", __name__)
@@ -24,9 +25,11 @@ bp = Blueprint("shipments", __name__)
 @json_without_csrf
 def create():
     form = BookingForm.from_request()
-    if not request.is_json and not form.validate():
+    try:
+        form.validate_or_raise()
+    except ValidationError as error:
+        refused_on_page(error, form)
         return render_template("tracking/landing.html", booking_form=form), 400
-    form.validate_or_raise()
     # The booking keeps the language it was made in (page or Accept-Language): its emails are written in it.
     shipment = create_shipment(form.to_new_shipment(language=current_language()))
     db.session.commit()
@@ -42,13 +45,11 @@ def create():
 def update(tracking_id: str):
     """The paper's status change. Proof of delivery is optional here (clients written for the paper do not
     send it): `received_by` and `attempt_reason` are recorded when sent, and as not given when not."""
-    form = StatusUpdateForm.from_request()
-    form.validate_or_raise()
-    proof = check_proof(form.status.data, form.received_by.data, form.attempt_reason.data, required=False)
-    shipment, event = record_status_change(tracking_id, form.status.data, form.location.data,
-                                           form.note.data, actor=current_user.username,
-                                           customer_message=form.customer_message.data)
-    record_proof(event, proof)
+    form = read_form(StatusUpdateForm)
+    shipment, _event = record_status_change(tracking_id, form.status.data, form.location.data,
+                                            form.note.data, actor=current_user.username,
+                                            customer_message=form.customer_message.data,
+                                            received_by=form.received_by.data, attempt_reason=form.attempt_reason.data)
     db.session.commit()
     if not request.is_json:
         return redirect(url_for("admin.shipment_detail", tracking_id=shipment.tracking_id))

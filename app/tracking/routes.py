@@ -15,13 +15,13 @@ from app.errors import DomainError, ProofRefused, TooManyAttempts, ValidationErr
 from app.extensions import db, limiter
 from app.i18n.locales import current_language
 from app.services.shipments.contacts import mask_mobile
-from app.services.shipments.detail_checks import FIELD as DETAILS_FIELD
 from app.services.shipments.detail_checks import DetailProof, check_mobile_last4
-from app.services.shipments.proofs import public_delivery
+from app.services.shipments.proofs import public_delivery_from
 from app.services.shipments.public_document import estimated_delivery, public_timeline, public_tracking_document
 from app.services.shipments.queries import find_shipment, search_by_mobile
 from app.shipments.forms import BookingForm
 from app.tracking.forms import FullDetailsForm, MobileSearchForm, TrackForm
+from app.web.forms import field_errors, refused_on_page
 from app.web.serializers import full_details_to_dict, search_result_to_dict
 
 bp = Blueprint("tracking", __name__)
@@ -57,7 +57,7 @@ def track_form():
     if not form.validate():
         if wants_html():
             return _landing_with_errors(track_form=form)
-        raise ValidationError(fields=form.field_errors())
+        raise ValidationError(fields=field_errors(form))
     typed = form.tracking_id.data
     return redirect(url_for("tracking.track", tracking_id=normalise_tracking_id(typed) or typed))
 
@@ -92,18 +92,21 @@ def track(tracking_id: str):
     if request.if_none_match.contains_weak(etag):
         return _revalidated(Response(status=304), etag, representation)
     if representation == "fragment":
-        page = render_template("tracking/_live.html", shipment=shipment, events=public_timeline(shipment.id),
-                               delivery=public_delivery(shipment), estimate=estimated_delivery(document))
+        events = public_timeline(shipment.id)
+        page = render_template("tracking/_live.html", shipment=shipment, events=events,
+                               delivery=public_delivery_from(shipment.status, events),
+                               estimate=estimated_delivery(document))
     else:
         page = _track_page(shipment, document)
     return _revalidated(Response(page), etag, representation)
 
 
 def _track_page(shipment, document, unlocked: bool = False, details_form: FullDetailsForm | None = None) -> str:
+    events = public_timeline(shipment.id)
     return render_template(
-        "tracking/track.html", shipment=shipment, events=public_timeline(shipment.id),
-        estimate=estimated_delivery(document),
-        delivery=public_delivery(shipment), parties=shipment_parties(shipment, full=unlocked), unlocked=unlocked,
+        "tracking/track.html", shipment=shipment, events=events, estimate=estimated_delivery(document),
+        delivery=public_delivery_from(shipment.status, events), parties=shipment_parties(shipment, full=unlocked),
+        unlocked=unlocked,
         details_form=details_form or FullDetailsForm(formdata=None),
         booked=_just_booked(shipment), live_etag=_etag(shipment, "fragment", document),
         refresh_seconds=max(1, int(current_app.config["TRACK_REFRESH_SECONDS"])),
@@ -133,8 +136,6 @@ def full_details(tracking_id: str):
         if not proof.unlocked:
             raise _refusal(proof)
     except (ValidationError, ProofRefused, TooManyAttempts) as error:
-        if request.is_json:
-            raise
         return _details_refused_page(tracking_id, form, error)
     _remember_unlocked(proof.shipment.tracking_id)
     if not request.is_json:
@@ -165,10 +166,11 @@ def _refusal(proof: DetailProof) -> DomainError:
 
 
 def _details_refused_page(tracking_id: str, form: FullDetailsForm, error: DomainError) -> Response:
-    """The tracking page again, with the check's error next to its field (and the error's status)."""
-    db.session.rollback()
-    message = getattr(error, "fields", {}).get(DETAILS_FIELD) or error.message
-    form.mobile_last4.errors = [message]
+    """The tracking page again, with the check's error next to its field (and the error's status); a JSON
+    client gets the error as JSON."""
+    problem = refused_on_page(error, form)
+    if problem:  # the check has one field: every refusal is shown beside it
+        form.mobile_last4.errors = [problem]
     shipment = find_shipment(tracking_id)
     response = Response(_track_page(shipment, public_tracking_document(shipment.tracking_id), details_form=form),
                         status=error.status_code,
@@ -221,16 +223,11 @@ def _revalidated(response: Response, etag: str, representation: str) -> Response
 def search_form():
     """The landing page's find-by-mobile form: POST, so the number stays out of URLs, history and logs."""
     form = MobileSearchForm.from_request()
-    browser_form = not request.is_json and wants_html()
-    if browser_form and not form.validate():
-        return _landing_with_errors(search_form=form)
-    form.validate_or_raise()
     try:
+        form.validate_or_raise()
         return _search_response(form.mobile.data)
     except ValidationError as error:
-        if not browser_form:
-            raise
-        form.mobile.errors = [error.message]
+        refused_on_page(error, form)
         return _landing_with_errors(search_form=form)
 
 

@@ -1,26 +1,35 @@
 """The one place that reads request data: path parameters, query strings, form posts and JSON bodies.
 
-One form class serves both the browser form and the JSON body of the same request. Whatever the source, text
-that cannot be stored or shown faithfully is refused with a 400 naming the field, before any view sees it:
-control characters (a NUL cannot be stored in PostgreSQL, the others only hide things from the people who read
-the data) except tab and line breaks in multi-line fields, and lone surrogates (not Unicode text: they cannot be
-encoded, so they could be neither stored nor sent back). JSON values must also have the type their field expects.
+One form class serves both the browser form and the JSON body of the same request: `RequestForm.from_request`
+(or `read_form`, which also validates) is the only place that tells the two apart, `field_errors` the only one
+that turns a form's errors into the `fields` of a 400, and `refused_on_page` the only one that decides whether a
+refusal goes back on the page or out as JSON (`answers_json`). Whatever the source, text that cannot be stored or
+shown faithfully is refused with a 400 naming the field, before any view sees it: control characters (a NUL
+cannot be stored in PostgreSQL, the others only hide things from the people who read the data) except tab and
+line breaks in multi-line fields, and lone surrogates (not Unicode text: they cannot be encoded, so they could be
+neither stored nor sent back). JSON values must also have the type their field expects.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from flask import request
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
-from wtforms import BooleanField, TextAreaField
+from wtforms import BooleanField, DecimalField, Field, FloatField, IntegerField, SelectMultipleField, TextAreaField
+from wtforms.validators import StopValidation
+from wtforms.widgets import HiddenInput
 
 from app.errors import DomainError, ValidationError, wants_html
 from app.extensions import db
 
 NOT_A_STRING = "Must be a string."
 NOT_A_BOOLEAN = "Must be true or false."
+NOT_A_NUMBER = "Must be a number."
+NOT_A_LIST = "Must be a list of strings."
+REQUIRED_IN_JSON = "Required (an empty list for none)."
 CONTROL_CHARACTER = "Control characters (such as NUL) are not allowed here."
 NOT_UNICODE = "Not valid Unicode text (it holds a lone surrogate)."
 UNKNOWN_FIELD = "Unknown field."
@@ -119,12 +128,64 @@ def json_object_body() -> dict:
     return body
 
 
+class TextListField(Field):
+    """Several texts under one name: a JSON array of strings, or a form field sent several times (checkboxes)."""
+
+    widget = HiddenInput()
+
+    def process_data(self, value) -> None:
+        self.data = list(value or [])
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        self.data = list(valuelist)
+
+
+class TrueFalseField(Field):
+    """A yes or no that may be left out: "true" or "false" from a form, true or false in JSON; None when not
+    sent (a BooleanField is a checkbox: left out means no)."""
+
+    widget = HiddenInput()
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        if not valuelist:
+            return
+        if valuelist[0] not in ("true", "false"):
+            raise ValueError(NOT_A_BOOLEAN)
+        self.data = valuelist[0] == "true"
+
+    def _value(self) -> str:
+        return "" if self.data is None else str(self.data).lower()
+
+
+class RequiredInJson:
+    """A field a JSON body must send (a list: an empty one for none). A browser form may leave it out, as it
+    leaves out a list whose boxes are all unchecked."""
+
+    def __init__(self, message: str = REQUIRED_IN_JSON) -> None:
+        self.message = message
+
+    def __call__(self, form, field) -> None:
+        sent = getattr(form, "json_fields", None)
+        if sent is not None and field.name not in sent:
+            raise StopValidation(self.message)
+
+
+_LIST_FIELDS = (TextListField, SelectMultipleField)
+_NUMBER_FIELDS = (IntegerField, FloatField, DecimalField)
+
+Form = TypeVar("Form", bound="RequestForm")
+
+
 class RequestForm(FlaskForm):
-    """A form filled from the browser's form fields or from a JSON object with string values."""
+    """A form filled from the browser's form fields or from a JSON object: strings, true/false for yes-or-no
+    fields, numbers (or their text) for number fields, arrays of strings for list fields."""
 
     class Meta:
         # CSRF is enforced once for every unsafe request, by app.auth.guard, after authentication.
         csrf = False
+
+    # The names a JSON body sent (None: the form came from the browser's form fields).
+    json_fields: frozenset[str] | None = None
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -132,27 +193,47 @@ class RequestForm(FlaskForm):
                                 if issubclass(field_class, TextAreaField))
 
     @classmethod
-    def from_request(cls, **kwargs):
+    def from_request(cls: type[Form], **kwargs) -> Form:
+        """The form filled from this request: its JSON object when it sends one, else its form fields. A JSON
+        value of the wrong type, or a name the form does not have, is a ValidationError naming it."""
         if not request.is_json:
             return cls(**kwargs)
         body = json_object_body()
         field_classes = cls._field_classes()
-        fields = {}
+        fields: dict[str, str] = {}
+        values: list[tuple[str, object]] = []
         for name, value in body.items():
             field_class = field_classes.get(name)
             if field_class is None:
                 fields[field_label(name)] = UNKNOWN_FIELD
             elif value is None:
                 continue
-            elif issubclass(field_class, BooleanField):
+            elif issubclass(field_class, _LIST_FIELDS):
+                if isinstance(value, list) and all(isinstance(item, str) for item in value):
+                    values.extend((name, item) for item in value)
+                else:
+                    fields[name] = NOT_A_LIST
+            elif issubclass(field_class, BooleanField | TrueFalseField):
                 if not isinstance(value, bool):
                     fields[name] = NOT_A_BOOLEAN
+                elif issubclass(field_class, TrueFalseField):
+                    values.append((name, "true" if value else "false"))
+                elif value:
+                    values.append((name, value))
+            elif issubclass(field_class, _NUMBER_FIELDS):
+                if isinstance(value, bool) or not isinstance(value, int | float | str):
+                    fields[name] = NOT_A_NUMBER
+                else:
+                    values.append((name, str(value)))
             elif not isinstance(value, str):
                 fields[name] = NOT_A_STRING
+            else:
+                values.append((name, value))
         if fields:
             raise ValidationError(fields=fields)
-        data = MultiDict({k: v for k, v in body.items() if v is not None and v is not False})
-        return cls(formdata=data, **kwargs)
+        form = cls(formdata=MultiDict(values), **kwargs)
+        form.json_fields = frozenset(body)
+        return form
 
     @classmethod
     def _field_classes(cls) -> dict[str, type]:
@@ -165,25 +246,52 @@ class RequestForm(FlaskForm):
             cls._waybill_field_classes = cached
         return cached
 
-    def field_errors(self) -> dict[str, str]:
-        return {name: messages[0] for name, messages in self.errors.items() if messages}
-
     def validate_or_raise(self) -> None:
+        """Validate; ValidationError with each bad field's first message otherwise (the form keeps its errors, so
+        a page can show them beside the fields: see refused_on_page)."""
         if not self.validate():
-            raise ValidationError(fields=self.field_errors())
+            raise ValidationError(fields=field_errors(self))
+
+
+def read_form(form_class: type[Form], *, json_only: bool = False, **kwargs) -> Form:
+    """The request's form of `form_class`, from its form fields or its JSON object, validated; ValidationError
+    (400, `fields`) otherwise. For views with no page to show again: the others call from_request, then
+    validate_or_raise inside the try that hands a refusal to refused_on_page. `json_only`: a route for scripts,
+    which takes a JSON object and nothing else (a 400 saying so)."""
+    if json_only and not request.is_json:
+        raise ValidationError("Send a JSON object (Content-Type: application/json).")
+    form = form_class.from_request(**kwargs)
+    form.validate_or_raise()
+    return form
+
+
+def field_errors(form: FlaskForm) -> dict[str, str]:
+    """The `fields` of a 400: each bad field's first message, by field name (the query-string forms' too)."""
+    return {name: messages[0] for name, messages in form.errors.items() if messages}
+
+
+def answers_json() -> bool:
+    """Whether this request is answered with JSON rather than a page: it sent a JSON body, or its Accept prefers
+    JSON (an API client, or curl's bodiless POST with -H 'Accept: application/json')."""
+    return request.is_json or not wants_html()
 
 
 def refused_on_page(error: DomainError, form: FlaskForm | None = None) -> str | None:
-    """A staff form post the service refused, for the view that shows its page again. An API client's request
-    (JSON, or not asking for HTML) gets the error raised again: its JSON answer. For a browser the session is
-    rolled back, each field's message goes on `form`'s field, and the text for above the form is returned: the
-    error's message, none when the fields carry it (without a form, the fields' messages joined)."""
-    if request.is_json or not wants_html():
+    """A form post that was refused (by its form or by the service), for the view that shows its page again. A
+    JSON client (answers_json) gets the error raised again: its JSON answer. For a browser the session is rolled
+    back, each field's message goes on `form`'s field, and the text for above the form is returned: the error's
+    message, none when the fields carry it (the messages of fields the form does not show, joined; without a form,
+    all of them)."""
+    if answers_json():
         raise error
     db.session.rollback()
     fields = getattr(error, "fields", None) or {}
-    if form is None:
-        return "; ".join(fields.values()) if fields else error.message
+    if not fields:
+        return error.message
+    elsewhere = []
     for name, message in fields.items():
-        getattr(form, name).errors = [message]
-    return None if fields else error.message
+        if form is not None and name in form:
+            form[name].errors = [message]
+        else:
+            elsewhere.append(message)
+    return "; ".join(elsewhere) or None

@@ -25,10 +25,11 @@ from app.domain.status import Status, held_from_timeline
 from app.domain.timeutil import isoformat_z
 from app.extensions import db
 from app.i18n.locales import format_estimate, format_local_time, speaking, status_label
-from app.models import DeliveryProof, Shipment, TrackingEvent
+from app.models import Shipment, TrackingEvent
 from app.services.outbox import preferences, webhooks
 from app.services.shipments.estimates import EstimateTable, estimate, estimate_table
 from app.services.shipments.proofs import ATTEMPT_REASONS
+from app.services.shipments.queries import customer_timelines
 
 TIMELINE_LENGTH = 5  # events shown in an email, newest first
 
@@ -89,15 +90,7 @@ def load_facts(rows: Iterable[OutboxRow]) -> MessageFacts:
     shipments = {s.id: s for s in db.session.execute(
         select(Shipment.id, Shipment.tracking_id, Shipment.sender_name, Shipment.receiver_name,
                Shipment.destination, Shipment.language).where(Shipment.id.in_(shipment_ids)))}
-    events: dict[int, list[Any]] = {}
-    for event in db.session.execute(
-            select(TrackingEvent.id, TrackingEvent.shipment_id, TrackingEvent.status, TrackingEvent.location,
-                   TrackingEvent.customer_message, TrackingEvent.occurred_at, DeliveryProof.received_by,
-                   DeliveryProof.attempt_reason)
-            .outerjoin(DeliveryProof, DeliveryProof.event_id == TrackingEvent.id)
-            .where(TrackingEvent.shipment_id.in_(shipment_ids))
-            .order_by(TrackingEvent.shipment_id, TrackingEvent.occurred_at, TrackingEvent.id)):
-        events.setdefault(event.shipment_id, []).append(event)
+    events = customer_timelines(shipment_ids)
     return MessageFacts(shipments, events, estimate_table(s.destination for s in shipments.values()))
 
 

@@ -17,6 +17,7 @@ from app.extensions import db
 from app.models import Shipment, TrackingEvent
 from app.services.outbox import queueing as outbox
 from app.services.outbox.webhooks import created_deliveries_insert_from, queue_webhook_deliveries
+from app.services.staff.audit import record_audit
 
 ORIGIN_LOCATION = "Origin Facility"
 _ID_ATTEMPTS = 5
@@ -36,20 +37,27 @@ class NewShipment:
     language: str = "en"  # the booking's language: its emails speak it
 
 
-def create_shipment(data: NewShipment, actor: str = "customer") -> Shipment:
+def create_shipment(data: NewShipment, actor: str = "customer", *, audit_details: dict | None = None) -> Shipment:
     """Book a shipment: a unique tracking ID, the first "Booked" event and the recipient's email, one unit.
 
     A tracking-ID collision is resolved by drawing again, race-free (INSERT … ON CONFLICT DO NOTHING).
     Rows are written with Core inserts (this is the busiest write path); the objects returned are
-    transient copies of what was stored.
+    transient copies of what was stored. A booking made by staff passes `audit_details` (how it came, such as
+    {"via": "api", "api_key_id": 3}) and is audited (`shipment_created`) in the same unit; a customer's own
+    booking is not a staff action and is not audited.
     """
     now = utcnow()
     values = _shipment_values(data, now)
     if db.session.connection().dialect.name == "postgresql":
-        return _book_in_one_statement(values, actor)
-    ((shipment_id, tracking_id),) = _book_many([values], actor, now)
-    outbox.mark_outbox_changed(db.session)
-    return Shipment(id=shipment_id, tracking_id=tracking_id, **values)
+        shipment = _book_in_one_statement(values, actor)
+    else:
+        ((shipment_id, tracking_id),) = _book_many([values], actor, now)
+        outbox.mark_outbox_changed(db.session)
+        shipment = Shipment(id=shipment_id, tracking_id=tracking_id, **values)
+    if audit_details is not None:
+        record_audit("shipment_created", actor=actor, target_type="shipment", target_id=shipment.tracking_id,
+                     details=audit_details)
+    return shipment
 
 
 def create_shipments(bookings: Sequence[NewShipment], actor: str) -> list[str]:

@@ -31,6 +31,7 @@ from app.domain.timeutil import as_utc, utcnow
 from app.extensions import db
 from app.models import DeliveryEstimate, Shipment, TrackingEvent
 from app.models.delivery_estimate import NETWORK_AREA
+from app.services.shipments.queries import events_in_order
 from app.services.shipments.tracking_cache import EVERY_DOCUMENT, publish_change
 
 _PIN = re.compile(r"(?<!\d)([1-9]\d{2})\s?\d{3}(?!\d)")
@@ -120,10 +121,10 @@ def recent_deliveries(since: datetime, until: datetime | None = None) -> Iterato
     if until is not None:
         conditions.append(Shipment.updated_at < until)
     rows = db.session.execute(
-        select(TrackingEvent.shipment_id, Shipment.destination, TrackingEvent.status, TrackingEvent.occurred_at)
+        events_in_order(TrackingEvent.shipment_id, Shipment.destination, TrackingEvent.status,
+                        TrackingEvent.occurred_at, per_shipment=True)
         .join(Shipment, Shipment.id == TrackingEvent.shipment_id)
         .where(*conditions)
-        .order_by(TrackingEvent.shipment_id, TrackingEvent.occurred_at, TrackingEvent.id)
         .execution_options(yield_per=5000)
     )
     current_id, destination, steps = None, "", []

@@ -24,6 +24,7 @@ from app.errors import ValidationError
 from app.extensions import db
 from app.i18n.locales import format_local_date
 from app.models import Shipment
+from app.services.staff.audit import record_audit
 
 MAX_LABELS = 500
 LABEL_SIZES: dict[str, tuple[float, float]] = {"4x6": (4 * inch, 6 * inch), "a6": A6}
@@ -71,6 +72,24 @@ def shipments_for_labels(tracking_ids: list[str]) -> list[Shipment]:
         raise ValidationError(f"No shipment has the tracking ID(s): {', '.join(unknown[:20])}.",
                               fields={"tracking_ids": f"Unknown: {', '.join(unknown[:20])}"})
     return [found[tracking_id] for tracking_id in canonical]
+
+
+def print_label(shipment: Shipment, options: LabelOptions, *, actor: str, via: str | None = None) -> bytes:
+    """One shipment's label, audited (`labels_printed`, on the shipment) in the caller's transaction: a label
+    carries names and an address. `via` names the door it was asked through ("api"), when not a staff page."""
+    pdf = render_labels([shipment], options)
+    record_audit("labels_printed", actor=actor, target_type="shipment", target_id=shipment.tracking_id,
+                 details={"count": 1, "size": options.size, **({"via": via} if via else {})})
+    return pdf
+
+
+def print_labels(shipments: list[Shipment], options: LabelOptions, *, actor: str) -> bytes:
+    """Labels for a selection, audited once for the batch (`labels_printed`, naming up to 50 of its IDs)."""
+    pdf = render_labels(shipments, options)
+    record_audit("labels_printed", actor=actor, target_type="shipments", target_id=f"{len(shipments)} shipments",
+                 details={"count": len(shipments), "size": options.size,
+                          "tracking_ids": [s.tracking_id for s in shipments[:50]]})
+    return pdf
 
 
 def render_labels(shipments: list[Shipment], options: LabelOptions) -> bytes:

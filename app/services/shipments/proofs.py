@@ -2,16 +2,18 @@
 the door.
 
 Rules:
+- A proof enters one way: as the raw fields (and files) of a status change, which the status-change core
+  (app.services.shipments.status_changes) checks here with `check_proof` and records with `record_proofs`.
 - Delivered needs `received_by` (the name of the person who took the parcel) and Delivery Attempted an
-  `attempt_reason` from ATTEMPT_REASONS, wherever staff record them (staff pages, scan mode, /api/v1): those
-  callers use `check_proof(..., required=True)`. The paper-compatible `POST /update/<id>` uses `required=False`:
-  a missing value is recorded as not given (NULL), a value that is given is checked all the same.
+  `attempt_reason` from ATTEMPT_REASONS, wherever staff record them (staff pages, scan mode, /api/v1): their
+  changes say `proof_required`. The paper-compatible `POST /update/<id>` does not: a missing value is recorded as
+  not given (NULL), a value that is given is checked all the same.
 - Values that do not belong to the status are ignored (the staff form always posts every field).
-- A signature (PNG) and a photo (JPEG or PNG) may come with Delivered. They are decoded and re-encoded without
-  metadata (app.services.shipments.evidence_images) during the check, before anything is written, so a refused request
-  writes nothing anywhere.
-- The proof row is written in the status change's own transaction, right after its event (`record_proof`, or
-  `record_proofs` for many events in one statement); the files go to the store (app.services.shipments.storage) just
+- A signature (PNG, or the canvas's PNG data URL) and a photo (JPEG or PNG) may come with Delivered. They are
+  decoded and re-encoded without metadata (app.services.shipments.evidence_images) during the check, before anything
+  is written, so a refused request writes nothing anywhere.
+- The proof row is written in the status change's own transaction, right after its event (`record_proofs`, for
+  all the events of a batch in one statement); the files go to the store (app.services.shipments.storage) just
   before the row, under keys the app makes (with a random part: they cannot be guessed or collide). A store that
   fails is a 503 and the whole change is rolled back.
 - Rows and files are never changed afterwards. Signatures and photos are for staff only; anything public shows
@@ -41,7 +43,7 @@ from app.extensions import db
 from app.models import DeliveryProof, Shipment, TrackingEvent
 from app.models.delivery_proof import RECEIVED_BY_MAX
 from app.services.shipments.evidence_images import MAX_UPLOAD_BYTES, CleanImage, clean_image
-from app.services.shipments.queries import find_shipment
+from app.services.shipments.queries import NEWEST_FIRST, find_shipment
 from app.services.shipments.storage import FileStore, StorageError, StoredFileMissing, open_store
 
 # Why a delivery attempt failed: the code is what clients send (`attempt_reason`), the label what people read.
@@ -71,12 +73,13 @@ class Proof:
 
 
 def check_proof(status: str, received_by: str | None, attempt_reason: str | None, *, required: bool,
-                signature: bytes | None = None, photo: bytes | None = None) -> Proof | None:
+                signature: bytes | str | None = None, photo: bytes | None = None) -> Proof | None:
     """The proof that goes with a change to `status`, checked; None when the status takes none.
 
     Rules: see the module. `required` makes `received_by` (Delivered) and `attempt_reason` (Delivery Attempted)
-    compulsory. Every problem is reported at once, in one ValidationError naming each field. Pure except for the
-    image decoding: no database, no store, so a bulk caller can check every item before writing any.
+    compulsory. `signature` is PNG bytes or the staff form's `data:image/png;base64,…` URL. Every problem is
+    reported at once, in one ValidationError naming each field. Pure except for the image decoding: no database,
+    no store, so a bulk caller can check every item before writing any.
     """
     requested = canonical_status(status or "")
     if requested not in (Status.DELIVERED, Status.DELIVERY_ATTEMPTED):
@@ -84,6 +87,8 @@ def check_proof(status: str, received_by: str | None, attempt_reason: str | None
     problems: dict[str, str] = {}
     if requested == Status.DELIVERED:
         name = _checked_name(received_by, required, problems)
+        if isinstance(signature, str):
+            signature = _signature_from_data_url(signature, problems)
         images = {field: _checked_image(data, field, problems)
                   for field, data in (("signature", signature), ("photo", photo))}
         if problems:
@@ -146,25 +151,23 @@ def _is_blank(image: CleanImage) -> bool:
         return low == high
 
 
-def signature_from_data_url(value: str | None) -> bytes | None:
+def _signature_from_data_url(value: str, problems: dict[str, str]) -> bytes | None:
     """The PNG bytes of a canvas's `data:image/png;base64,…` URL (the staff form's hidden field); None when
-    empty. ValidationError naming `signature` for anything else."""
+    empty, or when it is not one (the problem is put under `signature`)."""
     if not value:
         return None
     if not value.startswith(SIGNATURE_DATA_URL_PREFIX):
-        raise ValidationError(fields={"signature": "Must be a PNG image (a data:image/png;base64 URL)."})
+        problems["signature"] = "Must be a PNG image (a data:image/png;base64 URL)."
+        return None
     encoded = value[len(SIGNATURE_DATA_URL_PREFIX):]
     if len(encoded) > MAX_UPLOAD_BYTES * 4 // 3 + 4:
-        raise ValidationError(fields={"signature": f"At most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB."})
+        problems["signature"] = f"At most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
+        return None
     try:
         return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValidationError(fields={"signature": "Must be a PNG image (the base64 is not valid)."}) from exc
-
-
-def record_proof(event: TrackingEvent, proof: Proof | None) -> None:
-    """Record the proof of one event (from record_status_change) in the caller's transaction."""
-    record_proofs([(event.id, event.shipment_id, proof)])
+    except (binascii.Error, ValueError):
+        problems["signature"] = "Must be a PNG image (the base64 is not valid)."
+        return None
 
 
 def record_proofs(items: Iterable[tuple[int, int, Proof | None]]) -> None:
@@ -215,7 +218,7 @@ def proofs_for_shipment(shipment: Shipment) -> list[tuple[TrackingEvent, Deliver
     rows = db.session.execute(
         select(TrackingEvent, DeliveryProof).join(DeliveryProof, DeliveryProof.event_id == TrackingEvent.id)
         .where(DeliveryProof.shipment_id == shipment.id)
-        .order_by(TrackingEvent.occurred_at.desc(), TrackingEvent.id.desc())
+        .order_by(*NEWEST_FIRST)
     )
     return [(event, proof) for event, proof in rows]
 
@@ -267,8 +270,9 @@ def first_name(name: str | None) -> str | None:
 
 
 def public_delivery_from(status: str, events: Iterable) -> PublicDelivery | None:
-    """The delivery of a Delivered shipment, from its events oldest first (each with `status`, `occurred_at`
-    and `received_by`); None for any other status."""
+    """The delivery of a Delivered shipment, from its public timeline (events oldest first, each with `status`,
+    `occurred_at` and `received_by`); None for any other status. The one statement of what the public sees of a
+    delivery: the tracking document's `delivery` and the tracking page's "Delivered to …" both come from it."""
     if status != Status.DELIVERED:
         return None
     delivered = [e for e in events if e.status == Status.DELIVERED]
@@ -281,15 +285,3 @@ def attempt_reason_label(code: str | None) -> LazyString | None:
     """What people read for an attempt reason code (public: the tracking page and JSON, emails); None for none."""
     return ATTEMPT_REASONS.get(code or "")
 
-
-def public_delivery(shipment: Shipment) -> PublicDelivery | None:
-    """The same, read from the database (one small query, only for a Delivered shipment)."""
-    if shipment.status != Status.DELIVERED:
-        return None
-    row = db.session.execute(
-        select(TrackingEvent.status, TrackingEvent.occurred_at, DeliveryProof.received_by)
-        .outerjoin(DeliveryProof, DeliveryProof.event_id == TrackingEvent.id)
-        .where(TrackingEvent.shipment_id == shipment.id, TrackingEvent.status == Status.DELIVERED.value)
-        .order_by(TrackingEvent.occurred_at.desc(), TrackingEvent.id.desc()).limit(1)
-    ).first()
-    return public_delivery_from(shipment.status, [row] if row is not None else [])

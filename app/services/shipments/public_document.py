@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 from flask import current_app
 from flask_babel import force_locale
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam
 
 from app.domain import links
 from app.domain.privacy import destination_area, first_name_and_initial
@@ -22,36 +22,30 @@ from app.domain.status import held_from_timeline, hold_releases
 from app.domain.timeutil import isoformat_z, parse_iso_z
 from app.domain.tracking_ids import normalise_tracking_id
 from app.extensions import db
-from app.models import DeliveryProof, Shipment, TrackingEvent
+from app.models import Shipment, TrackingEvent
 from app.observability.metrics import count_cache_lookup
 from app.services.shipments.estimates import Estimate, estimate
 from app.services.shipments.proofs import attempt_reason_label, public_delivery_from
-from app.services.shipments.queries import shipment_not_found
+from app.services.shipments.queries import (
+    CUSTOMER_EVENT_COLUMNS,
+    customer_timelines,
+    events_in_order,
+    shipment_not_found,
+)
 from app.services.shipments.tracking_cache import CachedDocument, DocumentCache
 
-_shipments, _events, _proofs = Shipment.__table__, TrackingEvent.__table__, DeliveryProof.__table__
-# Shipment and its events in one round trip: every shipment has at least its "Booked" event. Contacts and
-# staff notes are not even read: this document is public (names and destination are shortened when serialised;
-# of a proof of delivery only the receiver's name and the attempt reason are read, and of the name only its first
-# word is shown).
+_shipments = Shipment.__table__
+# Shipment and its timeline (queries.events_in_order, as customers see it) in one round trip: every shipment has
+# at least its "Booked" event. Contacts and staff notes are not even read: this document is public (names and
+# destination are shortened when serialised; of a proof of delivery only the receiver's name and the attempt reason
+# are read, and of the name only its first word is shown).
 _TRACKING_ROWS = (
-    select(
-        _shipments.c.tracking_id, _shipments.c.status, _shipments.c.sender_name, _shipments.c.receiver_name,
-        _shipments.c.destination, _shipments.c.created_at, _shipments.c.updated_at,
-        _events.c.status.label("event_status"), _events.c.location, _events.c.customer_message,
-        _events.c.occurred_at, _proofs.c.received_by, _proofs.c.attempt_reason,
-    )
-    .join(_events, _events.c.shipment_id == _shipments.c.id)
-    .outerjoin(_proofs, _proofs.c.event_id == _events.c.id)
+    events_in_order(
+        _shipments.c.tracking_id, _shipments.c.status.label("shipment_status"), _shipments.c.sender_name,
+        _shipments.c.receiver_name, _shipments.c.destination, _shipments.c.created_at, _shipments.c.updated_at,
+        *CUSTOMER_EVENT_COLUMNS, with_proofs=True)
+    .join(_shipments, _shipments.c.id == TrackingEvent.__table__.c.shipment_id)
     .where(_shipments.c.tracking_id == bindparam("tracking_id"))
-    .order_by(_events.c.occurred_at, _events.c.id)
-)
-_PUBLIC_EVENT_ROWS = (
-    select(_events.c.status.label("event_status"), _events.c.location, _events.c.customer_message,
-           _events.c.occurred_at, _proofs.c.received_by, _proofs.c.attempt_reason)
-    .outerjoin(_proofs, _proofs.c.event_id == _events.c.id)
-    .where(_events.c.shipment_id == bindparam("shipment_id"))
-    .order_by(_events.c.occurred_at, _events.c.id)
 )
 
 
@@ -75,13 +69,13 @@ class PublicEvent:
 
 def public_timeline(shipment_id: int) -> list[PublicEvent]:
     """A shipment's public timeline, oldest first: each event with its attempt reason and whether it released
-    a hold (the tracking page and its live part; the JSON document reads the same from its own query)."""
-    return _public_events(db.session.execute(_PUBLIC_EVENT_ROWS, {"shipment_id": shipment_id}).all())
+    a hold (the tracking page and its live part; the JSON document reads the same events with its shipment)."""
+    return _public_events(customer_timelines([shipment_id]).get(shipment_id, []))
 
 
 def _public_events(rows) -> list[PublicEvent]:
-    released = hold_releases(r.event_status for r in rows)
-    return [PublicEvent(r.event_status, r.location, r.customer_message, r.occurred_at, r.received_by,
+    released = hold_releases(r.status for r in rows)
+    return [PublicEvent(r.status, r.location, r.customer_message, r.occurred_at, r.received_by,
                         r.attempt_reason, hold_released) for r, hold_released in zip(rows, released, strict=True)]
 
 
@@ -113,7 +107,7 @@ def _load(canonical: str, typed: str) -> CachedDocument:
         raise shipment_not_found(typed)
     first = rows[0]
     shipment = SimpleNamespace(
-        tracking_id=first.tracking_id, status=first.status, sender_name=first.sender_name,
+        tracking_id=first.tracking_id, status=first.shipment_status, sender_name=first.sender_name,
         receiver_name=first.receiver_name, destination=first.destination,
         created_at=first.created_at, updated_at=first.updated_at,
     )
@@ -122,7 +116,7 @@ def _load(canonical: str, typed: str) -> CachedDocument:
     delivery = public_delivery_from(shipment.status, events)
     if delivery is not None:
         data["delivery"] = delivery.to_dict()
-    expected = estimate(first.destination, first.status, rows[-1].occurred_at,
+    expected = estimate(first.destination, first.shipment_status, rows[-1].occurred_at,
                         held_from=held_from_timeline(e.status for e in events),
                         default_factor=float(current_app.config["ETA_DEFAULT_FACTOR"]))
     data["estimated_delivery"] = expected.to_dict() if expected is not None else None

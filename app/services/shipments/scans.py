@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from app.domain.status import canonical_status
 from app.errors import ValidationError
 from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
-from app.services.shipments import proofs
-from app.services.shipments.status_changes import ChangeOutcome, StatusChange, apply_status_changes
+from app.services.shipments.status_changes import ChangeOutcome, Refusal, StatusChange, apply_status_changes
 from app.services.staff.audit import record_audit
 
 MAX_SCANS = 1000
@@ -63,11 +62,17 @@ def record_scans(batch: ScanBatch, actor: str) -> ScanReport:
         problems["tracking_ids"] = f"At most {MAX_SCANS} tracking IDs at once."
     if problems:
         raise ValidationError(fields=problems)
-    # One status for the whole batch, so one proof: Delivered needs who received it, Delivery Attempted a reason.
-    proof = proofs.check_proof(status, batch.received_by or None, batch.attempt_reason or None, required=True)
-    changes = [StatusChange(tracking_id, status, batch.location, batch.note or None, proof=proof)
+    changes = [StatusChange(tracking_id, status, batch.location, batch.note or None,
+                            received_by=batch.received_by or None, attempt_reason=batch.attempt_reason or None,
+                            proof_required=True)
                for tracking_id in batch.tracking_ids]
-    report = ScanReport(apply_status_changes(changes, actor, audit_each=False))
+    outcomes = apply_status_changes(changes, actor, audit_each=False)
+    # One status and one proof for the whole batch: Delivered needs who received it, Delivery Attempted a reason.
+    # A proof the core refuses is refused for every scan alike, before anything is written: a 400 for the batch.
+    refused_proof = next((outcome for outcome in outcomes if outcome.refusal == Refusal.PROOF_MISSING), None)
+    if refused_proof is not None:
+        raise ValidationError(fields=refused_proof.fields)
+    report = ScanReport(outcomes)
     record_audit("scan_batch", actor=actor, target_type="shipments", target_id=f"{len(changes)} scans",
                  details={"status": status, "location": batch.location, "scanned": len(changes),
                           "accepted": report.accepted, "refused": report.refused,

@@ -5,9 +5,10 @@ Rules:
 - Each shipment's change is its own unit: a refused change (unknown ID, a transition the state machine does not
   allow, already in that status at that location, the same ID twice in one batch) refuses only that one, with
   its reason; the others go ahead. Nothing is written for a refused change.
-- An accepted change writes exactly what a single update writes: the new status, one appended event, the
-  recipient's email (outbox) and one `status_changed` audit row, in the caller's transaction. Scan mode audits
-  its batch once instead (app.services.shipments.scans).
+- An accepted change writes exactly what a single update writes: the new status, one appended event, its proof
+  of delivery (checked here from the fields as sent, before anything is written: the only way a proof enters),
+  the recipient's email (outbox) and one `status_changed` audit row, in the caller's transaction. Scan mode
+  audits its batch once instead (app.services.shipments.scans).
 - Set-based: one query loads the batch's shipments, one the events the checks need (the latest location, and
   the held-from status of shipments On Hold), one compare-and-set UPDATE per requested status, then the events,
   emails and audit rows are inserted in bulk and the tracking cache is told about every changed shipment.
@@ -23,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import and_, bindparam, func, or_, select, text, tuple_, update
+from sqlalchemy import bindparam, select, text, tuple_, update
 
 from app.domain.status import Status, allowed_next_statuses, canonical_status
 from app.domain.timeutil import utcnow
@@ -34,7 +35,7 @@ from app.models import Shipment, TrackingEvent
 from app.services.outbox import queueing as outbox
 from app.services.outbox.webhooks import queue_webhook_deliveries
 from app.services.shipments import proofs, tracking_cache
-from app.services.shipments.queries import shipment_not_found
+from app.services.shipments.queries import NEWEST_FIRST, held_from_query, shipment_not_found
 from app.services.staff.audit import record_audits
 
 # Rounds of the compare-and-set: a change that lost a race is checked again and retried this many times in all.
@@ -60,18 +61,21 @@ class StatusChange:
     location: str
     note: str | None = None
     customer_message: str | None = None
-    # Proof of delivery: who took a Delivered parcel, why a Delivery Attempted one was not delivered. Either
-    # an already checked `proof`, or the raw fields, checked here (`proof_required`: staff, scan mode, the API).
+    # Proof of delivery, as sent: who took a Delivered parcel (and the signature, PNG bytes or the staff form's
+    # data URL, and photo taken at the door), why a Delivery Attempted one was not delivered. Checked and recorded
+    # here, the only way a proof enters; `proof_required`: staff pages, scan mode and /api/v1 must give it.
     received_by: str | None = None
     attempt_reason: str | None = None
-    proof: proofs.Proof | None = None
+    signature: bytes | str | None = None
+    photo: bytes | None = None
     proof_required: bool = False
 
 
 @dataclass(frozen=True)
 class ChangeOutcome:
     """What became of one change: accepted (`ok`, `status` is the new status, `event` the appended event) or
-    refused (`refusal` and `error` say why; `status` is the shipment's current status when it exists)."""
+    refused (`refusal` and `error` say why; `status` is the shipment's current status when it exists; `fields`
+    names each refused proof field)."""
     tracking_id: str
     ok: bool
     status: str | None = None
@@ -80,6 +84,7 @@ class ChangeOutcome:
     allowed: tuple[str, ...] = ()
     shipment_id: int | None = None
     event: TrackingEvent | None = None
+    fields: dict[str, str] | None = None
 
 
 @dataclass
@@ -115,8 +120,9 @@ def apply_status_changes(changes: Sequence[StatusChange], actor: str, *,
         canonical = normalise_tracking_id(change.tracking_id)
         problem = _proof_problem(change, index, checked_proofs)
         if problem is not None:
-            outcomes[index] = _refused((canonical or change.tracking_id.strip())[:32], Refusal.PROOF_MISSING,
-                                       error=problem)
+            outcomes[index] = replace(_refused((canonical or change.tracking_id.strip())[:32], Refusal.PROOF_MISSING,
+                                               error=" ".join(f"{name}: {text}" for name, text in problem.items())),
+                                      fields=problem)
         elif canonical is None:
             outcomes[index] = _refused(change.tracking_id.strip()[:32], Refusal.UNKNOWN_ID)
         elif canonical in first_of:
@@ -178,29 +184,19 @@ def _load(condition) -> dict[int, _Current]:
 
 def _add_event_context(todo: dict[int, _Current], changes: Sequence[StatusChange], same_place: bool) -> None:
     """The latest event's location (for "already there") of shipments asked for their own status again, and the
-    held-from status (status.held_from_timeline's rule: the latest event that is not On Hold) of shipments On
-    Hold, for all of them in one query."""
+    held-from status (queries.held_from_query) of shipments On Hold, for all of them in one query."""
     needed = {row.id: row for index, row in todo.items()
               if row.status == Status.ON_HOLD or (same_place and row.status == changes[index].status)}
     if not needed:
         return
-    newest_first = (_EVENTS.c.occurred_at.desc(), _EVENTS.c.id.desc())
-    ranked = select(
-        _EVENTS.c.shipment_id, _EVENTS.c.status, _EVENTS.c.location,
-        func.row_number().over(partition_by=_EVENTS.c.shipment_id, order_by=newest_first).label("newest"),
-        func.row_number().over(partition_by=(_EVENTS.c.shipment_id, _EVENTS.c.status == Status.ON_HOLD.value),
-                               order_by=newest_first).label("newest_of_kind"),
-    ).where(_EVENTS.c.shipment_id.in_(list(needed))).subquery()
-    rows = db.session.execute(select(ranked.c.shipment_id, ranked.c.status, ranked.c.location, ranked.c.newest)
-                              .where(or_(ranked.c.newest == 1,
-                                         and_(ranked.c.newest_of_kind == 1,
-                                              ranked.c.status != Status.ON_HOLD.value)))).all()
+    latest_location = (select(_EVENTS.c.location).where(_EVENTS.c.shipment_id == _SHIPMENTS.c.id)
+                       .order_by(*NEWEST_FIRST).limit(1).scalar_subquery())
+    rows = db.session.execute(select(_SHIPMENTS.c.id, latest_location.label("latest_location"),
+                                     held_from_query(_SHIPMENTS.c.id).label("held_from"))
+                              .where(_SHIPMENTS.c.id.in_(list(needed)))).all()
     for row in rows:
-        current = needed[row.shipment_id]
-        if row.newest == 1:
-            current.latest_location = row.location
-        if row.status != Status.ON_HOLD:
-            current.held_from = row.status
+        current = needed[row.id]
+        current.latest_location, current.held_from = row.latest_location, row.held_from
 
 
 def _check(change: StatusChange, row: _Current, refuse_same_place: bool) -> ChangeOutcome | None:
@@ -216,16 +212,15 @@ def _check(change: StatusChange, row: _Current, refuse_same_place: bool) -> Chan
     return None
 
 
-def _proof_problem(change: StatusChange, index: int, checked: dict[int, proofs.Proof]) -> str | None:
-    """Why this change's proof of delivery is refused (None: it is fine, and a proof to record, if any, is put
-    in `checked` under `index`). Checked before anything is written, so a refused proof writes nothing."""
-    proof = change.proof
-    if proof is None and (change.proof_required or change.received_by or change.attempt_reason):
-        try:
-            proof = proofs.check_proof(change.status, change.received_by, change.attempt_reason,
-                                       required=change.proof_required)
-        except ValidationError as exc:
-            return " ".join(f"{name}: {message}" for name, message in exc.fields.items()) or str(exc)
+def _proof_problem(change: StatusChange, index: int, checked: dict[int, proofs.Proof]) -> dict[str, str] | None:
+    """Why this change's proof of delivery is refused, per field (None: it is fine, and the proof to record, if
+    its status takes one, is put in `checked` under `index`). Checked before anything is written, so a refused
+    proof writes nothing, and no file is stored."""
+    try:
+        proof = proofs.check_proof(change.status, change.received_by, change.attempt_reason,
+                                   required=change.proof_required, signature=change.signature, photo=change.photo)
+    except ValidationError as exc:
+        return exc.fields or {"proof": exc.message}
     if proof is not None:
         checked[index] = proof
     return None
@@ -323,16 +318,19 @@ _MESSAGES = {
 
 
 def record_status_change(tracking_id: str, status: str, location: str, note: str | None,
-                         actor: str, *, customer_message: str | None = None,
-                         proof: proofs.Proof | None = None) -> tuple[Shipment, TrackingEvent]:
-    """Move a shipment to `status`: new status, one appended event, the recipient's email and the audit row,
-    one unit. A batch of one through the bulk core (apply_status_changes), so both follow the same rules.
+                         actor: str, *, customer_message: str | None = None, received_by: str | None = None,
+                         attempt_reason: str | None = None, signature: bytes | str | None = None,
+                         photo: bytes | None = None, proof_required: bool = False) -> tuple[Shipment, TrackingEvent]:
+    """Move a shipment to `status`: new status, one appended event, its proof of delivery, the recipient's email
+    and the audit row, one unit. A batch of one through the bulk core (apply_status_changes), so both follow the
+    same rules.
 
-    `note` is for staff only; `customer_message` is what the customer sees (tracking page and email); `proof`,
-    checked by proofs.check_proof, is recorded with the event.
+    `note` is for staff only; `customer_message` is what the customer sees (tracking page and email). The proof
+    fields are as sent (see StatusChange): checked and recorded with the event.
 
-    Errors: ValidationError for an unknown status, NotFound, InvalidTransition (409, naming the allowed next
-    statuses), Conflict when concurrent changes kept winning the compare-and-set. Concurrent changes are
+    Errors: ValidationError for an unknown status or a refused proof (naming each field), NotFound,
+    InvalidTransition (409, naming the allowed next statuses), Conflict when concurrent changes kept winning the
+    compare-and-set, StoreUnavailable (503) when the proof's files cannot be stored. Concurrent changes are
     serialised by that compare-and-set: a change that lost the race is checked again against the new status,
     and either applies on top of it or fails with InvalidTransition.
     """
@@ -340,10 +338,14 @@ def record_status_change(tracking_id: str, status: str, location: str, note: str
     if requested is None:
         raise ValidationError(fields={"status": f"Unknown status {status[:40]!r}."})
     [outcome] = apply_status_changes(
-        [StatusChange(tracking_id, requested, location, note, customer_message=customer_message, proof=proof)],
+        [StatusChange(tracking_id, requested, location, note, customer_message=customer_message,
+                      received_by=received_by, attempt_reason=attempt_reason, signature=signature, photo=photo,
+                      proof_required=proof_required)],
         actor,
         refuse_same_place=False)
     if not outcome.ok:
+        if outcome.refusal == Refusal.PROOF_MISSING:
+            raise ValidationError(fields=outcome.fields)
         if outcome.refusal == Refusal.UNKNOWN_ID:
             raise shipment_not_found(tracking_id)
         if outcome.refusal == Refusal.NOT_ALLOWED:
