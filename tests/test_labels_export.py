@@ -18,7 +18,7 @@ from app.models import AuditEntry, Shipment
 from app.services.shipments.exports import neutralise_formula
 from tests.conftest import VALID_BOOKING
 
-TOOLS = ("pdftoppm", "pdftotext", "pdfinfo", "zbarimg")
+TOOLS = ("pdftoppm", "pdftotext", "pdfinfo", "pdffonts", "zbarimg")
 
 
 def _require_tools():
@@ -80,8 +80,8 @@ def test_a_label_scans_back_to_its_tracking_id_and_url(client, staff, create_shi
 
 
 def test_a_label_is_printed_in_english_for_a_hindi_booking_on_a_hindi_page(client, staff, app, tmp_path):
-    """The booking date is formatted with Babel in the label's language, English: the label's words are, and
-    its fonts could not print a Hindi month. Neither the booking's nor the page's language changes that."""
+    """The booking date is formatted with Babel in the label's language, English, as all the label's own words
+    are: hub staff and couriers anywhere read it. Neither the booking's nor the page's language changes that."""
     _require_tools()
     tracking_id = client.post("/create?lang=hi", json=VALID_BOOKING).get_json()["tracking_id"]
     response = client.get(f"/admin/shipments/{tracking_id}/label.pdf?lang=hi")

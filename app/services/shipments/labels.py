@@ -2,7 +2,8 @@
 
 Rules: a label carries the tracking ID in large type, a Code 128 barcode of it, a QR code of the public tracking
 URL, the receiver's name and destination, the sender's name and the booking date. Never an email address or a
-mobile number. At most MAX_LABELS shipments per document; IDs are printed in the order given, each once.
+mobile number. Names and addresses print as typed, Hindi included (label_text.py); every other word is English.
+At most MAX_LABELS shipments per document; IDs are printed in the order given, each once.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from reportlab.graphics.barcode import code128, qr
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib.pagesizes import A6
 from reportlab.lib.units import inch, mm
-from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen import canvas
 from sqlalchemy import select
 
@@ -24,12 +24,13 @@ from app.errors import ValidationError
 from app.extensions import db
 from app.i18n.locales import format_local_date
 from app.models import Shipment
+from app.services.shipments.label_text import BOLD, REGULAR, draw_text, fit_lines, register_fonts, wrap
 
 MAX_LABELS = 500
 LABEL_SIZES: dict[str, tuple[float, float]] = {"4x6": (4 * inch, 6 * inch), "a6": A6}
 DEFAULT_SIZE = "4x6"
-# A label is in English whatever the booking's or the request's language: all its words are, and the PDF's
-# standard fonts (Helvetica, Courier) have no Devanagari to print a Hindi month with.
+# A label's own words and its date are in English whatever the booking's or the request's language: it is read
+# by hub staff and couriers anywhere in the country. Names and addresses print as they were typed.
 LABEL_LANGUAGE = "en"
 _MARGIN = 5 * mm
 
@@ -75,6 +76,7 @@ def shipments_for_labels(tracking_ids: list[str]) -> list[Shipment]:
 
 def render_labels(shipments: list[Shipment], options: LabelOptions) -> bytes:
     """A PDF with one label page per shipment."""
+    register_fonts()
     width, height = LABEL_SIZES[options.size]
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=(width, height), pageCompression=1)
@@ -91,11 +93,9 @@ def _draw_label(pdf: canvas.Canvas, shipment: Shipment, width: float, height: fl
     left, right, top = _MARGIN, width - _MARGIN, height - _MARGIN
     usable = right - left
 
-    pdf.setFont("Helvetica-Bold", 11)
-    pdf.drawString(left, top - 11, "WAYBILL")
-    pdf.setFont("Helvetica", 9)
+    draw_text(pdf, left, top - 11, "WAYBILL", BOLD, 11)
     booked = format_local_date(shipment.created_at, options.timezone, language=LABEL_LANGUAGE)
-    pdf.drawRightString(right, top - 10, f"Booked {booked}")
+    draw_text(pdf, right, top - 10, f"Booked {booked}", REGULAR, 9, align="right")
     pdf.setLineWidth(1)
     pdf.line(left, top - 16, right, top - 16)
 
@@ -127,26 +127,21 @@ def _draw_label(pdf: canvas.Canvas, shipment: Shipment, width: float, height: fl
     drawing = Drawing(qr_size, qr_size, transform=[qr_size / (x1 - x0), 0, 0, qr_size / (y1 - y0), 0, 0])
     drawing.add(widget)
     renderPDF.draw(drawing, pdf, right - qr_size, _MARGIN)
-    pdf.setFont("Helvetica", 8)
-    text_width = usable - qr_size - 6
-    lines = simpleSplit(f"Track this parcel: {url}", "Helvetica", 8, text_width)
+    lines = wrap(f"Track this parcel: {url}", REGULAR, 8, usable - qr_size - 6)
     for index, line in enumerate(lines[:4]):
-        pdf.drawString(left, _MARGIN + qr_size - 10 - index * 10, line)
+        draw_text(pdf, left, _MARGIN + qr_size - 10 - index * 10, line, REGULAR, 8)
 
 
 def _block(pdf: canvas.Canvas, heading: str, name: str, address: str | None, left: float, y: float, width: float,
            name_size: float) -> float:
     """A TO/FROM block; returns the y below it."""
-    pdf.setFont("Helvetica-Bold", 8)
-    pdf.drawString(left, y - 8, heading)
+    draw_text(pdf, left, y - 8, heading, BOLD, 8)
     y -= 10 + name_size
-    pdf.setFont("Helvetica-Bold", name_size)
-    for line in simpleSplit(name, "Helvetica-Bold", name_size, width)[:2]:
-        pdf.drawString(left, y, line)
+    for line in fit_lines(name, BOLD, (name_size,), width, 2)[1]:
+        draw_text(pdf, left, y, line, BOLD, name_size)
         y -= name_size + 2
     if address:
-        pdf.setFont("Helvetica", 11)
-        for line in simpleSplit(address, "Helvetica", 11, width)[:4]:
-            pdf.drawString(left, y, line)
+        for line in fit_lines(address, REGULAR, (11.0,), width, 4)[1]:
+            draw_text(pdf, left, y, line, REGULAR, 11)
             y -= 13
     return y - 2
