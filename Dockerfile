@@ -44,7 +44,7 @@ COPY translations ./translations
 # without it every worker compiles its imports at each start (4-8 s of CPU). Only for code the app loads: not
 # SQLAlchemy's test helpers and dialects for other databases, dnspython (email deliverability checks, unused) or
 # the base image's pip. The dependencies keep only their byte-code (compiled in place, `-b`, then the source is
-# removed): one copy of each module instead of two, which keeps the image under 200 MB; their frames in a
+# removed): one copy of each module instead of two, which keeps the image near 200 MB; their frames in a
 # traceback show file and line without the source text. The app's own code keeps its source.
 # The translation catalogues are compiled here (the .mo files are build output, not in the repository).
 RUN pybabel -q compile -d translations \

@@ -108,7 +108,7 @@ def get_shipment(tracking_id: str):
 
 @api.operation("GET", "/shipments/<tracking_id>/label", summary="Print a shipment's label",
                permission=Permission.VIEW_SHIPMENTS, query=LabelOptions,
-               response=Success(None, 200, "The label, a PDF page.", media_type=PDF))
+               response=Success(None, 200, "The label, a PDF page per piece.", media_type=PDF))
 def shipment_label(tracking_id: str, query: LabelOptions):
     shipment = find_shipment(tracking_id)
     options = labels.LabelOptions(size=labels.label_size(query.size),

@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 
 from babel import Locale
 from babel.dates import format_date, format_time
 from babel.dates import format_datetime as babel_datetime
+from babel.numbers import format_currency, format_decimal
 from babel.support import NullTranslations
 from flask_babel import force_locale, get_locale, get_translations, gettext, lazy_gettext
 
@@ -121,6 +123,21 @@ def format_local_date(value: datetime | None, tz_name: str, language: str | None
         return ""
     code = language_or_default(language) if language is not None else current_language()
     return format_date(_local(value, tz_name), _DAY, locale=babel_locale(code))
+
+
+# Amounts and weights on documents read across India (labels): Indian digit grouping, whatever the language.
+_INDIA = "en_IN"
+_PAISA = Decimal("0.01")
+
+
+def format_rupees(amount: Decimal) -> str:
+    """"₹1,250.00", "₹1,25,000.00": an amount in rupees, rounded half up to the paisa (design rule 11)."""
+    return format_currency(amount.quantize(_PAISA, rounding=ROUND_HALF_UP), "INR", locale=_INDIA)
+
+
+def format_weight_kg(weight: Decimal) -> str:
+    """"2.5 kg", "1,250 kg", "0.125 kg": a weight in kilograms to the gram, without trailing zeros."""
+    return f"{format_decimal(weight, format='#,##0.###', locale=_INDIA)} kg"
 
 
 def _local(value: datetime, tz_name: str) -> datetime:

@@ -66,6 +66,16 @@ def mask_mobile(e164: str) -> str:
     return f"{prefix} {'•' * hidden}{e164[-4:]}"
 
 
+def format_mobile(e164: str) -> str:
+    """"+91 98765 43210": a stored number written the way it is read out and dialled (as stored if it does
+    not parse)."""
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def normalise_email(raw: str) -> str:
     """A deliverable-looking address (syntax only, no DNS look-up); ContactError if not, with a message in the
     active language (email_validator's own messages are English only)."""

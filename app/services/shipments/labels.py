@@ -1,20 +1,29 @@
-"""Printable shipping labels: one page per shipment, 4×6 in (thermal printers) or A6.
+"""Printable shipping labels: one page per piece of each shipment, 4×6 in (thermal printers) or A6.
 
-Rules: a label carries the tracking ID in large type, a Code 128 barcode of it, a QR code of the public tracking
-URL, the receiver's name and destination, the sender's name and the booking date. Never an email address or a
-mobile number. At most MAX_LABELS shipments per document; IDs are printed in the order given, each once.
+Rules: a label carries the tracking ID in large type, a Code 128 barcode of it (the same on every piece: hubs scan
+the shipment), a QR code of the public tracking URL, the piece ("2 of 3"), the destination PIN as a large sort
+code, service and weight, the receiver's name, full mobile (the courier calls the receiver) and destination, the
+sender's name and PIN, the booking date, and for cash on delivery a boxed "COLLECT ₹1,250.00". Never an email
+address, nor the sender's mobile. Labels are for staff only (signed-in staff or an API key). Names and addresses
+print as typed, Hindi included (label_text.py); every other word is English. At most MAX_LABELS shipments and
+MAX_PAGES pages per document; shipments are printed in the order given, each once.
 """
 from __future__ import annotations
 
 import io
+import re
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from reportlab.graphics import renderPDF
 from reportlab.graphics.barcode import code128, qr
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib.pagesizes import A6
 from reportlab.lib.units import inch, mm
-from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen import canvas
 from sqlalchemy import select
 
@@ -22,17 +31,23 @@ from app.domain.links import tracking_url
 from app.domain.tracking_ids import normalise_tracking_id
 from app.errors import ValidationError
 from app.extensions import db
-from app.i18n.locales import format_local_date
+from app.i18n.locales import format_local_date, format_rupees, format_weight_kg
 from app.models import Shipment
+from app.services.shipments.contacts import format_mobile
+from app.services.shipments.label_text import BOLD, REGULAR, draw_text, fit_lines, register_fonts, text_width, wrap
 from app.services.staff.audit import record_audit
 
 MAX_LABELS = 500
+MAX_PAGES = 1000  # pieces included: a batch of many-piece shipments is still one printable document
 LABEL_SIZES: dict[str, tuple[float, float]] = {"4x6": (4 * inch, 6 * inch), "a6": A6}
 DEFAULT_SIZE = "4x6"
-# A label is in English whatever the booking's or the request's language: all its words are, and the PDF's
-# standard fonts (Helvetica, Courier) have no Devanagari to print a Hindi month with.
+# A label's own words and its date are in English whatever the booking's or the request's language: it is read
+# by hub staff and couriers anywhere in the country. Names and addresses print as they were typed.
 LABEL_LANGUAGE = "en"
 _MARGIN = 5 * mm
+_TRACKING_ID_FONT = "Courier-Bold"  # fixed width: every character of the ID reads apart
+# Six digits standing alone, of any script as typed: a PIN code when the first is not 0 (pincode_in checks).
+_PIN_IN_TEXT = re.compile(r"(?<!\d)\d{6}(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,70 @@ class LabelOptions:
     size: str
     public_base_url: str
     timezone: str
+
+
+@dataclass(frozen=True)
+class LabelData:
+    """What one shipment's labels print; everything but the ID and the names may be unknown (None)."""
+    tracking_id: str
+    sender_name: str
+    receiver_name: str
+    destination: str = ""
+    mobile: str | None = None  # the receiver's, E.164
+    booked_at: datetime | None = None
+    sender_pincode: str | None = None
+    destination_pincode: str | None = None
+    weight_kg: Decimal | None = None
+    pieces: int = 1
+    service: str | None = None  # "standard" | "express"
+    payment: str | None = None  # "prepaid" | "cod"
+    cod_amount: Decimal | None = None  # rupees
+
+    @property
+    def sort_code(self) -> str | None:
+        """The destination PIN hubs sort by: the booked one, else the last PIN code written in the destination."""
+        if self.destination_pincode:
+            return self.destination_pincode.strip()
+        return pincode_in(self.destination)
+
+    @property
+    def piece_count(self) -> int:
+        return self.pieces if isinstance(self.pieces, int) and self.pieces > 0 else 1
+
+    @property
+    def collect_on_delivery(self) -> bool:
+        return self.payment == "cod"
+
+
+def label_data(shipment: Any) -> LabelData:
+    """A shipment's label contents: the one place a label reads a shipment.
+
+    Pieces, PINs, weight, service and payment are read with getattr and a default until the booking's columns
+    exist, so a shipment booked without them prints a one-piece label with what it has."""
+    return LabelData(
+        tracking_id=shipment.tracking_id,
+        sender_name=shipment.sender_name,
+        receiver_name=shipment.receiver_name,
+        destination=shipment.destination or "",
+        mobile=shipment.mobile,
+        booked_at=shipment.created_at,
+        sender_pincode=getattr(shipment, "sender_pincode", None),
+        destination_pincode=getattr(shipment, "destination_pincode", None),
+        weight_kg=getattr(shipment, "weight_kg", None),
+        pieces=getattr(shipment, "pieces", None) or 1,
+        service=getattr(shipment, "service", None),
+        payment=getattr(shipment, "payment", None),
+        cod_amount=getattr(shipment, "cod_amount", None),
+    )
+
+
+def pincode_in(text: str | None) -> str | None:
+    """The last six-digit group of `text` that can be a PIN code, in ASCII digits ("६८२०१६" → "682016")."""
+    for match in reversed(_PIN_IN_TEXT.findall(text or "")):
+        digits = "".join(str(unicodedata.digit(character)) for character in match)
+        if digits[0] != "0":
+            return digits
+    return None
 
 
 def label_size(value: str | None) -> str:
@@ -92,80 +171,148 @@ def print_labels(shipments: list[Shipment], options: LabelOptions, *, actor: str
     return pdf
 
 
-def render_labels(shipments: list[Shipment], options: LabelOptions) -> bytes:
-    """A PDF with one label page per shipment."""
+def render_labels(shipments: Sequence[Shipment], options: LabelOptions) -> bytes:
+    """A PDF with one label page per piece of each shipment, in order."""
+    return render_label_pages([label_data(shipment) for shipment in shipments], options)
+
+
+def render_label_pages(labels: Sequence[LabelData], options: LabelOptions) -> bytes:
+    """A PDF with a page for each piece of each label ("1 of 3", "2 of 3", …); ValidationError past MAX_PAGES."""
+    pages = sum(label.piece_count for label in labels)
+    if pages > MAX_PAGES:
+        raise ValidationError(f"These shipments have {pages} pieces: at most {MAX_PAGES} labels print at once.",
+                              fields={"tracking_ids": f"At most {MAX_PAGES} pieces at once ({pages} asked)."})
+    register_fonts()
     width, height = LABEL_SIZES[options.size]
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=(width, height), pageCompression=1)
-    pdf.setTitle("Waybill labels" if len(shipments) > 1 else f"Waybill label {shipments[0].tracking_id}")
+    pdf.setTitle(f"Waybill label {labels[0].tracking_id}" if len(labels) == 1 else "Waybill labels")
     pdf.setCreator("Waybill")
-    for shipment in shipments:
-        _draw_label(pdf, shipment, width, height, options)
-        pdf.showPage()
+    for label in labels:
+        for piece in range(1, label.piece_count + 1):
+            _draw_label(pdf, label, piece, width, height, options)
+            pdf.showPage()
     pdf.save()
     return buffer.getvalue()
 
 
-def _draw_label(pdf: canvas.Canvas, shipment: Shipment, width: float, height: float, options: LabelOptions) -> None:
-    left, right, top = _MARGIN, width - _MARGIN, height - _MARGIN
+def _draw_label(pdf: canvas.Canvas, label: LabelData, piece: int, width: float, height: float,
+                options: LabelOptions) -> None:
+    left, right, top, bottom = _MARGIN, width - _MARGIN, height - _MARGIN, _MARGIN
     usable = right - left
-
-    pdf.setFont("Helvetica-Bold", 11)
-    pdf.drawString(left, top - 11, "WAYBILL")
-    pdf.setFont("Helvetica", 9)
-    booked = format_local_date(shipment.created_at, options.timezone, language=LABEL_LANGUAGE)
-    pdf.drawRightString(right, top - 10, f"Booked {booked}")
     pdf.setLineWidth(1)
-    pdf.line(left, top - 16, right, top - 16)
 
-    # The tracking ID as large as fits the width.
-    font_size = min(42.0, usable / pdf.stringWidth(shipment.tracking_id, "Courier-Bold", 1))
-    y = top - 18 - font_size
-    pdf.setFont("Courier-Bold", font_size)
-    pdf.drawCentredString(width / 2, y, shipment.tracking_id)
+    draw_text(pdf, left, top - 11, "WAYBILL", BOLD, 11)
+    if label.booked_at is not None:
+        booked = format_local_date(label.booked_at, options.timezone, language=LABEL_LANGUAGE)
+        draw_text(pdf, right, top - 10, f"Booked {booked}", REGULAR, 9, align="right")
+    pdf.line(left, top - 15, right, top - 15)
 
-    # Code 128 of the ID, quiet zones included, centred.
-    bar_height = 0.85 * inch
-    barcode = code128.Code128(shipment.tracking_id, barHeight=bar_height, barWidth=1.0, quiet=True)
+    # The tracking ID as large as fits the width, then its Code 128 (quiet zones included), centred.
+    id_size = min(30.0, usable / pdf.stringWidth(label.tracking_id, _TRACKING_ID_FONT, 1))
+    y = top - 17 - id_size
+    pdf.setFont(_TRACKING_ID_FONT, id_size)
+    pdf.drawCentredString(width / 2, y, label.tracking_id)
+    bar_height = 0.7 * inch
+    barcode = code128.Code128(label.tracking_id, barHeight=bar_height, barWidth=1.0, quiet=True)
     bar_width = min(usable / barcode.width, 2.2)
-    barcode = code128.Code128(shipment.tracking_id, barHeight=bar_height, barWidth=bar_width, quiet=True)
-    y -= bar_height + 10
+    barcode = code128.Code128(label.tracking_id, barHeight=bar_height, barWidth=bar_width, quiet=True)
+    y -= bar_height + 8
     barcode.drawOn(pdf, (width - barcode.width) / 2, y)
 
-    y -= 8
+    y -= 6
     pdf.line(left, y, right, y)
-    y = _block(pdf, "TO", shipment.receiver_name, shipment.destination, left, y - 4, usable, name_size=15)
+    y = _sort_band(pdf, label, piece, left, right, y)
     pdf.line(left, y, right, y)
-    y = _block(pdf, "FROM", shipment.sender_name, None, left, y - 4, usable, name_size=11)
 
-    # QR of the public tracking page, bottom right, with the URL beside it for people without a scanner.
-    url = tracking_url(options.public_base_url, shipment.tracking_id)
-    qr_size = min(1.35 * inch, max(y - _MARGIN - 4, 0.9 * inch))
+    # What the bottom needs below the receiver: the COD box, then the sender and a QR code of at least 0.9 in.
+    cod_height = 30.0 if label.collect_on_delivery else 0.0
+    y = _receiver(pdf, label, left, usable, y, floor=bottom + cod_height + 0.9 * inch + 8)
+    pdf.line(left, y, right, y)
+    if label.collect_on_delivery:
+        y = _collect_box(pdf, label, left, usable, y - 3)
+    _sender_and_qr(pdf, label, left, right, bottom, y, options)
+
+
+def _sort_band(pdf: canvas.Canvas, label: LabelData, piece: int, left: float, right: float, y: float) -> float:
+    """The destination PIN, boxed and large, for sorting; the piece, service, weight and payment beside it.
+    Returns the y below the band."""
+    band = 48.0
+    sort_code = label.sort_code
+    if sort_code:
+        size = 34.0
+        box_width = text_width(sort_code, BOLD, size) + 12
+        pdf.setLineWidth(2)
+        pdf.rect(left, y - band + 3, box_width, band - 6)
+        pdf.setLineWidth(1)
+        draw_text(pdf, left + 6, y - band + 3 + (band - 6 - 0.714 * size) / 2, sort_code, BOLD, size)
+    draw_text(pdf, right, y - 17, f"{piece} of {label.piece_count}", BOLD, 17, align="right")
+    details = [label.service.upper()] if label.service else []
+    if label.weight_kg is not None:
+        details.append(format_weight_kg(label.weight_kg))
+    if details:
+        draw_text(pdf, right, y - 30, " · ".join(details), BOLD, 10, align="right")
+    if label.payment == "prepaid":
+        draw_text(pdf, right, y - 42, "PREPAID", REGULAR, 9, align="right")
+    elif label.collect_on_delivery:
+        draw_text(pdf, right, y - 42, "CASH ON DELIVERY", BOLD, 9, align="right")
+    return y - band
+
+
+def _receiver(pdf: canvas.Canvas, label: LabelData, left: float, width: float, y: float, floor: float) -> float:
+    """The TO block: name, full mobile, destination (as many lines as leave `floor` free). Returns the y below."""
+    draw_text(pdf, left, y - 9, "TO", BOLD, 8)
+    y -= 11
+    size, lines = fit_lines(label.receiver_name, BOLD, (16.0, 14.0, 12.0), width, 2)
+    for line in lines:
+        y -= size + 2
+        draw_text(pdf, left, y, line, BOLD, size)
+    if label.mobile:
+        y -= 15
+        draw_text(pdf, left, y, f"Mobile {format_mobile(label.mobile)}", BOLD, 12)
+    if label.destination:
+        room = max(1, min(4, int((y - 3 - floor) // 13.5)))
+        size, lines = fit_lines(label.destination, REGULAR, (11.5, 10.5, 9.5, 8.5), width, room)
+        for line in lines:
+            y -= size + 2
+            draw_text(pdf, left, y, line, REGULAR, size)
+    return y - 5
+
+
+def _collect_box(pdf: canvas.Canvas, label: LabelData, left: float, width: float, y: float) -> float:
+    """A boxed "COLLECT ₹1,250.00" across the label, for the courier. Returns the y below it."""
+    text = f"COLLECT {format_rupees(label.cod_amount)}" if label.cod_amount is not None else "COLLECT CASH"
+    size = min(16.0, (width - 16) / text_width(text, BOLD, 1))
+    pdf.setLineWidth(2)
+    pdf.rect(left, y - 24, width, 24)
+    pdf.setLineWidth(1)
+    draw_text(pdf, left + width / 2, y - 12 - 0.357 * size, text, BOLD, size, align="centre")
+    return y - 27
+
+
+def _sender_and_qr(pdf: canvas.Canvas, label: LabelData, left: float, right: float, bottom: float, y: float,
+                   options: LabelOptions) -> None:
+    """The FROM block beside a QR code of the public tracking page, with the URL under the sender for people
+    without a scanner."""
+    url = tracking_url(options.public_base_url, label.tracking_id)
+    qr_size = min(1.3 * inch, max(y - bottom - 3, 0.9 * inch))
     widget = qr.QrCodeWidget(url, barLevel="M")
     x0, y0, x1, y1 = widget.getBounds()
     drawing = Drawing(qr_size, qr_size, transform=[qr_size / (x1 - x0), 0, 0, qr_size / (y1 - y0), 0, 0])
     drawing.add(widget)
-    renderPDF.draw(drawing, pdf, right - qr_size, _MARGIN)
-    pdf.setFont("Helvetica", 8)
-    text_width = usable - qr_size - 6
-    lines = simpleSplit(f"Track this parcel: {url}", "Helvetica", 8, text_width)
-    for index, line in enumerate(lines[:4]):
-        pdf.drawString(left, _MARGIN + qr_size - 10 - index * 10, line)
+    renderPDF.draw(drawing, pdf, right - qr_size, bottom)
 
-
-def _block(pdf: canvas.Canvas, heading: str, name: str, address: str | None, left: float, y: float, width: float,
-           name_size: float) -> float:
-    """A TO/FROM block; returns the y below it."""
-    pdf.setFont("Helvetica-Bold", 8)
-    pdf.drawString(left, y - 8, heading)
-    y -= 10 + name_size
-    pdf.setFont("Helvetica-Bold", name_size)
-    for line in simpleSplit(name, "Helvetica-Bold", name_size, width)[:2]:
-        pdf.drawString(left, y, line)
-        y -= name_size + 2
-    if address:
-        pdf.setFont("Helvetica", 11)
-        for line in simpleSplit(address, "Helvetica", 11, width)[:4]:
-            pdf.drawString(left, y, line)
-            y -= 13
-    return y - 2
+    column = right - left - qr_size - 6
+    draw_text(pdf, left, y - 9, "FROM", BOLD, 8)
+    y -= 11
+    size, lines = fit_lines(label.sender_name, BOLD, (10.5, 9.0), column, 2)
+    for line in lines:
+        y -= size + 1
+        draw_text(pdf, left, y, line, BOLD, size)
+    if label.sender_pincode:
+        y -= 12
+        draw_text(pdf, left, y, f"PIN {label.sender_pincode}", REGULAR, 10)
+    url_lines = wrap(f"Track this parcel: {url}", REGULAR, 7, column)
+    if len(url_lines) * 8.5 <= y - 4 - bottom:  # a URL is printed whole or not at all: the QR code has it
+        for index, line in enumerate(url_lines):
+            draw_text(pdf, left, bottom + 2 + (len(url_lines) - 1 - index) * 8.5, line, REGULAR, 7)
