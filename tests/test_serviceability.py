@@ -1,7 +1,9 @@
-"""Serviceability: the PIN codes served (an empty list serves everything), the booking check's 422s, and the
-list replaced whole or not at all (audited)."""
+"""Serviceability: the PIN codes served (an empty list serves everything), the booking check's 422s, the list
+replaced whole from a CSV file or not at all (audited), and who may read and change it."""
 from __future__ import annotations
 
+import csv
+import io
 import threading
 
 import pytest
@@ -21,11 +23,22 @@ from app.services.shipments.serviceability import (
 )
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+JSON = {"Accept": "application/json"}
+HEADER = "pincode,cod,express"
+# Kochi with both options, New Delhi without cash on delivery, Bengaluru without express.
+LIST = "\n".join([HEADER, "682016,yes,yes", "110001,no,yes", "560001,true,false"]) + "\n"
 
 
 def rows(*lines: tuple[str, str, str]) -> list[ServiceabilityRow]:
     return [ServiceabilityRow(number, dict(zip(("pincode", "cod", "express"), line, strict=True)))
             for number, line in enumerate(lines, start=2)]
+
+
+def upload(client, auth, content: bytes | str, *, html: bool = False, filename: str = "pincodes.csv"):
+    data = content.encode() if isinstance(content, str) else content
+    headers = {**auth.headers(), **(HTML if html else JSON)}
+    return client.post("/admin/serviceability", data={"file": (io.BytesIO(data), filename)}, headers=headers,
+                       content_type="multipart/form-data")
 
 
 def stored(app) -> dict[str, tuple[bool, bool]]:
@@ -37,6 +50,12 @@ def audit_rows(app) -> list[AuditEntry]:
     with app.app_context():
         return list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == "serviceability_replaced")
                                        .order_by(AuditEntry.id)))
+
+
+@pytest.fixture
+def admin(auth):
+    auth.login("chief", role="admin")
+    return auth
 
 
 # --- the service --------------------------------------------------------------------------------------------------
@@ -214,3 +233,168 @@ def test_a_refused_booking_check_is_a_422_with_fields_in_json_and_a_page(make_co
     page = client.get("/test-only/book-to/682001", headers=HTML)
     assert page.status_code == 422 and "We do not deliver to PIN code 682001 yet." in page.get_data(as_text=True)
     assert client.get("/test-only/book-to/68200").status_code == 400
+
+
+# --- the admin page and its upload --------------------------------------------------------------------------------
+
+def test_an_upload_replaces_the_list_and_one_audit_row_keeps_counts_only(client, admin, app):
+    response = upload(client, admin, LIST)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == {"served": 3, "cod": 2, "express": 2}
+    assert stored(app) == {"682016": (True, True), "110001": (False, True), "560001": (True, False)}
+    response = upload(client, admin, f"{HEADER}\n400001,y,n\n")
+    assert response.get_json() == {"served": 1, "cod": 1, "express": 0}
+    assert stored(app) == {"400001": (True, False)}
+    first, second = audit_rows(app)
+    assert (first.actor, first.target_type, first.target_id) == ("chief", "serviceability", "3 PIN codes")
+    assert first.details == {"before": {"served": 0, "cod": 0, "express": 0},
+                             "after": {"served": 3, "cod": 2, "express": 2}}
+    assert second.details["before"] == first.details["after"]
+    assert "682016" not in str(first.details) and "682016" not in str(second.details)  # never the list itself
+
+
+def test_a_header_alone_empties_the_list_and_everything_is_served_again(client, admin, app):
+    assert upload(client, admin, LIST).status_code == 200
+    assert client.get("/admin/serviceability?pincode=682001", headers=JSON).get_json()["served"] is False
+    response = upload(client, admin, HEADER + "\r\n")
+    assert response.status_code == 200 and response.get_json() == {"served": 0, "cod": 0, "express": 0}
+    assert stored(app) == {}
+    assert client.get("/admin/serviceability?pincode=682001", headers=JSON).get_json()["served"] is True
+    assert client.get("/admin/serviceability", headers=JSON).get_json()["everything_served"] is True
+    assert [row.details["after"]["served"] for row in audit_rows(app)] == [3, 0]
+
+
+def test_a_file_with_bad_rows_is_a_400_listing_them_and_nothing_changes(client, admin, app):
+    assert upload(client, admin, LIST).status_code == 200
+    before = stored(app)
+    content = "\n".join([HEADER, "682001,yes,yes", "999999,yes,yes", "682001,no,no", "400001,sometimes,no",
+                         "400002,yes", "", "110001,y,y"])
+    response = upload(client, admin, content)
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["fields"] and "file" in body["fields"]
+    assert [row["line"] for row in body["rows"]] == [6]  # the row of the wrong width is found while reading
+    response = upload(client, admin, "\n".join([HEADER, "682001,yes,yes", "999999,yes,yes", "682001,no,no",
+                                                 "400001,sometimes,no", "", "110001,y,y"]))
+    assert response.status_code == 400
+    body = response.get_json()
+    assert [row["line"] for row in body["rows"]] == [3, 4, 5]
+    assert body["rows"][0]["fields"] == {"pincode": "999999 is not a PIN code in India Post's directory."}
+    assert body["rows"][1]["fields"] == {"pincode": "Listed already, on line 2."}
+    assert set(body["rows"][2]["fields"]) == {"cod"}
+    assert body["error"] == body["fields"]["file"] == "3 of 5 rows are not valid: nothing was changed."
+    assert stored(app) == before
+    assert len(audit_rows(app)) == 1  # the first, good upload only
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "header"),
+    ("pincode,cod\n682016,yes\n", "header"),
+    ("pincode,cod,express,notes\n682016,yes,yes,x\n", "header"),
+    ("pin,cod,express\n682016,yes,yes\n", "header"),
+    (b"\xff\xfe" + HEADER.encode("utf-16-le"), "UTF-8"),
+    (HEADER + '\n"682016,yes,yes\n', "CSV"),
+    (HEADER + "\n682016\x00,yes,yes\n", "not a text"),
+    (HEADER + "\n" + "682016,yes,yes\n" * 30_001, "30000"),
+    (HEADER + "\n" + "6" * (1024 * 1024), "larger"),
+])
+def test_files_that_are_not_a_list_of_pincodes_are_400(client, admin, app, content, message):
+    response = upload(client, admin, content)
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["fields"]
+    assert message.lower() in (body["error"] + " " + " ".join(body["fields"].values())).lower()
+    assert stored(app) == {} and audit_rows(app) == []
+
+
+def test_semicolons_a_bom_and_columns_in_any_order(client, admin, app):
+    response = upload(client, admin, "\ufeffExpress;PINCODE;Cod\r\nno;682 016;YES\r\n\r\n".encode())
+    assert response.status_code == 200, response.get_json()
+    assert stored(app) == {"682016": (True, False)}
+
+
+def test_no_file_or_a_json_body_is_a_400_naming_the_file(client, admin, app):
+    response = client.post("/admin/serviceability", json={"file": "682016,yes,yes"}, headers=admin.headers())
+    assert response.status_code == 400 and "file" in response.get_json()["fields"]
+    response = client.post("/admin/serviceability", data={}, headers={**admin.headers(), **JSON},
+                           content_type="multipart/form-data")
+    assert response.status_code == 400 and "file" in response.get_json()["fields"]
+    assert stored(app) == {}
+
+
+def test_the_list_downloads_as_the_csv_the_upload_takes(client, admin, app):
+    empty = client.get("/admin/serviceability.csv")
+    assert empty.status_code == 200 and empty.mimetype == "text/csv"
+    assert empty.get_data(as_text=True) == HEADER + "\r\n"
+    upload(client, admin, LIST)
+    download = client.get("/admin/serviceability.csv").get_data(as_text=True)
+    assert list(csv.reader(io.StringIO(download))) == [
+        ["pincode", "cod", "express"], ["110001", "no", "yes"], ["560001", "yes", "no"], ["682016", "yes", "yes"]]
+    assert upload(client, admin, download).get_json() == {"served": 3, "cod": 2, "express": 2}
+
+
+def test_the_staff_json_gives_counts_and_one_pincode(client, admin):
+    upload(client, admin, LIST)
+    body = client.get("/admin/serviceability", headers=JSON).get_json()
+    assert {k: body[k] for k in ("served", "cod", "express", "everything_served")} == {
+        "served": 3, "cod": 2, "express": 2, "everything_served": False}
+    assert body["directory"]["version"] == "2025.10.03" and body["directory"]["pincodes"] > 19_000
+    assert client.get("/admin/serviceability?pincode=110001", headers=JSON).get_json() == {
+        "pincode": "110001", "served": True, "cod": False, "express": True, "city": "New Delhi", "state": "Delhi"}
+    for bad in ("11000", "", "abc", "0110001"):
+        response = client.get(f"/admin/serviceability?pincode={bad}", headers=JSON)
+        assert response.status_code == 400 and "pincode" in response.get_json()["fields"], bad
+
+
+def test_the_page_shows_counts_a_lookup_and_the_upload_form_to_admins(client, admin, app):
+    page = client.get("/admin/serviceability", headers=HTML)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "every PIN code in the directory is served" in html
+    assert 'enctype="multipart/form-data"' in html and 'name="csrf_token"' in html
+    done = upload(client, admin, LIST, html=True)
+    assert done.status_code == 302 and done.headers["Location"].endswith("/admin/serviceability")
+    html = client.get("/admin/serviceability?pincode=560001", headers=HTML).get_data(as_text=True)
+    assert "Replaced the list: 3 PIN codes served, 2 with cash on delivery, 2 with express." in html
+    assert "Bengaluru Urban" in html and "Karnataka" in html
+    bad = client.get("/admin/serviceability?pincode=12", headers=HTML)
+    assert bad.status_code == 400 and "6 digits" in bad.get_data(as_text=True)
+    unknown = client.get("/admin/serviceability?pincode=999999", headers=HTML).get_data(as_text=True)
+    assert "not in India Post&#39;s directory" in unknown
+    refused = upload(client, admin, HEADER + "\n999999,yes,yes\n", html=True)
+    assert refused.status_code == 400
+    html = refused.get_data(as_text=True)
+    assert "Nothing was changed" in html and '<th scope="row" data-label="Line">2</th>' in html
+    assert len(stored(app)) == 3
+
+
+# --- who may ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("role", ["viewer", "operator"])
+def test_viewers_and_operators_read_but_may_not_replace_the_list(client, auth, app, role):
+    auth.login(f"{role}1", role=role)
+    assert client.get("/admin/serviceability", headers=JSON).status_code == 200
+    assert client.get("/admin/serviceability?pincode=682016", headers=JSON).get_json()["served"] is True
+    assert client.get("/admin/serviceability.csv").status_code == 200
+    page = client.get("/admin/serviceability", headers=HTML).get_data(as_text=True)
+    assert "Only admins can replace the list." in page and 'enctype="multipart/form-data"' not in page
+    assert upload(client, auth, LIST).status_code == 403
+    assert stored(app) == {} and audit_rows(app) == []
+
+
+def test_a_visitor_is_asked_to_sign_in(client, app):
+    assert client.get("/admin/serviceability", headers=JSON).status_code == 401
+    page = client.get("/admin/serviceability", headers=HTML)
+    assert page.status_code == 302 and "/login?next=" in page.headers["Location"]
+    assert client.get("/admin/serviceability.csv", headers=JSON).status_code == 401
+    response = client.post("/admin/serviceability", data={"file": (io.BytesIO(LIST.encode()), "p.csv")},
+                           content_type="multipart/form-data", headers=JSON)
+    assert response.status_code == 401
+    assert stored(app) == {}
+
+
+def test_an_upload_without_the_csrf_token_changes_nothing(client, admin, app):
+    response = client.post("/admin/serviceability", data={"file": (io.BytesIO(LIST.encode()), "p.csv")},
+                           content_type="multipart/form-data", headers=JSON)
+    assert response.status_code == 400 and "CSRF" in response.get_json()["error"]
+    assert stored(app) == {}
