@@ -1,5 +1,5 @@
 """Serviceability: the PIN codes served (an empty list serves everything), the booking check's 422s, the list
-replaced whole from a CSV file or not at all (audited), and who may read and change it."""
+replaced whole from a CSV file or not at all (audited), who may read and change it, and the public pre-check."""
 from __future__ import annotations
 
 import csv
@@ -398,3 +398,55 @@ def test_an_upload_without_the_csrf_token_changes_nothing(client, admin, app):
                            content_type="multipart/form-data", headers=JSON)
     assert response.status_code == 400 and "CSRF" in response.get_json()["error"]
     assert stored(app) == {}
+
+
+# --- the public pre-check -------------------------------------------------------------------------------------
+
+def test_the_public_check_answers_json_with_nothing_personal(client, admin, app):
+    upload(client, admin, LIST)
+    admin.logout()
+    response = client.get("/serviceability/110001")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert response.get_json() == {"pincode": "110001", "served": True, "cod": False, "express": True,
+                                   "city": "New Delhi", "state": "Delhi"}
+    assert client.get("/serviceability/682%20016").get_json()["served"] is True
+    assert client.get("/serviceability/682001").get_json() == {
+        "pincode": "682001", "served": False, "cod": False, "express": False, "city": "Ernakulam", "state": "Kerala"}
+    assert client.get("/serviceability/999999").get_json() == {
+        "pincode": "999999", "served": False, "cod": False, "express": False, "city": None, "state": None}
+
+
+@pytest.mark.parametrize("path", ["/serviceability/68201", "/serviceability/000000", "/serviceability/Kochi",
+                                  "/serviceability/6820166", "/serviceability/%E0%A5%AC%E0%A5%AE%E0%A5%A8"])
+def test_the_public_check_says_what_a_pincode_is_when_given_something_else(client, path):
+    response = client.get(path)
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["error"] == "A PIN code is 6 digits, the first not 0 (such as 682016)."
+    assert body["fields"] == {"pincode": body["error"]}
+
+
+@pytest.fixture
+def limited(make_config, made_apps):
+    def make(**overrides):
+        made_apps.append(create_app(make_config(RATELIMIT_ENABLED=True, RATELIMIT_SERVICEABILITY="3 per minute",
+                                                **overrides)))
+        return made_apps[-1]
+    return make
+
+
+def test_the_public_check_is_rate_limited_per_client(limited):
+    client = limited().test_client()
+    assert [client.get(f"/serviceability/{pin}").status_code for pin in ("682001", "12", "110001")] == [200, 400, 200]
+    refused = client.get("/serviceability/560001")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert "Too many PIN code checks" in refused.get_json()["error"]
+    assert client.get("/serviceability/560001", environ_base={"REMOTE_ADDR": "192.0.2.7"}).status_code == 200
+
+
+def test_the_public_check_has_a_budget_of_its_own(limited):
+    client = limited(RATELIMIT_SEARCH="1 per minute").test_client()
+    assert client.get("/search/9876543210").status_code == 200
+    assert client.get("/search/9876543210").status_code == 429
+    assert client.get("/serviceability/682001").status_code == 200
+
