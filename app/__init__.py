@@ -150,7 +150,7 @@ def _tune_sqlite(engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.admin import api_keys, evidence, hub, imports, scan, users, webhooks  # noqa: F401 - their routes are on the admin blueprint
+    from app.admin import api_keys, evidence, hub, imports, scan, serviceability, users, webhooks  # noqa: F401 - their routes are on the admin blueprint
     from app.admin.routes import bp as admin_bp
     from app.api import webhook_routes  # noqa: F401 - its routes are on the api blueprint
     from app.api.problems import register_routing_problems
@@ -159,6 +159,7 @@ def register_blueprints(app: Flask) -> None:
     from app.health.routes import bp as health_bp
     from app.notifications import choices, defaults  # noqa: F401 - their routes are on the notifications blueprint
     from app.notifications.routes import bp as notifications_bp
+    from app.shipments import serviceability as public_serviceability  # noqa: F401 - on the shipments blueprint
     from app.shipments.routes import bp as shipments_bp
     from app.tracking.routes import bp as tracking_bp
 

@@ -130,6 +130,8 @@ class Config:
         # Unknown or malformed tracking IDs: people mistype a few, a guesser makes hundreds.
         self.RATELIMIT_TRACK_MISS = env("RATELIMIT_TRACK_MISS", "20 per minute")
         self.RATELIMIT_SEARCH = env("RATELIMIT_SEARCH", "20 per minute")
+        # GET /serviceability/<pincode>, the public pre-check before booking: it reveals nothing personal.
+        self.RATELIMIT_SERVICEABILITY = env("RATELIMIT_SERVICEABILITY", "30 per minute")
         # Per API key, across all of /api/v1: generous, so a busy integrator's scanner is never slowed down.
         self.RATELIMIT_API = env("RATELIMIT_API", "50 per second")
         # A store that goes away (Redis restarting) must not turn every request into a 500: counters then

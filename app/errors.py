@@ -39,6 +39,14 @@ class ValidationError(DomainError):
         self.fields = fields or {}
 
 
+class Unprocessable(ValidationError):
+    """Well-formed, and refused by a business rule all the same (a destination the network does not serve,
+    cash on delivery where it is not offered): 422, with `fields` naming each field and why."""
+
+    status_code = 422
+    default_message = "The request is well-formed but cannot be accepted."
+
+
 class NotFound(DomainError):
     status_code = 404
     default_message = "Not found."

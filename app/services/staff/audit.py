@@ -34,6 +34,8 @@ ACTIONS: frozenset[str] = frozenset({
     "webhook_delivery_replayed",
     # recipients
     "preferences_changed",
+    # the network: the PIN codes served
+    "serviceability_replaced",
 })
 SYSTEM, CUSTOMER = "system", "customer"
 FORBIDDEN_DETAIL_KEYS = frozenset({"password", "password_hash", "token", "secret", "key", "api_key", "body",
