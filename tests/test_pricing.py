@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,7 @@ from app.domain.pricing import (
 )
 
 D = Decimal
+MIGRATION = Path(__file__).resolve().parents[1] / "migrations" / "versions" / "0017_rate_cards.py"
 
 
 def quote(card=DEFAULT_RATE_CARD, *, origin_pin="560001", destination_pin="560034", service="standard",
@@ -162,6 +165,17 @@ def test_the_default_card_is_complete_and_dearer_for_farther_and_faster():
     for zone in ZONES:
         assert card.slab(zone, "express").first_price > card.slab(zone, "standard").first_price
     assert card.slab("local", "standard") == Slab(D("0.5"), D("40.00"), D("20.00"))
+
+
+def test_migration_0017_stores_the_default_card_as_version_1():
+    spec = importlib.util.spec_from_file_location("migration_0017", MIGRATION)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    stored = migration.VERSION_1
+    document = {"currency": stored["currency"], "tax_rate": stored["tax_rate"],
+                "volumetric_divisor": stored["volumetric_divisor"],
+                "cod": {"min": stored["cod_min"], "percent": stored["cod_percent"]}, "slabs": stored["slabs"]}
+    assert read_rate_card(document, version=stored["version"]) == DEFAULT_RATE_CARD
 
 
 # --- reading a rate card ---------------------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ ACTIONS: frozenset[str] = frozenset({
     "shipment_created", "status_changed", "notification_retried",
     # hub operations
     "scan_batch", "shipments_imported", "shipments_exported", "labels_printed",
+    # prices
+    "rate_card_saved",
     # integrations
     "api_key_created", "api_key_revoked", "webhook_created", "webhook_updated", "webhook_deleted",
     "webhook_delivery_replayed",
