@@ -1,7 +1,8 @@
-"""The rate card on a database (SQLite and PostgreSQL): versions, audit, refusals and charges."""
+"""The rate card on a database (SQLite and PostgreSQL): versions, audit, refusals, roles and quotes."""
 from __future__ import annotations
 
 import copy
+import re
 from decimal import Decimal
 
 import pytest
@@ -20,6 +21,21 @@ def card_document(**changes) -> dict:
     document.pop("version")
     document.update(changes)
     return document
+
+
+def counts(app) -> tuple[int, int]:
+    """(rate card versions stored, rate_card_saved audit rows)."""
+    with app.app_context():
+        versions = db.session.scalar(select(func.count()).select_from(RateCardVersion))
+        audits = db.session.scalar(select(func.count()).select_from(AuditEntry)
+                                   .where(AuditEntry.action == "rate_card_saved"))
+        return versions, audits
+
+
+@pytest.fixture
+def admin(auth):
+    auth.login("chief", role="admin")
+    return auth
 
 
 # --- the service ---------------------------------------------------------------------------------------------------
@@ -119,3 +135,193 @@ def test_postgresql_refuses_to_edit_a_saved_version(app_ctx, database_url):
         db.session.execute(text("UPDATE rate_cards SET tax_rate = 0 WHERE version = 2"))
     db.session.rollback()
     assert card_version(2).tax_rate == Decimal("0.12")
+
+
+# --- /admin/rates ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("role", ["admin", "operator", "viewer"])
+def test_every_staff_role_reads_the_card(client, auth, role):
+    auth.login(f"{role}1", role=role)
+    body = client.get("/admin/rates").get_json()
+    assert body["version"] == 1 and body["currency"] == "INR" and body["tax_rate"] == "0.18"
+    assert body["slabs"]["local"]["standard"] == {"first_kg": "0.5", "first_price": "40.00", "per_half_kg": "20.00"}
+    page = client.get("/admin/rates", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "Rate card" in page.get_data(as_text=True)
+    assert ('action="/admin/rates"' in page.get_data(as_text=True)) == (role == "admin")
+    assert client.get("/admin/rates/versions").get_json()["versions"][0]["version"] == 1
+    assert client.get("/admin/rates/versions/1").get_json()["version"] == 1
+    for missing in (9, 0, 2**31, 10**20):
+        assert client.get(f"/admin/rates/versions/{missing}").status_code == 404
+
+
+def test_anonymous_gets_401_and_browsers_are_sent_to_sign_in(client):
+    for url in ("/admin/rates", "/admin/rates/versions", "/admin/rates/versions/1",
+                "/admin/rates/quote?destination_pincode=682031"):
+        assert client.get(url).status_code == 401
+    page = client.get("/admin/rates", headers={"Accept": "text/html"})
+    assert page.status_code == 302 and "/login" in page.headers["Location"]
+
+
+@pytest.mark.parametrize("role", ["operator", "viewer"])
+def test_only_admins_save_a_new_version(client, auth, app, role):
+    auth.login(f"{role}1", role=role)
+    response = client.post("/admin/rates", json=card_document(tax_rate="0.12"), headers=auth.headers())
+    assert response.status_code == 403
+    assert counts(app) == (0, 0)
+
+
+def test_an_admin_saves_json_round_trip_and_reads_old_versions(client, admin, app):
+    document = client.get("/admin/rates").get_json()
+    document["slabs"]["national"]["express"]["first_price"] = "130.00"
+    response = client.post("/admin/rates", json=document, headers=admin.headers())
+    assert response.status_code == 201
+    saved = response.get_json()
+    assert saved["version"] == 2 and saved["created_by"] == "chief" and re.fullmatch(r".+Z", saved["created_at"])
+    assert client.get("/admin/rates").get_json()["slabs"]["national"]["express"]["first_price"] == "130.00"
+    assert client.get("/admin/rates/versions/1").get_json()["slabs"]["national"]["express"]["first_price"] == \
+        "120.00"
+    assert [v["version"] for v in client.get("/admin/rates/versions").get_json()["versions"]] == [2, 1]
+    # The same document again (now made to version 1, no longer in force): a conflict, nothing written.
+    stale = client.post("/admin/rates", json=document, headers=admin.headers())
+    assert stale.status_code == 409 and stale.get_json()["current_version"] == 2
+    unchanged = client.post("/admin/rates", json={**document, "version": 2}, headers=admin.headers())
+    assert unchanged.status_code == 200 and unchanged.get_json()["version"] == 2
+    assert counts(app) == (2, 1)
+    with app.app_context():
+        entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "rate_card_saved")).one()
+        assert entry.details == {"version": 2, "previous_version": 1, "changed": ["slabs.national.express.first_price"]}
+
+
+def test_json_numbers_are_read_as_the_decimals_they_spell(client, admin, app):
+    body = card_document(tax_rate=0.12, volumetric_divisor=4000, cod={"min": 45, "percent": 2.5})
+    body["slabs"]["local"]["standard"] = {"first_kg": 1, "first_price": 40.1, "per_half_kg": 20}
+    response = client.post("/admin/rates", json=body, headers=admin.headers())
+    assert response.status_code == 201, response.get_json()
+    saved = response.get_json()
+    assert (saved["tax_rate"], saved["volumetric_divisor"], saved["cod"]) == ("0.12", 4000,
+                                                                               {"min": "45.00", "percent": "2.5"})
+    assert saved["slabs"]["local"]["standard"] == {"first_kg": "1.0", "first_price": "40.10", "per_half_kg": "20.00"}
+
+
+def _slab_change(zone, service, part, value):
+    document = card_document()
+    document["slabs"][zone].setdefault(service, {"first_kg": "0.5", "first_price": "1.00", "per_half_kg": "1.00"})
+    if value is KeyError:
+        del document["slabs"][zone][service][part]
+    else:
+        document["slabs"][zone][service][part] = value
+    return document
+
+
+@pytest.mark.parametrize("body, field", [
+    (_slab_change("local", "standard", "first_price", "-40.00"), "slabs.local.standard.first_price"),
+    (_slab_change("state", "express", "per_half_kg", -5), "slabs.state.express.per_half_kg"),
+    (card_document(tax_rate="1.5"), "tax_rate"),
+    (card_document(tax_rate=18), "tax_rate"),
+    (card_document(volumetric_divisor=0), "volumetric_divisor"),
+    (card_document(volumetric_divisor="0"), "volumetric_divisor"),
+    (card_document(slabs={**card_document()["slabs"], "metro": card_document()["slabs"]["local"]}),
+     "slabs.metro.standard.first_price"),
+    (_slab_change("local", "overnight", "first_kg", "0.5"), "slabs.local.overnight.first_kg"),
+    (_slab_change("local", "express", "first_kg", KeyError), "slabs.local.express.first_kg"),
+    (_slab_change("state", "standard", "first_price", "12.345"), "slabs.state.standard.first_price"),
+    (card_document(slabs={**card_document()["slabs"], "state": []}), "slabs.state"),
+    (card_document(tax_rate=True), "tax_rate"),
+    (card_document(cod={"min": "40.00"}), "cod.percent"),
+    (card_document(currency="USD"), "currency"),
+    (card_document(discount="5"), "discount"),
+    ({**card_document(), "version": "one"}, "version"),
+])
+def test_every_refused_card_is_a_400_naming_the_field_and_writes_nothing(client, admin, app, body, field):
+    response = client.post("/admin/rates", json=body, headers=admin.headers())
+    assert response.status_code == 400
+    assert field in response.get_json()["fields"], response.get_json()
+    assert counts(app) == (0, 0)
+
+
+@pytest.mark.parametrize("data, content_type", [
+    (b"{not json", "application/json"),
+    (b"[1, 2]", "application/json"),
+    (b'"card"', "application/json"),
+])
+def test_a_body_that_is_not_a_json_object_is_a_400_and_writes_nothing(client, admin, app, data, content_type):
+    response = client.post("/admin/rates", data=data, content_type=content_type, headers=admin.headers())
+    assert response.status_code == 400
+    assert "fields" in response.get_json()
+    assert counts(app) == (0, 0)
+
+
+def test_a_save_without_the_csrf_token_is_refused(client, admin, app):
+    assert client.post("/admin/rates", json=card_document(tax_rate="0.12")).status_code == 400
+    assert counts(app) == (0, 0)
+
+
+def _form_of(document: dict, csrf_token: str) -> dict[str, str]:
+    form = {"csrf_token": csrf_token, "version": "1", "tax_rate": document["tax_rate"],
+            "volumetric_divisor": str(document["volumetric_divisor"]), "cod.min": document["cod"]["min"],
+            "cod.percent": document["cod"]["percent"]}
+    for zone, services in document["slabs"].items():
+        for service, slab in services.items():
+            form.update({f"slabs.{zone}.{service}.{part}": value for part, value in slab.items()})
+    return form
+
+
+def test_the_page_form_saves_a_version_and_shows_errors_on_their_fields(client, admin, app):
+    html = {"Accept": "text/html"}
+    page = client.get("/admin/rates", headers=html).get_data(as_text=True)
+    assert 'name="slabs.local.standard.first_price"' in page and 'value="40.00"' in page
+    form = _form_of(card_document(), admin.csrf_token)
+    refused = client.post("/admin/rates", data={**form, "tax_rate": "1.5", "slabs.local.express.per_half_kg": "-3"},
+                          headers=html)
+    assert refused.status_code == 400
+    body = refused.get_data(as_text=True)
+    assert 'href="#tax_rate"' in body and 'href="#slabs.local.express.per_half_kg"' in body
+    assert 'id="slabs.local.express.per_half_kg-error"' in body and 'value="-3"' in body
+    assert counts(app) == (0, 0)
+    bad_version = client.post("/admin/rates", data={**form, "version": "x"}, headers=html)
+    assert bad_version.status_code == 400 and counts(app) == (0, 0)
+    saved = client.post("/admin/rates", data={**form, "slabs.national.standard.first_price": "80.00"},
+                        headers=html)
+    assert saved.status_code == 302 and saved.headers["Location"].endswith("/admin/rates")
+    assert "version 2" in client.get("/admin/rates", headers=html).get_data(as_text=True)
+    assert counts(app) == (2, 1)
+    stale = client.post("/admin/rates", data={**form, "slabs.national.standard.first_price": "85.00"},
+                        headers=html)
+    assert stale.status_code == 409 and "version 2 is in force" in stale.get_data(as_text=True)
+    assert counts(app) == (2, 1)
+
+
+def test_an_old_version_has_its_own_read_only_page(client, admin):
+    client.post("/admin/rates", json=card_document(tax_rate="0.12"), headers=admin.headers())
+    page = client.get("/admin/rates/versions/1", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert "Rate card version 1" in page and "Version 2 is in force" in page
+    assert 'action="/admin/rates"' not in page
+
+
+# --- /admin/rates/quote ---------------------------------------------------------------------------------------------
+
+def test_a_quote_prices_without_booking(client, auth):
+    auth.login("viewer1", role="viewer")
+    response = client.get("/admin/rates/quote?destination_pincode=560034&weight_kg=2&length_cm=40&width_cm=30"
+                          "&height_cm=20&payment=cod&cod_amount=1500")
+    assert response.status_code == 200
+    assert response.get_json() == {"origin_pincode": "560001", "charges": {
+        "zone": "local", "chargeable_weight_kg": "5.0", "freight": "220.00", "cod_fee": "40.00", "tax": "46.80",
+        "total": "306.80", "currency": "INR", "rate_card_version": 1}}
+    express = client.get("/admin/rates/quote?destination_pincode=682031&sender_pincode=682016&service=express")
+    assert express.get_json()["charges"]["zone"] == "local" and express.get_json()["origin_pincode"] == "682016"
+
+
+@pytest.mark.parametrize("query, field", [
+    ("", "destination_pincode"),
+    ("destination_pincode=68203", "destination_pincode"),
+    ("destination_pincode=682031&weight=2", "weight"),
+    ("destination_pincode=682031&weight_kg=0", "weight_kg"),
+    ("destination_pincode=682031&service=overnight", "service"),
+    ("destination_pincode=682031&payment=cod", "cod_amount"),
+    ("destination_pincode=682031&length_cm=40", "width_cm"),
+])
+def test_a_bad_quote_is_a_400_naming_the_field(client, auth, query, field):
+    auth.login()
+    response = client.get(f"/admin/rates/quote?{query}")
+    assert response.status_code == 400 and field in response.get_json()["fields"]
