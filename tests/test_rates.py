@@ -1,19 +1,27 @@
-"""The rate card on a database (SQLite and PostgreSQL): versions, audit, refusals, roles and quotes."""
+"""The rate card on a database (SQLite and PostgreSQL): versions, audit, refusals, roles, quotes and receipts."""
 from __future__ import annotations
 
 import copy
+import os
 import re
+import shutil
+import subprocess
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from app.domain.pricing import DEFAULT_RATE_CARD
+from app.domain.timeutil import utcnow
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.models import AuditEntry, RateCardVersion
 from app.services.shipments.rates import card_history, card_version, charges_for, current_card, save_card
+from app.services.shipments.receipts import ReceiptData, receipt_for, render_receipt
+
+PDF_TOOLS = ("pdftotext", "pdfinfo")
 
 
 def card_document(**changes) -> dict:
@@ -325,3 +333,107 @@ def test_a_bad_quote_is_a_400_naming_the_field(client, auth, query, field):
     auth.login()
     response = client.get(f"/admin/rates/quote?{query}")
     assert response.status_code == 400 and field in response.get_json()["fields"]
+
+
+# --- receipts --------------------------------------------------------------------------------------------------------
+
+def _require_pdf_tools():
+    missing = [tool for tool in PDF_TOOLS if shutil.which(tool) is None]
+    if missing:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but {missing} are missing (./run-local.sh test installs poppler-utils)")
+        pytest.skip(f"{missing} not installed: apt-get install poppler-utils")
+
+
+def _pdf(tool: str, pdf: bytes, tmp_path, *args: str) -> str:
+    path = tmp_path / f"{tool}.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run([tool, *args, str(path), *(["-"] if tool == "pdftotext" else [])], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def test_the_receipt_is_an_a5_pdf_with_the_tracking_id_and_the_total(client, auth, app, create_shipment,
+                                                                     tmp_path):
+    _require_pdf_tools()
+    tracking_id = create_shipment(destination="14 Marine Drive, Ernakulam, Kochi 682031")
+    auth.login("viewer1", role="viewer")
+    response = client.get(f"/admin/shipments/{tracking_id.lower()}/receipt.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert re.search(r"Page size:\s+419\.5\d* x 595\.2\d* pts", _pdf("pdfinfo", response.data, tmp_path))
+    printed = _pdf("pdftotext", response.data, tmp_path, "-layout")
+    # No stored charges yet: priced now, national (560001 → 682031), first slab: 75.00 + 18 % = 88.50.
+    for expected in (tracking_id, "Asha Rao", "Vikram Nair", "Marine Drive", "682031", "INR 75.00", "INR 13.50",
+                     "INR 88.50", "Tax (18 %)", "priced when this receipt was printed"):
+        assert expected in printed, expected
+    for private in ("vikram@example.com", "98765", "43210", "+91"):
+        assert private not in printed
+    with app.app_context():
+        entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "receipt_printed")).one()
+        assert (entry.target_id, entry.actor, entry.details["total"]) == (tracking_id, "viewer1", "88.50")
+    assert client.get("/admin/shipments/FFFFFFFF/receipt.pdf").status_code == 404
+
+
+def test_a_receipt_needs_staff(client, create_shipment):
+    tracking_id = create_shipment()
+    assert client.get(f"/admin/shipments/{tracking_id}/receipt.pdf").status_code == 401
+
+
+def _booked(**fields) -> SimpleNamespace:
+    """A shipment as the booking will store it: names and destination, and its pricing fields when it has them."""
+    base = {"tracking_id": "3F9A1C2B", "created_at": utcnow(), "sender_name": "Asha Rao",
+            "receiver_name": "Vikram Nair", "destination": "14 Marine Drive, Kochi 682031"}
+    return SimpleNamespace(**base, **fields)
+
+
+def test_receipt_for_prints_the_charges_the_booking_stored(app_ctx):
+    stored = {"zone": "state", "chargeable_weight_kg": "2.0", "freight": "145.00", "cod_fee": "0.00",
+              "tax": "26.10", "total": "171.10", "currency": "INR", "rate_card_version": 1}
+    data = receipt_for(_booked(charges=stored, service="standard", payment="prepaid", weight_kg=Decimal("1.8")))
+    assert data.priced_at_booking and data.charges == stored and data.tax_rate == "0.18"
+    assert data.weight_kg == "1.8"
+    # a stored document without its version takes the shipment's rate_card_version
+    data = receipt_for(_booked(charges={**stored, "rate_card_version": None}, rate_card_version=1))
+    assert data.charges["rate_card_version"] == 1
+
+
+def test_receipt_for_prices_a_booking_with_no_stored_charges_from_its_fields(app_ctx):
+    data = receipt_for(_booked(charges=None, service="express", payment="cod", cod_amount=Decimal("1500"),
+                               weight_kg=Decimal("2"), length_cm=Decimal(40), width_cm=Decimal(30),
+                               height_cm=Decimal(20), destination_pincode="560034", sender_pincode=None))
+    assert not data.priced_at_booking
+    assert data.charges == {"zone": "local", "chargeable_weight_kg": "5.0", "freight": "330.00", "cod_fee": "40.00",
+                            "tax": "66.60", "total": "436.60", "currency": "INR", "rate_card_version": 1}
+    assert (data.dimensions_cm, data.cod_amount, data.origin_pincode) == ("40 × 30 × 20", "1500.00", "560001")
+    # today's shipments have none of these fields: standard, prepaid, first slab, the PIN in the address
+    bare = receipt_for(_booked())
+    assert (bare.service, bare.payment, bare.destination_pincode) == ("standard", "prepaid", "682031")
+    assert bare.charges["total"] == "88.50"
+
+
+def test_render_receipt_prints_cod_and_the_note_on_pricing(tmp_path):
+    _require_pdf_tools()
+    data = ReceiptData(tracking_id="3F9A1C2B", booked_at=utcnow(), sender_name="Asha Rao",
+                       receiver_name="Vikram Nair", destination="14 Marine Drive, Kochi 682031",
+                       charges={"zone": "national", "chargeable_weight_kg": "5.0", "freight": "255.00",
+                                "cod_fee": "40.00", "tax": "53.10", "total": "348.10", "currency": "INR",
+                                "rate_card_version": 4},
+                       service="express", payment="cod", origin_pincode="560001", destination_pincode="682031",
+                       weight_kg="2", dimensions_cm="40 × 30 × 20", cod_amount="1500.00", tax_rate="0.18",
+                       tracking_url="https://track.example.com/track/3F9A1C2B")
+    printed = _pdf("pdftotext", render_receipt(data, "Asia/Kolkata"), tmp_path, "-layout")
+    for expected in ("Express", "Cash on delivery (collect INR 1500.00)", "COD fee", "INR 40.00", "INR 348.10",
+                     "40 × 30 × 20 cm", "5.0 kg", "version 4 when booked", "https://track.example.com/track/3F9A1C2B"):
+        assert expected in printed, expected
+
+
+def test_a_receipt_prints_hindi_names_and_addresses_as_typed(tmp_path):
+    _require_pdf_tools()
+    data = ReceiptData(tracking_id="3F9A1C2B", booked_at=utcnow(), sender_name="आशा राव",
+                       receiver_name="विक्रम नायर", destination="14 मरीन ड्राइव, कोच्चि 682031",
+                       charges={"zone": "national", "chargeable_weight_kg": "0.5", "freight": "75.00",
+                                "cod_fee": "0.00", "tax": "13.50", "total": "88.50", "currency": "INR",
+                                "rate_card_version": 1})
+    printed = _pdf("pdftotext", render_receipt(data, "Asia/Kolkata"), tmp_path, "-layout")
+    for expected in ("आशा राव", "विक्रम नायर", "कोच्चि", "INR 88.50"):
+        assert expected in printed, expected

@@ -28,7 +28,7 @@ ACTIONS: frozenset[str] = frozenset({
     # shipments and the outbox
     "shipment_created", "status_changed", "notification_retried",
     # hub operations
-    "scan_batch", "shipments_imported", "shipments_exported", "labels_printed",
+    "scan_batch", "shipments_imported", "shipments_exported", "labels_printed", "receipt_printed",
     # prices
     "rate_card_saved",
     # integrations
