@@ -76,6 +76,22 @@ def status_list(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(statuses)
 
 
+DEFAULT_ORIGIN_PINCODE = "560001"  # Bengaluru GPO
+
+
+def pincode_setting(name: str, value: str | None, default: str) -> str:
+    """A six-digit PIN code setting; unset or empty: the default. Anything else stops the app from starting
+    (a typo must not price every booking from the wrong place)."""
+    from app.domain.pincodes import normalise_pincode
+
+    if value is None or not value.strip():
+        return default
+    pincode = normalise_pincode(value)
+    if pincode is None:
+        raise RuntimeError(f"{name} must be a six-digit PIN code, not {value!r}")
+    return pincode
+
+
 class Config:
     def __init__(self) -> None:
         env = os.environ.get
@@ -219,6 +235,10 @@ class Config:
         # The job runner's `estimates.refresh` looks at the estimates' age at most once a minute and rebuilds them
         # when they are older than this (0: only `flask estimates refresh` does); one process at a time.
         self.ESTIMATES_REFRESH_SECONDS = env_float("ESTIMATES_REFRESH_SECONDS", 3600.0)
+
+        # Where parcels are booked: the PIN code a booking's zone is counted from when it names no sender PIN
+        # (see the README's "Rate card and charges").
+        self.ORIGIN_PINCODE = pincode_setting("ORIGIN_PINCODE", env("ORIGIN_PINCODE"), DEFAULT_ORIGIN_PINCODE)
 
         # Languages of public pages and emails (Flask-Babel catalogues in translations/).
         self.BABEL_DEFAULT_LOCALE = "en"

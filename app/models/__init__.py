@@ -7,6 +7,7 @@ from app.models.detail_check import DetailCheck
 from app.models.idempotency_key import IdempotencyKey
 from app.models.notification import Notification
 from app.models.notification_choice import NotificationChoice, NotificationDefault
+from app.models.rate_card import RateCardVersion
 from app.models.served_pincode import ServedPincode
 from app.models.shipment import Shipment
 from app.models.staff_session import LoginThrottle, StaffSession
@@ -15,5 +16,6 @@ from app.models.user import User
 from app.models.webhook import WebhookAttempt, WebhookSubscription
 
 __all__ = ["ApiKey", "AuditEntry", "DeliveryEstimate", "DeliveryProof", "DetailCheck", "IdempotencyKey",
-           "LoginThrottle", "Notification", "NotificationChoice", "NotificationDefault", "ServedPincode", "Shipment",
-           "StaffSession", "TrackingEvent", "User", "WebhookAttempt", "WebhookSubscription"]
+           "LoginThrottle", "Notification", "NotificationChoice", "NotificationDefault", "RateCardVersion",
+           "ServedPincode", "Shipment", "StaffSession", "TrackingEvent", "User", "WebhookAttempt",
+           "WebhookSubscription"]

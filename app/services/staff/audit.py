@@ -28,7 +28,9 @@ ACTIONS: frozenset[str] = frozenset({
     # shipments and the outbox
     "shipment_created", "status_changed", "notification_retried",
     # hub operations
-    "scan_batch", "shipments_imported", "shipments_exported", "labels_printed",
+    "scan_batch", "shipments_imported", "shipments_exported", "labels_printed", "receipt_printed",
+    # prices
+    "rate_card_saved",
     # integrations
     "api_key_created", "api_key_revoked", "webhook_created", "webhook_updated", "webhook_deleted",
     "webhook_delivery_replayed",
