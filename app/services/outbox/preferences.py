@@ -46,7 +46,7 @@ CHOICE_LABELS = {
 }
 # "Only the delivery day": the day itself, and whatever stops or ends the delivery.
 DELIVERY_DAY_STATUSES: tuple[str, ...] = (
-    Status.OUT_FOR_DELIVERY, Status.DELIVERED, Status.DELIVERY_ATTEMPTED, Status.ON_HOLD,
+    Status.OUT_FOR_DELIVERY, Status.DELIVERED, Status.DELIVERY_ATTEMPTED, Status.ON_HOLD, Status.RTO_INITIATED,
     Status.RETURNED_TO_SENDER, Status.CANCELLED,
 )
 # Rows a recipient's "stop" reaches: queued and not yet sent. A row being sent (`sending`) finishes.
