@@ -156,3 +156,40 @@ def test_the_recipient_hears_of_the_return_leg_in_hindi(app, client, auth):
         encoding = sms_encoding(text)
         assert encoding.encoding == "UCS-2" and encoding.segments <= 2, (text, encoding)
         assert DEVANAGARI.search(text) and status not in text and f"/track/{tracking_id}" in text, text
+
+
+# --- the public tracking page and JSON --------------------------------------------------------------------------
+
+def test_the_tracking_page_says_the_parcel_is_on_its_way_back(client, auth):
+    tracking_id = book(client)
+    auth.login()
+    move(client, auth, tracking_id, *TO_THE_ATTEMPT, "RTO Initiated", "RTO In Transit")
+    auth.logout()
+    page = client.get(f"/track/{tracking_id}", headers=HTML).get_data(as_text=True)
+    assert "Your shipment is on its way back to its sender." in page
+    assert 'class="notice notice--rto-in-transit"' in page and "badge-rto-in-transit" in page
+    assert page.count("progress__step--stopped") == 1  # Delivered will not happen; the rest was reached
+    assert 'aria-current="step"' not in page and "Estimated delivery" not in page
+    hindi = client.get(f"/track/{tracking_id}?lang=hi", headers=HTML).get_data(as_text=True)
+    assert "आपका शिपमेंट भेजने वाले के पास वापस जा रहा है।" in hindi and "वापसी के रास्ते में" in hindi
+
+
+def test_public_json_shows_the_return_leg_and_no_personal_data(client, auth):
+    tracking_id = book(client)
+    auth.login()
+    move(client, auth, tracking_id, *TO_THE_ATTEMPT, "RTO Initiated", "RTO In Transit")
+    move(client, auth, tracking_id, "Returned to Sender", location="Mumbai", received_by=SENDER_CLERK,
+         note="Signed at the back office")
+    auth.logout()
+    response = client.get(f"/track/{tracking_id}")
+    body = response.get_json()
+    assert body["status"] == "Returned to Sender" and body["estimated_delivery"] is None
+    assert [e["status"] for e in body["events"]][-3:] == ["RTO Initiated", "RTO In Transit", "Returned to Sender"]
+    assert "delivery" not in body  # who took it back at the sender's is for staff
+    text = response.get_data(as_text=True)
+    for private in (SENDER_CLERK, "Meena", "Signed at the back office", VALID_BOOKING["email"],
+                    VALID_BOOKING["receiver_name"], VALID_BOOKING["sender_name"]):
+        assert private not in text, private
+    page = client.get(f"/track/{tracking_id}", headers=HTML).get_data(as_text=True)
+    assert "Your shipment could not be delivered and was returned to its sender." in page
+    assert SENDER_CLERK not in page and "Meena" not in page
