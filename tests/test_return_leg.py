@@ -2,16 +2,22 @@
 the transitions, and the recipient's messages in English and Hindi."""
 from __future__ import annotations
 
+import json
 import re
 from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
 
+from app.errors import ValidationError
 from app.extensions import db
-from app.models import Notification, Shipment, TrackingEvent
+from app.models import DeliveryProof, Notification, Shipment, TrackingEvent
 from app.notifier.sms import fitting_text, sms_encoding
 from app.services.outbox import messages, preferences
+from app.services.shipments.proofs import RECEIVED_BY_AT_THE_SENDER, check_proof, missing_proof
+from app.services.shipments.scans import ScanBatch, record_scans
+from tests import api_support
+from tests.api_support import bearer
 from tests.conftest import VALID_BOOKING
 
 HTML = {"Accept": "text/html"}
@@ -19,6 +25,7 @@ DEVANAGARI = re.compile("[\u0900-\u097f]")
 TO_THE_DOOR = ("Picked Up", "In Transit", "Out for Delivery")
 TO_THE_ATTEMPT = (*TO_THE_DOOR, "Delivery Attempted")
 SENDER_CLERK = "Meena Iyer"  # who takes the parcel back at the sender's
+ON_THE_WAY_BACK = (*TO_THE_ATTEMPT, "RTO Initiated", "RTO In Transit")
 
 
 def book(client, language: str = "en") -> str:
@@ -193,3 +200,102 @@ def test_public_json_shows_the_return_leg_and_no_personal_data(client, auth):
     page = client.get(f"/track/{tracking_id}", headers=HTML).get_data(as_text=True)
     assert "Your shipment could not be delivered and was returned to its sender." in page
     assert SENDER_CLERK not in page and "Meena" not in page
+
+
+# --- who took it back: the proof at the end of the return leg ---------------------------------------------------
+
+def test_check_proof_takes_a_name_with_returned_to_sender_and_missing_proof_asks_for_it_after_the_leg():
+    assert check_proof("Returned to Sender", f"  {SENDER_CLERK} ", None, required=True).received_by == SENDER_CLERK
+    assert check_proof("returned to sender", "   ", "nobody_home", required=True) is None  # never required here
+    with pytest.raises(ValidationError) as caught:
+        check_proof("Returned to Sender", "Meena\u202eIyer", None, required=False)
+    assert set(caught.value.fields) == {"received_by"}
+    assert missing_proof("Returned to Sender", "RTO In Transit", None) == {"received_by": RECEIVED_BY_AT_THE_SENDER}
+    assert missing_proof("Returned to Sender", "RTO In Transit", check_proof(
+        "Returned to Sender", SENDER_CLERK, None, required=True)) == {}
+    assert missing_proof("Returned to Sender", "Delivery Attempted", None) == {}  # the direct path: none needed
+    assert missing_proof("RTO In Transit", "RTO In Transit", None) == {}
+
+
+def proof_rows(app, tracking_id: str) -> list[tuple[str, str | None]]:
+    with app.app_context():
+        return [tuple(row) for row in db.session.execute(
+            select(TrackingEvent.status, DeliveryProof.received_by)
+            .join(DeliveryProof, DeliveryProof.event_id == TrackingEvent.id)
+            .join(Shipment, Shipment.id == TrackingEvent.shipment_id).where(Shipment.tracking_id == tracking_id))]
+
+
+def status_of(app, tracking_id: str) -> str:
+    with app.app_context():
+        return db.session.scalar(select(Shipment.status).where(Shipment.tracking_id == tracking_id))
+
+
+def test_the_api_needs_who_took_it_back_at_the_end_of_the_return_leg(app, client, issue_key):
+    key = bearer(issue_key("integrator", role="operator"))
+    returning = api_support.book(app, *ON_THE_WAY_BACK)
+    events = f"/api/v1/shipments/{returning}/events"
+    refused = client.post(events, headers=key, json={"status": "Returned to Sender", "location": "Mumbai"})
+    assert refused.status_code == 400
+    assert refused.get_json()["errors"] == {"received_by": RECEIVED_BY_AT_THE_SENDER}
+    assert status_of(app, returning) == "RTO In Transit" and proof_rows(app, returning) == []
+    accepted = client.post(events, headers=key, json={"status": "Returned to Sender", "location": "Mumbai",
+                                                      "received_by": SENDER_CLERK})
+    assert accepted.status_code == 201, accepted.get_json()
+    assert accepted.get_json()["allowed_next_statuses"] == []
+    assert proof_rows(app, returning) == [("Returned to Sender", SENDER_CLERK)]
+    document = json.loads(render_for(app, returning, "webhook", "Returned to Sender").body)
+    assert document["data"]["event"]["received_by"] == SENDER_CLERK  # integrators see the handover, as Delivered
+    assert document["data"]["previous_status"] == "RTO In Transit"
+
+    straight_back = api_support.book(app, *TO_THE_ATTEMPT)  # no return leg: no name needed
+    response = client.post(f"/api/v1/shipments/{straight_back}/events", headers=key,
+                           json={"status": "Returned to Sender", "location": "Kochi Hub"})
+    assert response.status_code == 201, response.get_json()
+    assert proof_rows(app, straight_back) == []
+
+
+def test_the_published_document_says_when_returned_to_sender_needs_a_name(client):
+    schema = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["NewEvent"]
+    rules = {rule["if"]["properties"]["status"]["const"]: rule["then"] for rule in schema["allOf"]}
+    assert "required" not in rules["Returned to Sender"]  # it depends on the shipment's current status…
+    assert "RTO In Transit" in rules["Returned to Sender"]["description"]  # …so it is said in words
+    assert "RTO In Transit" in schema["properties"]["received_by"]["description"]
+
+
+def test_a_bulk_call_and_a_scan_batch_refuse_only_the_parcels_at_the_end_of_a_return_leg(app, client, issue_key):
+    key = bearer(issue_key("integrator", role="operator"))
+    returning, straight_back = api_support.book(app, *ON_THE_WAY_BACK), api_support.book(app, *TO_THE_ATTEMPT)
+    response = client.post("/api/v1/events", headers=key, json={"changes": [
+        {"tracking_id": tracking_id, "status": "Returned to Sender", "location": "Mumbai"}
+        for tracking_id in (returning, straight_back)]})
+    results = response.get_json()["results"]
+    assert [(r["ok"], r.get("reason")) for r in results] == [(False, "proof_missing"), (True, None)]
+    assert "received_by" in results[0]["error"] and results[0]["status"] == "RTO In Transit"
+
+    scanned_back, scanned_straight = api_support.book(app, *ON_THE_WAY_BACK), api_support.book(app, *TO_THE_ATTEMPT)
+    with app.app_context():
+        report = record_scans(ScanBatch("Returned to Sender", "Mumbai", [scanned_back, scanned_straight]), "op1")
+        db.session.commit()
+    assert [(o.ok, o.refusal) for o in report.outcomes] == [(False, "proof_missing"), (True, None)]
+    with app.app_context():
+        report = record_scans(ScanBatch("Returned to Sender", "Mumbai", [scanned_back],
+                                        received_by=SENDER_CLERK), "op1")
+        db.session.commit()
+    assert report.accepted == 1 and proof_rows(app, scanned_back) == [("Returned to Sender", SENDER_CLERK)]
+
+
+def test_the_staff_page_asks_for_who_took_it_back(app, client, auth):
+    tracking_id = api_support.book(app, *ON_THE_WAY_BACK)
+    auth.login()
+    page = client.get(f"/admin/shipments/{tracking_id}", headers=HTML).get_data(as_text=True)
+    assert 'data-proof-for="Returned to Sender"' in page and 'name="received_by"' in page
+    form = {"csrf_token": auth.csrf_token, "status": "Returned to Sender", "location": "Mumbai", "note": "",
+            "customer_message": "", "received_by": "", "attempt_reason": "", "signature": ""}
+    response = client.post(f"/admin/shipments/{tracking_id}", data=form, headers=HTML)
+    assert response.status_code == 400
+    assert RECEIVED_BY_AT_THE_SENDER.replace("'", "&#39;") in response.get_data(as_text=True)
+    assert status_of(app, tracking_id) == "RTO In Transit"
+    response = client.post(f"/admin/shipments/{tracking_id}", data={**form, "received_by": SENDER_CLERK},
+                           headers=HTML)
+    assert response.status_code == 302
+    assert proof_rows(app, tracking_id) == [("Returned to Sender", SENDER_CLERK)]

@@ -14,7 +14,7 @@ from app.notifications.serializers import preferences_to_dict
 from app.services.outbox.preferences import shipment_preferences
 from app.services.shipments.dashboard import list_shipments, shipment_record, status_tally
 from app.services.shipments.evidence_images import MAX_UPLOAD_BYTES
-from app.services.shipments.proofs import ATTEMPT_REASONS, check_proof, proofs_for_shipment, record_proof
+from app.services.shipments.proofs import ATTEMPT_REASONS, check_proof, proofs_for_shipment
 from app.services.shipments.queries import status_counts
 from app.services.shipments.status_changes import record_status_change
 from app.services.staff.audit import list_audit
@@ -57,8 +57,9 @@ def shipment_detail(tracking_id: str):
 @accepts_upload(UPDATE_UPLOAD_LIMIT)
 def record_update(tracking_id: str):
     """The update form on a shipment's page, with its proof of delivery (required here: the receiver's name for
-    Delivered, a reason for Delivery Attempted). Errors re-render the page with the values kept (PRG on
-    success); nothing is written, and no file stored, unless everything is right."""
+    Delivered and for Returned to Sender after the return leg, a reason for Delivery Attempted). Errors re-render
+    the page with the values kept (PRG on success); nothing is written, and no file stored, unless everything is
+    right."""
     form = StaffUpdateForm.from_request()
     if not form.validate():
         return _detail_page(tracking_id, form, 400)
@@ -72,8 +73,13 @@ def record_update(tracking_id: str):
     try:
         shipment, event = record_status_change(tracking_id, form.status.data, form.location.data,
                                                form.note.data, actor=current_user.username,
-                                               customer_message=form.customer_message.data)
-        record_proof(event, proof)
+                                               customer_message=form.customer_message.data, proof=proof,
+                                               proof_required=True)
+    except ValidationError as error:  # a proof that the shipment's current status needs (proofs.missing_proof)
+        db.session.rollback()
+        for name, message in error.fields.items():
+            getattr(form, name).errors = [message]
+        return _detail_page(tracking_id, form, 400)
     except (InvalidTransition, Conflict, StoreUnavailable) as error:
         db.session.rollback()
         return _detail_page(tracking_id, form, error.status_code, error.message)

@@ -136,7 +136,7 @@ def record_event(tracking_id: str, body: NewEvent):
     proof = check_proof(body.status, body.received_by, body.attempt_reason, required=True)
     shipment, event = record_status_change(tracking_id, body.status, body.location, body.note,
                                            actor=current_user.username, customer_message=body.customer_message,
-                                           proof=proof)
+                                           proof=proof, proof_required=True)
     db.session.commit()
     recorded = shipment_to_dict(shipment, [event], staff=True)
     return answer(RecordedEvent, {"tracking_id": shipment.tracking_id, "status": shipment.status,

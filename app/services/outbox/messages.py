@@ -168,7 +168,8 @@ class RenderedWebhook:
 
 def render_webhook(row: OutboxRow, facts: MessageFacts) -> RenderedWebhook:
     """A webhook delivery's JSON: the event and the shipment as staff see it (it goes to an integrator), with
-    the shipment's status as of this event; a Delivered event also names who received the parcel. Rendered when
+    the shipment's status as of this event; a Delivered or Returned to Sender event also names who received the
+    parcel. Rendered when
     sent, from append-only facts, so every attempt and a replay send the same document (only the signature's
     timestamp differs)."""
     shipment, event, timeline = facts.event_and_timeline(row)
@@ -193,7 +194,7 @@ def render_webhook(row: OutboxRow, facts: MessageFacts) -> RenderedWebhook:
             "previous_status": timeline[1].status if len(timeline) > 1 else None,
         },
     }
-    if event.status == Status.DELIVERED:  # shipment.delivered (or status_changed, for a Delivered event)
+    if event.status in (Status.DELIVERED, Status.RETURNED_TO_SENDER):  # a handover: who took the parcel
         document["data"]["event"]["received_by"] = event.received_by
     return RenderedWebhook(event_id, row.subject, json.dumps(document, separators=(",", ":")).encode())
 

@@ -6,6 +6,10 @@ Rules:
   `attempt_reason` from ATTEMPT_REASONS, wherever staff record them (staff pages, scan mode, /api/v1): those
   callers use `check_proof(..., required=True)`. The paper-compatible `POST /update/<id>` uses `required=False`:
   a missing value is recorded as not given (NULL), a value that is given is checked all the same.
+- Returned to Sender at the end of the return leg (from RTO In Transit) is a handover at the sender's and needs
+  `received_by` as Delivered does, from the same callers. Straight after Delivery Attempted, without a return
+  leg, it needs none (a name that is given is checked and recorded). That depends on the shipment's current
+  status, which check_proof does not know: the status change asks `missing_proof` against the shipment as it is.
 - Values that do not belong to the status are ignored (the staff form always posts every field).
 - A signature (PNG) and a photo (JPEG or PNG) may come with Delivered. They are decoded and re-encoded without
   metadata (app.services.shipments.evidence_images) during the check, before anything is written, so a refused request
@@ -76,12 +80,18 @@ def check_proof(status: str, received_by: str | None, attempt_reason: str | None
 
     Rules: see the module. `required` makes `received_by` (Delivered) and `attempt_reason` (Delivery Attempted)
     compulsory. Every problem is reported at once, in one ValidationError naming each field. Pure except for the
-    image decoding: no database, no store, so a bulk caller can check every item before writing any.
+    image decoding: no database, no store, so a bulk caller can check every item before writing any. Returned
+    to Sender takes a `received_by` (checked, never compulsory here: see missing_proof) and no images.
     """
     requested = canonical_status(status or "")
-    if requested not in (Status.DELIVERED, Status.DELIVERY_ATTEMPTED):
+    if requested not in (Status.DELIVERED, Status.DELIVERY_ATTEMPTED, Status.RETURNED_TO_SENDER):
         return None
     problems: dict[str, str] = {}
+    if requested == Status.RETURNED_TO_SENDER:
+        name = _checked_name(received_by, False, problems)
+        if problems:
+            raise ValidationError(fields=problems)
+        return Proof(received_by=name) if name is not None else None
     if requested == Status.DELIVERED:
         name = _checked_name(received_by, required, problems)
         images = {field: _checked_image(data, field, problems)
@@ -97,6 +107,20 @@ def check_proof(status: str, received_by: str | None, attempt_reason: str | None
     if problems:
         raise ValidationError(fields=problems)
     return Proof(attempt_reason=reason)
+
+
+# Proof that depends on the status a shipment comes from, by the status it goes to: Returned to Sender after
+# RTO In Transit ends the return leg with a handover at the sender's, named like a delivery.
+RECEIVED_BY_AFTER: dict[str, frozenset[str]] = {Status.RETURNED_TO_SENDER: frozenset({Status.RTO_IN_TRANSIT})}
+RECEIVED_BY_AT_THE_SENDER = "Enter the name of the person who took the parcel back at the sender's."
+
+
+def missing_proof(status: str, current: str, proof: Proof | None) -> dict[str, str]:
+    """What a required proof lacks for a change from `current` to `status` by the rules check_proof cannot apply
+    (they depend on `current`): field → message, empty when nothing is missing. Pure."""
+    if current in RECEIVED_BY_AFTER.get(status, ()) and (proof is None or proof.received_by is None):
+        return {"received_by": RECEIVED_BY_AT_THE_SENDER}
+    return {}
 
 
 # What a name may not hold besides control characters: the invisible and direction-changing format characters

@@ -64,8 +64,9 @@ def record_scans(batch: ScanBatch, actor: str) -> ScanReport:
     if problems:
         raise ValidationError(fields=problems)
     # One status for the whole batch, so one proof: Delivered needs who received it, Delivery Attempted a reason.
+    # Returned to Sender needs a name only for the parcels at the end of a return leg: refused one by one.
     proof = proofs.check_proof(status, batch.received_by or None, batch.attempt_reason or None, required=True)
-    changes = [StatusChange(tracking_id, status, batch.location, batch.note or None, proof=proof)
+    changes = [StatusChange(tracking_id, status, batch.location, batch.note or None, proof=proof, proof_required=True)
                for tracking_id in batch.tracking_ids]
     report = ScanReport(apply_status_changes(changes, actor, audit_each=False))
     record_audit("scan_batch", actor=actor, target_type="shipments", target_id=f"{len(changes)} scans",

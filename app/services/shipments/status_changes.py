@@ -3,8 +3,8 @@ a batch of one).
 
 Rules:
 - Each shipment's change is its own unit: a refused change (unknown ID, a transition the state machine does not
-  allow, already in that status at that location, the same ID twice in one batch) refuses only that one, with
-  its reason; the others go ahead. Nothing is written for a refused change.
+  allow, already in that status at that location, the same ID twice in one batch, a missing proof of delivery)
+  refuses only that one, with its reason; the others go ahead. Nothing is written for a refused change.
 - An accepted change writes exactly what a single update writes: the new status, one appended event, the
   recipient's email (outbox) and one `status_changed` audit row, in the caller's transaction. Scan mode audits
   its batch once instead (app.services.shipments.scans).
@@ -60,8 +60,10 @@ class StatusChange:
     location: str
     note: str | None = None
     customer_message: str | None = None
-    # Proof of delivery: who took a Delivered parcel, why a Delivery Attempted one was not delivered. Either
-    # an already checked `proof`, or the raw fields, checked here (`proof_required`: staff, scan mode, the API).
+    # Proof of delivery: who took a Delivered parcel, why a Delivery Attempted one was not delivered, who took a
+    # returned one back. Either an already checked `proof`, or the raw fields, checked here (`proof_required`:
+    # staff, scan mode, the API; it also applies the rules that depend on the shipment's current status,
+    # proofs.missing_proof).
     received_by: str | None = None
     attempt_reason: str | None = None
     proof: proofs.Proof | None = None
@@ -139,7 +141,7 @@ def apply_status_changes(changes: Sequence[StatusChange], actor: str, *,
         _add_event_context(todo, changes, refuse_same_place)
         candidates: dict[int, _Current] = {}
         for index, row in todo.items():
-            refusal = _check(changes[index], row, refuse_same_place)
+            refusal = _check(changes[index], row, refuse_same_place, checked_proofs.get(index))
             if refusal is not None:
                 outcomes[index] = refusal
             else:
@@ -203,8 +205,10 @@ def _add_event_context(todo: dict[int, _Current], changes: Sequence[StatusChange
             current.held_from = row.status
 
 
-def _check(change: StatusChange, row: _Current, refuse_same_place: bool) -> ChangeOutcome | None:
-    """Why this change cannot be applied to the shipment as it is now (None: it can)."""
+def _check(change: StatusChange, row: _Current, refuse_same_place: bool,
+           proof: proofs.Proof | None) -> ChangeOutcome | None:
+    """Why this change cannot be applied to the shipment as it is now (None: it can). `proof` is the change's
+    checked proof of delivery, if any."""
     allowed = tuple(allowed_next_statuses(row.status, row.held_from if row.status == Status.ON_HOLD else None))
     if refuse_same_place and change.status == row.status and _same_place(change.location, row.latest_location):
         return _refused(row.tracking_id, Refusal.ALREADY_THERE, current=row.status, allowed=allowed,
@@ -213,6 +217,10 @@ def _check(change: StatusChange, row: _Current, refuse_same_place: bool) -> Chan
         error = (f"Not allowed from {row.status}; allowed next: {', '.join(allowed)}." if allowed
                  else f"{row.status} is final: it cannot change any more.")
         return _refused(row.tracking_id, Refusal.NOT_ALLOWED, current=row.status, allowed=allowed, error=error)
+    missing = proofs.missing_proof(change.status, row.status, proof) if change.proof_required else {}
+    if missing:
+        return _refused(row.tracking_id, Refusal.PROOF_MISSING, current=row.status, allowed=allowed,
+                        error=" ".join(f"{name}: {message}" for name, message in missing.items()))
     return None
 
 
@@ -324,23 +332,26 @@ _MESSAGES = {
 
 def record_status_change(tracking_id: str, status: str, location: str, note: str | None,
                          actor: str, *, customer_message: str | None = None,
-                         proof: proofs.Proof | None = None) -> tuple[Shipment, TrackingEvent]:
+                         proof: proofs.Proof | None = None,
+                         proof_required: bool = False) -> tuple[Shipment, TrackingEvent]:
     """Move a shipment to `status`: new status, one appended event, the recipient's email and the audit row,
     one unit. A batch of one through the bulk core (apply_status_changes), so both follow the same rules.
 
     `note` is for staff only; `customer_message` is what the customer sees (tracking page and email); `proof`,
-    checked by proofs.check_proof, is recorded with the event.
+    checked by proofs.check_proof, is recorded with the event. `proof_required` (the callers that check_proof
+    with required=True) also applies the proof rules that depend on the current status (proofs.missing_proof).
 
-    Errors: ValidationError for an unknown status, NotFound, InvalidTransition (409, naming the allowed next
-    statuses), Conflict when concurrent changes kept winning the compare-and-set. Concurrent changes are
-    serialised by that compare-and-set: a change that lost the race is checked again against the new status,
-    and either applies on top of it or fails with InvalidTransition.
+    Errors: ValidationError for an unknown status or a missing proof, NotFound, InvalidTransition (409, naming
+    the allowed next statuses), Conflict when concurrent changes kept winning the compare-and-set. Concurrent
+    changes are serialised by that compare-and-set: a change that lost the race is checked again against the new
+    status, and either applies on top of it or fails with InvalidTransition.
     """
     requested = canonical_status(status)
     if requested is None:
         raise ValidationError(fields={"status": f"Unknown status {status[:40]!r}."})
     [outcome] = apply_status_changes(
-        [StatusChange(tracking_id, requested, location, note, customer_message=customer_message, proof=proof)],
+        [StatusChange(tracking_id, requested, location, note, customer_message=customer_message, proof=proof,
+                      proof_required=proof_required)],
         actor,
         refuse_same_place=False)
     if not outcome.ok:
@@ -348,6 +359,8 @@ def record_status_change(tracking_id: str, status: str, location: str, note: str
             raise shipment_not_found(tracking_id)
         if outcome.refusal == Refusal.NOT_ALLOWED:
             raise InvalidTransition(outcome.status, requested, list(outcome.allowed))
+        if outcome.refusal == Refusal.PROOF_MISSING:
+            raise ValidationError(outcome.error, fields=proofs.missing_proof(requested, outcome.status or "", proof))
         raise Conflict("The shipment is being updated by someone else; please try again.")
     # The caller gets the shipment as it now is in this transaction (status and updated_at set by the core).
     shipment = db.session.get(Shipment, outcome.shipment_id, populate_existing=True)
