@@ -1,5 +1,6 @@
 """The return leg: RTO Initiated and RTO In Transit, through the HTTP routes and the services, on both databases:
-the transitions, and the recipient's messages in English and Hindi."""
+the transitions, the recipient's messages in English and Hindi, the tracking page and JSON, the proof at the end of
+the leg, and the sender's notices."""
 from __future__ import annotations
 
 import json
@@ -7,18 +8,22 @@ import re
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from app import create_app
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import DeliveryProof, Notification, Shipment, TrackingEvent
 from app.notifier.sms import fitting_text, sms_encoding
+from app.notifier.worker import OutboxWorker
 from app.services.outbox import messages, preferences
 from app.services.shipments.proofs import RECEIVED_BY_AT_THE_SENDER, check_proof, missing_proof
 from app.services.shipments.scans import ScanBatch, record_scans
+from app.services.shipments.status_changes import record_status_change
 from tests import api_support
 from tests.api_support import bearer
-from tests.conftest import VALID_BOOKING
+from tests.conftest import VALID_BOOKING, clean_database
+from tests.notifications.conftest import FAST, session_smtp_server, smtp_server  # noqa: F401 - fixtures
 
 HTML = {"Accept": "text/html"}
 DEVANAGARI = re.compile("[\u0900-\u097f]")
@@ -299,3 +304,183 @@ def test_the_staff_page_asks_for_who_took_it_back(app, client, auth):
                            headers=HTML)
     assert response.status_code == 302
     assert proof_rows(app, tracking_id) == [("Returned to Sender", SENDER_CLERK)]
+
+
+# --- the sender's notices ---------------------------------------------------------------------------------------
+
+SENDER_EMAIL, SENDER_MOBILE = "asha.dispatch@example.com", "+919000012345"
+SENDER_CHANNELS = ("sender_email", "sender_sms")
+
+
+def give_sender_contacts(app, tracking_id: str, email: str | None = SENDER_EMAIL,
+                         mobile: str | None = SENDER_MOBILE) -> None:
+    with app.app_context():
+        db.session.execute(update(Shipment).where(Shipment.tracking_id == tracking_id)
+                           .values(sender_email=email, sender_mobile=mobile))
+        db.session.commit()
+
+
+def sender_rows(app, tracking_id: str) -> list[tuple[str, str, str, str]]:
+    """(event status, channel, recipient, state) of the shipment's sender notices, oldest first."""
+    with app.app_context():
+        return [tuple(row) for row in db.session.execute(
+            select(TrackingEvent.status, Notification.channel, Notification.recipient, Notification.state)
+            .join(TrackingEvent, TrackingEvent.id == Notification.event_id)
+            .join(Shipment, Shipment.id == Notification.shipment_id)
+            .where(Shipment.tracking_id == tracking_id, Notification.channel.in_(SENDER_CHANNELS))
+            .order_by(Notification.id))]
+
+
+def queued_for(app, tracking_id: str, channel: str, status: str):
+    """The rendered message of the queued row of `channel` about the latest event in `status`."""
+    with app.test_request_context():
+        row = db.session.scalars(
+            select(Notification).join(TrackingEvent, TrackingEvent.id == Notification.event_id)
+            .join(Shipment, Shipment.id == Notification.shipment_id)
+            .where(Shipment.tracking_id == tracking_id, Notification.channel == channel,
+                   TrackingEvent.status == status).order_by(Notification.id.desc()).limit(1)).one()
+        return messages.render(row, messages.load_facts([row]))
+
+
+def token_of(app, tracking_id: str, channel: str) -> str:
+    with app.app_context():
+        shipment_id = db.session.scalar(select(Shipment.id).where(Shipment.tracking_id == tracking_id))
+        return preferences.choices_token(shipment_id, channel)
+
+
+def test_the_sender_hears_when_the_parcel_starts_back_and_when_it_is_back(app, client, auth):
+    tracking_id = book(client)
+    give_sender_contacts(app, tracking_id)
+    auth.login()
+    move(client, auth, tracking_id, *ON_THE_WAY_BACK, "RTO In Transit")
+    move(client, auth, tracking_id, "Returned to Sender", location="Mumbai", received_by=SENDER_CLERK)
+    assert sender_rows(app, tracking_id) == [
+        ("RTO Initiated", "sender_email", SENDER_EMAIL, "pending"),
+        ("RTO Initiated", "sender_sms", SENDER_MOBILE, "pending"),
+        ("Returned to Sender", "sender_email", SENDER_EMAIL, "pending"),
+        ("Returned to Sender", "sender_sms", SENDER_MOBILE, "pending"),
+    ]
+    with app.app_context():  # the recipient's own messages are as they were
+        recipients = set(db.session.scalars(select(Notification.recipient).where(Notification.channel == "email")))
+    assert recipients == {VALID_BOOKING["email"]}
+
+
+def test_no_notice_goes_to_a_contact_the_sender_did_not_give(app, client, auth):
+    without, email_only = book(client), book(client)
+    give_sender_contacts(app, email_only, mobile=None)
+    auth.login()
+    for tracking_id in (without, email_only):
+        move(client, auth, tracking_id, *TO_THE_ATTEMPT, "RTO Initiated")
+    move(client, auth, without, "RTO In Transit")
+    move(client, auth, without, "Returned to Sender", received_by=SENDER_CLERK)
+    assert sender_rows(app, without) == []
+    assert sender_rows(app, email_only) == [("RTO Initiated", "sender_email", SENDER_EMAIL, "pending")]
+
+
+def test_the_direct_return_and_a_scan_batch_notify_the_sender_too(app, client, auth):
+    tracking_id = book(client)
+    give_sender_contacts(app, tracking_id, mobile=None)
+    scanned = api_support.book(app, *ON_THE_WAY_BACK)
+    give_sender_contacts(app, scanned, email=None)
+    auth.login()
+    move(client, auth, tracking_id, *TO_THE_ATTEMPT, "Returned to Sender")
+    with app.app_context():
+        record_scans(ScanBatch("Returned to Sender", "Mumbai", [scanned], received_by=SENDER_CLERK), "op1")
+        db.session.commit()
+    assert sender_rows(app, tracking_id) == [("Returned to Sender", "sender_email", SENDER_EMAIL, "pending")]
+    assert sender_rows(app, scanned) == [("Returned to Sender", "sender_sms", SENDER_MOBILE, "pending")]
+
+
+@pytest.mark.one_database  # rendering: the same on either database
+def test_the_senders_notices_greet_the_sender_in_the_booking_language(app, client, auth):
+    english, hindi = book(client), book(client, "hi")
+    auth.login()
+    for tracking_id in (english, hindi):
+        give_sender_contacts(app, tracking_id)
+        move(client, auth, tracking_id, *ON_THE_WAY_BACK)
+        move(client, auth, tracking_id, "Returned to Sender", location="Mumbai", received_by=SENDER_CLERK)
+    sender, receiver = VALID_BOOKING["sender_name"], VALID_BOOKING["receiver_name"]
+
+    email = queued_for(app, english, "sender_email", "RTO Initiated")
+    assert email.subject == f"Shipment {english}: RTO Initiated"
+    assert email.body_text.startswith(f"Hello {sender},")
+    assert (f"Your shipment {english} to {receiver} could not be delivered. It is being sent back to you."
+            in email.body_text)
+    assert "Coming back to you" in email.body_html and f"Hello {sender}," in email.body_html
+    assert f"/n/{token_of(app, english, 'sender_email')}" in email.unsubscribe_url  # the sender's own choices
+    email = queued_for(app, english, "sender_email", "Returned to Sender")
+    assert (f"Your shipment {english} to {receiver} has been returned to you and was received by {SENDER_CLERK}."
+            in email.body_text)
+    assert "Returned to you" in email.body_html
+    for status, news in (("RTO Initiated", "is coming back to you."), ("Returned to Sender", "was returned to you.")):
+        text = fitting_text(queued_for(app, english, "sender_sms", status).texts)
+        assert text.startswith(f"Waybill: {english} {news} Track: http://waybill.test/track/{english}"), text
+        assert f"/n/{token_of(app, english, 'sender_sms')}" in text  # short enough for the sender's choices link
+        assert sms_encoding(text).encoding == "GSM-7" and sms_encoding(text).segments == 1
+
+    email = queued_for(app, hindi, "sender_email", "RTO Initiated")
+    assert DEVANAGARI.search(email.subject) and "RTO Initiated" not in email.subject
+    assert f"नमस्ते {sender}," in email.body_text and "इसे आपके पास वापस भेजा जा रहा है।" in email.body_text
+    email = queued_for(app, hindi, "sender_email", "Returned to Sender")
+    assert f"आपको लौटा दिया गया है और इसे {SENDER_CLERK} ने लिया।" in email.body_text
+    for status, news in (("RTO Initiated", "आपके पास वापस आ रहा है।"), ("Returned to Sender", "आपको लौटा दिया गया।")):
+        text = fitting_text(queued_for(app, hindi, "sender_sms", status).texts)
+        encoding = sms_encoding(text)
+        assert encoding.encoding == "UCS-2" and encoding.segments <= 2, (text, encoding)
+        assert f"Waybill: {hindi} {news}" in text and status not in text, text
+
+
+def test_the_senders_choices_and_the_recipients_are_their_own(app, client, auth):
+    tracking_id = book(client)
+    give_sender_contacts(app, tracking_id)
+    auth.login()
+    move(client, auth, tracking_id, *TO_THE_ATTEMPT)
+    recipient_off = app.test_client().post(f"/n/{token_of(app, tracking_id, 'email')}",
+                                           data={"List-Unsubscribe": "One-Click"})
+    assert recipient_off.status_code == 200
+    move(client, auth, tracking_id, "RTO Initiated")
+    assert sender_rows(app, tracking_id) == [
+        ("RTO Initiated", "sender_email", SENDER_EMAIL, "pending"),
+        ("RTO Initiated", "sender_sms", SENDER_MOBILE, "pending")]
+
+    # The sender's one-click stop: their queued email is suppressed, their SMS and the recipient's choice stay.
+    link = f"/n/{token_of(app, tracking_id, 'sender_email')}"
+    page = client.get(link, headers=HTML).get_data(as_text=True)
+    assert tracking_id in page and VALID_BOOKING["sender_name"] not in page and SENDER_EMAIL not in page
+    assert client.get(link).get_json() == {"tracking_id": tracking_id, "channel": "sender_email",
+                                           "choice": "default"}
+    response = app.test_client().post(link, data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    move(client, auth, tracking_id, "RTO In Transit")
+    move(client, auth, tracking_id, "Returned to Sender", received_by=SENDER_CLERK)
+    assert sender_rows(app, tracking_id) == [
+        ("RTO Initiated", "sender_email", SENDER_EMAIL, "suppressed"),
+        ("RTO Initiated", "sender_sms", SENDER_MOBILE, "pending"),
+        ("Returned to Sender", "sender_sms", SENDER_MOBILE, "pending")]
+    assert client.get(f"/n/{token_of(app, tracking_id, 'email')}").get_json()["choice"] == "none"
+
+
+@pytest.fixture
+def smtp_app(make_config, smtp_server):  # noqa: F811
+    application = create_app(make_config(**smtp_server.settings(**FAST)))
+    yield application
+    clean_database(application)
+    with application.app_context():
+        db.engine.dispose()
+
+
+def test_the_worker_sends_the_senders_notices(smtp_app, smtp_server, make_user):  # noqa: F811
+    client = smtp_app.test_client()
+    tracking_id = book(client)
+    give_sender_contacts(smtp_app, tracking_id)
+    with smtp_app.app_context():
+        for status in (*TO_THE_ATTEMPT, "RTO Initiated"):
+            record_status_change(tracking_id, status, "Kochi Hub", None, actor="op1")
+        db.session.commit()
+    report = OutboxWorker(smtp_app).drain()  # the worker's own path: claim, render, send
+    assert (report.dead, report.retrying) == (0, 0) and report.sent >= 2
+    assert {state for *_, state in sender_rows(smtp_app, tracking_id)} == {"sent"}
+    [notice] = [m for m in smtp_server.sink.received() if m["To"] == SENDER_EMAIL]
+    assert notice["Subject"] == f"Shipment {tracking_id}: RTO Initiated"
+    assert f"/n/{token_of(smtp_app, tracking_id, 'sender_email')}" in notice["List-Unsubscribe"]
+    assert f"Hello {VALID_BOOKING['sender_name']}," in notice.get_body(("plain",)).get_content()

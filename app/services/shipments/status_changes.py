@@ -6,8 +6,8 @@ Rules:
   allow, already in that status at that location, the same ID twice in one batch, a missing proof of delivery)
   refuses only that one, with its reason; the others go ahead. Nothing is written for a refused change.
 - An accepted change writes exactly what a single update writes: the new status, one appended event, the
-  recipient's email (outbox) and one `status_changed` audit row, in the caller's transaction. Scan mode audits
-  its batch once instead (app.services.shipments.scans).
+  recipient's email (outbox), the sender's notice when the return leg begins or ends, and one `status_changed`
+  audit row, in the caller's transaction. Scan mode audits its batch once instead (app.services.shipments.scans).
 - Set-based: one query loads the batch's shipments, one the events the checks need (the latest location, and
   the held-from status of shipments On Hold), one compare-and-set UPDATE per requested status, then the events,
   emails and audit rows are inserted in bulk and the tracking cache is told about every changed shipment.
@@ -32,6 +32,7 @@ from app.errors import Conflict, InvalidTransition, ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
 from app.services.outbox import queueing as outbox
+from app.services.outbox.preferences import SENDER_STATUSES
 from app.services.outbox.webhooks import queue_webhook_deliveries
 from app.services.shipments import proofs, tracking_cache
 from app.services.shipments.queries import shipment_not_found
@@ -297,6 +298,8 @@ def _write(won: dict[int, _Current], changes: Sequence[StatusChange], actor: str
     proofs.record_proofs([(event_id, won[i].id, checked_proofs.get(i)) for i, event_id in zip(indexes, event_ids,
                                                                                               strict=True)])
     _queue_emails(event_ids)
+    _queue_sender_notices([event_id for i, event_id in zip(indexes, event_ids, strict=True)
+                           if changes[i].status in SENDER_STATUSES])
     queue_webhook_deliveries(event_ids)
     if audit_each:
         record_audits("status_changed", actor=actor, entries=[
@@ -315,6 +318,19 @@ def _queue_emails(event_ids: list[int]) -> None:
               .where(_EVENTS.c.id.in_(event_ids)).subquery("email"))
     db.session.connection().execute(outbox.status_email_insert_from(source))
     outbox.mark_outbox_changed(db.session)
+
+
+def _queue_sender_notices(event_ids: list[int]) -> None:
+    """The sender's notices about those of the new events the sender hears of, in one INSERT (none at all, not
+    even a statement, for a batch without such an event: most batches)."""
+    if not event_ids:
+        return
+    source = (select(_EVENTS.c.shipment_id, _EVENTS.c.id.label("event_id"), _SHIPMENTS.c.tracking_id,
+                     _EVENTS.c.status, _SHIPMENTS.c.sender_email, _SHIPMENTS.c.sender_mobile,
+                     _EVENTS.c.occurred_at.label("due_at"))
+              .join_from(_EVENTS, _SHIPMENTS, _SHIPMENTS.c.id == _EVENTS.c.shipment_id)
+              .where(_EVENTS.c.id.in_(event_ids)).subquery("sender"))
+    db.session.connection().execute(outbox.sender_notice_insert_from(source))
 
 
 def _refused(tracking_id: str, refusal: Refusal, *, current: str | None = None, allowed: tuple[str, ...] = (),
