@@ -206,7 +206,7 @@ def test_the_shipment_page_shows_its_audit_entries(client, auth, app, create_shi
     assert [(e["actor"], e["details"]["from"], e["details"]["to"]) for e in body["audit"]] == [
         ("ravi", "Picked Up", "On Hold"), ("ravi", "Booked", "Picked Up")]
     assert all(e["target_id"] == tracking_id and e["at"].endswith("Z") for e in body["audit"])
-    assert len(body["events"]) == 3 and body["allowed_next_statuses"] == ["Picked Up"]
+    assert len(body["events"]) == 3 and body["allowed_next_statuses"] == ["Picked Up", "RTO Initiated"]
 
     html = client.get(f"/admin/shipments/{tracking_id}", headers=HTML).get_data(as_text=True)
     audit_panel = html[html.index('id="audit-h"'):]

@@ -43,7 +43,8 @@ DEVANAGARI = re.compile("[\u0900-\u097f]")
 # What customers and recipients see: every string in these must be marked, and translated into Hindi. The shared
 # macros in _ui/ are on customer pages as well as staff ones.
 CUSTOMER_TEMPLATES = ["base.html", "errors/error.html", "_ui/*.html", "tracking/*.html", "email/*.*",
-                      "email/status/*.*", "sms/*.txt", "notifications/choices.html"]
+                      "email/status/*.*", "email/sender/*.*", "sms/*.txt", "sms/sender/*.txt",
+                      "notifications/choices.html"]
 CUSTOMER_CODE = ["app/i18n/locales.py", "app/web/templating.py", "app/services/shipments/contacts.py",
                  "app/services/shipments/booking.py", "app/shipments/forms.py", "app/tracking/forms.py",
                  "app/tracking/routes.py", "app/services/outbox/messages.py", "app/services/outbox/preferences.py",

@@ -437,6 +437,12 @@ def test_final_status_shows_no_update_form(client, create_shipment, staff_page, 
     (["Booked", "Picked Up", "In Transit", "Out for Delivery", "Delivery Attempted", "Returned to Sender"],
      ["done", "done", "done", "done", "stopped"], "Returned to Sender"),
     (["Booked", "Cancelled"], ["done", "stopped", "stopped", "stopped", "stopped"], "Cancelled"),
+    (["Booked", "Picked Up", "In Transit", "Out for Delivery", "Delivery Attempted", "RTO Initiated"],
+     ["done", "done", "done", "done", "stopped"], "RTO Initiated"),
+    (["Booked", "Picked Up", "In Transit", "On Hold", "RTO Initiated", "RTO In Transit", "RTO In Transit"],
+     ["done", "done", "done", "stopped", "stopped"], "RTO In Transit"),
+    (["Booked", "Picked Up", "On Hold", "RTO Initiated", "On Hold"],
+     ["done", "done", "stopped", "stopped", "stopped"], "On Hold"),
     (["Booked", "Picked Up", "In Transit", "Out for Delivery", "Delivered"], ["done"] * 5, None),
 ])
 def test_progress_bar_states(path, expected_states, exception):

@@ -144,7 +144,7 @@ def test_on_hold_returns_to_the_status_it_interrupted(app_ctx):
         record_status_change(tid, status, "Hub", None, actor="op1")
         db.session.commit()
     shipment = service.find_shipment(tid)
-    assert service.next_statuses(shipment) == ["In Transit"]
+    assert service.next_statuses(shipment) == ["In Transit", "RTO Initiated"]
     with pytest.raises(InvalidTransition):
         record_status_change(tid, "Out for Delivery", "Hub", None, actor="op1")
     db.session.rollback()

@@ -29,11 +29,24 @@ def test_happy_path_is_allowed_step_by_step():
     ("In Transit", "In Transit"),  # a new hub
     ("Out for Delivery", "Delivery Attempted"),
     ("Delivery Attempted", "Out for Delivery"),
-    ("Delivery Attempted", "Returned to Sender"),
+    ("Delivery Attempted", "Returned to Sender"),  # straight back, without a return leg
     ("Booked", "Cancelled"),
+    ("Delivery Attempted", "RTO Initiated"),
+    ("RTO Initiated", "RTO In Transit"),
+    ("RTO In Transit", "RTO In Transit"),  # hub to hub on the way back
+    ("RTO In Transit", "Returned to Sender"),
 ])
 def test_exception_paths_are_allowed(current, requested):
     assert can_transition(current, requested)
+
+
+def test_the_return_leg_goes_hub_to_hub_and_ends_returned_to_sender():
+    assert allowed_next_statuses("Delivery Attempted") == [
+        "Out for Delivery", "RTO Initiated", "Returned to Sender", "On Hold"]
+    assert allowed_next_statuses("RTO Initiated") == ["RTO In Transit", "On Hold"]
+    assert allowed_next_statuses("RTO In Transit") == ["RTO In Transit", "Returned to Sender", "On Hold"]
+    assert "RTO Initiated" in ALL_STATUSES and "RTO In Transit" in ALL_STATUSES
+    assert not {"RTO Initiated", "RTO In Transit"} & FINAL_STATUSES
 
 
 @pytest.mark.parametrize("current, requested", [
@@ -44,6 +57,14 @@ def test_exception_paths_are_allowed(current, requested):
     ("In Transit", "Picked Up"),
     ("Out for Delivery", "In Transit"),
     ("Booked", "Booked"),
+    ("Out for Delivery", "RTO Initiated"),  # a failed attempt or a hold comes first
+    ("In Transit", "RTO Initiated"),
+    ("Booked", "RTO Initiated"),
+    ("RTO Initiated", "Returned to Sender"),  # the return leg has at least one hub
+    ("RTO Initiated", "RTO Initiated"),
+    ("RTO In Transit", "Delivered"),
+    ("RTO In Transit", "Out for Delivery"),
+    ("RTO In Transit", "RTO Initiated"),
 ])
 def test_skipping_or_going_back_is_refused(current, requested):
     assert not can_transition(current, requested)
@@ -60,11 +81,23 @@ def test_every_non_final_status_can_be_put_on_hold(status):
     assert "On Hold" in allowed_next_statuses(status)
 
 
-def test_on_hold_returns_only_to_where_it_came_from():
-    assert allowed_next_statuses("On Hold", held_from="In Transit") == ["In Transit"]
+def test_on_hold_returns_to_where_it_came_from_or_starts_the_return_leg():
+    assert allowed_next_statuses("On Hold", held_from="In Transit") == ["In Transit", "RTO Initiated"]
     assert not can_transition("On Hold", "Delivered", held_from="In Transit")
     assert not can_transition("On Hold", "On Hold", held_from="In Transit")
     assert allowed_next_statuses("On Hold", held_from=None) == []
+
+
+@pytest.mark.parametrize("held_from, allowed", [
+    ("Booked", ["Booked"]),  # still with the sender: released, then cancelled if need be
+    ("Picked Up", ["Picked Up", "RTO Initiated"]),
+    ("Out for Delivery", ["Out for Delivery", "RTO Initiated"]),
+    ("Delivery Attempted", ["Delivery Attempted", "RTO Initiated"]),
+    ("RTO Initiated", ["RTO Initiated"]),  # already going back: the hold only pauses it
+    ("RTO In Transit", ["RTO In Transit"]),
+])
+def test_a_parcel_held_on_its_way_out_may_be_sent_back_from_the_hold(held_from, allowed):
+    assert allowed_next_statuses("On Hold", held_from=held_from) == allowed
 
 
 def test_final_statuses_are_exactly_the_three_in_the_design():

@@ -179,7 +179,9 @@ class LabelOptions(QueryParameters):
 # --- tracking events ---------------------------------------------------------------------------------------------
 
 # The proof a status needs (app.services.shipments.proofs, as staff record it): Delivered names who took the parcel,
-# Delivery Attempted says why it failed. Other statuses ignore both fields.
+# Delivery Attempted says why it failed. Returned to Sender names who took it back only at the end of the return
+# leg: that depends on the shipment's current status, which a request's schema cannot see, so the rule is said in
+# words (a request without the name is then a 400 naming `received_by`). Other statuses ignore both fields.
 PROOF_RULES = [
     {"if": {"properties": {"status": {"const": str(Status.DELIVERED)}}, "required": ["status"]},
      "then": {"required": ["received_by"],
@@ -187,12 +189,17 @@ PROOF_RULES = [
     {"if": {"properties": {"status": {"const": str(Status.DELIVERY_ATTEMPTED)}}, "required": ["status"]},
      "then": {"required": ["attempt_reason"],
               "properties": {"attempt_reason": {"type": "string", "enum": list(ATTEMPT_REASONS)}}}},
+    {"if": {"properties": {"status": {"const": str(Status.RETURNED_TO_SENDER)}}, "required": ["status"]},
+     "then": {"description": "`received_by` (who took the parcel back at the sender's) is needed when the "
+                             "shipment is RTO In Transit, at the end of the return leg; without it the answer is a "
+                             "400 naming the field. Straight after Delivery Attempted it is optional."}},
 ]
 
 
 class NewEvent(RequestBody):
     """A status change. Whether it is allowed now is the state machine's call: 409 names the allowed ones.
-    Delivered needs `received_by`, Delivery Attempted an `attempt_reason`."""
+    Delivered needs `received_by`, Delivery Attempted an `attempt_reason`, Returned to Sender from RTO In Transit
+    a `received_by`."""
     model_config = ConfigDict(json_schema_extra={"allOf": PROOF_RULES, "examples": [{
         "status": "Picked Up", "location": "Kochi Hub", "customer_message": "Your parcel is on its way."}]})
     status: StatusName
@@ -204,7 +211,8 @@ class NewEvent(RequestBody):
         default=None, description="When the scan happened by the scanner's clock (ISO 8601 with an offset). The "
                                   "event is ordered by the time the server records it.")
     received_by: Annotated[str | None, optional_text(RECEIVED_BY_MAX, "Who took the parcel (needed with "
-                                                                      "Delivered).", NAME, min_length=1)]
+                                                                      "Delivered, and with Returned to Sender from "
+                                                                      "RTO In Transit).", NAME, min_length=1)]
     attempt_reason: AttemptReason | None = Field(
         default=None, description="Why delivery failed, as a code (needed with Delivery Attempted).")
 

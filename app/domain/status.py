@@ -13,6 +13,8 @@ class Status(StrEnum):
     DELIVERED = "Delivered"
     DELIVERY_ATTEMPTED = "Delivery Attempted"
     ON_HOLD = "On Hold"
+    RTO_INITIATED = "RTO Initiated"
+    RTO_IN_TRANSIT = "RTO In Transit"
     RETURNED_TO_SENDER = "Returned to Sender"
     CANCELLED = "Cancelled"
 
@@ -26,17 +28,35 @@ MAIN_STAGES: tuple[str, ...] = (
 
 FINAL_STATUSES: frozenset[str] = frozenset({Status.DELIVERED, Status.RETURNED_TO_SENDER, Status.CANCELLED})
 
-# Forward moves. On Hold is reachable from every non-final status and returns to where it came from,
-# so it is added by allowed_next_statuses rather than listed here.
+# The return leg ("return to origin"): a parcel that will not be delivered goes back to its sender, hub to hub,
+# and ends Returned to Sender.
+RETURN_LEG: frozenset[str] = frozenset({Status.RTO_INITIATED, Status.RTO_IN_TRANSIT})
+
+# Forward moves. On Hold is reachable from every non-final status and returns to where it came from (or takes
+# one of HOLD_EXITS), so it is added by allowed_next_statuses rather than listed here.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     Status.BOOKED: (Status.PICKED_UP, Status.CANCELLED),
     Status.PICKED_UP: (Status.IN_TRANSIT,),
     Status.IN_TRANSIT: (Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY),
     Status.OUT_FOR_DELIVERY: (Status.DELIVERED, Status.DELIVERY_ATTEMPTED),
-    Status.DELIVERY_ATTEMPTED: (Status.OUT_FOR_DELIVERY, Status.RETURNED_TO_SENDER),
+    # Returned to Sender straight after an attempt is the short way back, without a tracked return leg.
+    Status.DELIVERY_ATTEMPTED: (Status.OUT_FOR_DELIVERY, Status.RTO_INITIATED, Status.RETURNED_TO_SENDER),
+    Status.RTO_INITIATED: (Status.RTO_IN_TRANSIT,),
+    Status.RTO_IN_TRANSIT: (Status.RTO_IN_TRANSIT, Status.RETURNED_TO_SENDER),
     Status.DELIVERED: (),
     Status.RETURNED_TO_SENDER: (),
     Status.CANCELLED: (),
+}
+
+# Where an On Hold shipment may go besides back to the status it was held from, by that status: a parcel held
+# anywhere on its way out, once picked up, may be sent back to its sender from where it is held. (Held at
+# Booked it is still with the sender: it is released and cancelled instead. Held on the return leg, it goes
+# back to it.)
+HOLD_EXITS: dict[str, tuple[str, ...]] = {
+    Status.PICKED_UP: (Status.RTO_INITIATED,),
+    Status.IN_TRANSIT: (Status.RTO_INITIATED,),
+    Status.OUT_FOR_DELIVERY: (Status.RTO_INITIATED,),
+    Status.DELIVERY_ATTEMPTED: (Status.RTO_INITIATED,),
 }
 
 
@@ -56,11 +76,13 @@ def is_final(status: str) -> bool:
 def allowed_next_statuses(current: str, held_from: str | None = None) -> list[str]:
     """Statuses a shipment in `current` may move to.
 
-    `held_from` is the status a shipment had before it was put On Hold; an On Hold shipment may only
-    go back to it.
+    `held_from` is the status a shipment had before it was put On Hold; an On Hold shipment may go back to it,
+    or to the exits HOLD_EXITS lists for it.
     """
     if current == Status.ON_HOLD:
-        return [held_from] if held_from else []
+        if not held_from:
+            return []
+        return [held_from, *(str(s) for s in HOLD_EXITS.get(held_from, ()))]
     if current in FINAL_STATUSES:
         return []
     return [str(s) for s in TRANSITIONS[current]] + [Status.ON_HOLD.value]

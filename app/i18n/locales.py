@@ -36,6 +36,8 @@ STATUS_LABELS = {
     Status.DELIVERED: lazy_gettext("Delivered"),
     Status.DELIVERY_ATTEMPTED: lazy_gettext("Delivery Attempted"),
     Status.ON_HOLD: lazy_gettext("On Hold"),
+    Status.RTO_INITIATED: lazy_gettext("RTO Initiated"),
+    Status.RTO_IN_TRANSIT: lazy_gettext("RTO In Transit"),
     Status.RETURNED_TO_SENDER: lazy_gettext("Returned to Sender"),
     Status.CANCELLED: lazy_gettext("Cancelled"),
 }

@@ -10,11 +10,15 @@ from app.extensions import db
 from app.models.types import UTCDateTime
 
 CHANNELS = ("email", "sms")
+# The sender's notices of the return leg (app.services.outbox.preferences.SENDER_STATUSES) go on channels of their
+# own, so a sender's choice and the recipient's never touch each other's messages. They have no admin defaults.
+SENDER_CHANNELS = ("sender_email", "sender_sms")
 CHOICES = ("all", "delivery_day", "none")
 
 
 class NotificationChoice(db.Model):
-    """What the recipient of one shipment chose to hear on one channel (app.services.outbox.preferences).
+    """What the recipient of one shipment chose to hear on one channel (app.services.outbox.preferences); on a
+    sender's channel (SENDER_CHANNELS), what its sender chose.
 
     No row: the channel's defaults (NotificationDefault) decide. `choice` is one of CHOICES.
     """

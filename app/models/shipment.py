@@ -26,6 +26,10 @@ class Shipment(db.Model):
     receiver_name: Mapped[str] = mapped_column(String(NAME_MAX), nullable=False)
     mobile: Mapped[str] = mapped_column(String(MOBILE_MAX), nullable=False)
     email: Mapped[str] = mapped_column(String(EMAIL_MAX), nullable=False)
+    # The sender's contacts, when given (NULL: not given): the sender hears of the return leg at them (RTO
+    # Initiated, Returned to Sender; app.services.outbox.queueing.sender_notice_insert_from). E.164 like `mobile`.
+    sender_mobile: Mapped[str | None] = mapped_column(String(MOBILE_MAX))
+    sender_email: Mapped[str | None] = mapped_column(String(EMAIL_MAX))
     destination: Mapped[str] = mapped_column(String(DESTINATION_MAX), nullable=False)
     status: Mapped[str] = mapped_column(String(STATUS_MAX), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -161,6 +161,10 @@ CHANNELS: dict[str, Channel] = {
     "webhook": Channel("webhook", open=WebhookSender, retry_policy=webhook_retry_policy, mask=str),
     # Alerts to the admins (ADMIN_ALERT_EMAILS): plain emails, rendered by their own function.
     "admin_email": Channel("admin_email", open=EmailSender, retry_policy=email_retry_policy, mask=mask_email),
+    # The sender's notices of the return leg: emails and SMS like the recipient's, on channels of their own so that
+    # each person's choices stay theirs (app.services.outbox.preferences).
+    "sender_email": Channel("sender_email", open=EmailSender, retry_policy=email_retry_policy, mask=mask_email),
+    "sender_sms": Channel("sender_sms", open=SmsSender, retry_policy=sms_retry_policy, mask=mask_number),
 }
 
 

@@ -11,7 +11,7 @@ from flask_wtf.csrf import generate_csrf
 
 from app.domain.privacy import destination_area
 from app.domain.roles import Permission, may
-from app.domain.status import MAIN_STAGES, Status, held_from_timeline, is_final, stage_index
+from app.domain.status import MAIN_STAGES, RETURN_LEG, Status, held_from_timeline, is_final, stage_index
 from app.domain.timeutil import isoformat_z
 from app.i18n.locales import format_local_time
 
@@ -20,9 +20,13 @@ EXCEPTION_TEXT = {
     Status.ON_HOLD: _l("Your shipment is on hold at the stage shown below. It moves on as soon as the hold is "
                        "released."),
     Status.DELIVERY_ATTEMPTED: _l("We tried to deliver your shipment but could not. We will try again."),
-    Status.RETURNED_TO_SENDER: _l("Your shipment could not be delivered and is going back to its sender."),
+    Status.RTO_INITIATED: _l("Your shipment could not be delivered. It is being sent back to its sender."),
+    Status.RTO_IN_TRANSIT: _l("Your shipment is on its way back to its sender."),
+    Status.RETURNED_TO_SENDER: _l("Your shipment could not be delivered and was returned to its sender."),
     Status.CANCELLED: _l("This shipment was cancelled before it was picked up."),
 }
+HELD_ON_THE_WAY_BACK = _l("Your shipment is on hold on its way back to its sender. It moves on as soon as the hold "
+                          "is released.")
 STOPPED = frozenset({Status.RETURNED_TO_SENDER, Status.CANCELLED})
 
 
@@ -58,28 +62,31 @@ def shipment_progress(status: str, events: Sequence) -> Progress:
     """The five-stage progress bar for a shipment, from its status and its events (oldest first).
 
     On Hold sits at the stage it interrupted (the latest event that is not On Hold); Delivery Attempted at
-    Out for Delivery; Returned to Sender and Cancelled stop at the furthest main stage the shipment reached.
+    Out for Delivery. Returned to Sender and Cancelled stop at the furthest main stage the shipment reached, and so
+    does the return leg (RTO Initiated, RTO In Transit, or On Hold on the way back): the stages after it will not
+    happen, and the notice says the parcel is going back.
     """
     statuses = [e.status for e in events]
     held = held_from_timeline(statuses) if status == Status.ON_HOLD else None
-    if status in STOPPED:
+    returning = status in RETURN_LEG or held in RETURN_LEG
+    stopped = status in STOPPED or returning
+    if stopped:
         reached = max((MAIN_STAGES.index(s) for s in statuses if s in MAIN_STAGES), default=0)
     else:
         reached = stage_index(status, held)
     delivered = status == Status.DELIVERED
     stages = []
     for index, name in enumerate(MAIN_STAGES):
-        if index < reached or (index == reached and delivered):
+        if index < reached or (index == reached and (delivered or stopped)):
             state = "done"
         elif index == reached:
-            state = "stopped" if status in STOPPED else "paused" if status == Status.ON_HOLD else "current"
+            state = "paused" if status == Status.ON_HOLD else "current"
         else:
-            state = "stopped" if status in STOPPED else "todo"
-        if index == reached and status in STOPPED:
-            state = "done"
+            state = "stopped" if stopped else "todo"
         stages.append(Stage(str(name), state))
     exception = status if status in EXCEPTION_TEXT else None
-    return Progress(tuple(stages), exception, EXCEPTION_TEXT.get(status), reached + 1)
+    text = HELD_ON_THE_WAY_BACK if status == Status.ON_HOLD and returning else EXCEPTION_TEXT.get(status)
+    return Progress(tuple(stages), exception, text, reached + 1)
 
 
 def action_label(action: str) -> str:

@@ -94,16 +94,33 @@ def load_facts(rows: Iterable[OutboxRow]) -> MessageFacts:
     return MessageFacts(shipments, events, estimate_table(s.destination for s in shipments.values()))
 
 
+# Where each kind of status message's templates are: the recipient's, with a default for any status, and the
+# sender's notices, for the statuses the sender hears of only (preferences.SENDER_STATUSES): a notice about another
+# status fails visibly rather than greet the sender as the recipient.
+RECIPIENT_EMAILS, SENDER_EMAILS = "email/status", "email/sender"
+RECIPIENT_SMS, SENDER_SMS = "sms", "sms/sender"
+
+
 def render_email(row: OutboxRow, facts: MessageFacts) -> RenderedEmail:
     """The status email: the event's own template (by status, else the default), plain text and HTML, in the
     language the shipment was booked in, with the estimated delivery as it stood at that event."""
+    return _email(row, facts, RECIPIENT_EMAILS)
+
+
+def render_sender_email(row: OutboxRow, facts: MessageFacts) -> RenderedEmail:
+    """The sender's notice of the return leg (`email/sender/<status>`): to the sender, about their parcel coming
+    back or being back, in the language the shipment was booked in, with the link to the sender's own choices."""
+    return _email(row, facts, SENDER_EMAILS)
+
+
+def _email(row: OutboxRow, facts: MessageFacts, folder: str) -> RenderedEmail:
     shipment, event, timeline = facts.event_and_timeline(row)
     with speaking(shipment.language):
-        return _render_email(row, shipment, event, timeline, facts.estimates)
+        return _render_email(row, shipment, event, timeline, facts.estimates, folder)
 
 
 def _render_email(row: OutboxRow, shipment: Any, event: Any, timeline: list[Any],
-                  estimates: EstimateTable) -> RenderedEmail:
+                  estimates: EstimateTable, folder: str) -> RenderedEmail:
     config = current_app.config
     tz_name = config["DISPLAY_TIMEZONE"]
     expected = estimate(shipment.destination, event.status, event.occurred_at,
@@ -124,14 +141,14 @@ def _render_email(row: OutboxRow, shipment: Any, event: Any, timeline: list[Any]
             for e in timeline[:TIMELINE_LENGTH]
         ],
         "tracking_url": links.tracking_url(config["PUBLIC_BASE_URL"], shipment.tracking_id),
-        "choices_url": preferences.choices_url(row.shipment_id, "email"),
+        "choices_url": preferences.choices_url(row.shipment_id, row.channel),  # this person's, on this channel
     }
     return RenderedEmail(
         # The row's subject is the English one (the outbox page and logs show it); the email speaks the booking's.
         subject=gettext("Shipment %(tracking_id)s: %(status)s", tracking_id=shipment.tracking_id,
                         status=status_label(event.status)),
-        body_text=render_template(_status_templates(event.status, "txt"), **context),
-        body_html=render_template(_status_templates(event.status, "html"), **context),
+        body_text=render_template(_status_templates(folder, event.status, "txt"), **context),
+        body_html=render_template(_status_templates(folder, event.status, "html"), **context),
         unsubscribe_url=context["choices_url"],
     )
 
@@ -139,13 +156,24 @@ def _render_email(row: OutboxRow, shipment: Any, event: Any, timeline: list[Any]
 def render_sms(row: OutboxRow, facts: MessageFacts) -> RenderedSms:
     """The status SMS: the status's template (`sms/<status>.txt`, else `sms/default.txt`), with the link to the
     recipient's choices, and without it for when the text would not fit; in the language the shipment was booked in."""
+    return _sms(row, facts, RECIPIENT_SMS)
+
+
+def render_sender_sms(row: OutboxRow, facts: MessageFacts) -> RenderedSms:
+    """The sender's SMS notice of the return leg (`sms/sender/<status>.txt`), as render_sms, with the link to the
+    sender's own choices."""
+    return _sms(row, facts, SENDER_SMS)
+
+
+def _sms(row: OutboxRow, facts: MessageFacts, folder: str) -> RenderedSms:
     shipment, event, _timeline = facts.event_and_timeline(row)
-    templates = [f"sms/{status_slug(event.status)}.txt", "sms/default.txt"]
+    templates = _status_templates(folder, event.status, "txt")
     context = {"shipment": shipment, "event": event,
                "tracking_url": links.tracking_url(current_app.config["PUBLIC_BASE_URL"], shipment.tracking_id)}
     with speaking(shipment.language):  # the booking's language, like its emails
         return RenderedSms(texts=(
-            render_template(templates, **context, choices_url=preferences.choices_url(row.shipment_id, "sms")).strip(),
+            render_template(templates, **context,
+                            choices_url=preferences.choices_url(row.shipment_id, row.channel)).strip(),
             render_template(templates, **context, choices_url=None).strip(),
         ))
 
@@ -161,7 +189,8 @@ class RenderedWebhook:
 
 def render_webhook(row: OutboxRow, facts: MessageFacts) -> RenderedWebhook:
     """A webhook delivery's JSON: the event and the shipment as staff see it (it goes to an integrator), with
-    the shipment's status as of this event; a Delivered event also names who received the parcel. Rendered when
+    the shipment's status as of this event; a Delivered or Returned to Sender event also names who received the
+    parcel. Rendered when
     sent, from append-only facts, so every attempt and a replay send the same document (only the signature's
     timestamp differs)."""
     shipment, event, timeline = facts.event_and_timeline(row)
@@ -186,7 +215,7 @@ def render_webhook(row: OutboxRow, facts: MessageFacts) -> RenderedWebhook:
             "previous_status": timeline[1].status if len(timeline) > 1 else None,
         },
     }
-    if event.status == Status.DELIVERED:  # shipment.delivered (or status_changed, for a Delivered event)
+    if event.status in (Status.DELIVERED, Status.RETURNED_TO_SENDER):  # a handover: who took the parcel
         document["data"]["event"]["received_by"] = event.received_by
     return RenderedWebhook(event_id, row.subject, json.dumps(document, separators=(",", ":")).encode())
 
@@ -203,7 +232,8 @@ def render_admin_alert(row: OutboxRow, facts: MessageFacts) -> RenderedEmail:
 
 
 RENDERERS: dict[str, Callable[[OutboxRow, MessageFacts], Any]] = {
-    "email": render_email, "sms": render_sms, "webhook": render_webhook, "admin_email": render_admin_alert}
+    "email": render_email, "sms": render_sms, "webhook": render_webhook, "admin_email": render_admin_alert,
+    "sender_email": render_sender_email, "sender_sms": render_sender_sms}
 
 
 def render(row: OutboxRow, facts: MessageFacts):
@@ -219,6 +249,10 @@ def status_slug(status: str) -> str:
     return "_".join(status.lower().split())
 
 
-def _status_templates(status: str, extension: str) -> list[str]:
-    slug = status_slug(status)
-    return [f"email/status/{slug}.{extension}", f"email/status/default.{extension}"]
+def _status_templates(folder: str, status: str, extension: str) -> list[str]:
+    """The templates to try for a status message: its status's, then the recipient's default (see
+    RECIPIENT_EMAILS)."""
+    names = [f"{folder}/{status_slug(status)}.{extension}"]
+    if folder in (RECIPIENT_EMAILS, RECIPIENT_SMS):
+        names.append(f"{folder}/default.{extension}")
+    return names

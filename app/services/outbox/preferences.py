@@ -1,4 +1,5 @@
-"""Preferences: which messages a shipment's recipient gets on each channel, and the defaults an admin sets.
+"""Preferences: which messages a shipment's recipient gets on each channel, and the defaults an admin sets; and
+which notices its sender gets.
 
 A recipient chooses per shipment and channel (email, sms): all updates, only the delivery day, or none. Without a
 choice the channel's defaults decide: a status notifies when an admin said so (NotificationDefault), else by the
@@ -7,6 +8,10 @@ built-in rule (every status by email; the SMS_STATUSES setting by SMS).
 The rules are SQL conditions, so the outbox applies them in the statement that queues a change's messages
 (app.services.outbox.queueing) and again when the worker claims a row (a recipient may turn a channel off after a
 message was queued: that message is `suppressed`, never sent).
+
+The sender hears of the return leg only (SENDER_STATUSES), on channels of its own (sender_email, sender_sms), at
+the contacts given at booking. The admin's defaults do not apply to it; the sender's own choice, made through the
+link in a notice as a recipient makes theirs, does (`notifies_sender`, and `turned_off` when the worker claims it).
 
 The recipient's credential is a signed token in the link of every message (itsdangerous, salted, naming the
 shipment and the channel, with no expiry: a late click must still work). The token is the only proof needed for
@@ -21,7 +26,7 @@ from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadData, Signer
-from sqlalchemy import Boolean, and_, bindparam, case, exists, false, or_, select, true, update
+from sqlalchemy import Boolean, and_, bindparam, case, exists, false, literal, not_, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
@@ -32,13 +37,13 @@ from app.domain.timeutil import utcnow
 from app.errors import NotFound, ValidationError
 from app.extensions import db
 from app.models import Notification, NotificationChoice, NotificationDefault, Shipment, TrackingEvent
-from app.models.notification_choice import CHANNELS, CHOICES
+from app.models.notification_choice import CHANNELS, CHOICES, SENDER_CHANNELS
 from app.observability.metrics import count_delivery
 from app.services.staff.audit import CUSTOMER, record_audit
 
 MAX_ROW_ID = 2**31 - 1  # INTEGER primary keys
 TOKEN_SALT = "waybill.notification-choices"  # noqa: S105 - a salt (public by design), not a secret
-CHANNEL_LABELS = {"email": _l("Email"), "sms": _l("SMS")}
+CHANNEL_LABELS = {"email": _l("Email"), "sms": _l("SMS"), "sender_email": _l("Email"), "sender_sms": _l("SMS")}
 CHOICE_LABELS = {
     "all": _l("All updates"),
     "delivery_day": _l("Only the delivery day (out for delivery, delivered, and any problem)"),
@@ -46,9 +51,11 @@ CHOICE_LABELS = {
 }
 # "Only the delivery day": the day itself, and whatever stops or ends the delivery.
 DELIVERY_DAY_STATUSES: tuple[str, ...] = (
-    Status.OUT_FOR_DELIVERY, Status.DELIVERED, Status.DELIVERY_ATTEMPTED, Status.ON_HOLD,
+    Status.OUT_FOR_DELIVERY, Status.DELIVERED, Status.DELIVERY_ATTEMPTED, Status.ON_HOLD, Status.RTO_INITIATED,
     Status.RETURNED_TO_SENDER, Status.CANCELLED,
 )
+# What the sender hears of: the parcel is coming back, and it is back.
+SENDER_STATUSES: tuple[str, ...] = (Status.RTO_INITIATED, Status.RETURNED_TO_SENDER)
 # Rows a recipient's "stop" reaches: queued and not yet sent. A row being sent (`sending`) finishes.
 UNSENT_STATES = ("pending", "dead")
 SUPPRESSED_REASON = "Not sent: the recipient turned these messages off."
@@ -64,6 +71,7 @@ def sms_statuses() -> list[str]:
 # Evaluated each time a statement holding it runs, so a statement built once (at import) follows the config.
 _SMS_STATUSES = bindparam("sms_default_statuses", expanding=True, callable_=sms_statuses)
 _DELIVERY_DAY = tuple(str(s) for s in DELIVERY_DAY_STATUSES)
+_SENDER_STATUSES = tuple(str(s) for s in SENDER_STATUSES)
 _BOOKED_SMS = bindparam("booked_sms_by_default", type_=Boolean,
                         callable_=lambda: Status.BOOKED.value in sms_statuses())
 
@@ -104,6 +112,15 @@ def notifies(channel: str, shipment_id: ColumnElement, status: ColumnElement, *,
     ) == true()
 
 
+def notifies_sender(channel: str, shipment_id: ColumnElement, status: ColumnElement) -> ColumnElement[bool]:
+    """SQL: does a notice on a sender's channel (SENDER_CHANNELS) about an event in `status` go to this shipment's
+    sender? For SENDER_STATUSES, unless the sender turned the channel off (or chose updates that leave the status
+    out) through the link in an earlier notice. Whether the sender gave that contact is the caller's to ask."""
+    if channel not in SENDER_CHANNELS:
+        raise ValueError(f"{channel!r} is not a sender's channel")
+    return and_(status.in_(_SENDER_STATUSES), not_(turned_off(shipment_id, literal(channel), status)))
+
+
 def turned_off(shipment_id: ColumnElement, channel: ColumnElement, status: ColumnElement) -> ColumnElement[bool]:
     """SQL: has the recipient since chosen not to get this message (for rows already queued)?"""
     return exists().correlate_except(NotificationChoice).where(
@@ -115,8 +132,9 @@ def turned_off(shipment_id: ColumnElement, channel: ColumnElement, status: Colum
 
 # --- the recipient's token ----------------------------------------------------------------------------------
 
-# The token is "<shipment id><channel letter>.<HMAC>": short, so an SMS has room for its link.
-_CHANNEL_CODES = {"email": "e", "sms": "s"}
+# The token is "<shipment id><channel letter>.<HMAC>": short, so an SMS has room for its link. The sender's
+# channels: "f" (email, "from") and "t" (text).
+_CHANNEL_CODES = {"email": "e", "sms": "s", "sender_email": "f", "sender_sms": "t"}
 _CODE_CHANNELS = {code: channel for channel, code in _CHANNEL_CODES.items()}
 _TOKEN_VALUE = re.compile(r"([1-9][0-9]{0,9})([a-z])")
 _BAD_LINK = _l("This link is not valid. Use the link from your latest message.")  # str() when raised

@@ -1,6 +1,7 @@
-"""The outbox, from the business side: queueing a message for a tracking event in the change's transaction,
-and the staff view of it (listing, reviving dead rows). What a message says is rendered by the outbox worker
-when it sends it (app.services.outbox.messages); a row holds only who gets what about which event.
+"""The outbox, from the business side: queueing a message for a tracking event in the change's transaction (to the
+recipient, and the sender's notices of the return leg), and the staff view of it (listing, reviving dead rows).
+What a message says is rendered by the outbox worker when it sends it (app.services.outbox.messages); a row holds
+only who gets what about which event.
 
 Layers: this module never imports the worker. It marks the session (`mark_outbox_changed`); the worker, when it
 runs in this process, listens for commits of marked sessions and wakes up.
@@ -25,6 +26,9 @@ from app.services.staff.audit import record_audit
 OUTBOX_CHANGED = "waybill.outbox_changed"
 _NOTIFICATIONS = Notification.__table__
 MAX_ROW_ID = 2**31 - 1  # INTEGER primary keys
+# What a queued row is given, in the order of the SELECTs that feed it.
+_QUEUED_COLUMNS = ["shipment_id", "event_id", "channel", "recipient", "subject", "state", "attempts",
+                   "next_attempt_at", "created_at"]
 OUTBOX_PAGE_SIZE = 50
 OUTBOX_MAX_PAGE = 100_000
 
@@ -65,11 +69,26 @@ def status_email_insert_from(source, *, new_shipments: bool = False) -> Insert:
         literal("pending"), literal(0), source.c.due_at, source.c.due_at,
     ).where(mobile.is_not(None), preferences.notifies("sms", source.c.shipment_id, status,
                                                       new_shipments=new_shipments))
-    return _NOTIFICATIONS.insert().from_select(
-        ["shipment_id", "event_id", "channel", "recipient", "subject", "state", "attempts", "next_attempt_at",
-         "created_at"],
-        union_all(email_rows, sms_rows),
-    )
+    return _NOTIFICATIONS.insert().from_select(_QUEUED_COLUMNS, union_all(email_rows, sms_rows))
+
+
+def sender_notice_insert_from(source) -> Insert:
+    """The outbox insert for the sender's notices about each row of `source` (a selectable with shipment_id,
+    event_id, tracking_id, status, sender_email, sender_mobile and due_at): an email (channel `sender_email`) and
+    an SMS (`sender_sms`) to the sender's contacts, each only when the shipment has that contact and the sender
+    hears of the status (preferences.notifies_sender: RTO Initiated and Returned to Sender, unless the sender
+    turned the channel off). The worker writes them in the booking's language, like the recipient's. Subjects as
+    status_subject. The caller marks the session (`mark_outbox_changed`).
+    """
+    status = source.c.status
+    subject = status_subject(source.c.tracking_id, status)
+    notices = [
+        select(source.c.shipment_id, source.c.event_id, literal(channel), contact, subject,
+               literal("pending"), literal(0), source.c.due_at, source.c.due_at,
+               ).where(contact.is_not(None), preferences.notifies_sender(channel, source.c.shipment_id, status))
+        for channel, contact in (("sender_email", source.c.sender_email), ("sender_sms", source.c.sender_mobile))
+    ]
+    return _NOTIFICATIONS.insert().from_select(_QUEUED_COLUMNS, union_all(*notices))
 
 
 # --- the outbox, for staff ----------------------------------------------------------------------------------

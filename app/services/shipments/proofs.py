@@ -82,9 +82,14 @@ def check_proof(status: str, received_by: str | None, attempt_reason: str | None
     no store, so a bulk caller can check every item before writing any.
     """
     requested = canonical_status(status or "")
-    if requested not in (Status.DELIVERED, Status.DELIVERY_ATTEMPTED):
+    if requested not in (Status.DELIVERED, Status.DELIVERY_ATTEMPTED, Status.RETURNED_TO_SENDER):
         return None
     problems: dict[str, str] = {}
+    if requested == Status.RETURNED_TO_SENDER:
+        name = _checked_name(received_by, False, problems)
+        if problems:
+            raise ValidationError(fields=problems)
+        return Proof(received_by=name) if name is not None else None
     if requested == Status.DELIVERED:
         name = _checked_name(received_by, required, problems)
         if isinstance(signature, str):
@@ -102,6 +107,20 @@ def check_proof(status: str, received_by: str | None, attempt_reason: str | None
     if problems:
         raise ValidationError(fields=problems)
     return Proof(attempt_reason=reason)
+
+
+# Proof that depends on the status a shipment comes from, by the status it goes to: Returned to Sender after
+# RTO In Transit ends the return leg with a handover at the sender's, named like a delivery.
+RECEIVED_BY_AFTER: dict[str, frozenset[str]] = {Status.RETURNED_TO_SENDER: frozenset({Status.RTO_IN_TRANSIT})}
+RECEIVED_BY_AT_THE_SENDER = "Enter the name of the person who took the parcel back at the sender's."
+
+
+def missing_proof(status: str, current: str, proof: Proof | None) -> dict[str, str]:
+    """What a required proof lacks for a change from `current` to `status` by the rules check_proof cannot apply
+    (they depend on `current`): field → message, empty when nothing is missing. Pure."""
+    if current in RECEIVED_BY_AFTER.get(status, ()) and (proof is None or proof.received_by is None):
+        return {"received_by": RECEIVED_BY_AT_THE_SENDER}
+    return {}
 
 
 # What a name may not hold besides control characters: the invisible and direction-changing format characters

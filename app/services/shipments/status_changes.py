@@ -33,6 +33,7 @@ from app.errors import Conflict, InvalidTransition, ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
 from app.services.outbox import queueing as outbox
+from app.services.outbox.preferences import SENDER_STATUSES
 from app.services.outbox.webhooks import queue_webhook_deliveries
 from app.services.shipments import proofs, tracking_cache
 from app.services.shipments.queries import NEWEST_FIRST, held_from_query, shipment_not_found
@@ -145,7 +146,7 @@ def apply_status_changes(changes: Sequence[StatusChange], actor: str, *,
         _add_event_context(todo, changes, refuse_same_place)
         candidates: dict[int, _Current] = {}
         for index, row in todo.items():
-            refusal = _check(changes[index], row, refuse_same_place)
+            refusal = _check(changes[index], row, refuse_same_place, checked_proofs.get(index))
             if refusal is not None:
                 outcomes[index] = refusal
             else:
@@ -199,8 +200,10 @@ def _add_event_context(todo: dict[int, _Current], changes: Sequence[StatusChange
         current.latest_location, current.held_from = row.latest_location, row.held_from
 
 
-def _check(change: StatusChange, row: _Current, refuse_same_place: bool) -> ChangeOutcome | None:
-    """Why this change cannot be applied to the shipment as it is now (None: it can)."""
+def _check(change: StatusChange, row: _Current, refuse_same_place: bool,
+           proof: proofs.Proof | None) -> ChangeOutcome | None:
+    """Why this change cannot be applied to the shipment as it is now (None: it can). `proof` is the change's
+    checked proof of delivery, if any."""
     allowed = tuple(allowed_next_statuses(row.status, row.held_from if row.status == Status.ON_HOLD else None))
     if refuse_same_place and change.status == row.status and _same_place(change.location, row.latest_location):
         return _refused(row.tracking_id, Refusal.ALREADY_THERE, current=row.status, allowed=allowed,
@@ -209,6 +212,10 @@ def _check(change: StatusChange, row: _Current, refuse_same_place: bool) -> Chan
         error = (f"Not allowed from {row.status}; allowed next: {', '.join(allowed)}." if allowed
                  else f"{row.status} is final: it cannot change any more.")
         return _refused(row.tracking_id, Refusal.NOT_ALLOWED, current=row.status, allowed=allowed, error=error)
+    missing = proofs.missing_proof(change.status, row.status, proof) if change.proof_required else {}
+    if missing:
+        return _refused(row.tracking_id, Refusal.PROOF_MISSING, current=row.status, allowed=allowed,
+                        error=" ".join(f"{name}: {message}" for name, message in missing.items()))
     return None
 
 
@@ -284,6 +291,8 @@ def _write(won: dict[int, _Current], changes: Sequence[StatusChange], actor: str
     proofs.record_proofs([(event_id, won[i].id, checked_proofs.get(i)) for i, event_id in zip(indexes, event_ids,
                                                                                               strict=True)])
     _queue_emails(event_ids)
+    _queue_sender_notices([event_id for i, event_id in zip(indexes, event_ids, strict=True)
+                           if changes[i].status in SENDER_STATUSES])
     queue_webhook_deliveries(event_ids)
     if audit_each:
         record_audits("status_changed", actor=actor, entries=[
@@ -302,6 +311,19 @@ def _queue_emails(event_ids: list[int]) -> None:
               .where(_EVENTS.c.id.in_(event_ids)).subquery("email"))
     db.session.connection().execute(outbox.status_email_insert_from(source))
     outbox.mark_outbox_changed(db.session)
+
+
+def _queue_sender_notices(event_ids: list[int]) -> None:
+    """The sender's notices about those of the new events the sender hears of, in one INSERT (none at all, not
+    even a statement, for a batch without such an event: most batches)."""
+    if not event_ids:
+        return
+    source = (select(_EVENTS.c.shipment_id, _EVENTS.c.id.label("event_id"), _SHIPMENTS.c.tracking_id,
+                     _EVENTS.c.status, _SHIPMENTS.c.sender_email, _SHIPMENTS.c.sender_mobile,
+                     _EVENTS.c.occurred_at.label("due_at"))
+              .join_from(_EVENTS, _SHIPMENTS, _SHIPMENTS.c.id == _EVENTS.c.shipment_id)
+              .where(_EVENTS.c.id.in_(event_ids)).subquery("sender"))
+    db.session.connection().execute(outbox.sender_notice_insert_from(source))
 
 
 def _refused(tracking_id: str, refusal: Refusal, *, current: str | None = None, allowed: tuple[str, ...] = (),
@@ -350,6 +372,8 @@ def record_status_change(tracking_id: str, status: str, location: str, note: str
             raise shipment_not_found(tracking_id)
         if outcome.refusal == Refusal.NOT_ALLOWED:
             raise InvalidTransition(outcome.status, requested, list(outcome.allowed))
+        if outcome.refusal == Refusal.PROOF_MISSING:
+            raise ValidationError(outcome.error, fields=proofs.missing_proof(requested, outcome.status or "", None))
         raise Conflict("The shipment is being updated by someone else; please try again.")
     # The caller gets the shipment as it now is in this transaction (status and updated_at set by the core).
     shipment = db.session.get(Shipment, outcome.shipment_id, populate_existing=True)
