@@ -223,11 +223,13 @@ def test_check_proof_takes_a_name_with_returned_to_sender_and_missing_proof_asks
 
 
 def proof_rows(app, tracking_id: str) -> list[tuple[str, str | None]]:
+    """The proofs recorded on the return leg (the delivery attempt before it has its own, with its reason)."""
     with app.app_context():
         return [tuple(row) for row in db.session.execute(
             select(TrackingEvent.status, DeliveryProof.received_by)
             .join(DeliveryProof, DeliveryProof.event_id == TrackingEvent.id)
-            .join(Shipment, Shipment.id == TrackingEvent.shipment_id).where(Shipment.tracking_id == tracking_id))]
+            .join(Shipment, Shipment.id == TrackingEvent.shipment_id)
+            .where(Shipment.tracking_id == tracking_id, TrackingEvent.status != "Delivery Attempted"))]
 
 
 def status_of(app, tracking_id: str) -> str:

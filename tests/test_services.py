@@ -223,9 +223,9 @@ def test_every_reader_of_a_timeline_follows_its_one_order_and_one_held_from_rule
     assert [e["status"] for e in json.loads(document.body)["events"]] == expected
 
     assert service.held_from(shipment) == held_from_timeline(expected) == "In Transit"
-    assert service.next_statuses(shipment) == ["In Transit"]
+    assert service.next_statuses(shipment) == ["In Transit", "RTO Initiated"]  # held from In Transit
     with pytest.raises(InvalidTransition) as refused:  # the core asks the same query
         record_status_change(shipment.tracking_id, "Out for Delivery", "Hub", None, actor="op1")
-    assert refused.value.extra["allowed"] == ["In Transit"]
+    assert refused.value.extra["allowed"] == ["In Transit", "RTO Initiated"]
     db.session.rollback()
     record_status_change(shipment.tracking_id, "In Transit", "Kochi Hub", None, actor="op1")

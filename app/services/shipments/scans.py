@@ -69,7 +69,10 @@ def record_scans(batch: ScanBatch, actor: str) -> ScanReport:
     outcomes = apply_status_changes(changes, actor, audit_each=False)
     # One status and one proof for the whole batch: Delivered needs who received it, Delivery Attempted a reason.
     # A proof the core refuses is refused for every scan alike, before anything is written: a 400 for the batch.
-    refused_proof = next((outcome for outcome in outcomes if outcome.refusal == Refusal.PROOF_MISSING), None)
+    # (A proof refused as sent has no current status; one refused for where a shipment comes from, Returned to
+    # Sender at the end of a return leg, is that shipment's own refusal and the rest of the batch goes ahead.)
+    refused_proof = next((outcome for outcome in outcomes
+                          if outcome.refusal == Refusal.PROOF_MISSING and outcome.status is None), None)
     if refused_proof is not None:
         raise ValidationError(fields=refused_proof.fields)
     report = ScanReport(outcomes)

@@ -214,8 +214,9 @@ def _check(change: StatusChange, row: _Current, refuse_same_place: bool,
         return _refused(row.tracking_id, Refusal.NOT_ALLOWED, current=row.status, allowed=allowed, error=error)
     missing = proofs.missing_proof(change.status, row.status, proof) if change.proof_required else {}
     if missing:
-        return _refused(row.tracking_id, Refusal.PROOF_MISSING, current=row.status, allowed=allowed,
-                        error=" ".join(f"{name}: {message}" for name, message in missing.items()))
+        return replace(_refused(row.tracking_id, Refusal.PROOF_MISSING, current=row.status, allowed=allowed,
+                                error=" ".join(f"{name}: {message}" for name, message in missing.items())),
+                       fields=missing)
     return None
 
 
@@ -372,8 +373,6 @@ def record_status_change(tracking_id: str, status: str, location: str, note: str
             raise shipment_not_found(tracking_id)
         if outcome.refusal == Refusal.NOT_ALLOWED:
             raise InvalidTransition(outcome.status, requested, list(outcome.allowed))
-        if outcome.refusal == Refusal.PROOF_MISSING:
-            raise ValidationError(outcome.error, fields=proofs.missing_proof(requested, outcome.status or "", None))
         raise Conflict("The shipment is being updated by someone else; please try again.")
     # The caller gets the shipment as it now is in this transaction (status and updated_at set by the core).
     shipment = db.session.get(Shipment, outcome.shipment_id, populate_existing=True)
