@@ -117,6 +117,8 @@ class Config:
         self.PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a hash method's name, not a password
         self.DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", "IN").upper()
         self.DISPLAY_TIMEZONE = env("DISPLAY_TIMEZONE", "Asia/Kolkata")
+        # The most a cash-on-delivery booking may collect, in rupees (app.domain.parcels).
+        self.COD_MAX = env_int("COD_MAX", 50_000)  # app.domain.parcels.COD_MAX_DEFAULT
         self.PUBLIC_BASE_URL = (env("PUBLIC_BASE_URL") or local_base_url()).rstrip("/")
         self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 64 * 1024)
 

@@ -24,8 +24,9 @@ def test_create_returns_201_with_tracking_id_status_and_url(client, app):
     response = client.post("/create", json=VALID_BOOKING)
     assert response.status_code == 201
     body = response.get_json()
-    assert set(body) == {"tracking_id", "status", "tracking_url"}
+    assert set(body) == {"tracking_id", "status", "tracking_url", "charges"}  # what it costs, for the booker
     assert body["status"] == "Booked" and len(body["tracking_id"]) == 8
+    assert body["charges"]["total"] == "88.50" and body["charges"]["zone"] == "national"  # Kochi: no PIN code
     assert body["tracking_url"] == f"http://waybill.test/track/{body['tracking_id']}"
     assert response.headers["Location"].endswith(f"/track/{body['tracking_id']}")
     assert row_counts(app) == (1, 1, 1)
@@ -54,7 +55,9 @@ def test_create_stores_normalised_mobile_and_email(client, app):
     ({**VALID_BOOKING, "sender_name": 42}, "sender_name"),
     ({**VALID_BOOKING, "email": ["a@example.com"]}, "email"),
     ({**VALID_BOOKING, "destination": {"city": "Kochi"}}, "destination"),
-    ({**VALID_BOOKING, "weight_kg": "2"}, "weight_kg"),
+    ({**VALID_BOOKING, "gift_wrap": "yes"}, "gift_wrap"),  # not a field of a booking
+    ({**VALID_BOOKING, "weight_kg": "2 kg"}, "weight_kg"),
+    ({**VALID_BOOKING, "payment": "cod"}, "cod_amount"),
 ])
 def test_create_rejects_bad_fields_with_per_field_messages(client, app, body, field):
     response = client.post("/create", json=body)

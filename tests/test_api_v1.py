@@ -76,7 +76,12 @@ def test_booking_answers_201_with_the_links_and_queues_one_email(app, client, ke
     ({**VALID_BOOKING, "receiver_name": 42}, "receiver_name"),
     ({**VALID_BOOKING, "mobile": None}, "mobile"),
     ({**VALID_BOOKING, "colour": "red"}, "colour"),
-    ({k: v for k, v in VALID_BOOKING.items() if k != "email"}, "email"),
+    ({k: v for k, v in VALID_BOOKING.items() if k != "destination"}, "destination"),
+    ({**VALID_BOOKING, "weight_kg": "2"}, "weight_kg"),  # a number, not text
+    ({**VALID_BOOKING, "pieces": 51}, "pieces"),
+    ({**VALID_BOOKING, "payment": "cod"}, "cod_amount"),
+    ({**VALID_BOOKING, "cod_amount": 100.0}, "cod_amount"),
+    ({**VALID_BOOKING, "destination_pincode": "999999"}, "destination_pincode"),  # not in the directory
     ({**VALID_BOOKING, "sender_name": "Asha\x00Rao"}, "sender_name"),
 ])
 def test_booking_follows_the_rules_of_create_and_names_the_field(app, client, key, body, field):
@@ -321,7 +326,8 @@ def test_the_document_describes_every_api_route_and_its_errors(app, client):
     assert booking["responses"]["401"]["content"]["application/problem+json"]["schema"] == {
         "$ref": "#/components/schemas/Problem"}
     body = document["components"]["schemas"]["NewShipment"]
-    assert body["additionalProperties"] is False and set(body["required"]) == set(VALID_BOOKING)
+    # The email is optional: a mobile is enough (SMS only).
+    assert body["additionalProperties"] is False and set(body["required"]) == set(VALID_BOOKING) - {"email"}
     assert document["paths"]["/api/v1/shipments/{tracking_id}/events"]["post"]["responses"]["409"]
 
 
@@ -331,7 +337,7 @@ def test_the_docs_page_is_rendered_from_the_document_without_inline_script(clien
     text = page.get_data(as_text=True)
     for path in ("/api/v1/shipments", "/api/v1/shipments/{tracking_id}/events", "/api/v1/openapi.json"):
         assert path in text
-    assert 'id="problem-idempotency-key-reused"' in text and "NewShipment" in text
+    assert 'id="problem-unprocessable"' in text and "NewShipment" in text
     assert re.search(r"<script(?![^>]*\bsrc=)", text) is None and " style=" not in text
 
 

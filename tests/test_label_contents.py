@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 from reportlab.pdfbase import pdfmetrics
 
+from app.domain.pincodes import normalise_pincode, pincode_from_destination
 from app.errors import ValidationError
 from app.i18n.locales import format_rupees, format_weight_kg
 from app.services.shipments.contacts import format_mobile
@@ -22,7 +23,6 @@ from app.services.shipments.labels import (
     LabelData,
     LabelOptions,
     label_data,
-    pincode_in,
     render_label_pages,
 )
 from tests.test_labels_export import _decode_codes, _pdf_info, _pdf_text, _require_tools
@@ -158,8 +158,9 @@ def test_without_a_booked_pin_the_sort_code_is_the_last_pin_in_the_destination(t
     ("", None),
     (None, None),
 ])
-def test_pincode_in_text(text, pin):
-    assert pincode_in(text) == pin
+def test_the_sort_code_found_in_a_destination(text, pin):
+    assert normalise_pincode(pincode_from_destination(text)) == pin
+    assert a_label(destination_pincode=None, destination=text or "").sort_code == pin
 
 
 def test_label_data_reads_the_booking_fields_when_the_shipment_has_them():
@@ -174,12 +175,15 @@ def test_label_data_reads_the_booking_fields_when_the_shipment_has_them():
         weight_kg=Decimal("2.50"), pieces=3, service="express", payment="cod", cod_amount=Decimal("1250.00"))
 
 
-def test_label_data_of_a_shipment_without_the_booking_fields_is_one_piece_with_what_it_has():
+def test_label_data_of_a_shipment_booked_before_the_parcel_details_is_one_piece_with_what_it_has():
+    # As migration 0019 leaves a shipment booked before it: one prepaid standard piece, no PIN codes or weight.
     older = SimpleNamespace(tracking_id="3F9A1C2B", sender_name="Asha Rao", receiver_name="Vikram Nair",
-                            destination="12 MG Road, Kochi 682016", mobile="+919876543210", created_at=BOOKED)
+                            destination="12 MG Road, Kochi 682016", mobile="+919876543210", created_at=BOOKED,
+                            sender_pincode=None, destination_pincode=None, weight_kg=None, pieces=1,
+                            service="standard", payment="prepaid", cod_amount=None)
     label = label_data(older)
-    assert (label.pieces, label.weight_kg, label.service, label.payment, label.cod_amount) == (1, None, None, None,
-                                                                                              None)
+    assert (label.pieces, label.weight_kg, label.service, label.payment, label.cod_amount) == \
+        (1, None, "standard", "prepaid", None)
     assert label.sort_code == "682016" and not label.collect_on_delivery
 
 

@@ -362,9 +362,9 @@ def test_the_receipt_is_an_a5_pdf_with_the_tracking_id_and_the_total(client, aut
     assert response.headers["Cache-Control"] == "no-store"
     assert re.search(r"Page size:\s+419\.5\d* x 595\.2\d* pts", _pdf("pdfinfo", response.data, tmp_path))
     printed = _pdf("pdftotext", response.data, tmp_path, "-layout")
-    # No stored charges yet: priced now, national (560001 → 682031), first slab: 75.00 + 18 % = 88.50.
+    # Priced when booked, national (560001 → 682031), first slab: 75.00 + 18 % = 88.50.
     for expected in (tracking_id, "Asha Rao", "Vikram Nair", "Marine Drive", "682031", "INR 75.00", "INR 13.50",
-                     "INR 88.50", "Tax (18 %)", "priced when this receipt was printed"):
+                     "INR 88.50", "Tax (18 %)", "Priced with rate card version 1 when booked"):
         assert expected in printed, expected
     for private in ("vikram@example.com", "98765", "43210", "+91"):
         assert private not in printed

@@ -44,7 +44,8 @@ def import_file():
         if upload is None or not upload.filename:
             raise ImportRejected("Choose a CSV file to import.", fields={"file": "Choose a CSV file."})
         rows = read_bookings_csv(upload.read(MAX_BYTES + 1))
-        tracking_ids = import_bookings(_validated_bookings(rows), actor=current_user.username)
+        tracking_ids = import_bookings(_validated_bookings(rows), actor=current_user.username,
+                                       lines=[row.line for row in rows])
     except ImportRejected as rejected:
         db.session.rollback()
         if not wants_html():

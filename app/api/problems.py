@@ -34,7 +34,9 @@ PROBLEM_TYPES: dict[int, tuple[str, str]] = {
                       "Idempotency-Key whose first request is still being processed (retry shortly)."),
     413: ("too-large", "The request body is larger than the API accepts."),
     415: ("unsupported-media-type", "Send the body as application/json."),
-    422: ("idempotency-key-reused", "The Idempotency-Key was used with a different request in the last 24 hours."),
+    422: ("unprocessable", "Well formed, but it cannot be done: the network does not serve the destination PIN code, "
+                           "or not with cash on delivery or express (`errors` names the field), or the "
+                           "Idempotency-Key was used with a different request in the last 24 hours."),
     429: ("rate-limited", "Too many requests with this key: wait for Retry-After seconds."),
     500: ("server-error", "Something failed on our side; the request changed nothing."),
 }

@@ -66,7 +66,8 @@ _IDEMPOTENCY_KEY_TEXT = re.compile(IDEMPOTENCY_KEY.pattern)
 def book_shipment(body: NewShipment):
     """Books like `POST /create` (same fields and rules) and emails the recipient. Send an `Idempotency-Key`
     to retry safely."""
-    form = BookingForm(formdata=MultiDict(body.model_dump()))
+    form = BookingForm(formdata=MultiDict({name: value for name, value in body.model_dump().items()
+                                           if value is not None}))  # null: not given
     form.validate_or_raise()
     key = _idempotency_key()
     claim = None

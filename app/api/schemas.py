@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from app.domain import parcels
 from app.domain.status import ALL_STATUSES, Status
 from app.models.api_key import KEY_NAME_MAX
 from app.models.shipment import DESTINATION_MAX, EMAIL_MAX, NAME_MAX
@@ -84,6 +86,21 @@ def optional_text(max_length: int, description: str, pattern: str = SINGLE_LINE,
                  json_schema_extra={"pattern": pattern})
 
 
+def pincode(description: str):
+    return Field(default=None, description=description, json_schema_extra={"pattern": r"^[1-9][0-9]{5}$"})
+
+
+def measure(low, high, description: str):
+    """An optional number within [low, high] (rounded by the rules, never refused for its decimals)."""
+    return Field(default=None, ge=float(low), le=float(high), description=description)
+
+
+def money(low, high, description: str):
+    """An optional amount in INR within [low, high], to the paisa."""
+    return Field(default=None, ge=float(low), le=float(high), description=description,
+                 json_schema_extra={"multipleOf": 0.01})
+
+
 def mobile_text(description: str, **kwargs):
     return Field(min_length=1, max_length=MOBILE_INPUT_MAX, description=description,
                  json_schema_extra={MOBILE_MARK: True}, **kwargs)
@@ -120,12 +137,39 @@ class NewShipment(RequestBody):
     sender_name: Annotated[str, text(NAME_MAX, "The sender's full name.")]
     receiver_name: Annotated[str, text(NAME_MAX, "The receiver's full name.")]
     mobile: Annotated[str, mobile_text(MOBILE_DESCRIPTION)]
-    email: Annotated[str, text(EMAIL_MAX, "The recipient's email: status emails go there.", pattern=EMAIL_PATTERN),
-                     WithJsonSchema({"type": "string", "format": "email", "minLength": 1, "maxLength": EMAIL_MAX,
-                                     "pattern": EMAIL_PATTERN,
-                                     "description": "The recipient's email: status emails go there. The pattern "
-                                                    "describes addresses that are always accepted."})]
+    email: Annotated[str | None, Field(
+        default=None, min_length=1, max_length=EMAIL_MAX, json_schema_extra={"pattern": EMAIL_PATTERN},
+        description="The recipient's email: status emails go there. Optional: a recipient with only a mobile gets "
+                    "SMS only. The pattern describes addresses that are always accepted.")]
     destination: Annotated[str, text(DESTINATION_MAX, "The delivery address, ending with the city.")]
+    # The parcel, its sender and its payment: optional, the rules of app.domain.parcels (README, "Parcel details").
+    sender_mobile: Annotated[str | None, mobile_text("The sender's mobile (for the return leg's messages).",
+                                                     default=None)]
+    sender_email: Annotated[str | None, optional_text(EMAIL_MAX, "The sender's email.", pattern=EMAIL_PATTERN,
+                                                      min_length=1)]
+    sender_address: Annotated[str | None, optional_text(parcels.ADDRESS_MAX, "Where to collect it (pickup).")]
+    sender_pincode: Annotated[str | None, pincode("The sender's PIN code (prices the zone).")]
+    pickup: bool | None = Field(default=None, description="Collect the parcel from the sender's address.")
+    destination_pincode: Annotated[str | None, pincode(
+        "The destination's PIN code; when left out, the last PIN code in `destination`.")]
+    weight_kg: Annotated[float | None, measure(parcels.WEIGHT_MIN, parcels.WEIGHT_MAX,
+                                               "Actual weight in kg (rounded to the gram).")]
+    length_cm: Annotated[float | None, measure(parcels.SIDE_MIN, parcels.SIDE_MAX, "Sides in cm (rounded to the "
+                                               "millimetre): all three, or none.")]
+    width_cm: Annotated[float | None, measure(parcels.SIDE_MIN, parcels.SIDE_MAX, "See `length_cm`.")]
+    height_cm: Annotated[float | None, measure(parcels.SIDE_MIN, parcels.SIDE_MAX, "See `length_cm`.")]
+    pieces: int | None = Field(default=None, ge=parcels.PIECES_MIN, le=parcels.PIECES_MAX,
+                               description="Pieces (one label each); 1 when left out.")
+    declared_value: Annotated[float | None, money(0, parcels.DECLARED_VALUE_MAX, "The contents' value in INR.")]
+    contents: Annotated[str | None, optional_text(parcels.CONTENTS_MAX, "What is inside.")]
+    service: Literal[parcels.SERVICES] | None = Field(  # type: ignore[valid-type]
+        default=None, description="`standard` when left out.")
+    payment: Literal[parcels.PAYMENTS] | None = Field(  # type: ignore[valid-type]
+        default=None, description="`prepaid` when left out; `cod`: collect `cod_amount` on delivery.")
+    cod_amount: Annotated[float | None, money(
+        parcels.PAISA, parcels.COD_MAX_DEFAULT,
+        "Required with `cod`, refused without; at most COD_MAX (50,000 unless set) and not above "
+        "`declared_value`.")]
 
 
 class Event(Answer):
@@ -137,6 +181,18 @@ class Event(Answer):
     occurred_at: datetime
 
 
+class Charges(Answer):
+    """Money as decimal text to the paisa (`"123.00"`), computed with decimals, never floats."""
+    zone: Literal["local", "state", "national"]
+    chargeable_weight_kg: Decimal
+    freight: Decimal
+    cod_fee: Decimal
+    tax: Decimal
+    total: Decimal
+    currency: Literal["INR"]
+    rate_card_version: int
+
+
 class Shipment(Answer):
     """A shipment as staff see it, with the contact details."""
     tracking_id: str = Field(pattern=r"^[0-9A-F]{8}$")
@@ -145,7 +201,24 @@ class Shipment(Answer):
     receiver_name: str
     destination: str
     mobile: str = Field(description="E.164, e.g. `+919876543210`.")
-    email: str
+    email: str | None = Field(description="Null when the recipient has only a mobile.")
+    sender_mobile: str | None
+    sender_email: str | None
+    sender_address: str | None
+    sender_pincode: str | None
+    pickup: bool
+    destination_pincode: str | None
+    weight_kg: Decimal | None = Field(description="Decimal text, e.g. `\"1.250\"`.")
+    length_cm: Decimal | None
+    width_cm: Decimal | None
+    height_cm: Decimal | None
+    pieces: int
+    declared_value: Decimal | None = Field(description="INR, decimal text, e.g. `\"1250.00\"`.")
+    contents: str | None
+    service: Literal[parcels.SERVICES]  # type: ignore[valid-type]
+    payment: Literal[parcels.PAYMENTS]  # type: ignore[valid-type]
+    cod_amount: Decimal | None = Field(description="INR to collect on delivery, decimal text.")
+    charges: Charges | None = Field(description="What the booking was priced at (null if it never was).")
     created_at: datetime
     updated_at: datetime
     tracking_url: str = Field(description="The public tracking page.")

@@ -7,6 +7,7 @@ groups of three ("682 016").
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 PINCODE_LENGTH = 6
@@ -52,6 +53,8 @@ def pincode_from_destination(text: str | None) -> str | None:
     """
     if not text:
         return None
+    # Digits of any script as ASCII ("६८२०१६", as some Hindi addresses are written, is 682016).
+    text = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
     groups = _IN_TEXT.findall(text)
     return groups[-1].replace(" ", "") if groups else None
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import Index, Integer, String
+from sqlalchemy import JSON, Boolean, Index, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.domain.parcels import ADDRESS_MAX, CONTENTS_MAX
 from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models.types import UTCDateTime
@@ -15,6 +17,8 @@ EMAIL_MAX = 254
 DESTINATION_MAX = 200
 STATUS_MAX = 32
 LANGUAGE_MAX = 8
+PINCODE_LENGTH = 6
+CHOICE_MAX = 16
 
 
 class Shipment(db.Model):
@@ -25,7 +29,8 @@ class Shipment(db.Model):
     sender_name: Mapped[str] = mapped_column(String(NAME_MAX), nullable=False)
     receiver_name: Mapped[str] = mapped_column(String(NAME_MAX), nullable=False)
     mobile: Mapped[str] = mapped_column(String(MOBILE_MAX), nullable=False)
-    email: Mapped[str] = mapped_column(String(EMAIL_MAX), nullable=False)
+    # The recipient's email: optional, a mobile is enough (that recipient gets SMS only).
+    email: Mapped[str | None] = mapped_column(String(EMAIL_MAX), nullable=True)
     # The sender's contacts, when given (NULL: not given): the sender hears of the return leg at them (RTO
     # Initiated, Returned to Sender; app.services.outbox.queueing.sender_notice_insert_from). E.164 like `mobile`.
     sender_mobile: Mapped[str | None] = mapped_column(String(MOBILE_MAX))
@@ -36,6 +41,27 @@ class Shipment(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     # The language the shipment was booked in ("en", "hi"): its emails are written in it.
     language: Mapped[str] = mapped_column(String(LANGUAGE_MAX), nullable=False, default="en", server_default="en")
+    # The parcel and its payment (app.domain.parcels checks them; staff and API answers carry them, public ones
+    # only `pieces`). Money in INR to the paisa, weight in kg to the gram, sides in cm to the millimetre.
+    sender_address: Mapped[str | None] = mapped_column(String(ADDRESS_MAX))
+    sender_pincode: Mapped[str | None] = mapped_column(String(PINCODE_LENGTH))
+    pickup: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="0")
+    destination_pincode: Mapped[str | None] = mapped_column(String(PINCODE_LENGTH))
+    weight_kg: Mapped[Decimal | None] = mapped_column(Numeric(7, 3))
+    length_cm: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
+    width_cm: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
+    height_cm: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
+    pieces: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    declared_value: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    contents: Mapped[str | None] = mapped_column(String(CONTENTS_MAX))
+    service: Mapped[str] = mapped_column(String(CHOICE_MAX), nullable=False, default="standard",
+                                         server_default="standard")
+    payment: Mapped[str] = mapped_column(String(CHOICE_MAX), nullable=False, default="prepaid",
+                                         server_default="prepaid")
+    cod_amount: Mapped[Decimal | None] = mapped_column(Numeric(9, 2))
+    # What the booking was priced at, and with which rate card (app.services.shipments.rates): kept as priced.
+    charges: Mapped[dict | None] = mapped_column(JSON)
+    rate_card_version: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         # Serves "newest first" for one number straight from the index, however many shipments it has.

@@ -1,22 +1,44 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from wtforms import SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import DecimalField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.validators import ValidationError as FieldError
 
+from app.domain.parcels import ADDRESS_MAX, CONTENTS_MAX, PARCEL_FIELDS, Parcel, check_parcel
 from app.domain.status import ALL_STATUSES
 from app.models.shipment import DESTINATION_MAX, EMAIL_MAX, NAME_MAX
 from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
 from app.services.shipments.booking import NewShipment
 from app.services.shipments.contacts import MOBILE_INPUT_MAX, ContactError, normalise_email, normalise_mobile
 from app.services.shipments.proofs import ATTEMPT_REASONS
-from app.web.forms import RequestForm, strip
+from app.web.forms import RequestForm, TrueFalseField, strip
 
 
 def _length(max_chars: int):
     return Length(max=max_chars, message=_l("At most %(max)d characters."))
+
+
+class NumberText(DecimalField):
+    """A number as sent: a JSON number, or its text from a form or a CSV cell ("1,250.00"), kept raw for the
+    parcel rules (app.domain.parcels) to read; a JSON body may send a number or a string here."""
+
+    def process_formdata(self, valuelist) -> None:
+        self.data = valuelist[0] if valuelist and valuelist[0] not in ("", None) else None
+
+    def _value(self) -> str:
+        return "" if self.data is None else str(self.data)
+
+
+class YesNoText(TrueFalseField):
+    """A yes or no as sent: JSON true or false, a checkbox's "true", a CSV cell's "yes" or "no"; kept raw for the
+    parcel rules to read."""
+
+    def process_formdata(self, valuelist) -> None:
+        self.data = valuelist[0] if valuelist and valuelist[0] not in ("", None) else None
 
 
 class BookingForm(RequestForm):
@@ -26,10 +48,50 @@ class BookingForm(RequestForm):
                                 validators=[DataRequired(_l("Enter the receiver's name.")), _length(NAME_MAX)])
     mobile = StringField(_l("Receiver's mobile"), filters=[strip],
                          validators=[DataRequired(_l("Enter a mobile number.")), _length(MOBILE_INPUT_MAX)])
-    email = StringField(_l("Recipient's email"), filters=[strip],
-                        validators=[DataRequired(_l("Enter the recipient's email.")), _length(EMAIL_MAX)])
-    destination = StringField(_l("Destination"), filters=[strip],
+    email = StringField(_l("Receiver's email (optional)"), filters=[strip],
+                        validators=[Optional(), _length(EMAIL_MAX)])
+    destination = StringField(_l("Destination address"), filters=[strip],
                               validators=[DataRequired(_l("Enter the destination.")), _length(DESTINATION_MAX)])
+    # Optional: who sends it and from where, what it is, and how it is paid for (app.domain.parcels).
+    sender_mobile = StringField(_l("Sender's mobile"), filters=[strip],
+                                validators=[Optional(), _length(MOBILE_INPUT_MAX)])
+    sender_email = StringField(_l("Sender's email"), filters=[strip], validators=[Optional(), _length(EMAIL_MAX)])
+    sender_address = StringField(_l("Sender's address"), filters=[strip],
+                                 validators=[Optional(), _length(ADDRESS_MAX)])
+    sender_pincode = StringField(_l("Sender's PIN code"), filters=[strip])
+    pickup = YesNoText(_l("Collect from the sender's address"))
+    destination_pincode = StringField(_l("Destination PIN code"), filters=[strip])
+    weight_kg = NumberText(_l("Weight (kg)"))
+    length_cm = NumberText(_l("Length (cm)"))
+    width_cm = NumberText(_l("Width (cm)"))
+    height_cm = NumberText(_l("Height (cm)"))
+    pieces = NumberText(_l("Pieces"))
+    declared_value = NumberText(_l("Declared value (₹)"))
+    contents = StringField(_l("Contents"), filters=[strip], validators=[Optional(), _length(CONTENTS_MAX)])
+    service = SelectField(_l("Service"), choices=[SelectChoice("standard", _l("Standard")),
+                                                   SelectChoice("express", _l("Express"))],
+                          validate_choice=False, filters=[strip])
+    payment = SelectField(_l("Payment"), choices=[SelectChoice("prepaid", _l("Prepaid")),
+                                                   SelectChoice("cod", _l("Cash on delivery"))],
+                          validate_choice=False, filters=[strip])
+    cod_amount = NumberText(_l("Amount to collect (₹)"))
+
+    parcel: Parcel = Parcel()
+    normalised_email: str | None = None
+    normalised_sender_mobile: str | None = None
+    normalised_sender_email: str | None = None
+
+    def validate(self, extra_validators=None) -> bool:
+        """The fields' own checks, then the parcel rules every way of booking shares, each problem on its field.
+        (One form is refilled per row of an import: what the last row set is cleared first.)"""
+        self.normalised_email = self.normalised_sender_mobile = self.normalised_sender_email = None
+        valid = super().validate(extra_validators)
+        raw = {name: getattr(self, name).data for name in PARCEL_FIELDS}
+        cod_max = Decimal(str(current_app.config["COD_MAX"]))
+        self.parcel, problems = check_parcel(raw, cod_max=cod_max, destination=self.destination.data or "")
+        for name, problem in problems.items():
+            getattr(self, name).errors = [*getattr(self, name).errors, problem]
+        return valid and not problems
 
     def validate_mobile(self, field) -> None:
         try:
@@ -38,15 +100,34 @@ class BookingForm(RequestForm):
             raise FieldError(str(exc)) from exc
 
     def validate_email(self, field) -> None:
+        self.normalised_email = self._email(field)
+
+    def validate_sender_mobile(self, field) -> None:
+        self.normalised_sender_mobile = None
+        if field.data:
+            try:
+                self.normalised_sender_mobile = normalise_mobile(field.data,
+                                                                 current_app.config["DEFAULT_PHONE_REGION"])
+            except ContactError as exc:
+                raise FieldError(str(exc)) from exc
+
+    def validate_sender_email(self, field) -> None:
+        self.normalised_sender_email = self._email(field)
+
+    @staticmethod
+    def _email(field) -> str | None:
+        if not field.data:
+            return None
         try:
-            self.normalised_email = normalise_email(field.data)
+            return normalise_email(field.data)
         except ContactError as exc:
             raise FieldError(str(exc)) from exc
 
     def to_new_shipment(self, language: str = "en") -> NewShipment:
         return NewShipment(sender_name=self.sender_name.data, receiver_name=self.receiver_name.data,
                            mobile=self.normalised_mobile, email=self.normalised_email,
-                           destination=self.destination.data, language=language)
+                           destination=self.destination.data, language=language, parcel=self.parcel,
+                           sender_mobile=self.normalised_sender_mobile, sender_email=self.normalised_sender_email)
 
 
 class StatusUpdateForm(RequestForm):

@@ -1,5 +1,5 @@
 """Booking (public) and status changes (staff): the paper's POST /create and POST /update/<id>."""
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext
 from flask_login import current_user
 
@@ -17,6 +17,7 @@ from app.web.forms import read_form, refused_on_page
 from app.web.serializers import shipment_to_dict
 
 bp = Blueprint("shipments", __name__)
+BOOKED_CHARGES = "booked_charges"  # the session's last booking and its charges, for its confirmation
 
 
 @bp.post("/create")
@@ -27,16 +28,19 @@ def create():
     form = BookingForm.from_request()
     try:
         form.validate_or_raise()
-    except ValidationError as error:
-        refused_on_page(error, form)
-        return render_template("tracking/landing.html", booking_form=form), 400
-    # The booking keeps the language it was made in (page or Accept-Language): its emails are written in it.
-    shipment = create_shipment(form.to_new_shipment(language=current_language()))
+        # The booking keeps the language it was made in (page or Accept-Language): its emails are written in it.
+        shipment = create_shipment(form.to_new_shipment(language=current_language()))
+    except ValidationError as error:  # the form's rules (400), or the network's (422: not served as asked)
+        problem = refused_on_page(error, form)
+        return render_template("tracking/landing.html", booking_form=form, booking_problem=problem), \
+            error.status_code
     db.session.commit()
     if not request.is_json:
+        # What it costs, for the booker's confirmation only (this browser's session): tracking pages never say.
+        session[BOOKED_CHARGES] = {"tracking_id": shipment.tracking_id, "charges": shipment.charges}
         return redirect(url_for("tracking.track", tracking_id=shipment.tracking_id, booked=1))
     body = {"tracking_id": shipment.tracking_id, "status": shipment.status,
-            "tracking_url": tracking_url(shipment.tracking_id)}
+            "tracking_url": tracking_url(shipment.tracking_id), "charges": shipment.charges}
     return jsonify(body), 201, {"Location": url_for("tracking.track", tracking_id=shipment.tracking_id)}
 
 

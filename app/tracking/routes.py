@@ -20,6 +20,7 @@ from app.services.shipments.proofs import public_delivery_from
 from app.services.shipments.public_document import estimated_delivery, public_timeline, public_tracking_document
 from app.services.shipments.queries import find_shipment, search_by_mobile
 from app.shipments.forms import BookingForm
+from app.shipments.routes import BOOKED_CHARGES
 from app.tracking.forms import FullDetailsForm, MobileSearchForm, TrackForm
 from app.web.forms import field_errors, refused_on_page
 from app.web.serializers import full_details_to_dict, search_result_to_dict
@@ -108,7 +109,8 @@ def _track_page(shipment, document, unlocked: bool = False, details_form: FullDe
         delivery=public_delivery_from(shipment.status, events), parties=shipment_parties(shipment, full=unlocked),
         unlocked=unlocked,
         details_form=details_form or FullDetailsForm(formdata=None),
-        booked=_just_booked(shipment), live_etag=_etag(shipment, "fragment", document),
+        booked=_just_booked(shipment), booked_charges=_booked_charges(shipment),
+        live_etag=_etag(shipment, "fragment", document),
         refresh_seconds=max(1, int(current_app.config["TRACK_REFRESH_SECONDS"])),
     )
 
@@ -117,6 +119,15 @@ def _just_booked(shipment) -> bool:
     """The "Booked. Your tracking ID is…" banner after the booking form, only while it is still true: a link
     with ?booked=1 kept (bookmarked, shared) shows the plain page once the shipment has moved on."""
     return request.args.get("booked") == "1" and shipment.status == Status.BOOKED
+
+
+def _booked_charges(shipment) -> dict | None:
+    """What the booking costs, on its confirmation in the browser that booked it (the session remembers its last
+    booking): a tracking page never shows charges to anyone else."""
+    booked = session.get(BOOKED_CHARGES) or {}
+    if _just_booked(shipment) and booked.get("tracking_id") == shipment.tracking_id:
+        return booked.get("charges")
+    return None
 
 
 @bp.post("/track/<tracking_id>/details")
@@ -201,7 +212,8 @@ def _etag(shipment, representation: str, document) -> str:
     viewer = ""
     if representation == "html":
         signed_in = navigation_user()
-        viewer = f"{signed_in.username if signed_in.is_authenticated else '-'}|{request.args.get('booked')}"
+        viewer = (f"{signed_in.username if signed_in.is_authenticated else '-'}|{request.args.get('booked')}|"
+                  f"{(session.get(BOOKED_CHARGES) or {}).get('tracking_id') == shipment.tracking_id}")
     source = f"{shipment.tracking_id}|{shipment.status}|{as_utc(shipment.updated_at).isoformat()}|" \
              f"{representation}|{viewer}|{current_language()}|{document.etag}"
     return hashlib.sha256(source.encode()).hexdigest()[:24]

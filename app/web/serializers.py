@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import url_for
 
+from app.domain.parcels import parcel_of
 from app.domain.privacy import destination_area
 from app.domain.timeutil import isoformat_z
 from app.models import AuditEntry, DeliveryProof, Shipment, TrackingEvent, User
@@ -45,6 +46,10 @@ def shipment_to_dict(shipment: Shipment, events: list[TrackingEvent] | None = No
         "destination": shipment.destination,
         "mobile": shipment.mobile,
         "email": shipment.email,
+        "sender_mobile": shipment.sender_mobile,
+        "sender_email": shipment.sender_email,
+        **parcel_of(shipment).as_dict(),
+        "charges": shipment.charges,
         "created_at": isoformat_z(shipment.created_at),
         "updated_at": isoformat_z(shipment.updated_at),
         "tracking_url": tracking_url(shipment.tracking_id),

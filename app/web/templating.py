@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from flask import Flask, current_app, request, url_for
 from flask_babel import lazy_gettext as _l
@@ -13,7 +14,7 @@ from app.domain.privacy import destination_area
 from app.domain.roles import Permission, may
 from app.domain.status import MAIN_STAGES, RETURN_LEG, Status, held_from_timeline, is_final, stage_index
 from app.domain.timeutil import isoformat_z
-from app.i18n.locales import format_local_time
+from app.i18n.locales import format_local_time, format_rupees
 
 # What a customer is told when a shipment has left the happy path. Shown as plain text, never as a colour only.
 EXCEPTION_TEXT = {
@@ -155,6 +156,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["slug"] = css_slug
     app.jinja_env.filters["action_label"] = action_label
     app.jinja_env.filters["destination_area"] = destination_area
+    app.jinja_env.filters["rupees"] = lambda amount: format_rupees(Decimal(str(amount)))
     app.jinja_env.globals.update(csrf_token=generate_csrf, MAIN_STAGES=MAIN_STAGES, is_final=is_final,
                                  shipment_progress=shipment_progress, may=current_user_may, Permission=Permission,
                                  staff_menu=staff_menu)

@@ -48,10 +48,10 @@ def status_subject(tracking_id, status):
 def status_email_insert_from(source, *, new_shipments: bool = False) -> Insert:
     """The outbox insert for the messages about each row of `source` (a selectable with shipment_id, event_id,
     tracking_id, status, recipient and due_at; optionally mobile), for a statement that writes events and their
-    messages in one round trip: the email, and the SMS, each only when the recipient's choices and the
-    defaults let the status through (`new_shipments`: the shipments are booked by the same statement, so they
-    have no choices yet). Each row's subject is status_subject of the source's tracking_id and status. The caller
-    marks the session (`mark_outbox_changed`).
+    messages in one round trip: the email (when the shipment has an address), and the SMS, each only when the
+    recipient's choices and the defaults let the status through (`new_shipments`: the shipments are booked by the
+    same statement, so they have no choices yet). Each row's subject is status_subject of the source's
+    tracking_id and status. The caller marks the session (`mark_outbox_changed`).
 
     Without a `mobile` column it is read from shipments, so a shipment written by the same statement gets no SMS:
     such a caller adds `mobile` to its source.
@@ -63,7 +63,8 @@ def status_email_insert_from(source, *, new_shipments: bool = False) -> Insert:
     email_rows = select(
         source.c.shipment_id, source.c.event_id, literal("email"), source.c.recipient, subject,
         literal("pending"), literal(0), source.c.due_at, source.c.due_at,
-    ).where(preferences.notifies("email", source.c.shipment_id, status, new_shipments=new_shipments))
+    ).where(source.c.recipient.is_not(None),  # a recipient with only a mobile gets SMS only
+            preferences.notifies("email", source.c.shipment_id, status, new_shipments=new_shipments))
     sms_rows = select(
         source.c.shipment_id, source.c.event_id, literal("sms"), mobile, subject,
         literal("pending"), literal(0), source.c.due_at, source.c.due_at,

@@ -1,22 +1,28 @@
 """Booking shipments: one at a time (the form, JSON, the API) or in bulk (the CSV import)."""
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from flask_babel import gettext
 from sqlalchemy import bindparam, null, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db.prepared import PreparedStatement
+from app.domain.parcels import PARCEL_FIELDS, Parcel
+from app.domain.pricing import PRICING_FIELDS, RateCard
 from app.domain.status import Status
 from app.domain.timeutil import utcnow
 from app.domain.tracking_ids import new_tracking_id
-from app.errors import Conflict
+from app.errors import Conflict, Unprocessable, ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
 from app.services.outbox import queueing as outbox
 from app.services.outbox.webhooks import created_deliveries_insert_from, queue_webhook_deliveries
+from app.services.shipments import rates, serviceability
+from app.services.shipments.pincodes import is_valid_pincode
 from app.services.staff.audit import record_audit
 
 ORIGIN_LOCATION = "Origin Facility"
@@ -32,9 +38,52 @@ class NewShipment:
     sender_name: str
     receiver_name: str
     mobile: str  # already E.164
-    email: str  # already validated
+    email: str | None  # already validated; None: the recipient has only a mobile (SMS only)
     destination: str
     language: str = "en"  # the booking's language: its emails speak it
+    parcel: Parcel = Parcel()  # checked (app.domain.parcels.check_parcel)
+    sender_mobile: str | None = None  # already E.164
+    sender_email: str | None = None  # already validated
+    charges: dict | None = None  # as priced (app.services.shipments.rates), with its rate card's version
+    rate_card_version: int | None = None
+
+
+class BookingsRefused(ValidationError):
+    """Some bookings of a batch cannot be booked: `refused` maps each one's index to its fields' problems."""
+
+    def __init__(self, refused: dict[int, dict[str, str]]) -> None:
+        super().__init__(f"{len(refused)} booking(s) cannot be booked.")
+        self.refused = refused
+
+
+def checked_booking(data: NewShipment, *, list_is_empty: bool | None = None,
+                    card: RateCard | None = None) -> NewShipment:
+    """A booking checked against the network and priced, ready to write: every way of booking goes through here.
+
+    Rules: a PIN code the booker gave (the sender's, the destination's) must be in India Post's directory (400,
+    naming the field); one only read from the destination text is dropped when it is not (an address holds other
+    numbers). Then the network: an unserved destination, cash on delivery or express where they are not offered,
+    is Unprocessable (422, app.services.shipments.serviceability); while the served list is empty everything is
+    served, and once it is not, a booking must name its destination PIN code. Last, the charges on the rate card
+    in force (app.services.shipments.rates), kept with the card's version. `list_is_empty` and `card`: the caller
+    looked already (a batch is checked against one list and priced on one card).
+    """
+    parcel = data.parcel
+    problems = {name: gettext("%(pincode)s is not a PIN code in India Post's directory.", pincode=pin)
+                for name in ("sender_pincode", "destination_pincode")
+                if (pin := getattr(parcel, name)) is not None and not is_valid_pincode(pin)
+                and not (name == "destination_pincode" and parcel.destination_pincode_derived)}
+    if problems:
+        raise ValidationError(" ".join(problems.values()), fields=problems)
+    if parcel.destination_pincode is not None and not is_valid_pincode(parcel.destination_pincode):
+        parcel = replace(parcel, destination_pincode=None, destination_pincode_derived=False)
+    if parcel.destination_pincode is not None:
+        serviceability.check_booking(parcel.destination_pincode, parcel.payment, parcel.service)
+    elif not (serviceability.list_is_empty() if list_is_empty is None else list_is_empty):
+        message = gettext("Give the destination's PIN code: we deliver to the PIN codes we serve only.")
+        raise Unprocessable(message, fields={"destination_pincode": message})
+    charges = rates.charges_for(**{name: getattr(parcel, name) for name in PRICING_FIELDS}, card=card)
+    return replace(data, parcel=parcel, charges=charges.as_dict(), rate_card_version=charges.rate_card_version)
 
 
 def create_shipment(data: NewShipment, actor: str = "customer", *, audit_details: dict | None = None) -> Shipment:
@@ -46,6 +95,7 @@ def create_shipment(data: NewShipment, actor: str = "customer", *, audit_details
     {"via": "api", "api_key_id": 3}) and is audited (`shipment_created`) in the same unit; a customer's own
     booking is not a staff action and is not audited.
     """
+    data = checked_booking(data)
     now = utcnow()
     values = _shipment_values(data, now)
     if db.session.connection().dialect.name == "postgresql":
@@ -69,6 +119,7 @@ def create_shipments(bookings: Sequence[NewShipment], actor: str) -> list[str]:
     draw within the chunk) draws again for the rows it hit only; Conflict if a row still has none after
     _ID_ATTEMPTS draws. Either every booking is written or the caller rolls the whole transaction back.
     """
+    bookings = _checked_bookings(bookings)
     now = utcnow()
     tracking_ids: list[str] = []
     for start in range(0, len(bookings), BULK_CHUNK):
@@ -79,12 +130,37 @@ def create_shipments(bookings: Sequence[NewShipment], actor: str) -> list[str]:
     return tracking_ids
 
 
+def _checked_bookings(bookings: Sequence[NewShipment]) -> list[NewShipment]:
+    """Every booking of a batch through checked_booking, against one served list and one rate card;
+    BookingsRefused naming every booking that cannot be booked."""
+    list_is_empty, card = serviceability.list_is_empty(), rates.current_card()
+    checked, refused = [], {}
+    for index, data in enumerate(bookings):
+        try:
+            checked.append(checked_booking(data, list_is_empty=list_is_empty, card=card))
+        except ValidationError as error:
+            refused[index] = error.fields or {"row": error.message}
+    if refused:
+        raise BookingsRefused(refused)
+    return checked
+
+
 def _shipment_values(data: NewShipment, now) -> dict:
+    parcel = data.parcel
     return {
         "sender_name": data.sender_name, "receiver_name": data.receiver_name, "mobile": data.mobile,
         "email": data.email, "destination": data.destination, "status": Status.BOOKED.value,
         "created_at": now, "updated_at": now, "language": data.language,
+        **{name: getattr(parcel, name) for name in PARCEL_FIELDS},
+        "sender_mobile": data.sender_mobile, "sender_email": data.sender_email,
+        "charges": data.charges, "rate_card_version": data.rate_card_version,
     }
+
+
+# The columns a booking writes: the same for one booking (the prepared statement binds each) and for many.
+BOOKING_COLUMNS = ("tracking_id", "sender_name", "receiver_name", "mobile", "email", "destination", "status",
+                   "created_at", "updated_at", "language", "sender_mobile", "sender_email", *PARCEL_FIELDS,
+                   "charges", "rate_card_version")
 
 
 def _book_many(rows: list[dict], actor: str, now) -> list[tuple[int, str]]:
@@ -132,6 +208,8 @@ def _book_in_one_statement(values: dict, actor: str) -> Shipment:
         tracking_id = new_tracking_id()
         row = _BOOKING.execute(connection, {
             "tracking_id": tracking_id, **values, "location": ORIGIN_LOCATION, "actor": actor,
+            # psycopg2 adapts no dict: the charges go as JSON text, which the prepared parameter reads as json.
+            "charges": None if values["charges"] is None else json.dumps(values["charges"]),
         }).first()
         if row is not None:
             outbox.mark_outbox_changed(db.session)
@@ -165,9 +243,8 @@ _QUEUE_EMAILS = _queue_emails_statement()
 
 
 def _booking_statement():
-    columns = ("tracking_id", "sender_name", "receiver_name", "mobile", "email", "destination", "status",
-               "created_at", "updated_at", "language")
-    booked = (pg_insert(_SHIPMENTS).values({name: bindparam(name) for name in columns})
+    booked = (pg_insert(_SHIPMENTS).values({name: bindparam(name, type_=_SHIPMENTS.c[name].type)
+                                             for name in BOOKING_COLUMNS})
               .on_conflict_do_nothing(index_elements=["tracking_id"])
               .returning(_SHIPMENTS.c.id, _SHIPMENTS.c.tracking_id, _SHIPMENTS.c.status, _SHIPMENTS.c.email,
                          _SHIPMENTS.c.mobile, _SHIPMENTS.c.created_at)

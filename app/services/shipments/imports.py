@@ -1,9 +1,10 @@
 """Bookings in bulk from a CSV file: all rows are checked first, and either every row is booked or none is.
 
-Rules: a header row is required with the columns of IMPORT_COLUMNS (any order, any letter case, extra columns
-refused); UTF-8 with or without a byte-order mark; comma or semicolon separated; at most MAX_ROWS rows and
-MAX_BYTES bytes. Each row is validated like a single booking by the caller; a file with any bad row books
-nothing and the caller reports every bad row with its line number.
+Rules: a header row is required naming the columns of REQUIRED_COLUMNS and any of OPTIONAL_COLUMNS (any order,
+any letter case, other columns refused; an empty cell is a field not given); UTF-8 with or without a byte-order
+mark; comma or semicolon separated; at most MAX_ROWS rows and MAX_BYTES bytes. Each row is validated like a
+single booking by the caller; a file with any bad row books nothing and the caller reports every bad row with
+its line number.
 """
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ import csv
 import io
 from dataclasses import dataclass
 
+from app.domain.parcels import PARCEL_FIELDS
 from app.errors import ValidationError
-from app.services.shipments.booking import NewShipment, create_shipments
+from app.services.shipments.booking import BookingsRefused, NewShipment, create_shipments
 from app.services.staff.audit import record_audit
 
-IMPORT_COLUMNS = ("sender_name", "receiver_name", "mobile", "email", "destination")
+REQUIRED_COLUMNS = ("sender_name", "receiver_name", "mobile", "destination")
+OPTIONAL_COLUMNS = ("email", "sender_mobile", "sender_email", *PARCEL_FIELDS)
+IMPORT_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 MAX_ROWS = 20_000
 MAX_BYTES = 5 * 1024 * 1024
 
@@ -54,11 +58,12 @@ def read_bookings_csv(data: bytes) -> list[ImportRow]:
         if header is None:
             raise ImportRejected("The file is empty.", fields={"file": "Empty file."})
         columns = [name.strip().lower() for name in header]
-        missing = [c for c in IMPORT_COLUMNS if c not in columns]
+        missing = [c for c in REQUIRED_COLUMNS if c not in columns]
         unknown = [c for c in columns if c not in IMPORT_COLUMNS]
         if missing or unknown or len(set(columns)) != len(columns):
             raise ImportRejected(
-                f"The header row must name the columns {', '.join(IMPORT_COLUMNS)}.",
+                f"The header row must name the columns {', '.join(REQUIRED_COLUMNS)}, and may name "
+                f"{', '.join(OPTIONAL_COLUMNS)}.",
                 fields={"file": "; ".join(filter(None, [missing and f"missing: {', '.join(missing)}",
                                                         unknown and f"unknown: {', '.join(unknown[:5])}"]))
                         or "Repeated column."})
@@ -84,10 +89,18 @@ def read_bookings_csv(data: bytes) -> list[ImportRow]:
     return rows
 
 
-def import_bookings(bookings: list[NewShipment], actor: str) -> list[str]:
+def import_bookings(bookings: list[NewShipment], actor: str, lines: list[int] | None = None) -> list[str]:
     """Book every shipment (each with its Booked event and email) in the caller's transaction, and one audit
-    row for the import; returns the new tracking IDs in file order. Written set-based (create_shipments)."""
-    tracking_ids = create_shipments(bookings, actor=actor)
+    row for the import; returns the new tracking IDs in file order. Written set-based (create_shipments), after
+    each booking is checked against the network and priced like a single one: ImportRejected listing every row
+    that cannot be booked (`lines`: each booking's line in the file), and nothing is written."""
+    try:
+        tracking_ids = create_shipments(bookings, actor=actor)
+    except BookingsRefused as refused:
+        lines = lines or [index + 2 for index in range(len(bookings))]
+        rows = [{"line": lines[index], "fields": fields} for index, fields in sorted(refused.refused.items())]
+        raise ImportRejected(f"{len(rows)} of {len(bookings)} rows cannot be booked: nothing was imported.",
+                             rows=rows) from None
     record_audit("shipments_imported", actor=actor, target_type="shipments", target_id=f"{len(tracking_ids)} shipments",
                  details={"count": len(tracking_ids), "first": tracking_ids[0], "last": tracking_ids[-1]})
     return tracking_ids

@@ -11,8 +11,6 @@ MAX_PAGES pages per document; shipments are printed in the order given, each onc
 from __future__ import annotations
 
 import io
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +26,7 @@ from reportlab.pdfgen import canvas
 from sqlalchemy import select
 
 from app.domain.links import tracking_url
+from app.domain.pincodes import normalise_pincode, pincode_from_destination
 from app.domain.tracking_ids import normalise_tracking_id
 from app.errors import ValidationError
 from app.extensions import db
@@ -46,8 +45,6 @@ DEFAULT_SIZE = "4x6"
 LABEL_LANGUAGE = "en"
 _MARGIN = 5 * mm
 _TRACKING_ID_FONT = "Courier-Bold"  # fixed width: every character of the ID reads apart
-# Six digits standing alone, of any script as typed: a PIN code when the first is not 0 (pincode_in checks).
-_PIN_IN_TEXT = re.compile(r"(?<!\d)\d{6}(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -79,7 +76,7 @@ class LabelData:
         """The destination PIN hubs sort by: the booked one, else the last PIN code written in the destination."""
         if self.destination_pincode:
             return self.destination_pincode.strip()
-        return pincode_in(self.destination)
+        return normalise_pincode(pincode_from_destination(self.destination))
 
     @property
     def piece_count(self) -> int:
@@ -91,10 +88,7 @@ class LabelData:
 
 
 def label_data(shipment: Any) -> LabelData:
-    """A shipment's label contents: the one place a label reads a shipment.
-
-    Pieces, PINs, weight, service and payment are read with getattr and a default until the booking's columns
-    exist, so a shipment booked without them prints a one-piece label with what it has."""
+    """A shipment's label contents: the one place a label reads a shipment."""
     return LabelData(
         tracking_id=shipment.tracking_id,
         sender_name=shipment.sender_name,
@@ -102,23 +96,14 @@ def label_data(shipment: Any) -> LabelData:
         destination=shipment.destination or "",
         mobile=shipment.mobile,
         booked_at=shipment.created_at,
-        sender_pincode=getattr(shipment, "sender_pincode", None),
-        destination_pincode=getattr(shipment, "destination_pincode", None),
-        weight_kg=getattr(shipment, "weight_kg", None),
-        pieces=getattr(shipment, "pieces", None) or 1,
-        service=getattr(shipment, "service", None),
-        payment=getattr(shipment, "payment", None),
-        cod_amount=getattr(shipment, "cod_amount", None),
+        sender_pincode=shipment.sender_pincode,
+        destination_pincode=shipment.destination_pincode,
+        weight_kg=shipment.weight_kg,
+        pieces=shipment.pieces or 1,
+        service=shipment.service,
+        payment=shipment.payment,
+        cod_amount=shipment.cod_amount,
     )
-
-
-def pincode_in(text: str | None) -> str | None:
-    """The last six-digit group of `text` that can be a PIN code, in ASCII digits ("६८२०१६" → "682016")."""
-    for match in reversed(_PIN_IN_TEXT.findall(text or "")):
-        digits = "".join(str(unicodedata.digit(character)) for character in match)
-        if digits[0] != "0":
-            return digits
-    return None
 
 
 def label_size(value: str | None) -> str:

@@ -42,7 +42,8 @@ _shipments = Shipment.__table__
 _TRACKING_ROWS = (
     events_in_order(
         _shipments.c.tracking_id, _shipments.c.status.label("shipment_status"), _shipments.c.sender_name,
-        _shipments.c.receiver_name, _shipments.c.destination, _shipments.c.created_at, _shipments.c.updated_at,
+        _shipments.c.receiver_name, _shipments.c.destination, _shipments.c.pieces, _shipments.c.created_at,
+        _shipments.c.updated_at,
         *CUSTOMER_EVENT_COLUMNS, with_proofs=True)
     .join(_shipments, _shipments.c.id == TrackingEvent.__table__.c.shipment_id)
     .where(_shipments.c.tracking_id == bindparam("tracking_id"))
@@ -108,7 +109,7 @@ def _load(canonical: str, typed: str) -> CachedDocument:
     first = rows[0]
     shipment = SimpleNamespace(
         tracking_id=first.tracking_id, status=first.shipment_status, sender_name=first.sender_name,
-        receiver_name=first.receiver_name, destination=first.destination,
+        receiver_name=first.receiver_name, destination=first.destination, pieces=first.pieces,
         created_at=first.created_at, updated_at=first.updated_at,
     )
     events = _public_events(rows)
@@ -156,6 +157,7 @@ def public_shipment_to_dict(shipment: Shipment, events: list[TrackingEvent] | No
         "sender": first_name_and_initial(shipment.sender_name),
         "receiver": first_name_and_initial(shipment.receiver_name),
         "destination_city": destination_area(shipment.destination),
+        "pieces": shipment.pieces,  # of the parcel's details, the only one anyone may see
         "created_at": isoformat_z(shipment.created_at),
         "updated_at": isoformat_z(shipment.updated_at),
         "tracking_url": tracking_url(shipment.tracking_id),

@@ -114,7 +114,7 @@ def check(pincode: object) -> Serviceability:
     if row is not None:
         served, cod, express = True, row.cod, row.express
     else:
-        served = cod = express = _list_is_empty()
+        served = cod = express = list_is_empty()
     return Serviceability(normalised, served=served, cod=cod, express=express, city=info.city, state=info.state)
 
 
@@ -265,7 +265,8 @@ def _rejected(problems: list[dict], total: int) -> ServiceabilityRejected:
     return ServiceabilityRejected(summary, rows=problems, fields={"file": summary})
 
 
-def _list_is_empty() -> bool:
+def list_is_empty() -> bool:
+    """No PIN code listed: everything is served (a new install works at once)."""
     return db.session.scalar(select(ServedPincode.pincode).limit(1)) is None
 
 
