@@ -150,18 +150,15 @@ def _tune_sqlite(engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.admin import api_keys, evidence, hub, imports, rates, receipts, scan, serviceability, users, webhooks  # noqa: F401 - their routes are on the admin blueprint
-    from app.admin.routes import bp as admin_bp
-    from app.api import webhook_routes  # noqa: F401 - its routes are on the api blueprint
+    """Each blueprint package builds its blueprint and imports its own views (app/<name>/__init__.py)."""
+    from app.admin import bp as admin_bp
+    from app.api import bp as api_bp
     from app.api.problems import register_routing_problems
-    from app.api.routes import bp as api_bp
-    from app.auth.routes import bp as auth_bp
-    from app.health.routes import bp as health_bp
-    from app.notifications import choices, defaults  # noqa: F401 - their routes are on the notifications blueprint
-    from app.notifications.routes import bp as notifications_bp
-    from app.shipments import serviceability as public_serviceability  # noqa: F401 - on the shipments blueprint
-    from app.shipments.routes import bp as shipments_bp
-    from app.tracking.routes import bp as tracking_bp
+    from app.auth import bp as auth_bp
+    from app.health import bp as health_bp
+    from app.notifications import bp as notifications_bp
+    from app.shipments import bp as shipments_bp
+    from app.tracking import bp as tracking_bp
 
     for blueprint in (auth_bp, shipments_bp, tracking_bp, admin_bp, notifications_bp, health_bp, api_bp):
         app.register_blueprint(blueprint)

@@ -187,3 +187,20 @@ def test_request_bodies_are_read_by_the_forms_alone():
         if found:
             offences[str(path.relative_to(APP))] = sorted(found)
     assert offences == {}
+
+
+def test_each_blueprint_package_builds_its_blueprint_and_create_app_imports_nothing_for_its_side_effects():
+    """create_app registers the blueprints each package builds (app/<name>/__init__.py, which imports its own
+    views); no module is imported into create_app just for the routes it adds."""
+    assert "noqa: F401" not in (APP / "__init__.py").read_text()
+    for package in BLUEPRINTS:
+        init = APP / package.removeprefix("app.") / "__init__.py"
+        tree = ast.parse(init.read_text())
+        builds = [node for node in tree.body if isinstance(node, ast.Assign)
+                  and any(isinstance(target, ast.Name) and target.id == "bp" for target in node.targets)]
+        assert builds, f"{init.relative_to(APP.parent)} builds no blueprint `bp`"
+        assert ast.get_docstring(tree), f"{init.relative_to(APP.parent)} needs a docstring"
+    for path in APP.rglob("*.py"):
+        if path.name != "__init__.py":
+            assert "Blueprint(" not in path.read_text().replace("ApiBlueprint(", ""), \
+                f"{path.relative_to(APP.parent)}: blueprints are built in their package's __init__.py"

@@ -17,8 +17,8 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.validators import ValidationError as FieldError
 
+from app.admin import bp
 from app.admin.confirm import Question, confirm_first
-from app.admin.routes import bp
 from app.auth.guard import staff_required
 from app.domain.roles import Permission
 from app.domain.timeutil import isoformat_z

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Response
 
-from app.admin.routes import bp
+from app.admin import bp
 from app.auth.guard import staff_required
 from app.domain.roles import Permission
 from app.services.shipments.proofs import proof_file

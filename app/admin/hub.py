@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import Response, current_app, request, stream_with_context
 from flask_login import current_user
 
+from app.admin import bp
 from app.admin.forms import LabelBatchForm, ShipmentFilterForm
-from app.admin.routes import bp
 from app.auth.guard import staff_required
 from app.domain.roles import Permission
 from app.domain.timeutil import utcnow

@@ -8,8 +8,8 @@ from flask import Response, render_template, request
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
+from app.admin import bp
 from app.admin.forms import ImportForm, LabelBatchForm
-from app.admin.routes import bp
 from app.auth.guard import accepts_upload, staff_required
 from app.domain.roles import Permission
 from app.domain.timeutil import utcnow

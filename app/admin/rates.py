@@ -20,7 +20,7 @@ from wtforms import DecimalField, IntegerField, StringField
 from wtforms.validators import Optional
 from wtforms.widgets import HiddenInput, TextInput
 
-from app.admin.routes import bp
+from app.admin import bp
 from app.auth.guard import staff_required
 from app.domain.pincodes import normalise_pincode
 from app.domain.pricing import PRICING_FIELDS, SERVICES, SLAB_PARTS, ZONES

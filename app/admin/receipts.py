@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, current_app
 from flask_login import current_user
 
-from app.admin.routes import bp
+from app.admin import bp
 from app.auth.guard import staff_required
 from app.domain.roles import Permission
 from app.extensions import db

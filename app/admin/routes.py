@@ -1,10 +1,11 @@
 """The staff pages: the dashboard, one shipment's page with its update form, and the audit trail."""
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms import SelectChoice
 
+from app.admin import bp
 from app.admin.forms import AuditFilterForm, ShipmentFilterForm, StaffUpdateForm
 from app.auth.guard import accepts_upload, staff_required
 from app.domain.roles import Permission, may
@@ -21,7 +22,6 @@ from app.services.staff.audit import list_audit
 from app.web.forms import field_errors, refused_on_page
 from app.web.serializers import audit_entry_to_dict, audit_page_to_dict, proof_to_dict, shipment_to_dict
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
 # The update form may carry a photo (up to MAX_UPLOAD_BYTES) and a drawn signature besides its text fields.
 UPDATE_UPLOAD_LIMIT = MAX_UPLOAD_BYTES + 1024 * 1024
 

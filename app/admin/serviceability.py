@@ -15,7 +15,7 @@ from flask import Response, flash, jsonify, redirect, render_template, request, 
 from flask_babel import gettext
 from flask_login import current_user
 
-from app.admin.routes import bp
+from app.admin import bp
 from app.admin.serviceability_forms import PincodeLookupForm, ServiceabilityUploadForm
 from app.auth.guard import accepts_upload, staff_required
 from app.domain.roles import Permission

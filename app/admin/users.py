@@ -12,9 +12,9 @@ from flask import current_app, flash, jsonify, redirect, render_template, reques
 from flask_babel import gettext
 from flask_login import current_user
 
+from app.admin import bp
 from app.admin.confirm import Question, confirm_first, confirmation_page, needs_confirmation
 from app.admin.forms import NewUserForm, UserChangesForm
-from app.admin.routes import bp
 from app.auth.guard import current_staff_session, staff_required
 from app.domain.roles import ROLE_DESCRIPTIONS, Permission
 from app.errors import DomainError, wants_html

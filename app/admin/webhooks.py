@@ -14,9 +14,9 @@ from flask import flash, jsonify, redirect, render_template, url_for
 from flask_babel import gettext
 from flask_login import current_user
 
+from app.admin import bp
 from app.admin.confirm import Question, confirm_first
 from app.admin.forms import RotateSecretForm, WebhookForm
-from app.admin.routes import bp
 from app.auth.guard import staff_required
 from app.domain.roles import Permission
 from app.errors import DomainError, wants_html

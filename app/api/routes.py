@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, current_app, g, render_template, request, url_for
+from flask import Response, current_app, g, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
-from app.api.auth import add_rate_limit_headers, rate_limit_key
-from app.api.contract import JSON, PDF, ApiBlueprint, HeaderParameter, Success, answer
+from app.api import api, bp
+from app.api.contract import JSON, PDF, HeaderParameter, Success, answer
 from app.api.openapi import docs_view, document_for
-from app.api.problems import API_PREFIX, register_problem_handlers
 from app.api.schemas import (
     LabelOptions,
     NewEvent,
@@ -28,7 +27,7 @@ from app.domain.links import absolute_url
 from app.domain.roles import Permission
 from app.domain.status import canonical_status
 from app.errors import ValidationError
-from app.extensions import db, limiter
+from app.extensions import db
 from app.services.shipments import labels, status_changes
 from app.services.shipments.booking import create_shipment
 from app.services.shipments.feed import FeedFilter, shipment_feed
@@ -43,12 +42,6 @@ from app.services.staff.idempotency import (
 )
 from app.shipments.forms import BookingForm
 from app.web.serializers import shipment_to_dict
-
-bp = Blueprint("api", __name__)
-api = ApiBlueprint(bp, API_PREFIX)
-register_problem_handlers(bp)
-limiter.shared_limit(lambda: current_app.config["RATELIMIT_API"], scope="api-v1", key_func=rate_limit_key)(bp)
-bp.after_request(add_rate_limit_headers)
 
 IDEMPOTENCY_KEY = HeaderParameter(
     "Idempotency-Key", "Any unique string (a UUID): the same key with the same body within 24 hours returns the "

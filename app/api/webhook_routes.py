@@ -10,8 +10,8 @@ from flask_login import current_user
 from pydantic import Field
 from sqlalchemy import select
 
+from app.api import api
 from app.api.contract import Success, answer
-from app.api.routes import api
 from app.api.schemas import SINGLE_LINE, Answer, RequestBody, optional_text, text
 from app.domain.roles import Permission
 from app.errors import NotFound

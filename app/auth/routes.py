@@ -3,12 +3,13 @@ import time
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
+from app.auth import bp
 from app.auth.forms import ChangePasswordForm, LoginForm
 from app.auth.guard import (
     current_staff_session,
@@ -27,7 +28,6 @@ from app.services.staff.sign_in import LockoutPolicy, end_own_session, sign_in, 
 from app.services.staff.users import change_own_password
 from app.web.forms import answers_json, refused_on_page
 
-bp = Blueprint("auth", __name__)
 BAD_CREDENTIALS = _l("Wrong username or password.")
 
 

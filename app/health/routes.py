@@ -1,14 +1,13 @@
 """Load-balancer probes, and the Prometheus scrape (token-protected)."""
 import hmac
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request
+from flask import Response, abort, current_app, jsonify, request
 
 from app.db.schema import schema_state
 from app.extensions import db
+from app.health import bp
 from app.observability import metrics
 from app.services.outbox.stats import outbox_summary
-
-bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")

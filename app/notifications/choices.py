@@ -15,8 +15,8 @@ from app.auth.guard import one_click_without_csrf
 from app.domain.links import CHOICES_PATH
 from app.errors import DomainError, wants_html
 from app.extensions import db, limiter
+from app.notifications import bp
 from app.notifications.forms import ChoicesForm
-from app.notifications.routes import bp
 from app.services.outbox.preferences import (
     CHANNEL_LABELS,
     CHOICE_LABELS,

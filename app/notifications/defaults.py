@@ -11,8 +11,9 @@ from app.domain.roles import Permission
 from app.domain.status import ALL_STATUSES
 from app.errors import DomainError, wants_html
 from app.extensions import db
+from app.notifications import bp
 from app.notifications.forms import DefaultsForm
-from app.notifications.routes import OUTBOX, bp
+from app.notifications.routes import OUTBOX
 from app.services.outbox.preferences import CHANNEL_LABELS, channel_defaults, set_channel_defaults
 from app.web.forms import read_form, refused_on_page
 

@@ -3,7 +3,7 @@ row, /admin/notifications/defaults sets which statuses notify by default; for re
 app/notifications/choices.py) holds their choices and the one-click unsubscribe."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user
 
@@ -12,14 +12,13 @@ from app.domain.roles import Permission
 from app.errors import ValidationError, wants_html
 from app.extensions import db
 from app.models.notification import STATES
+from app.notifications import bp
 from app.notifications.forms import OutboxFilterForm, RetryForm
 from app.notifications.serializers import notification_to_dict, outbox_page_to_dict
 from app.services.outbox.queueing import list_outbox, retry_dead
 from app.web.forms import field_errors
 
-# No prefix: the blueprint serves the staff pages under OUTBOX and the recipients' public choices page (/n/…).
-bp = Blueprint("notifications", __name__)
-OUTBOX = "/admin/notifications"
+OUTBOX = "/admin/notifications"  # the staff pages' prefix (the blueprint has none: /n/… is public)
 
 
 @bp.get(OUTBOX)

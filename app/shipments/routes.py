@@ -1,5 +1,5 @@
 """Booking (public) and status changes (staff): the paper's POST /create and POST /update/<id>."""
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import current_app, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext
 from flask_login import current_user
 
@@ -12,11 +12,11 @@ from app.services.shipments.booking import create_shipment
 from app.services.shipments.public_document import tracking_url
 from app.services.shipments.queries import timeline
 from app.services.shipments.status_changes import record_status_change
+from app.shipments import bp
 from app.shipments.forms import BookingForm, StatusUpdateForm
 from app.web.forms import read_form, refused_on_page
 from app.web.serializers import shipment_to_dict
 
-bp = Blueprint("shipments", __name__)
 BOOKED_CHARGES = "booked_charges"  # the session's last booking and its charges, for its confirmation
 
 

@@ -8,7 +8,7 @@ from flask_babel import gettext
 
 from app.extensions import limiter
 from app.services.shipments.serviceability import check
-from app.shipments.routes import bp
+from app.shipments import bp
 
 
 @bp.get("/serviceability/<pincode>")

@@ -1,0 +1,6 @@
+"""The public pages: the landing page, tracking by ID, search by mobile, the full-details check."""
+from flask import Blueprint
+
+bp = Blueprint("tracking", __name__)
+
+from app.tracking import routes  # noqa: E402, F401 - each module adds its views to bp

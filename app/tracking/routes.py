@@ -3,7 +3,7 @@ tracking page's "show full details" check. Public answers are minimal (DESIGN.md
 import hashlib
 import math
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import Response, current_app, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext, ngettext
 
 from app.auth.guard import json_without_csrf, navigation_user
@@ -21,11 +21,10 @@ from app.services.shipments.public_document import estimated_delivery, public_ti
 from app.services.shipments.queries import find_shipment, search_by_mobile
 from app.shipments.forms import BookingForm
 from app.shipments.routes import BOOKED_CHARGES
+from app.tracking import bp
 from app.tracking.forms import FullDetailsForm, MobileSearchForm, TrackForm
 from app.web.forms import field_errors, refused_on_page
 from app.web.serializers import full_details_to_dict, search_result_to_dict
-
-bp = Blueprint("tracking", __name__)
 
 TIMELINE_FRAGMENT = "timeline"
 # Tracking IDs whose full details this browser session has unlocked (the most recent few).
