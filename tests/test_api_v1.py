@@ -79,8 +79,6 @@ def test_booking_answers_201_with_the_links_and_queues_one_email(app, client, ke
     ({k: v for k, v in VALID_BOOKING.items() if k != "destination"}, "destination"),
     ({**VALID_BOOKING, "weight_kg": "2"}, "weight_kg"),  # a number, not text
     ({**VALID_BOOKING, "pieces": 51}, "pieces"),
-    ({**VALID_BOOKING, "payment": "cod"}, "cod_amount"),
-    ({**VALID_BOOKING, "cod_amount": 100.0}, "cod_amount"),
     ({**VALID_BOOKING, "destination_pincode": "999999"}, "destination_pincode"),  # not in the directory
     ({**VALID_BOOKING, "sender_name": "Asha\x00Rao"}, "sender_name"),
 ])

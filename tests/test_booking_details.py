@@ -105,7 +105,6 @@ def test_the_public_form_books_the_details_from_text_fields(client, app):
 @pytest.mark.parametrize(("change", "field"), [
     ({"destination_pincode": "999999"}, "destination_pincode"),  # not in India Post's directory
     ({"sender_pincode": "111111"}, "sender_pincode"),
-    ({"payment": "cod", "cod_amount": None}, "cod_amount"),
     ({"cod_amount": 60000, "declared_value": None}, "cod_amount"),  # above COD_MAX
     ({"weight_kg": 250}, "weight_kg"),
     ({"sender_mobile": "12345"}, "sender_mobile"),
@@ -116,6 +115,22 @@ def test_bad_details_are_400_naming_the_field_and_write_nothing(client, app, cha
     response = client.post("/create", json={**VALID_BOOKING, **PARCEL, **change})
     assert response.status_code == 400, response.get_json()
     assert field in response.get_json()["fields"]
+    assert counts(app) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"payment": "cod", "cod_amount": None}, "cod_amount"),  # cash on delivery without an amount
+    ({"payment": "prepaid"}, "cod_amount"),  # an amount without it
+    ({"cod_amount": 2500}, "cod_amount"),  # above the declared value (2000)
+    ({"width_cm": None}, "width_cm"),  # two sides of three
+])
+def test_values_that_do_not_fit_together_are_422_on_every_door(client, app, issue_key, change, field):
+    response = client.post("/create", json={**VALID_BOOKING, **PARCEL, **change})
+    assert response.status_code == 422, response.get_json()
+    assert field in response.get_json()["fields"]
+    key = bearer(issue_key("integrator", role="operator"))
+    api = client.post("/api/v1/shipments", json={**VALID_BOOKING, **PARCEL, **change}, headers=key)
+    assert api.status_code == 422 and field in api.get_json()["errors"], api.get_json()
     assert counts(app) == (0, 0, 0)
 
 

@@ -87,7 +87,7 @@ def optional_text(max_length: int, description: str, pattern: str = SINGLE_LINE,
 
 
 def pincode(description: str):
-    return Field(default=None, description=description, json_schema_extra={"pattern": r"^[1-9][0-9]{5}$"})
+    return Field(default=None, description=description, pattern=r"^[1-9][0-9]{5}$")
 
 
 def measure(low, high, description: str):

@@ -66,12 +66,30 @@ def parcel_of(record: object) -> Parcel:
     return Parcel(**{name: getattr(record, name) for name in PARCEL_FIELDS})
 
 
-def check_parcel(raw: Mapping[str, object], *, cod_max: Decimal, destination: str = "") -> tuple[Parcel, dict]:
+class Problems(dict):
+    """{field: problem}; `inconsistent` names the fields refused only because they do not fit the others (cash
+    on delivery without an amount, an amount without it or above the declared value, one or two sides of three):
+    each value is well formed, so such a booking is unprocessable (422) rather than malformed (400)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inconsistent: set[str] = set()
+
+    def conflict(self, name: str, problem: str) -> None:
+        self[name] = problem
+        self.inconsistent.add(name)
+
+    @property
+    def only_inconsistent(self) -> bool:
+        return bool(self) and set(self) == self.inconsistent
+
+
+def check_parcel(raw: Mapping[str, object], *, cod_max: Decimal, destination: str = "") -> tuple[Parcel, Problems]:
     """(the checked parcel, {field: problem}). With any problem the parcel is the defaults and must not be used.
 
     `destination` is the destination text: its last PIN code stands in for a missing `destination_pincode`.
     """
-    problems: dict[str, str] = {}
+    problems = Problems()
     values: dict[str, object] = {}
 
     def text(name: str, max_chars: int) -> None:
@@ -145,15 +163,15 @@ def check_parcel(raw: Mapping[str, object], *, cod_max: Decimal, destination: st
     sides = [name for name in ("length_cm", "width_cm", "height_cm") if name in values]
     if sides and len(sides) < 3:
         for name in {"length_cm", "width_cm", "height_cm"} - set(sides) - set(problems):
-            problems[name] = "Give all three sides, or none."
+            problems.conflict(name, "Give all three sides, or none.")
 
     payment = values.get("payment", "prepaid")
     if payment == "cod" and "cod_amount" not in values and "cod_amount" not in problems:
-        problems["cod_amount"] = "Enter the amount to collect on delivery."
+        problems.conflict("cod_amount", "Enter the amount to collect on delivery.")
     elif payment != "cod" and "cod_amount" in values:
-        problems["cod_amount"] = "Only a cash-on-delivery booking collects an amount."
+        problems.conflict("cod_amount", "Only a cash-on-delivery booking collects an amount.")
     elif "cod_amount" in values and "declared_value" in values and values["cod_amount"] > values["declared_value"]:
-        problems["cod_amount"] = "Cannot be more than the declared value."
+        problems.conflict("cod_amount", "Cannot be more than the declared value.")
 
     if "destination_pincode" not in values and "destination_pincode" not in problems:
         found = normalise_pincode(pincode_from_destination(destination))
@@ -162,7 +180,7 @@ def check_parcel(raw: Mapping[str, object], *, cod_max: Decimal, destination: st
             values["destination_pincode_derived"] = True
     if problems:
         return Parcel(), problems
-    return Parcel(**values), {}
+    return Parcel(**values), problems
 
 
 _BAD = object()

@@ -10,12 +10,13 @@ from wtforms.validators import ValidationError as FieldError
 
 from app.domain.parcels import ADDRESS_MAX, CONTENTS_MAX, PARCEL_FIELDS, Parcel, check_parcel
 from app.domain.status import ALL_STATUSES
+from app.errors import Unprocessable, ValidationError
 from app.models.shipment import DESTINATION_MAX, EMAIL_MAX, NAME_MAX
 from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
 from app.services.shipments.booking import NewShipment
 from app.services.shipments.contacts import MOBILE_INPUT_MAX, ContactError, normalise_email, normalise_mobile
 from app.services.shipments.proofs import ATTEMPT_REASONS
-from app.web.forms import RequestForm, TrueFalseField, strip
+from app.web.forms import RequestForm, TrueFalseField, field_errors, strip
 
 
 def _length(max_chars: int):
@@ -77,6 +78,7 @@ class BookingForm(RequestForm):
     cod_amount = NumberText(_l("Amount to collect (₹)"))
 
     parcel: Parcel = Parcel()
+    unprocessable = False
     normalised_email: str | None = None
     normalised_sender_mobile: str | None = None
     normalised_sender_email: str | None = None
@@ -91,7 +93,14 @@ class BookingForm(RequestForm):
         self.parcel, problems = check_parcel(raw, cod_max=cod_max, destination=self.destination.data or "")
         for name, problem in problems.items():
             getattr(self, name).errors = [*getattr(self, name).errors, problem]
+        # Every value well formed, but they do not fit together (cash on delivery without an amount): a 422.
+        self.unprocessable = valid and problems.only_inconsistent
         return valid and not problems
+
+    def validate_or_raise(self) -> None:
+        if not self.validate():
+            error = Unprocessable if self.unprocessable else ValidationError
+            raise error(fields=field_errors(self))
 
     def validate_mobile(self, field) -> None:
         try:
