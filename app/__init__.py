@@ -150,7 +150,7 @@ def _tune_sqlite(engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.admin import api_keys, evidence, hub, imports, rates, receipts, scan, serviceability, users, webhooks  # noqa: F401 - their routes are on the admin blueprint
+    from app.admin import api_keys, edit, evidence, hub, imports, rates, receipts, scan, serviceability, users, webhooks  # noqa: F401 - their routes are on the admin blueprint
     from app.admin.routes import bp as admin_bp
     from app.api import webhook_routes  # noqa: F401 - its routes are on the api blueprint
     from app.api.problems import register_routing_problems
