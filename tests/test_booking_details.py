@@ -64,6 +64,17 @@ def test_the_json_booking_keeps_every_detail_and_its_charges(client, app):
     assert shipment.charges == CHARGES and shipment.rate_card_version == 1
 
 
+def test_the_staff_page_shows_the_parcel_its_payment_and_its_charges(client, app, auth):
+    tracking_id = client.post("/create", json={**VALID_BOOKING, **PARCEL}).get_json()["tracking_id"]
+    auth.login("support1", role="viewer")
+    html = client.get(f"/admin/shipments/{tracking_id}", headers=HTML).get_data(as_text=True)
+    for shown in ("+919812345678", "asha@example.org", "4 Park Street", "560001", "682031", "40 × 30 × 20", "Books",
+                  "Cash on delivery: ₹1,500.00 to collect", "₹2,000.00", "₹480.00", "₹613.60", "Rate card version 1",
+                  f'href="/admin/shipments/{tracking_id}/receipt.pdf"'):
+        assert shown in html, shown
+    assert "<dd>2</dd>" in html  # pieces
+
+
 def test_the_papers_five_fields_still_book_a_prepaid_standard_piece(client, app):
     response = client.post("/create", json=VALID_BOOKING)
     assert response.status_code == 201

@@ -4,4 +4,18 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from app.admin import api_keys, evidence, hub, imports, rates, receipts, routes, scan, serviceability, users, webhooks  # noqa: E402, F401 - each module adds its views to bp
+# Each module adds its views to bp.
+from app.admin import (  # noqa: E402, F401
+    api_keys,
+    edit,
+    evidence,
+    hub,
+    imports,
+    rates,
+    receipts,
+    routes,
+    scan,
+    serviceability,
+    users,
+    webhooks,
+)

@@ -6,7 +6,7 @@ from flask_login import current_user
 from wtforms import SelectChoice
 
 from app.admin import bp
-from app.admin.forms import AuditFilterForm, ShipmentFilterForm, StaffUpdateForm
+from app.admin.forms import AuditFilterForm, ShipmentEditForm, ShipmentFilterForm, StaffUpdateForm
 from app.auth.guard import accepts_upload, staff_required
 from app.domain.roles import Permission, may
 from app.errors import DomainError, ValidationError, wants_html
@@ -45,12 +45,12 @@ def shipment_detail(tracking_id: str):
     if not wants_html():
         record = shipment_record(tracking_id)
         return jsonify({**shipment_to_dict(record.shipment, record.events, staff=True),
-                        "allowed_next_statuses": record.allowed_next,
+                        "allowed_next_statuses": record.allowed_next, "editable": list(record.editable),
                         "proofs": [proof_to_dict(record.shipment, event, proof)
                                    for event, proof in proofs_for_shipment(record.shipment)],
                         "audit": [audit_entry_to_dict(e) for e in record.audit],
                         **preferences_to_dict(shipment_preferences(record.shipment.id))})
-    return _detail_page(tracking_id, StaffUpdateForm(formdata=None))
+    return detail_page(tracking_id, StaffUpdateForm(formdata=None))
 
 
 @bp.post("/shipments/<tracking_id>")
@@ -71,19 +71,25 @@ def record_update(tracking_id: str):
             photo=form.photo_bytes(), proof_required=True)
     except DomainError as error:
         problem = refused_on_page(error, form)
-        return _detail_page(tracking_id, form, error.status_code, problem)
+        return detail_page(tracking_id, form, error.status_code, problem)
     db.session.commit()
     flash(gettext("Status updated: %(status)s at %(location)s.", status=event.status, location=event.location),
           "success")
     return redirect(url_for("admin.shipment_detail", tracking_id=shipment.tracking_id))
 
 
-def _detail_page(tracking_id: str, form: StaffUpdateForm, status_code: int = 200, problem: str | None = None):
+def detail_page(tracking_id: str, form: StaffUpdateForm, status_code: int = 200, problem: str | None = None, *,
+                edit_form: ShipmentEditForm | None = None, edit_problem: str | None = None):
+    """A shipment's staff page: `form` is the update form, `edit_form` the corrections form (prefilled with the
+    current values unless given back with its errors); `problem` and `edit_problem` go above them."""
     record = shipment_record(tracking_id, suggest_locations=may(current_user.role, Permission.CHANGE_SHIPMENTS))
+    if edit_form is None:
+        edit_form = ShipmentEditForm(formdata=None, obj=record.shipment)
     form.status.choices = [SelectChoice("", _l("Choose a status")), *map(SelectChoice, record.allowed_next)]
     return render_template("admin/shipment.html", record=record, shipment=record.shipment, form=form,
                            proofs=proofs_for_shipment(record.shipment), attempt_reasons=ATTEMPT_REASONS,
-                           problem=problem, preferences=shipment_preferences(record.shipment.id)), status_code
+                           problem=problem, preferences=shipment_preferences(record.shipment.id),
+                           edit_form=edit_form, edit_problem=edit_problem), status_code
 
 
 @bp.get("/audit")

@@ -10,8 +10,9 @@ from datetime import datetime
 
 from sqlalchemy import func, or_, select
 
+from app.domain.corrections import editable_fields
 from app.domain.pagination import Pagination
-from app.domain.status import ALL_STATUSES
+from app.domain.status import ALL_STATUSES, held_from_timeline
 from app.domain.tracking_ids import normalise_tracking_id_prefix
 from app.extensions import db
 from app.models import AuditEntry, Shipment, TrackingEvent
@@ -54,19 +55,23 @@ class ShipmentRecord:
     allowed_next: list[str]
     audit: list[AuditEntry]  # newest first
     locations: list[str]  # suggestions for the update form; empty unless asked for
+    editable: tuple[str, ...] = ()  # the fields staff may still correct (app.domain.corrections)
 
 
 def shipment_record(tracking_id: str, suggest_locations: bool = False) -> ShipmentRecord:
-    """One shipment for staff: its timeline, the statuses it may move to, and its own audit entries.
+    """One shipment for staff: its timeline, the statuses it may move to, its own audit entries and the fields
+    staff may still correct.
 
     Rules: the tracking ID is matched like everywhere else (NotFound when unknown); audit entries are those whose
     target is this shipment, newest first; location suggestions only when the caller will offer the update form.
     """
     shipment = find_shipment(tracking_id)
+    events = timeline(shipment)
     return ShipmentRecord(
-        shipment=shipment, events=timeline(shipment), allowed_next=next_statuses(shipment),
+        shipment=shipment, events=events, allowed_next=next_statuses(shipment),
         audit=audit_for_target("shipment", shipment.tracking_id),
         locations=recent_locations() if suggest_locations else [],
+        editable=editable_fields(shipment.status, held_from_timeline(event.status for event in events)),
     )
 
 

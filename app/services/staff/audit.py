@@ -26,7 +26,7 @@ ACTIONS: frozenset[str] = frozenset({
     # staff accounts
     "user_created", "user_updated",
     # shipments and the outbox
-    "shipment_created", "status_changed", "notification_retried",
+    "shipment_created", "shipment_edited", "status_changed", "notification_retried",
     # hub operations
     "scan_batch", "shipments_imported", "shipments_exported", "labels_printed", "receipt_printed",
     # prices
