@@ -159,6 +159,7 @@ def register_blueprints(app: Flask) -> None:
     from app.health.routes import bp as health_bp
     from app.notifications import choices, defaults  # noqa: F401 - their routes are on the notifications blueprint
     from app.notifications.routes import bp as notifications_bp
+    from app.shipments import quote as public_quote  # noqa: F401 - on the shipments blueprint
     from app.shipments import serviceability as public_serviceability  # noqa: F401 - on the shipments blueprint
     from app.shipments.routes import bp as shipments_bp
     from app.tracking.routes import bp as tracking_bp
