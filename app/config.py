@@ -150,6 +150,8 @@ class Config:
         self.RATELIMIT_SEARCH = env("RATELIMIT_SEARCH", "20 per minute")
         # GET /serviceability/<pincode>, the public pre-check before booking: it reveals nothing personal.
         self.RATELIMIT_SERVICEABILITY = env("RATELIMIT_SERVICEABILITY", "30 per minute")
+        # GET /quote, the public price check: the booking form asks again as each pricing field changes.
+        self.RATELIMIT_QUOTE = env("RATELIMIT_QUOTE", "60 per minute")
         # Per API key, across all of /api/v1: generous, so a busy integrator's scanner is never slowed down.
         self.RATELIMIT_API = env("RATELIMIT_API", "50 per second")
         # A store that goes away (Redis restarting) must not turn every request into a 500: counters then

@@ -6,9 +6,12 @@ import re
 
 import pytest
 from flask import render_template
+from sqlalchemy import select
 
 from app.extensions import db
+from app.models import Shipment
 from app.services.shipments.dashboard import ShipmentFilter, list_shipments, recent_locations, status_tally
+from app.shipments.forms import BookingForm
 from tests.conftest import VALID_BOOKING
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -147,6 +150,60 @@ def test_booking_from_the_form_redirects_to_the_page_with_the_new_id(client):
     assert re.fullmatch(r"/track/[0-9A-F]{8}\?booked=1", response.headers["Location"])
     page = client.get(response.headers["Location"], headers=HTML).get_data(as_text=True)
     assert 'id="new-tracking-id"' in page and "Copy tracking ID" in page
+
+
+def test_the_booking_form_keeps_the_quick_five_first_and_the_details_in_closed_groups(client):
+    page = client.get("/", headers=HTML).get_data(as_text=True)
+    assert re.search(r'<details class="form-section" id="parcel-section">', page)
+    assert re.search(r'<details class="form-section" id="sender-section">', page)
+    assert page.index('id="destination"') < page.index('id="destination_pincode"') < page.index('id="weight_kg"')
+    assert page.index('id="weight_kg"') < page.index('id="sender_mobile"')
+    for field, mode in (("destination_pincode", "numeric"), ("weight_kg", "decimal"), ("length_cm", "decimal"),
+                        ("pieces", "numeric"), ("cod_amount", "decimal"), ("sender_pincode", "numeric")):
+        [tag] = re.findall(rf'<input[^>]*id="{field}"[^>]*>', page)
+        assert f'inputmode="{mode}"' in tag and 'type="text"' in tag, tag
+    [pickup] = re.findall(r'<input[^>]*id="pickup"[^>]*>', page)
+    assert 'type="checkbox"' in pickup and 'value="true"' in pickup and "checked" not in pickup
+    # The enhancement's URLs and words come from the page; its script is the app's own file.
+    assert 'data-quote-url="/quote"' in page and 'data-serviceability-url="/serviceability/PINCODE"' in page
+    assert '<script src="/static/js/booking.js" defer></script>' in page
+    hindi = client.get("/?lang=hi", headers=HTML).get_data(as_text=True)
+    assert 'data-text-cod-yes="कैश ऑन डिलीवरी उपलब्ध"' in hindi
+
+
+def test_the_booking_form_books_every_detail_and_a_ticked_pickup(client, app):
+    token = csrf_from(client.get("/", headers=HTML))
+    response = client.post("/create", headers=HTML, data={
+        "csrf_token": token, **VALID_BOOKING, "email": "", "destination_pincode": "682031", "weight_kg": "2",
+        "length_cm": "40", "width_cm": "30", "height_cm": "20", "pieces": "", "declared_value": "",
+        "contents": "Books", "service": "standard", "payment": "cod", "cod_amount": "1,500",
+        "sender_mobile": "91234 56789", "sender_email": "", "sender_address": "1 MG Road, Bengaluru",
+        "sender_pincode": "560001", "pickup": "true"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with app.app_context():
+        shipment = db.session.scalars(select(Shipment)).one()
+        assert (shipment.pickup, shipment.email, shipment.cod_amount, shipment.charges["total"]) == (
+            True, None, 1500, "613.60")
+
+
+def test_a_refused_detail_comes_back_in_its_open_group_with_what_was_typed(client):
+    token = csrf_from(client.get("/", headers=HTML))
+    response = client.post("/create", headers=HTML, data={
+        "csrf_token": token, **VALID_BOOKING, "weight_kg": "two", "payment": "prepaid", "pickup": "true"})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert '<details class="form-section" id="parcel-section" open>' in page
+    assert '<details class="form-section" id="sender-section" open>' in page  # the ticked pickup was kept
+    assert 'id="weight_kg-error"' in page and 'value="two"' in page and '<a href="#weight_kg">' in page
+    [pickup] = re.findall(r'<input[^>]*id="pickup"[^>]*>', page)
+    assert "checked" in pickup
+
+
+def test_a_refusal_no_field_explains_is_said_above_the_form(app):
+    with app.test_request_context("/create", method="POST"):
+        page = render_template("tracking/landing.html", booking_form=BookingForm(formdata=None),
+                               booking_problem="We cannot book this right now.")
+    assert re.search(r'class="error-summary"[^>]*>.*We cannot book this right now\.', page, re.DOTALL)
 
 
 @pytest.mark.parametrize("status", ["Picked Up", "Cancelled", "On Hold"])

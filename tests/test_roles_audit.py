@@ -19,6 +19,7 @@ PUBLIC_ENDPOINTS = {
     "api.openapi_document", "api.api_docs",  # the API's published contract and its readable page
     "notifications.choices",  # no session: the signed token in the URL (the recipient's choices, one-click unsubscribe)
     "shipments.serviceability",  # whether a PIN code is served: nothing personal
+    "shipments.quote",  # what a booking would cost: the pricing fields in, the charges out, nothing personal
 }
 
 

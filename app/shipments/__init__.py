@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("shipments", __name__)
 
-from app.shipments import routes, serviceability  # noqa: E402, F401 - each module adds its views to bp
+from app.shipments import quote, routes, serviceability  # noqa: E402, F401 - each module adds its views to bp

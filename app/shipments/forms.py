@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import DecimalField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.validators import ValidationError as FieldError
+from wtforms.widgets import TextInput
 
 from app.domain.parcels import ADDRESS_MAX, CONTENTS_MAX, PARCEL_FIELDS, Parcel, check_parcel
 from app.domain.status import ALL_STATUSES
@@ -25,7 +26,11 @@ def _length(max_chars: int):
 
 class NumberText(DecimalField):
     """A number as sent: a JSON number, or its text from a form or a CSV cell ("1,250.00"), kept raw for the
-    parcel rules (app.domain.parcels) to read; a JSON body may send a number or a string here."""
+    parcel rules (app.domain.parcels) to read; a JSON body may send a number or a string here. On a page it is a
+    text box (the page asks for inputmode="decimal"): a browser's number box would send nothing for "1,500" or
+    "₹ 1500", which the rules read, and the visitor would never learn why."""
+
+    widget = TextInput()
 
     def process_formdata(self, valuelist) -> None:
         self.data = valuelist[0] if valuelist and valuelist[0] not in ("", None) else None

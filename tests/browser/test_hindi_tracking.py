@@ -80,7 +80,7 @@ def test_the_landing_page_in_hindi_books_a_hindi_shipment(open_tab, app):
     page.get_by_label("पाने वाले का नाम").fill("Vikram Nair")
     page.get_by_label("पाने वाले का मोबाइल").fill("98765 43210")
     page.get_by_label("पाने वाले का ईमेल").fill("vikram@example.com")
-    page.get_by_label("गंतव्य").fill("Kochi")
+    page.get_by_label("गंतव्य पता").fill("Kochi")
     page.get_by_role("button", name="शिपमेंट बुक करें").click()
     expect(page.locator("#booked-h")).to_have_text("बुक हो गया। आपकी ट्रैकिंग आईडी है")
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
