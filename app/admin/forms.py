@@ -31,7 +31,7 @@ from app.services.shipments.evidence_images import MAX_UPLOAD_BYTES
 from app.services.staff.audit import ACTIONS, AUDIT_MAX_PAGE, AuditFilter
 from app.services.staff.passwords import PASSWORD_MAX
 from app.services.staff.users import USERNAME_RULE, UserChanges
-from app.shipments.forms import NumberText, StatusUpdateForm
+from app.shipments.forms import ParcelFields, StatusUpdateForm
 from app.web.forms import RequestForm, TextListField, TrueFalseField, strip
 from app.web.templating import action_label
 
@@ -230,7 +230,7 @@ class StaffUpdateForm(StatusUpdateForm):
         return upload.read(MAX_UPLOAD_BYTES + 1)
 
 
-class ShipmentEditForm(RequestForm):
+class ShipmentEditForm(ParcelFields):
     """Corrections to a booking (app.services.shipments.corrections checks every value): JSON with only the fields
     to change (null or "" clears one), or the shipment page's form, prefilled with the current values, where a
     field that is sent empty is cleared and a field the page no longer offers (fixed by now) is left as it is."""
@@ -238,20 +238,6 @@ class ShipmentEditForm(RequestForm):
     mobile = StringField(_l("Receiver's mobile"), filters=[strip])
     email = StringField(_l("Receiver's email (optional)"), filters=[strip])
     destination = StringField(_l("Destination address"), filters=[strip])
-    destination_pincode = StringField(_l("Destination PIN code"), filters=[strip])
-    weight_kg = NumberText(_l("Weight (kg)"))
-    length_cm = NumberText(_l("Length (cm)"))
-    width_cm = NumberText(_l("Width (cm)"))
-    height_cm = NumberText(_l("Height (cm)"))
-    pieces = NumberText(_l("Pieces"))
-    declared_value = NumberText(_l("Declared value (₹)"))
-    service = SelectField(_l("Service"), choices=[SelectChoice("standard", _l("Standard")),
-                                                   SelectChoice("express", _l("Express"))],
-                          validate_choice=False, filters=[strip])
-    payment = SelectField(_l("Payment"), choices=[SelectChoice("prepaid", _l("Prepaid")),
-                                                   SelectChoice("cod", _l("Cash on delivery"))],
-                          validate_choice=False, filters=[strip])
-    cod_amount = NumberText(_l("Amount to collect (₹)"))
 
     def changes(self) -> dict[str, object]:
         """The fields this request sent, as sent: a JSON body's names, or the form fields present in the post."""

@@ -47,7 +47,26 @@ class YesNoText(TrueFalseField):
         self.data = valuelist[0] if valuelist and valuelist[0] not in ("", None) else None
 
 
-class BookingForm(RequestForm):
+class ParcelFields(RequestForm):
+    """The parcel and payment fields a booking and a correction share, kept as sent for the parcel rules
+    (app.domain.parcels) to read."""
+    destination_pincode = StringField(_l("Destination PIN code"), filters=[strip])
+    weight_kg = NumberText(_l("Weight (kg)"))
+    length_cm = NumberText(_l("Length (cm)"))
+    width_cm = NumberText(_l("Width (cm)"))
+    height_cm = NumberText(_l("Height (cm)"))
+    pieces = NumberText(_l("Pieces"))
+    declared_value = NumberText(_l("Declared value (₹)"))
+    service = SelectField(_l("Service"), choices=[SelectChoice("standard", _l("Standard")),
+                                                   SelectChoice("express", _l("Express"))],
+                          validate_choice=False, filters=[strip])
+    payment = SelectField(_l("Payment"), choices=[SelectChoice("prepaid", _l("Prepaid")),
+                                                   SelectChoice("cod", _l("Cash on delivery"))],
+                          validate_choice=False, filters=[strip])
+    cod_amount = NumberText(_l("Amount to collect (₹)"))
+
+
+class BookingForm(ParcelFields):
     sender_name = StringField(_l("Sender's name"), filters=[strip],
                               validators=[DataRequired(_l("Enter the sender's name.")), _length(NAME_MAX)])
     receiver_name = StringField(_l("Receiver's name"), filters=[strip],
@@ -66,21 +85,7 @@ class BookingForm(RequestForm):
                                  validators=[Optional(), _length(ADDRESS_MAX)])
     sender_pincode = StringField(_l("Sender's PIN code"), filters=[strip])
     pickup = YesNoText(_l("Collect from the sender's address"))
-    destination_pincode = StringField(_l("Destination PIN code"), filters=[strip])
-    weight_kg = NumberText(_l("Weight (kg)"))
-    length_cm = NumberText(_l("Length (cm)"))
-    width_cm = NumberText(_l("Width (cm)"))
-    height_cm = NumberText(_l("Height (cm)"))
-    pieces = NumberText(_l("Pieces"))
-    declared_value = NumberText(_l("Declared value (₹)"))
     contents = StringField(_l("Contents"), filters=[strip], validators=[Optional(), _length(CONTENTS_MAX)])
-    service = SelectField(_l("Service"), choices=[SelectChoice("standard", _l("Standard")),
-                                                   SelectChoice("express", _l("Express"))],
-                          validate_choice=False, filters=[strip])
-    payment = SelectField(_l("Payment"), choices=[SelectChoice("prepaid", _l("Prepaid")),
-                                                   SelectChoice("cod", _l("Cash on delivery"))],
-                          validate_choice=False, filters=[strip])
-    cod_amount = NumberText(_l("Amount to collect (₹)"))
 
     parcel: Parcel = Parcel()
     unprocessable = False
