@@ -218,3 +218,15 @@ def test_the_import_takes_the_detail_columns_and_refuses_rows_the_network_cannot
     assert [(row["line"], sorted(row["fields"])) for row in refused.get_json()["rows"]] == \
         [(2, ["destination_pincode"]), (3, ["service"])]
     assert counts(app) == before
+
+
+def test_the_parcel_rules_speak_the_readers_language(client, app):
+    """The rules are stated once (app/domain/parcels.py) and said in the page's language."""
+    response = client.post("/create?lang=hi", json={**VALID_BOOKING, "weight_kg": 500, "pieces": "many"})
+    assert response.status_code == 400
+    fields = response.get_json()["fields"]
+    assert fields["weight_kg"] == "0.01 से 100 के बीच होना चाहिए।"
+    assert fields["pieces"] == "नगों की संख्या पूर्ण अंक में लिखें।"
+    english = client.post("/create?lang=en", json={**VALID_BOOKING, "weight_kg": 500}).get_json()["fields"]
+    assert english["weight_kg"] == "Must be from 0.01 to 100."
+    assert counts(app) == (0, 0, 0)

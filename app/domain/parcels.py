@@ -66,18 +66,34 @@ def parcel_of(record: object) -> Parcel:
     return Parcel(**{name: getattr(record, name) for name in PARCEL_FIELDS})
 
 
+def _(message: str) -> str:
+    """Marks a message for the catalogues (pybabel extracts `_`); the caller says it in the reader's language with
+    its values (Problems.said_in)."""
+    return message
+
+
 class Problems(dict):
-    """{field: problem}; `inconsistent` names the fields refused only because they do not fit the others (cash
-    on delivery without an amount, an amount without it or above the declared value, one or two sides of three):
-    each value is well formed, so such a booking is unprocessable (422) rather than malformed (400)."""
+    """{field: problem, in English}; `messages` keeps each as its catalogue message and values, for a caller to
+    say it in the reader's language (`said_in`). `inconsistent` names the fields refused only because they do not
+    fit the others (cash on delivery without an amount, an amount without it or above the declared value, one or
+    two sides of three): each value is well formed, so such a booking is unprocessable (422), not malformed."""
 
     def __init__(self) -> None:
         super().__init__()
         self.inconsistent: set[str] = set()
+        self.messages: dict[str, tuple[str, dict]] = {}
 
-    def conflict(self, name: str, problem: str) -> None:
-        self[name] = problem
+    def add(self, name: str, message: str, **values: object) -> None:
+        self[name] = message % values if values else message
+        self.messages[name] = (message, values)
+
+    def conflict(self, name: str, message: str) -> None:
+        self.add(name, message)
         self.inconsistent.add(name)
+
+    def said_in(self, gettext) -> dict[str, str]:
+        """Each problem through `gettext(message, **values)` (Flask-Babel's): in the reader's language."""
+        return {name: gettext(message, **values) for name, (message, values) in self.messages.items()}
 
     @property
     def only_inconsistent(self) -> bool:
@@ -95,83 +111,85 @@ def check_parcel(raw: Mapping[str, object], *, cod_max: Decimal, destination: st
     def text(name: str, max_chars: int) -> None:
         value = _text(raw.get(name))
         if value is _BAD:
-            problems[name] = "Must be text."
+            problems.add(name, _("Must be text."))
         elif value is not None and len(value) > max_chars:
-            problems[name] = f"At most {max_chars} characters."
+            problems.add(name, _("At most %(max)d characters."), max=max_chars)
         elif value is not None:
             values[name] = value
 
-    def number(name: str, low: Decimal, high: Decimal, step: Decimal, what: str, *, exact: bool) -> None:
+    def number(name: str, low: Decimal, high: Decimal, step: Decimal, not_a_number: str, *, exact: bool) -> None:
         """`exact`: money, refused beyond the paisa; otherwise a measure, rounded half up to `step`."""
         value = _decimal(raw.get(name))
         if value is _BAD:
-            problems[name] = f"Enter {what} as a number."
+            problems.add(name, not_a_number)
         elif value is not None:
             rounded = value.quantize(step, rounding=ROUND_HALF_UP)
             if not low <= rounded <= high:
-                problems[name] = f"Must be from {_plain(low)} to {_plain(high)}."
+                problems.add(name, _("Must be from %(low)s to %(high)s."), low=_plain(low), high=_plain(high))
             elif exact and value != rounded:
-                problems[name] = "At most 2 decimal places (to the paisa)."
+                problems.add(name, _("At most 2 decimal places (to the paisa)."))
             else:
                 values[name] = rounded
 
     def choice(name: str, allowed: tuple[str, ...]) -> None:
         value = _text(raw.get(name))
         if value is _BAD or (value is not None and value.lower() not in allowed):
-            problems[name] = f"Choose {' or '.join(allowed)}."
+            problems.add(name, _("Choose %(first)s or %(second)s."), first=allowed[0], second=allowed[1])
         elif value is not None:
             values[name] = value.lower()
 
     def pincode(name: str) -> None:
         value = _text(raw.get(name))
         if value is _BAD:
-            problems[name] = "Must be text."
+            problems.add(name, _("Must be text."))
         elif value is not None:
             digits = normalise_pincode(value)
             if digits is None:
-                problems[name] = "A PIN code is 6 digits, not starting with 0."
+                problems.add(name, _("A PIN code is 6 digits, not starting with 0."))
             else:
                 values[name] = digits
 
     text("sender_address", ADDRESS_MAX)
     pincode("sender_pincode")
     pincode("destination_pincode")
-    number("weight_kg", WEIGHT_MIN, WEIGHT_MAX, GRAM, "the weight in kg", exact=False)
+    number("weight_kg", WEIGHT_MIN, WEIGHT_MAX, GRAM, _("Enter the weight in kg as a number."), exact=False)
     for side in ("length_cm", "width_cm", "height_cm"):
-        number(side, SIDE_MIN, SIDE_MAX, MILLIMETRE, "the size in cm", exact=False)
-    number("declared_value", Decimal(0), DECLARED_VALUE_MAX, PAISA, "the declared value in rupees", exact=True)
-    number("cod_amount", PAISA, cod_max, PAISA, "the amount to collect in rupees", exact=True)
+        number(side, SIDE_MIN, SIDE_MAX, MILLIMETRE, _("Enter the size in cm as a number."), exact=False)
+    number("declared_value", Decimal(0), DECLARED_VALUE_MAX, PAISA,
+           _("Enter the declared value in rupees as a number."), exact=True)
+    number("cod_amount", PAISA, cod_max, PAISA, _("Enter the amount to collect in rupees as a number."),
+           exact=True)
     text("contents", CONTENTS_MAX)
     choice("service", SERVICES)
     choice("payment", PAYMENTS)
 
     pickup = _boolean(raw.get("pickup"))
     if pickup is _BAD:
-        problems["pickup"] = "Must be true or false."
+        problems.add("pickup", _("Must be true or false."))
     elif pickup is not None:
         values["pickup"] = pickup
 
     pieces = _decimal(raw.get("pieces"))
     if pieces is _BAD or (pieces is not None and pieces != pieces.to_integral_value()):
-        problems["pieces"] = "Enter the number of pieces as a whole number."
+        problems.add("pieces", _("Enter the number of pieces as a whole number."))
     elif pieces is not None:
         if not PIECES_MIN <= pieces <= PIECES_MAX:
-            problems["pieces"] = f"Must be from {PIECES_MIN} to {PIECES_MAX}."
+            problems.add("pieces", _("Must be from %(low)s to %(high)s."), low=PIECES_MIN, high=PIECES_MAX)
         else:
             values["pieces"] = int(pieces)
 
     sides = [name for name in ("length_cm", "width_cm", "height_cm") if name in values]
     if sides and len(sides) < 3:
         for name in {"length_cm", "width_cm", "height_cm"} - set(sides) - set(problems):
-            problems.conflict(name, "Give all three sides, or none.")
+            problems.conflict(name, _("Give all three sides, or none."))
 
     payment = values.get("payment", "prepaid")
     if payment == "cod" and "cod_amount" not in values and "cod_amount" not in problems:
-        problems.conflict("cod_amount", "Enter the amount to collect on delivery.")
+        problems.conflict("cod_amount", _("Enter the amount to collect on delivery."))
     elif payment != "cod" and "cod_amount" in values:
-        problems.conflict("cod_amount", "Only a cash-on-delivery booking collects an amount.")
+        problems.conflict("cod_amount", _("Only a cash-on-delivery booking collects an amount."))
     elif "cod_amount" in values and "declared_value" in values and values["cod_amount"] > values["declared_value"]:
-        problems.conflict("cod_amount", "Cannot be more than the declared value.")
+        problems.conflict("cod_amount", _("Cannot be more than the declared value."))
 
     if "destination_pincode" not in values and "destination_pincode" not in problems:
         found = normalise_pincode(pincode_from_destination(destination))

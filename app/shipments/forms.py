@@ -3,6 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask import current_app
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from wtforms import DecimalField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -101,7 +102,7 @@ class BookingForm(ParcelFields):
         raw = {name: getattr(self, name).data for name in PARCEL_FIELDS}
         cod_max = Decimal(str(current_app.config["COD_MAX"]))
         self.parcel, problems = check_parcel(raw, cod_max=cod_max, destination=self.destination.data or "")
-        for name, problem in problems.items():
+        for name, problem in problems.said_in(gettext).items():  # in the reader's language
             getattr(self, name).errors = [*getattr(self, name).errors, problem]
         # Every value well formed, but they do not fit together (cash on delivery without an amount): a 422.
         self.unprocessable = valid and problems.only_inconsistent

@@ -149,7 +149,7 @@ def _checked_values(shipment: Shipment, changes: Mapping[str, object]) -> dict[s
             parcel_names.append("cod_amount")
         # No destination text: a correction never reads a PIN code out of the address (see the module's rules).
         parcel, parcel_problems = check_parcel(raw, cod_max=Decimal(str(current_app.config["COD_MAX"])))
-        problems.update(parcel_problems)
+        problems.update(parcel_problems.said_in(gettext))
         if not parcel_problems:
             proposed.update({name: getattr(parcel, name) for name in parcel_names})
     if problems:

@@ -29,7 +29,8 @@ def quote_booking(fields: Mapping[str, object]) -> Charges:
     """The charges a booking with these pricing fields (PRICING_FIELDS; anything else is ignored) would get on
     the rate card in force. ValidationError naming each field that a booking would refuse."""
     raw = {name: fields.get(name) for name in PRICING_FIELDS}
-    parcel, problems = check_parcel(raw, cod_max=Decimal(str(current_app.config["COD_MAX"])))
+    parcel, checked = check_parcel(raw, cod_max=Decimal(str(current_app.config["COD_MAX"])))
+    problems = checked.said_in(gettext)
     if not isinstance(raw["destination_pincode"], str) or not raw["destination_pincode"].strip():
         problems.setdefault("destination_pincode", gettext("Give the destination's PIN code."))
     for name in _PINCODE_FIELDS:
