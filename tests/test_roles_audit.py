@@ -122,6 +122,19 @@ def test_audit_details_never_carry_secrets_or_contacts(app_ctx):
     assert "login" in ACTIONS
 
 
+def test_audit_details_keep_tracking_ids_dates_and_amounts_that_look_like_digits(app_ctx):
+    """Only a full mobile is redacted: an all-digit tracking ID (8 hex digits that happen to be decimal), a date
+    and an amount stay, so a scan batch still names every parcel it changed."""
+    record_audit("scan_batch", actor="op", target_type="shipments", target_id="2 scans",
+                 details={"changed": ["52177239", "AB12CD34"], "from": "2026-12-07", "total": "25000.00",
+                          "note": "call 9876543210, +44 7700 900123 or 98765-43210"})
+    db.session.commit()
+    row = db.session.scalars(select(AuditEntry)).one()
+    assert row.details["changed"] == ["52177239", "AB12CD34"]
+    assert (row.details["from"], row.details["total"]) == ("2026-12-07", "25000.00")
+    assert row.details["note"] == f"call {REDACTED}, {REDACTED} or {REDACTED}"
+
+
 def test_audit_rows_cannot_be_updated_or_deleted_on_postgresql(app_ctx):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("the append-only trigger is PostgreSQL's")

@@ -44,6 +44,9 @@ FORBIDDEN_DETAIL_KEYS = frozenset({"password", "password_hash", "token", "secret
                                    "body_text", "body_html", "email", "mobile", "phone"})
 _EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 _PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+# A run _PHONE finds is a full mobile number when it has a national number's 10 digits or more, or is written in
+# international form: an all-digit tracking ID (8 hex digits can all be decimal), a date or an amount is not.
+_FULL_MOBILE_DIGITS, _INTERNATIONAL_DIGITS = 10, 8
 REDACTED = "[redacted]"
 AUDIT_PAGE_SIZE = 25
 AUDIT_MAX_PAGE = 10_000
@@ -87,9 +90,16 @@ def _clean_details(details: dict) -> dict:
     return {key: _clean_value(value) for key, value in details.items()}
 
 
+def _redacted_if_mobile(match: re.Match) -> str:
+    text = match.group(0)
+    digits = sum(character.isdigit() for character in text)
+    international = text.startswith("+") and digits >= _INTERNATIONAL_DIGITS
+    return REDACTED if digits >= _FULL_MOBILE_DIGITS or international else text
+
+
 def _clean_value(value):
     if isinstance(value, str):
-        return _PHONE.sub(REDACTED, _EMAIL.sub(REDACTED, value))
+        return _PHONE.sub(_redacted_if_mobile, _EMAIL.sub(REDACTED, value))
     if isinstance(value, list | tuple):
         return [_clean_value(v) for v in value]
     if isinstance(value, dict):
