@@ -1,14 +1,13 @@
 """flask jobs list | run-once | runner: the periodic jobs, run by hand or by a process of their own."""
 from __future__ import annotations
 
-import signal
-
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
 from app.jobs.registry import JOBS
 from app.jobs.runner import JobRunner
+from app.notifier.cli import run_until_signalled
 
 jobs = AppGroup("jobs", help="Periodic jobs: list them, run the due ones once, or run the runner.")
 
@@ -40,15 +39,4 @@ def run_once_command() -> None:
 @jobs.command("runner")
 def runner_command() -> None:
     """Run the jobs as they fall due, until SIGTERM or Ctrl-C (finishes the job in hand). For JOBS_IN_WEB=false."""
-    runner = JobRunner(current_app._get_current_object())
-
-    def stop(signum, _frame) -> None:
-        click.echo(f"Received {signal.Signals(signum).name}: stopping after the job in hand.", err=True)
-        runner.stop()
-        # A second signal stops at once.
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    runner.run()
+    run_until_signalled(JobRunner(current_app._get_current_object()), "the job in hand")
