@@ -155,12 +155,13 @@ def register_blueprints(app: Flask) -> None:
     from app.api import bp as api_bp
     from app.api.problems import register_routing_problems
     from app.auth import bp as auth_bp
+    from app.courier import bp as courier_bp
     from app.health import bp as health_bp
     from app.notifications import bp as notifications_bp
     from app.shipments import bp as shipments_bp
     from app.tracking import bp as tracking_bp
 
-    for blueprint in (auth_bp, shipments_bp, tracking_bp, admin_bp, notifications_bp, health_bp, api_bp):
+    for blueprint in (auth_bp, shipments_bp, tracking_bp, admin_bp, courier_bp, notifications_bp, health_bp, api_bp):
         app.register_blueprint(blueprint)
     register_routing_problems(app)
 

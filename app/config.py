@@ -120,6 +120,10 @@ class Config:
         # The most a cash-on-delivery booking may collect, in rupees (app.domain.parcels).
         self.COD_MAX = env_int("COD_MAX", 50_000)  # app.domain.parcels.COD_MAX_DEFAULT
         self.PUBLIC_BASE_URL = (env("PUBLIC_BASE_URL") or local_base_url()).rstrip("/")
+        # Couriers in the field (app/services/field): how long kept positions stay (purged by a job), and how
+        # many stops before a recipient's the tracking page starts showing where the courier is.
+        self.LOCATION_RETENTION_DAYS = env_int("LOCATION_RETENTION_DAYS", 90)
+        self.COURIER_SHOW_WITHIN_STOPS = env_int("COURIER_SHOW_WITHIN_STOPS", 3)
         self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 64 * 1024)
 
         # Staff sessions: a record per sign-in (staff_sessions); the signed cookie carries only its random id.

@@ -26,7 +26,11 @@ PUBLIC_ENDPOINTS = {
 def test_every_permission_is_held_by_known_roles_and_admin_holds_all():
     for permission, roles in PERMISSIONS.items():
         assert roles <= set(ROLES), permission
-        assert "admin" in roles, permission
+        # The courier app acts on one's own run sheet: only couriers have one.
+        assert ("admin" in roles) == (permission != Permission.USE_COURIER_APP), permission
+    assert PERMISSIONS[Permission.USE_COURIER_APP] == {"courier"}
+    assert [p for p, roles in PERMISSIONS.items() if "courier" in roles] == [Permission.MANAGE_OWN_ACCOUNT,
+                                                                            Permission.USE_COURIER_APP]
     assert may("viewer", Permission.VIEW_SHIPMENTS) and not may("viewer", Permission.CHANGE_SHIPMENTS)
     assert may("operator", Permission.RETRY_NOTIFICATIONS) and not may("operator", Permission.MANAGE_STAFF)
     assert not may(None, Permission.VIEW_SHIPMENTS)

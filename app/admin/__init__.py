@@ -7,6 +7,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 # Each module adds its views to bp.
 from app.admin import (  # noqa: E402, F401
     api_keys,
+    couriers,
     edit,
     evidence,
     hub,
@@ -14,6 +15,7 @@ from app.admin import (  # noqa: E402, F401
     rates,
     receipts,
     routes,
+    runsheets,
     scan,
     serviceability,
     users,

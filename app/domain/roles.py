@@ -8,6 +8,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     OPERATOR = "operator"
     VIEWER = "viewer"
+    COURIER = "courier"
 
 
 ROLES: tuple[str, ...] = tuple(r.value for r in Role)
@@ -16,6 +17,7 @@ ROLE_DESCRIPTIONS: dict[str, str] = {
     Role.ADMIN: "Everything, including staff accounts, API keys, the audit trail and the outbox.",
     Role.OPERATOR: "Sees all shipments, records status changes, retries emails.",
     Role.VIEWER: "Read-only staff (customer support): dashboard, shipments with contact details, timelines.",
+    Role.COURIER: "Delivers in the field with the courier app: only the parcels on their own open run sheet.",
 }
 
 
@@ -29,6 +31,9 @@ class Permission(StrEnum):
     MANAGE_INTEGRATIONS = "manage_integrations"  # API keys, webhooks
     MANAGE_OWN_ACCOUNT = "manage_own_account"  # /account: one's own password and sessions
     MANAGE_SETTINGS = "manage_settings"  # app-wide settings stored in the database (notification defaults)
+    MANAGE_FIELD = "manage_field"  # run sheets, handing them out, cash remitted by couriers
+    VIEW_FIELD = "view_field"  # couriers, their positions and trails, the cash ledger
+    USE_COURIER_APP = "use_courier_app"  # /courier: one's own stops, actions, positions
 
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -39,8 +44,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Permission.MANAGE_STAFF: frozenset({Role.ADMIN}),
     Permission.VIEW_AUDIT: frozenset({Role.ADMIN}),
     Permission.MANAGE_INTEGRATIONS: frozenset({Role.ADMIN}),
-    Permission.MANAGE_OWN_ACCOUNT: frozenset({Role.ADMIN, Role.OPERATOR, Role.VIEWER}),
+    Permission.MANAGE_OWN_ACCOUNT: frozenset({Role.ADMIN, Role.OPERATOR, Role.VIEWER, Role.COURIER}),
     Permission.MANAGE_SETTINGS: frozenset({Role.ADMIN}),
+    Permission.MANAGE_FIELD: frozenset({Role.ADMIN, Role.OPERATOR}),
+    Permission.VIEW_FIELD: frozenset({Role.ADMIN, Role.OPERATOR}),
+    Permission.USE_COURIER_APP: frozenset({Role.COURIER}),
 }
 
 

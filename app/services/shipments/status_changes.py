@@ -32,6 +32,7 @@ from app.domain.tracking_ids import normalise_tracking_id
 from app.errors import Conflict, InvalidTransition, ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
+from app.services.field import stops
 from app.services.outbox import queueing as outbox
 from app.services.outbox.preferences import SENDER_STATUSES
 from app.services.outbox.webhooks import queue_webhook_deliveries
@@ -70,6 +71,9 @@ class StatusChange:
     signature: bytes | str | None = None
     photo: bytes | None = None
     proof_required: bool = False
+    # When it happened, if not now: the courier app's offline actions carry the courier's time (checked by the
+    # caller against app.domain.field.event_time_problem). The event is stamped with it.
+    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -286,7 +290,7 @@ def _write(won: dict[int, _Current], changes: Sequence[StatusChange], actor: str
     indexes = list(won)
     values = [{"shipment_id": won[i].id, "status": changes[i].status, "location": changes[i].location,
                "note": changes[i].note or None, "customer_message": changes[i].customer_message or None,
-               "actor": actor, "occurred_at": won[i].changed_at} for i in indexes]
+               "actor": actor, "occurred_at": changes[i].occurred_at or won[i].changed_at} for i in indexes]
     event_ids = connection.execute(_INSERT_EVENTS, values).scalars().all()
     events = {i: TrackingEvent(id=event_id, **row) for i, event_id, row in zip(indexes, event_ids, values, strict=True)}
     proofs.record_proofs([(event_id, won[i].id, checked_proofs.get(i)) for i, event_id in zip(indexes, event_ids,
@@ -295,6 +299,7 @@ def _write(won: dict[int, _Current], changes: Sequence[StatusChange], actor: str
     _queue_sender_notices([event_id for i, event_id in zip(indexes, event_ids, strict=True)
                            if changes[i].status in SENDER_STATUSES])
     queue_webhook_deliveries(event_ids)
+    stops.close_stops({won[i].id: changes[i].status for i in indexes}, utcnow())
     if audit_each:
         record_audits("status_changed", actor=actor, entries=[
             ("shipment", won[i].tracking_id, {"from": won[i].status, "to": changes[i].status,
