@@ -7,9 +7,11 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 # Each module adds its views to bp.
 from app.admin import (  # noqa: E402, F401
     api_keys,
+    cash,
     couriers,
     edit,
     evidence,
+    field_settings,
     hub,
     imports,
     rates,

@@ -77,6 +77,11 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
+def path_length_m(points: list[tuple[float, float]]) -> float:
+    """The length of a path of (lat, lon) points in order, in metres (a day's trail: distance travelled)."""
+    return sum(haversine_m(a[0], a[1], b[0], b[1]) for a, b in zip(points, points[1:], strict=False))
+
+
 def on_shift(shift_start: time, shift_end: time, local_now: time) -> bool:
     """Whether a local time lies in a shift; a shift that ends before it starts runs past midnight."""
     if shift_start <= shift_end:

@@ -10,6 +10,7 @@ from app.extensions import db
 from app.models.types import UTCDateTime
 
 VEHICLE_MAX = 16
+NAME_MAX = 100
 
 
 class CourierProfile(db.Model):
@@ -23,6 +24,8 @@ class CourierProfile(db.Model):
     __tablename__ = "courier_profiles"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    # The name a recipient sees on the tracking page (its first word only); the username when not given.
+    name: Mapped[str | None] = mapped_column(String(NAME_MAX))
     vehicle: Mapped[str] = mapped_column(String(VEHICLE_MAX), nullable=False)
     capacity: Mapped[int] = mapped_column(Integer, nullable=False)
     shift_start: Mapped[time] = mapped_column(Time, nullable=False)

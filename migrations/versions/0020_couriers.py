@@ -58,6 +58,7 @@ def upgrade():
 
     op.create_table('courier_profiles',
     sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=True),
     sa.Column('vehicle', sa.String(length=16), nullable=False),
     sa.Column('capacity', sa.Integer(), nullable=False),
     sa.Column('shift_start', sa.Time(), nullable=False),
