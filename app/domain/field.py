@@ -83,8 +83,11 @@ def path_length_m(points: list[tuple[float, float]]) -> float:
 
 
 def on_shift(shift_start: time, shift_end: time, local_now: time) -> bool:
-    """Whether a local time lies in a shift; a shift that ends before it starts runs past midnight."""
-    if shift_start <= shift_end:
+    """Whether a local time lies in a shift; a shift that ends before it starts runs past midnight, one that ends
+    when it starts runs round the clock."""
+    if shift_start == shift_end:
+        return True
+    if shift_start < shift_end:
         return shift_start <= local_now < shift_end
     return local_now >= shift_start or local_now < shift_end
 
