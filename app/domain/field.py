@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 from app.domain.status import Status
@@ -154,3 +155,49 @@ OTP_LOCK_FOR = timedelta(minutes=15)
 
 # COD: how a courier took the money.
 COD_METHODS: tuple[str, ...] = ("cash", "upi")
+
+# --- cash on delivery settled ----------------------------------------------------------------------------------
+
+REMITTANCE_MAX = Decimal("1000000.00")  # ₹10,00,000 handed in at once: more is a typing mistake
+REMITTANCE_REFERENCE_MAX = 64
+
+
+class CodFlag(StrEnum):
+    SHORTFALL = "shortfall"  # a stop's courier collected less than its cod_amount
+    SURPLUS = "surplus"  # ...or more
+    NOT_RECORDED = "not_recorded"  # a COD parcel the courier delivered with no collection recorded
+    SURPLUS_REMITTED = "surplus_remitted"  # the hub has received more cash than the courier collected
+
+
+def cod_difference(expected: Decimal, collected: Decimal) -> CodFlag | None:
+    """What a stop's collection says against the amount due: a shortfall, a surplus, or nothing (None)."""
+    if collected < expected:
+        return CodFlag.SHORTFALL
+    if collected > expected:
+        return CodFlag.SURPLUS
+    return None
+
+
+def remittance_amount_problem(amount: Decimal | None) -> str | None:
+    """Why an amount of cash handed in at the hub cannot be recorded (None: it can). `amount` is the number as
+    read; None when what was sent is not a number."""
+    if amount is None:
+        return "Enter the amount in rupees as a number, such as 1250.00."
+    if amount <= 0:
+        return "Must be more than 0."
+    if amount > REMITTANCE_MAX:
+        return "At most 1000000.00 (₹10,00,000) at once."
+    if amount != amount.quantize(Decimal("0.01")):
+        return "At most 2 decimal places (to the paisa)."
+    return None
+
+
+def remittance_reference_problem(reference: str) -> str | None:
+    """Why a remittance's reference (the hub's receipt number) cannot be recorded (None: it can)."""
+    if not reference:
+        return "Required: the receipt number or another reference for this cash."
+    if len(reference) > REMITTANCE_REFERENCE_MAX:
+        return f"At most {REMITTANCE_REFERENCE_MAX} characters."
+    if not reference.isprintable():
+        return "Only printable characters."
+    return None

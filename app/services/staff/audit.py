@@ -38,6 +38,8 @@ ACTIONS: frozenset[str] = frozenset({
     "preferences_changed",
     # the network: the PIN codes served
     "serviceability_replaced",
+    # the field: cash on delivery handed in at the hub
+    "cod_remitted",
 })
 SYSTEM, CUSTOMER = "system", "customer"
 FORBIDDEN_DETAIL_KEYS = frozenset({"password", "password_hash", "token", "secret", "key", "api_key", "body",
