@@ -38,6 +38,8 @@ class TrackingEvent(db.Model):
     __table_args__ = (
         # Timelines (one shipment's events in time order). No index on location: no query looks events up by it.
         Index("ix_tracking_events_shipment_occurred", "shipment_id", "occurred_at"),
+        # A courier's day (their cash ledger, their end-of-day report): the events they recorded, by time.
+        Index("ix_tracking_events_actor_occurred", "actor", "occurred_at"),
     )
 
     def __repr__(self) -> str:

@@ -1,7 +1,7 @@
 """couriers in the field: courier profiles (vehicle, capacity, shift, last position), their kept positions, run
 sheets and their stops (one open stop per parcel, by a partial unique index), the courier app's event receipts
 (a replayed client id applies nothing twice), cash on delivery collected and remitted, the field settings and
-the delivery codes
+the delivery codes; tracking events indexed by actor and time (a courier's day)
 
 Revision ID: 0020_couriers
 Revises: 0019_parcel_details
@@ -19,6 +19,8 @@ OPEN = sa.text("state = 'open'")
 
 
 def upgrade():
+    with op.batch_alter_table('tracking_events', schema=None) as batch_op:
+        batch_op.create_index('ix_tracking_events_actor_occurred', ['actor', 'occurred_at'], unique=False)
     op.create_table('field_settings',
     sa.Column('key', sa.String(length=32), nullable=False),
     sa.Column('value', sa.String(length=16), nullable=False),
@@ -154,6 +156,8 @@ def upgrade():
 
 
 def downgrade():
+    with op.batch_alter_table('tracking_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_tracking_events_actor_occurred')
     with op.batch_alter_table('runsheet_stops', schema=None) as batch_op:
         batch_op.drop_index('uq_runsheet_stops_open_shipment',
                               postgresql_where=OPEN, sqlite_where=OPEN)
