@@ -38,8 +38,9 @@ ACTIONS: frozenset[str] = frozenset({
     "preferences_changed",
     # the network: the PIN codes served
     "serviceability_replaced",
-    # the field: cash on delivery handed in at the hub
+    # the field: cash on delivery handed in at the hub; what proof a delivery needs, the delivery code
     "cod_remitted",
+    "field_settings_changed",
 })
 SYSTEM, CUSTOMER = "system", "customer"
 FORBIDDEN_DETAIL_KEYS = frozenset({"password", "password_hash", "token", "secret", "key", "api_key", "body",
