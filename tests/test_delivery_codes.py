@@ -71,9 +71,17 @@ def test_the_right_code_delivers(field, with_codes, app):
 
 
 def test_delivered_without_the_code_is_refused(field, with_codes):
-    [result] = field.send(field.event(with_codes))
+    # One action sent as it happens: 422, the body still the per-action result.
+    [result] = field.send(field.event(with_codes), expect=422)
     assert (result["outcome"], result["error"], list(result["fields"])) == ("refused", "invalid", ["otp"])
     assert field.status_of(with_codes) == "Out for Delivery"
+
+
+def test_a_batch_with_a_code_refusal_answers_200_and_applies_the_rest(field, with_codes):
+    results = field.send(field.event(with_codes), field.event(with_codes, Status.DELIVERY_ATTEMPTED))
+    assert results[0]["outcome"] == "refused" and "otp" in results[0]["fields"]
+    assert results[1]["outcome"] == "applied"
+    assert field.status_of(with_codes) == "Delivery Attempted"
 
 
 def test_an_attempt_needs_no_code(field, with_codes):
@@ -87,7 +95,7 @@ def test_five_wrong_codes_lock_the_stop_for_15_minutes(field, with_codes, app):
     results = field.send(*[field.event(parcel, otp=wrong) for _ in range(5)])
     assert [r["error"] for r in results] == ["otp_wrong"] * 4 + ["locked"]
     assert results[0]["fields"] == {"otp": "Wrong code: 4 tries left."}
-    [locked] = field.send(field.event(parcel, otp=right))
+    [locked] = field.send(field.event(parcel, otp=right), expect=422)
     assert (locked["outcome"], locked["error"]) == ("refused", "locked")
     with app.app_context():
         code = db.session.scalars(select(DeliveryCode)).one()
@@ -100,8 +108,8 @@ def test_five_wrong_codes_lock_the_stop_for_15_minutes(field, with_codes, app):
 
 def test_a_replayed_wrong_code_counts_once(field, with_codes, app):
     action = field.event(with_codes, otp="0000" if sent_code(app, with_codes) != "0000" else "1111")
-    field.send(action)
-    field.send(action)
+    field.send(action, expect=422)
+    field.send(action, expect=422)
     with app.app_context():
         assert db.session.scalar(select(DeliveryCode.failures)) == 1
 
@@ -109,7 +117,7 @@ def test_a_replayed_wrong_code_counts_once(field, with_codes, app):
 def test_a_new_attempt_gets_a_new_code_and_a_fresh_count(field, with_codes, app):
     parcel = with_codes
     first = sent_code(app, parcel)
-    field.send(field.event(parcel, otp=f"{(int(first) + 1) % 10000:04d}"))
+    field.send(field.event(parcel, otp=f"{(int(first) + 1) % 10000:04d}"), expect=422)
     assert outcomes(field.send(field.event(parcel, Status.DELIVERY_ATTEMPTED))) == ["applied"]
     with app.app_context():
         record_status_change(parcel, Status.OUT_FOR_DELIVERY, "Kochi Hub", None, "operator1")
@@ -119,7 +127,7 @@ def test_a_new_attempt_gets_a_new_code_and_a_fresh_count(field, with_codes, app)
     field.assign(user_id(app, COURIER), [parcel])
     second = sent_code(app, parcel)
     if second != first:
-        [stale] = field.send(field.event(parcel, otp=first))
+        [stale] = field.send(field.event(parcel, otp=first), expect=422)
         assert stale["error"] == "otp_wrong"
     assert outcomes(field.send(field.event(parcel, otp=second))) == ["applied"]
 

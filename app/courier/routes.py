@@ -33,7 +33,11 @@ def stops():
 @accepts_upload(EVENTS_BODY_MAX)
 def events():
     """`{"events": [{"id", "tracking_id", "status", "at", ...}]}` (at most 100) → 200 `{"results": [{"id",
-    "outcome", "error"?, "message"?, "fields"?, "locked_until"?}]}`, one a sent action, in order."""
+    "outcome", "error"?, "message"?, "fields"?, "locked_until"?}]}`, one a sent action, in order.
+
+    A request of one action refused for the delivery code (none, a wrong one, locked) answers 422 with the same
+    body: the door-step case, one Delivered sent as it happens; a batch keeps 200 and its outcomes say it."""
     results = record_events(json_object_list("events", MAX_EVENTS), current_user)
     db.session.commit()
-    return jsonify({"results": [result.to_dict() for result in results]})
+    status = 422 if len(results) == 1 and results[0].refused_for_code else 200
+    return jsonify({"results": [result.to_dict() for result in results]}), status

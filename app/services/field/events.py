@@ -114,6 +114,12 @@ class EventResult:
             body["locked_until"] = isoformat_z(self.locked_until)
         return body
 
+    @property
+    def refused_for_code(self) -> bool:
+        """Refused for the delivery code: none given, a wrong one, or the stop locked after too many."""
+        return self.outcome == Outcome.REFUSED and (self.error in (Error.OTP_WRONG, Error.LOCKED)
+                                                     or bool(self.fields and "otp" in self.fields))
+
 
 def _refused(client_id: str | None, error: str, message: str, fields: dict[str, str] | None = None,
              **extra) -> EventResult:
