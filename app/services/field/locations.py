@@ -1,0 +1,135 @@
+"""Where couriers have been: the positions the courier app sends.
+
+Rules of a batch (record_positions):
+- Refused values are the form's business (app.domain.field.position_problems): what arrives here is possible.
+- Points are taken in time order, whatever order they came in. Dropped, not refused: a fix less precise than
+  WORST_ACCURACY_M, one less than MIN_POINT_GAP after the courier's previous kept point (in this batch, or the
+  last kept one of earlier batches: CourierProfile.last_seen_at), and one taken outside the courier's shift (its
+  own time, in DISPLAY_TIMEZONE). The phone stops sending off shift; a point that says otherwise is the clock or
+  the app's last breath, and a courier's whereabouts off shift are nobody's business.
+- Kept points go into courier_positions in one INSERT of many rows, and the profile is updated once: the last
+  position (only from points newer than the one it holds, so a late batch does not move the courier back) and
+  the idle anchor (the courier moved when a new point is more than IDLE_DISTANCE_M from it; the first point
+  sets it).
+- Per batch, three statements: the profile read (locked, so two batches of one courier are taken one after the
+  other), one insert, one update. Nothing about a position is logged.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, insert, select, update
+
+from app.domain.field import (
+    IDLE_DISTANCE_M,
+    MIN_POINT_GAP,
+    WORST_ACCURACY_M,
+    haversine_m,
+    on_shift,
+)
+from app.extensions import db
+from app.models import CourierPosition, CourierProfile
+
+_POSITIONS = CourierPosition.__table__
+_PROFILES = CourierProfile.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """One fix as the phone measured it (aware UTC `at`; metres, metres a second, degrees, battery 0..1)."""
+
+    at: datetime
+    lat: float
+    lon: float
+    accuracy: float
+    speed: float | None = None
+    heading: float | None = None
+    battery: float | None = None
+
+
+@dataclass(frozen=True)
+class BatchReceipt:
+    accepted: int
+    dropped: int
+
+    def to_dict(self) -> dict:
+        return {"accepted": self.accepted, "dropped": self.dropped}
+
+
+@dataclass
+class _Whereabouts:
+    """The profile's last position and idle anchor, as read and as the batch moves them."""
+
+    last_seen_at: datetime | None
+    anchor_lat: float | None
+    anchor_lon: float | None
+    moved_at: datetime | None
+    last: Position | None = None  # the newest kept point of this batch, when newer than last_seen_at
+
+    def follow(self, point: Position) -> None:
+        if self.last_seen_at is not None and point.at <= self.last_seen_at:
+            return  # a late point: kept on the trail, but the courier is elsewhere by now
+        self.last_seen_at, self.last = point.at, point
+        if self.anchor_lat is None or self.anchor_lon is None or \
+                haversine_m(self.anchor_lat, self.anchor_lon, point.lat, point.lon) > IDLE_DISTANCE_M:
+            self.anchor_lat, self.anchor_lon, self.moved_at = point.lat, point.lon, point.at
+
+
+_PROFILE_FOR_BATCH = (
+    select(_PROFILES.c.shift_start, _PROFILES.c.shift_end, _PROFILES.c.last_seen_at, _PROFILES.c.anchor_lat,
+           _PROFILES.c.anchor_lon, _PROFILES.c.moved_at)
+    .where(_PROFILES.c.user_id == bindparam("courier"))
+    .with_for_update()
+)
+_MOVE_PROFILE = update(_PROFILES).where(_PROFILES.c.user_id == bindparam("courier"))
+
+
+def record_positions(courier_id: int, points: Sequence[Position], timezone: str) -> BatchReceipt:
+    """Keep a batch of one courier's positions (see the module's rules), in the caller's transaction."""
+    profile = db.session.execute(_PROFILE_FOR_BATCH, {"courier": courier_id}).first()
+    if profile is None:  # no shift known: never on shift
+        return BatchReceipt(accepted=0, dropped=len(points))
+    kept = _kept(sorted(points, key=lambda point: point.at), profile.shift_start, profile.shift_end,
+                 profile.last_seen_at, ZoneInfo(timezone))
+    if kept:
+        db.session.execute(insert(_POSITIONS), [
+            {"courier_id": courier_id, "at": p.at, "lat": p.lat, "lon": p.lon, "accuracy": p.accuracy,
+             "speed": p.speed, "heading": p.heading, "battery": p.battery} for p in kept])
+        _move_profile(courier_id, kept, profile)
+    return BatchReceipt(accepted=len(kept), dropped=len(points) - len(kept))
+
+
+def _kept(points: list[Position], shift_start: time, shift_end: time, last_seen_at: datetime | None,
+          zone: ZoneInfo) -> list[Position]:
+    """The points (in time order) worth keeping: precise enough, on shift, and not too close after another."""
+    kept: list[Position] = []
+    previous: datetime | None = None
+    for point in points:
+        if point.accuracy > WORST_ACCURACY_M:
+            continue
+        if last_seen_at is not None and abs(point.at - last_seen_at) < MIN_POINT_GAP:
+            continue
+        if previous is not None and point.at - previous < MIN_POINT_GAP:
+            continue
+        if not on_shift(shift_start, shift_end, point.at.astimezone(zone).time()):
+            continue
+        kept.append(point)
+        previous = point.at
+    return kept
+
+
+def _move_profile(courier_id: int, kept: list[Position], profile) -> None:
+    whereabouts = _Whereabouts(profile.last_seen_at, profile.anchor_lat, profile.anchor_lon, profile.moved_at)
+    for point in kept:
+        whereabouts.follow(point)
+    last = whereabouts.last
+    if last is None:
+        return
+    db.session.execute(_MOVE_PROFILE.values(
+        last_lat=last.lat, last_lon=last.lon, last_accuracy=last.accuracy, last_seen_at=last.at,
+        anchor_lat=whereabouts.anchor_lat, anchor_lon=whereabouts.anchor_lon, moved_at=whereabouts.moved_at),
+        {"courier": courier_id})
+
