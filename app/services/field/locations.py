@@ -1,4 +1,4 @@
-"""Where couriers have been: the positions the courier app sends.
+"""Where couriers have been: the positions the courier app sends, and a day's trail.
 
 Rules of a batch (record_positions):
 - Refused values are the form's business (app.domain.field.position_problems): what arrives here is possible.
@@ -16,25 +16,33 @@ Rules of a batch (record_positions):
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, time
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from app.domain.field import (
     IDLE_DISTANCE_M,
     MIN_POINT_GAP,
     WORST_ACCURACY_M,
+    StopState,
     haversine_m,
     on_shift,
+    path_length_m,
 )
+from app.domain.roles import Role
+from app.domain.timeutil import as_utc, isoformat_z, local_day_start
+from app.errors import NotFound
 from app.extensions import db
-from app.models import CourierPosition, CourierProfile
+from app.models import CourierPosition, CourierProfile, RunSheet, RunSheetStop, Shipment, User
 
 _POSITIONS = CourierPosition.__table__
 _PROFILES = CourierProfile.__table__
+# A stop's place on the trail: the courier's kept position nearest in time to the stop's closing, this close.
+STOP_POSITION_WITHIN = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,4 +140,104 @@ def _move_profile(courier_id: int, kept: list[Position], profile) -> None:
         last_lat=last.lat, last_lon=last.lon, last_accuracy=last.accuracy, last_seen_at=last.at,
         anchor_lat=whereabouts.anchor_lat, anchor_lon=whereabouts.anchor_lon, moved_at=whereabouts.moved_at),
         {"courier": courier_id})
+
+
+# --- a day's trail -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrailStop:
+    """A stop of the day's run sheet where the courier was when it closed."""
+
+    tracking_id: str
+    sequence: int
+    outcome: str | None
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class Trail:
+    """A courier's day (DISPLAY_TIMEZONE): their kept positions in time order, and the stops placed on it."""
+
+    username: str
+    day: date
+    points: list[tuple[datetime, float, float]]  # (at, lat, lon)
+    stops: list[TrailStop] = field(default_factory=list)
+
+    @property
+    def distance_km(self) -> str:
+        """Distance travelled, "12.34" (kilometres, two places)."""
+        return f"{path_length_m([(lat, lon) for _, lat, lon in self.points]) / 1000:.2f}"
+
+    def to_geojson(self) -> dict:
+        """A FeatureCollection: the path as a LineString (no geometry under two positions, which make no line),
+        then a Point per placed stop. Coordinates are [lon, lat], as GeoJSON has them."""
+        line = [[lon, lat] for _, lat, lon in self.points]
+        path = {"type": "Feature",
+                "geometry": {"type": "LineString", "coordinates": line} if len(line) >= 2 else None,
+                "properties": {"username": self.username, "date": self.day.isoformat(), "points": len(line),
+                               "distance_km": self.distance_km,
+                               "started_at": isoformat_z(self.points[0][0]) if self.points else None,
+                               "ended_at": isoformat_z(self.points[-1][0]) if self.points else None}}
+        stops = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [stop.lon, stop.lat]},
+                  "properties": {"tracking_id": stop.tracking_id, "sequence": stop.sequence,
+                                 "outcome": stop.outcome}} for stop in self.stops]
+        return {"type": "FeatureCollection", "features": [path, *stops]}
+
+
+def find_courier(username: str) -> tuple[int, str]:
+    """A courier's user id and username, whatever the case typed (active or not: their past stays theirs);
+    NotFound for anyone else."""
+    found = db.session.execute(
+        select(User.id, User.username)
+        .where(func.lower(User.username) == username.strip().lower(), User.role == Role.COURIER.value)).first()
+    if found is None:
+        raise NotFound(f"No courier is called {username}.")
+    return found.id, found.username
+
+
+def day_trail(username: str, day: date, timezone: str) -> Trail:
+    """A courier's positions on `day` (local), and each of that day's closed stops at the kept position nearest
+    in time to its closing, when one lies within STOP_POSITION_WITHIN (else the stop is left off the map).
+    NotFound for an unknown courier. Three queries."""
+    courier_id, name = find_courier(username)
+    start, end = local_day_start(day, timezone), local_day_start(day + timedelta(days=1), timezone)
+    # The day's positions, and those just around it that may place a stop closed near midnight.
+    rows = db.session.execute(
+        select(_POSITIONS.c.at, _POSITIONS.c.lat, _POSITIONS.c.lon)
+        .where(_POSITIONS.c.courier_id == courier_id, _POSITIONS.c.at >= start - STOP_POSITION_WITHIN,
+               _POSITIONS.c.at < end + STOP_POSITION_WITHIN)
+        .order_by(_POSITIONS.c.at, _POSITIONS.c.id)).all()
+    nearby = [(as_utc(row.at), row.lat, row.lon) for row in rows]
+    points = [point for point in nearby if start <= point[0] < end]
+    return Trail(name, day, points, _placed_stops(courier_id, day, nearby))
+
+
+def _placed_stops(courier_id: int, day: date, nearby: list[tuple[datetime, float, float]]) -> list[TrailStop]:
+    stops = db.session.execute(
+        select(Shipment.tracking_id, RunSheetStop.sequence, RunSheetStop.outcome, RunSheetStop.closed_at)
+        .join(RunSheet, RunSheet.id == RunSheetStop.runsheet_id)
+        .join(Shipment, Shipment.id == RunSheetStop.shipment_id)
+        .where(RunSheet.courier_id == courier_id, RunSheet.date == day,
+               RunSheetStop.state == StopState.DONE.value, RunSheetStop.closed_at.is_not(None))
+        .order_by(RunSheetStop.sequence, RunSheetStop.id)).all()
+    times = [at for at, _, _ in nearby]
+    placed = []
+    for stop in stops:
+        nearest = _nearest(times, as_utc(stop.closed_at))
+        if nearest is not None:
+            _, lat, lon = nearby[nearest]
+            placed.append(TrailStop(stop.tracking_id, stop.sequence, stop.outcome, lat, lon))
+    return placed
+
+
+def _nearest(times: list[datetime], when: datetime) -> int | None:
+    """The index of the time in `times` (sorted) nearest to `when`, if within STOP_POSITION_WITHIN."""
+    index = bisect_left(times, when)
+    candidates = [i for i in (index - 1, index) if 0 <= i < len(times)]
+    best = min(candidates, key=lambda i: abs(times[i] - when), default=None)
+    if best is None or abs(times[best] - when) > STOP_POSITION_WITHIN:
+        return None
+    return best
 
