@@ -1,19 +1,23 @@
 """POST /courier/locations: which positions are kept, dropped or refused, what the courier's profile learns
-from them (last position, idle anchor), and who may send them."""
+from them (last position, idle anchor), who may send them, and the purge of old positions (the
+`locations.purge` job)."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import event, func, select
 
 from app.domain.timeutil import as_utc, isoformat_z, utcnow
 from app.extensions import db
+from app.jobs.registry import JOBS
+from app.jobs.runner import JobRunner
 from app.models import CourierPosition
 from app.services.field.locations import Position, record_positions
 from tests.location_support import (
     TIMEZONE,
+    add_positions,
     make_courier,
     profile_of,
     set_profile,
@@ -303,3 +307,57 @@ def test_a_post_without_the_csrf_token_is_refused_and_keeps_nothing(app, client,
     response = client.post(URL, json={"points": [good()]})
     assert response.status_code == 400 and "CSRF" in response.get_json()["error"]
     assert position_count(app) == 0
+
+
+# --- the purge ------------------------------------------------------------------------------------------------------
+
+PURGE = next(job for job in JOBS if job.name == "locations.purge")
+
+
+@pytest.fixture
+def purging(app, monkeypatch):
+    app.config["LOCATION_PURGE_SECONDS"] = 3600
+    monkeypatch.setattr("app.jobs.locations.PURGE_CHUNK", 2)
+    return app
+
+
+def test_positions_past_their_retention_are_purged_in_chunks(purging):
+    now = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+    courier_id = make_courier(purging)
+    old = [(now - timedelta(days=90, minutes=i), 12.9, 77.5) for i in range(1, 6)]
+    kept = [(now - timedelta(days=89, hours=23), 12.9, 77.5), (now - timedelta(hours=1), 12.9, 77.5)]
+    add_positions(purging, courier_id, old + kept)
+    (run,) = JobRunner(purging, jobs=[PURGE]).run_due(now)
+    assert (run.outcome, run.detail) == ("done", "purged 5 positions older than 90 days")
+    assert [at for at, _, _ in stored(purging, courier_id)] == [at for at, _, _ in kept]
+    assert [r.outcome for r in JobRunner(purging, jobs=[PURGE]).run_due(now)] == ["idle"]
+
+
+def test_a_run_purges_a_bounded_number_of_chunks(purging, monkeypatch):
+    monkeypatch.setattr("app.jobs.locations.MAX_CHUNKS_PER_RUN", 2)
+    now = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+    courier_id = make_courier(purging)
+    add_positions(purging, courier_id, [(now - timedelta(days=100, minutes=i), 12.9, 77.5) for i in range(5)])
+    assert [r.detail for r in JobRunner(purging, jobs=[PURGE]).run_due(now)] == ["purged 4 positions older than "
+                                                                                 "90 days"]
+    assert len(stored(purging, courier_id)) == 1
+    later = now + timedelta(hours=1)
+    assert [r.detail for r in JobRunner(purging, jobs=[PURGE]).run_due(later)] == ["purged 1 position older than "
+                                                                                   "90 days"]
+    assert stored(purging, courier_id) == []
+
+
+def test_the_retention_comes_from_the_config_and_0_keeps_everything(purging):
+    now = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+    courier_id = make_courier(purging)
+    add_positions(purging, courier_id, [(now - timedelta(days=40), 12.9, 77.5), (now - timedelta(days=20), 12.9, 77.5)])
+    purging.config["LOCATION_RETENTION_DAYS"] = 0
+    assert [r.outcome for r in JobRunner(purging, jobs=[PURGE]).run_due(now)] == ["idle"]
+    purging.config["LOCATION_RETENTION_DAYS"] = 30
+    assert [r.outcome for r in JobRunner(purging, jobs=[PURGE]).run_due(now)] == ["done"]
+    assert [at for at, _, _ in stored(purging, courier_id)] == [now - timedelta(days=20)]
+
+
+def test_the_purge_job_is_off_until_its_interval_is_set(app):
+    app.config.pop("LOCATION_PURGE_SECONDS", None)
+    assert JobRunner(app, jobs=[PURGE]).run_due(utcnow()) == []

@@ -1,4 +1,4 @@
-"""Where couriers have been: the positions the courier app sends, and a day's trail.
+"""Where couriers have been: the positions the courier app sends, a day's trail, and the purge of old positions.
 
 Rules of a batch (record_positions):
 - Refused values are the form's business (app.domain.field.position_problems): what arrives here is possible.
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from app.domain.field import (
     IDLE_DISTANCE_M,
@@ -43,6 +43,7 @@ _POSITIONS = CourierPosition.__table__
 _PROFILES = CourierProfile.__table__
 # A stop's place on the trail: the courier's kept position nearest in time to the stop's closing, this close.
 STOP_POSITION_WITHIN = timedelta(minutes=10)
+PURGE_CHUNK = 5_000  # positions deleted per statement: short locks, short transactions
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,3 +242,12 @@ def _nearest(times: list[datetime], when: datetime) -> int | None:
         return None
     return best
 
+
+# --- retention ---------------------------------------------------------------------------------------------------
+
+
+def purge_positions(taken_before: datetime, limit: int = PURGE_CHUNK) -> int:
+    """Delete at most `limit` positions taken before `taken_before`, in one statement (the job commits each
+    chunk, so no lock or transaction grows with the backlog); returns how many went."""
+    chunk = select(_POSITIONS.c.id).where(_POSITIONS.c.at < taken_before).limit(limit)
+    return db.session.execute(delete(_POSITIONS).where(_POSITIONS.c.id.in_(chunk))).rowcount
