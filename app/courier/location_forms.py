@@ -46,27 +46,31 @@ class PositionBatchForm(RequestForm):
         problems: dict[str, str] = {}
         positions = []
         for index, point in enumerate(self.points.data):
-            found = _point_problems(point, now)
-            if found:
-                problems.update((f"points.{index}.{name}", message) for name, message in found.items())
+            read = _read_point(point, now)
+            if isinstance(read, Position):
+                positions.append(read)
             else:
-                positions.append(_position(point))
+                problems.update((f"points.{index}.{name}", message) for name, message in read.items())
         if problems:
             raise ValidationError(fields=problems)
         return positions
 
 
-def _point_problems(point: dict, now: datetime) -> dict[str, str]:
-    """What is wrong with one point as sent: missing, unknown or mistyped values first, then impossible ones."""
+def _read_point(point: dict, now: datetime) -> Position | dict[str, str]:
+    """One point as sent, read once: its Position, or what is wrong with it (missing, unknown or mistyped values
+    first, then impossible ones)."""
     problems = {field_label(name): UNKNOWN_FIELD for name in point if name not in REQUIRED and name not in OPTIONAL}
     problems.update((name, "Required.") for name in REQUIRED if point.get(name) is None)
     problems.update((name, NOT_A_NUMBER) for name in NUMBERS
                     if point.get(name) is not None and not _is_number(point[name]))
-    if point.get("at") is not None and _time(point["at"]) is None:
+    at = _time(point.get("at"))
+    if at is None and point.get("at") is not None:
         problems["at"] = NOT_A_STRING if not isinstance(point["at"], str) else NOT_A_TIME
     if problems:
         return problems
-    return position_problems(now=now, **_values(point))
+    values = {name: float(point[name]) for name in ("lat", "lon", "accuracy")}
+    values.update((name, float(point[name]) if point.get(name) is not None else None) for name in OPTIONAL)
+    return position_problems(at=at, now=now, **values) or Position(at=at, **values)
 
 
 def _is_number(value: object) -> bool:
@@ -88,14 +92,3 @@ def _time(value: object) -> datetime | None:
         return as_utc(parsed) if parsed.tzinfo is not None else None
     except (ValueError, OverflowError):  # not a time; or a time at the calendar's edge that UTC cannot hold
         return None
-
-
-def _values(point: dict) -> dict:
-    values = {name: float(point[name]) for name in ("lat", "lon", "accuracy")}
-    values.update((name, float(point[name]) if point.get(name) is not None else None) for name in OPTIONAL)
-    values["at"] = _time(point["at"])
-    return values
-
-
-def _position(point: dict) -> Position:
-    return Position(**_values(point))
