@@ -3,10 +3,12 @@
 Rules of a batch (record_positions):
 - Refused values are the form's business (app.domain.field.position_problems): what arrives here is possible.
 - Points are taken in time order, whatever order they came in. Dropped, not refused: a fix less precise than
-  WORST_ACCURACY_M, one less than MIN_POINT_GAP after the courier's previous kept point (in this batch, or the
-  last kept one of earlier batches: CourierProfile.last_seen_at), and one taken outside the courier's shift (its
-  own time, in DISPLAY_TIMEZONE). The phone stops sending off shift; a point that says otherwise is the clock or
-  the app's last breath, and a courier's whereabouts off shift are nobody's business.
+  WORST_ACCURACY_M, one less than MIN_POINT_GAP after the previous point kept from this batch or less than
+  MIN_POINT_GAP either side of the last one kept from earlier batches (CourierProfile.last_seen_at), and one
+  taken outside the courier's shift (its own time, in DISPLAY_TIMEZONE). An older point that is none of these
+  (a batch that waited for a signal) is kept: the trail is read in time order. The phone stops sending off
+  shift; a point that says otherwise is the clock or the app's last breath, and a courier's whereabouts off
+  shift are nobody's business.
 - Kept points go into courier_positions in one INSERT of many rows, and the profile is updated once: the last
   position (only from points newer than the one it holds, so a late batch does not move the courier back) and
   the idle anchor (the courier moved when a new point is more than IDLE_DISTANCE_M from it; the first point
