@@ -3,6 +3,7 @@ from them (last position, idle anchor), who may send them, and the purge of old 
 `locations.purge` job)."""
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -213,6 +214,20 @@ def good(seconds_ago: int = 30) -> dict:
 def test_a_batch_that_is_not_a_list_of_1_to_500_points_is_refused(app, client, courier, body, fields):
     _, headers = courier
     assert refused(client, headers, body)["fields"] == fields
+
+
+def test_a_full_batch_as_a_browser_writes_it_is_taken(app, client, courier):
+    courier_id, headers = courier
+    t0 = utcnow() - timedelta(hours=2)
+    points = [point(t0 + timedelta(seconds=10 * i), lat=12.971634123456789 + i * 1e-5, lon=77.59461212345678,
+                    accuracy=8.523456789012345, speed=4.521234567890123, heading=123.41234567890123,
+                    battery=0.8300000000000001) | {"at": (t0 + timedelta(seconds=10 * i)).isoformat()}
+              for i in range(500)]
+    body = json.dumps({"points": points})
+    assert len(body) > 64 * 1024  # more than the app takes elsewhere
+    response = client.post(URL, data=body, content_type="application/json", headers=headers)
+    assert (response.status_code, response.get_json()) == (202, {"accepted": 500, "dropped": 0})
+    assert len(stored(app, courier_id)) == 500
 
 
 def test_more_than_500_points_are_refused(app, client, courier):

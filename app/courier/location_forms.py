@@ -26,6 +26,9 @@ OPTIONAL = ("speed", "heading", "battery")
 NUMBERS = ("lat", "lon", "accuracy", *OPTIONAL)
 NOT_A_TIME = "Must be an ISO 8601 time with its offset, such as 2026-11-26T12:30:05+05:30."
 BATCH_SIZE = f"Send 1 to {MAX_POINTS_PER_BATCH} points."
+# A full batch as a browser writes it (JSON.stringify gives up to 17 digits a number) is about 100 KB, above the
+# app's usual request size: the view takes this much.
+MAX_BATCH_BYTES = 256 * 1024
 
 
 class PositionBatchForm(RequestForm):
