@@ -17,7 +17,12 @@ from app.i18n.locales import current_language
 from app.services.shipments.contacts import mask_mobile
 from app.services.shipments.detail_checks import DetailProof, check_mobile_last4
 from app.services.shipments.proofs import public_delivery_from
-from app.services.shipments.public_document import estimated_delivery, public_timeline, public_tracking_document
+from app.services.shipments.public_document import (
+    document_courier,
+    estimated_delivery,
+    public_timeline,
+    public_tracking_document,
+)
 from app.services.shipments.queries import find_shipment, search_by_mobile
 from app.shipments.forms import BookingForm
 from app.shipments.routes import BOOKED_CHARGES
@@ -95,7 +100,7 @@ def track(tracking_id: str):
         events = public_timeline(shipment.id)
         page = render_template("tracking/_live.html", shipment=shipment, events=events,
                                delivery=public_delivery_from(shipment.status, events),
-                               estimate=estimated_delivery(document))
+                               estimate=estimated_delivery(document), courier=document_courier(document))
     else:
         page = _track_page(shipment, document)
     return _revalidated(Response(page), etag, representation)
@@ -105,6 +110,7 @@ def _track_page(shipment, document, unlocked: bool = False, details_form: FullDe
     events = public_timeline(shipment.id)
     return render_template(
         "tracking/track.html", shipment=shipment, events=events, estimate=estimated_delivery(document),
+        courier=document_courier(document),
         delivery=public_delivery_from(shipment.status, events), parties=shipment_parties(shipment, full=unlocked),
         unlocked=unlocked,
         details_form=details_form or FullDetailsForm(formdata=None),

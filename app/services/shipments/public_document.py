@@ -18,12 +18,13 @@ from sqlalchemy import bindparam
 
 from app.domain import links
 from app.domain.privacy import destination_area, first_name_and_initial
-from app.domain.status import held_from_timeline, hold_releases
-from app.domain.timeutil import isoformat_z, parse_iso_z
+from app.domain.status import Status, held_from_timeline, hold_releases
+from app.domain.timeutil import isoformat_z, parse_iso_z, utcnow
 from app.domain.tracking_ids import normalise_tracking_id
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
 from app.observability.metrics import count_cache_lookup
+from app.services.field.public_courier import CourierOnTheWay, courier_on_the_way
 from app.services.shipments.estimates import Estimate, estimate
 from app.services.shipments.proofs import attempt_reason_label, public_delivery_from
 from app.services.shipments.queries import (
@@ -85,10 +86,15 @@ def public_tracking_document(tracking_id: str) -> CachedDocument:
 
     A Delivered shipment's document also has `delivery`: the receiver's first name and the time. The proof is
     written in the status change's transaction, whose commit evicts the cached document, so it is never stale.
+    An Out for Delivery shipment's document may have `courier` (see _with_courier), added after the cache.
     """
     canonical = normalise_tracking_id(tracking_id)
     if canonical is None:
         raise shipment_not_found(tracking_id)
+    return _with_courier(_cached_or_loaded(canonical, tracking_id), canonical)
+
+
+def _cached_or_loaded(canonical: str, typed: str) -> CachedDocument:
     cache: DocumentCache | None = current_app.extensions.get("waybill_tracking_cache")
     if cache is not None:
         cached = cache.get(canonical)
@@ -96,7 +102,7 @@ def public_tracking_document(tracking_id: str) -> CachedDocument:
         if cached is not None:
             return cached
         ticket = cache.ticket(canonical)
-    document = _load(canonical, tracking_id)
+    document = _load(canonical, typed)
     if cache is not None:
         cache.put(canonical, document, ticket)
     return document
@@ -122,7 +128,39 @@ def _load(canonical: str, typed: str) -> CachedDocument:
                         default_factor=float(current_app.config["ETA_DEFAULT_FACTOR"]))
     data["estimated_delivery"] = expected.to_dict() if expected is not None else None
     body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-    return CachedDocument(etag=hashlib.blake2b(body, digest_size=12).hexdigest(), body=body)
+    return CachedDocument(etag=hashlib.blake2b(body, digest_size=12).hexdigest(), body=body,
+                          status=first.shipment_status)
+
+
+def _with_courier(document: CachedDocument, canonical: str) -> CachedDocument:
+    """The document with its `courier` block (app.services.field.public_courier) when the shipment is Out for
+    Delivery on a run sheet.
+
+    The block changes without a status change (a stop before this one closes, the courier moves), so it is
+    never cached: the cached document stays the same and the block is added per request, at the cost of one
+    small indexed query for Out for Delivery shipments only (other statuses cost nothing). Expiring the cache
+    on every position instead would evict documents a thousand times a second at peak. The block is spliced
+    into the JSON as its last member, and the ETag covers it; while a position is shown the ETag also turns
+    over with each minute of the fix's age, since the pages (whose ETag is built on this one) say "N min ago".
+    """
+    if document.status != Status.OUT_FOR_DELIVERY:
+        return document
+    now = utcnow()
+    courier = courier_on_the_way(canonical, now, int(current_app.config["COURIER_SHOW_WITHIN_STOPS"]))
+    if courier is None:
+        return document
+    block = json.dumps(courier.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+    body = document.body[:-1] + b',"courier":' + block + b"}"
+    tag = hashlib.blake2b(f"{document.etag}|{courier.minutes_ago}|".encode() + block, digest_size=12).hexdigest()
+    return CachedDocument(etag=tag, body=body, status=document.status)
+
+
+def document_courier(document: CachedDocument) -> CourierOnTheWay | None:
+    """The courier block a tracking document carries, if any: pages show the same one as the JSON."""
+    if document.status != Status.OUT_FOR_DELIVERY:
+        return None
+    found = json.loads(document.body).get("courier")
+    return CourierOnTheWay.from_dict(found, utcnow()) if found else None
 
 
 

@@ -35,6 +35,7 @@ EVERY_DOCUMENT = "*"
 class CachedDocument:
     etag: str
     body: bytes
+    status: str | None = None  # the shipment's, so a reader can tell without parsing the body
 
 
 class DocumentCache:
