@@ -124,6 +124,8 @@ class Config:
         # many stops before a recipient's the tracking page starts showing where the courier is.
         self.LOCATION_RETENTION_DAYS = env_int("LOCATION_RETENTION_DAYS", 90)
         self.COURIER_SHOW_WITHIN_STOPS = env_int("COURIER_SHOW_WITHIN_STOPS", 3)
+        # How often the job runner looks at the `locations.purge` job (0 turns it off).
+        self.LOCATION_PURGE_SECONDS = env_float("LOCATION_PURGE_SECONDS", 3600.0)
         self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 64 * 1024)
 
         # Staff sessions: a record per sign-in (staff_sessions); the signed cookie carries only its random id.
@@ -296,6 +298,7 @@ class TestingConfig(Config):
         self.JOBS_IN_WEB = False  # tests run the jobs with run_due and their own clock, or start a runner
         self.TRACK_CACHE_ENABLED = False
         self.ESTIMATES_REFRESH_SECONDS = 0.0  # tests of the `estimates.refresh` job turn it on
+        self.LOCATION_PURGE_SECONDS = 0.0  # tests of the `locations.purge` job turn it on
         self.PUBLIC_BASE_URL = "http://waybill.test"
         self.METRICS_TOKEN = None
 
