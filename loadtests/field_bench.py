@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         couriers = seed_field(url, args.couriers, args.replay)
         replayer = couriers.pop()
         sample_path = run_dir / "sample.json"
-        sample = write_sample(url, sample_path, PASSWORD)
+        sample = write_sample(url.replace("postgresql+psycopg2://", "postgresql://", 1), sample_path, PASSWORD)
         sample["couriers"] = [{"username": c["username"], "password": c["password"]} for c in couriers]
         sample_path.write_text(json.dumps(sample))
         gunicorn.start(host)
