@@ -92,10 +92,14 @@ class LabelBatchForm(RequestForm):
     size = StringField(filters=[strip])
 
     def tracking_id_list(self) -> list[str]:
-        """Each value that reads as one tracking ID (spaces and hyphens in it allowed), else the IDs in it
-        separated by spaces or commas."""
-        return [part for value in self.tracking_ids.data
-                for part in ([value] if normalise_tracking_id(value) else value.replace(",", " ").split())]
+        return tracking_ids_in(self.tracking_ids.data)
+
+
+def tracking_ids_in(values: list[str]) -> list[str]:
+    """Each value that reads as one tracking ID (spaces and hyphens in it allowed), else the IDs in it separated by
+    spaces, commas or line breaks."""
+    return [part for value in values
+            for part in ([value] if normalise_tracking_id(value) else value.replace(",", " ").split())]
 
 
 class ImportForm(FlaskForm):
