@@ -309,3 +309,15 @@ def test_a_courier_is_offered_only_the_courier_app_and_their_account(client, aut
     auth.logout()
     auth.login("asha", role="operator")
     assert "Courier app" not in nav_links(client.get("/admin", headers=HTML))
+
+
+def test_the_users_command_makes_a_courier_with_a_vehicle(app, runner):
+    typed = f"{PASSWORD}\n{PASSWORD}\n"
+    refused = runner.invoke(args=["users", "create", "ravi", "--role", "courier"], input=typed)
+    assert refused.exit_code == 2 and "vehicle" in refused.output
+    made = runner.invoke(args=["users", "create", "ravi", "--role", "courier", "--vehicle", "van"], input=typed)
+    assert made.exit_code == 0, made.output
+    with app.app_context():
+        assert (profile("ravi").vehicle, profile("ravi").capacity) == ("van", 150)
+    other = runner.invoke(args=["users", "create", "asha", "--vehicle", "van"], input=typed)
+    assert other.exit_code == 2 and "Only couriers" in other.output
