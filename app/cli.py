@@ -8,9 +8,11 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from app.domain.field import VEHICLES
 from app.domain.roles import ROLES
 from app.errors import DomainError, ValidationError
 from app.extensions import db
+from app.services.field.couriers import CourierFields
 from app.services.shipments.demo import seed_demo
 from app.services.staff.users import create_user, ensure_admin
 
@@ -20,11 +22,13 @@ users = AppGroup("users", help="Manage staff accounts.")
 @users.command("create")
 @click.argument("username")
 @click.option("--role", type=click.Choice(ROLES), default="operator", show_default=True)
+@click.option("--vehicle", type=click.Choice(VEHICLES), help="A courier's vehicle (required for a courier; the "
+              "capacity and shift take their defaults, changed on the account's page).")
 @click.password_option(help="Prompted for (twice) when not given.")
-def create_user_command(username: str, role: str, password: str) -> None:
+def create_user_command(username: str, role: str, vehicle: str | None, password: str) -> None:
     """Create a staff account (the same password policy as the browser: 12+ characters, not common)."""
     try:
-        user = create_user(username, password, role)
+        user = create_user(username, password, role, courier=CourierFields(vehicle=vehicle))
     except DomainError as exc:
         _explain(exc)
         raise SystemExit(2) from exc

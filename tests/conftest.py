@@ -243,11 +243,15 @@ def runner(app):
 
 @pytest.fixture
 def make_user(app):
+    """A new staff account; the user id. A courier gets a two-wheeler and the default capacity and shift (a
+    courier's vehicle is required)."""
+    from app.services.field.couriers import CourierFields
     from app.services.staff.users import create_user
 
     def make(username: str = "operator1", password: str = "correct-horse-1", role: str = "operator"):
         with app.app_context():
-            user = create_user(username, password, role)
+            courier = CourierFields(vehicle="two_wheeler") if role == "courier" else None
+            user = create_user(username, password, role, courier=courier)
             db.session.commit()
             return user.id
     return make

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from app.domain.timeutil import to_local, utcnow
 from app.extensions import db
 from app.models import CourierPosition, CourierProfile, RunSheet, RunSheetStop, Shipment
+from app.services.field.couriers import CourierFields
 from app.services.shipments.status_changes import record_status_change
 from app.services.staff.users import create_user, find_user
 
@@ -17,14 +18,17 @@ TIMEZONE = "Asia/Kolkata"
 
 def make_courier(app, username: str = "ravi", *, name: str | None = "Ravi Kumar", shift=ALL_DAY,
                  profile: bool = True, **whereabouts) -> int:
-    """A courier account (and its profile, unless `profile` is False); the user id. `whereabouts` sets the
-    profile's last position and anchor columns."""
+    """A courier account and its profile (none when `profile` is False: an account whose profile was removed by
+    hand); the user id. `whereabouts` sets the profile's last position and anchor columns."""
     with app.app_context():
-        user = find_user(username) or create_user(username, PASSWORD, "courier")
-        db.session.flush()
-        if profile and db.session.get(CourierProfile, user.id) is None:
-            db.session.add(CourierProfile(user_id=user.id, name=name, vehicle="two_wheeler", capacity=40,
-                                          shift_start=shift[0], shift_end=shift[1], **whereabouts))
+        user = find_user(username) or create_user(username, PASSWORD, "courier",
+                                                  courier=CourierFields(vehicle="two_wheeler"))
+        record = db.session.get(CourierProfile, user.id)
+        if not profile:
+            db.session.delete(record)
+        values = {"name": name, "capacity": 40, "shift_start": shift[0], "shift_end": shift[1], **whereabouts}
+        for column, value in values.items():
+            setattr(record, column, value)
         db.session.commit()
         return user.id
 

@@ -137,7 +137,8 @@ def test_the_account_page_and_json_refuse_an_empty_password_alike(app, client, a
     page = client.post("/admin/users/ravi", data={"csrf_token": auth.csrf_token, "password": ""}, headers=HTML)
     assert page.status_code == 400 and "Enter a new password." in page.get_data(as_text=True)
     assert client.post("/admin/users/ravi", json={}, headers=auth.headers()).get_json()["error"] == (
-        "Send at least one of role, active, password.")
+        "Send at least one of role, active, password, or a courier's name, vehicle, capacity, shift_start, "
+        "shift_end.")
     assert written(app) == before
 
 

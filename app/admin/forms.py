@@ -14,11 +14,13 @@ from wtforms import (
     SelectChoice,
     SelectField,
     StringField,
+    TimeField,
 )
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.validators import ValidationError as FieldError
 
 from app.domain.corrections import EDITABLE_FIELDS
+from app.domain.field import Vehicle
 from app.domain.roles import ROLES, Role
 from app.domain.status import ALL_STATUSES
 from app.domain.timeutil import local_day_start
@@ -26,6 +28,7 @@ from app.domain.tracking_ids import normalise_tracking_id
 from app.errors import ValidationError
 from app.models.audit_entry import ACTOR_MAX, TARGET_ID_MAX, TARGET_TYPE_MAX
 from app.models.user import USERNAME_MAX
+from app.services.field.couriers import CourierFields
 from app.services.shipments.dashboard import ShipmentFilter
 from app.services.shipments.evidence_images import MAX_UPLOAD_BYTES
 from app.services.staff.audit import ACTIONS, AUDIT_MAX_PAGE, AuditFilter
@@ -89,10 +92,14 @@ class LabelBatchForm(RequestForm):
     size = StringField(filters=[strip])
 
     def tracking_id_list(self) -> list[str]:
-        """Each value that reads as one tracking ID (spaces and hyphens in it allowed), else the IDs in it
-        separated by spaces or commas."""
-        return [part for value in self.tracking_ids.data
-                for part in ([value] if normalise_tracking_id(value) else value.replace(",", " ").split())]
+        return tracking_ids_in(self.tracking_ids.data)
+
+
+def tracking_ids_in(values: list[str]) -> list[str]:
+    """Each value that reads as one tracking ID (spaces and hyphens in it allowed), else the IDs in it separated by
+    spaces, commas or line breaks."""
+    return [part for value in values
+            for part in ([value] if normalise_tracking_id(value) else value.replace(",", " ").split())]
 
 
 class ImportForm(FlaskForm):
@@ -161,8 +168,47 @@ class AuditFilterForm(FlaskForm):
 ROLE_CHOICES = [SelectChoice(role, role.capitalize()) for role in ROLES]
 
 
-class NewUserForm(RequestForm):
-    """/admin/users: a new staff account (browser form or JSON {"username", "password", "role"})."""
+class ClockTimeField(TimeField):
+    """A local time of day: "HH:MM" (24-hour), from the form or a JSON string."""
+
+    def __init__(self, label=None, validators=None, **kwargs) -> None:
+        super().__init__(label, validators, format="%H:%M", **kwargs)
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        if not valuelist or not valuelist[0].strip():
+            self.data = None
+            return
+        try:
+            super().process_formdata([valuelist[0].strip()])
+        except ValueError:
+            raise ValueError(gettext("A time as HH:MM (24-hour), such as 09:00.")) from None
+
+
+VEHICLE_NAMES = {Vehicle.TWO_WHEELER: _l("Two-wheeler"), Vehicle.THREE_WHEELER: _l("Three-wheeler"),
+                 Vehicle.VAN: _l("Van")}
+VEHICLE_CHOICES = [SelectChoice("", _l("Not a courier")),
+                   *(SelectChoice(vehicle.value, name) for vehicle, name in VEHICLE_NAMES.items())]
+
+
+class CourierDetailsForm(RequestForm):
+    """A courier's details (JSON or the staff pages' forms), all optional here: which are needed, and which values
+    are acceptable, is app.services.field.couriers' call. Blank form fields are not sent; a blank `name` clears the
+    shown name when it is sent."""
+    name = StringField(_l("Shown name"), filters=[strip], validators=[Optional()])
+    vehicle = SelectField(_l("Vehicle"), choices=VEHICLE_CHOICES, default="", validate_choice=False,
+                          filters=[strip])
+    capacity = IntegerField(_l("Capacity (parcels a day)"), validators=[Optional()])
+    shift_start = ClockTimeField(_l("Shift starts"))
+    shift_end = ClockTimeField(_l("Shift ends"))
+
+    def courier_fields(self) -> CourierFields:
+        return CourierFields(name=self.name.data, vehicle=self.vehicle.data or None, capacity=self.capacity.data,
+                             shift_start=self.shift_start.data, shift_end=self.shift_end.data)
+
+
+class NewUserForm(CourierDetailsForm):
+    """/admin/users: a new staff account (browser form or JSON {"username", "password", "role"}, and for a courier
+    "vehicle", "capacity"?, "shift_start"?, "shift_end"?, "name"?)."""
     username = StringField(_l("Username"), filters=[strip], validators=[
         InputRequired(_l("Enter a username.")), Length(max=USERNAME_MAX, message=USERNAME_RULE)])
     role = SelectField(_l("Role"), choices=ROLE_CHOICES, default=Role.OPERATOR.value,
@@ -171,9 +217,10 @@ class NewUserForm(RequestForm):
         InputRequired(_l("Enter an initial password.")), Length(max=PASSWORD_MAX)])
 
 
-class UserChangesForm(RequestForm):
-    """Changes to one account: any of role, active, password as JSON, or one of its page's forms (the role, the
-    deactivate/reactivate button, a new password). Which role and password are acceptable is the service's call."""
+class UserChangesForm(CourierDetailsForm):
+    """Changes to one account: any of role, active, password and a courier's details as JSON, or one of its page's
+    forms (the role, the courier's details, the deactivate/reactivate button, a new password). Which role, password
+    and details are acceptable is the service's call."""
     role = SelectField(_l("Role"), choices=ROLE_CHOICES, validate_choice=False)
     active = TrueFalseField()
     password = PasswordField(_l("New password"), validators=[Length(max=PASSWORD_MAX)])
@@ -184,9 +231,11 @@ class UserChangesForm(RequestForm):
 
     def to_changes(self) -> UserChanges:
         """The changes asked for; ValidationError when there are none."""
-        changes = UserChanges(role=self.role.data, active=self.active.data, password=self.password.data)
+        changes = UserChanges(role=self.role.data, active=self.active.data, password=self.password.data,
+                              courier=self.courier_fields())
         if changes == UserChanges():
-            raise ValidationError("Send at least one of role, active, password.")
+            raise ValidationError("Send at least one of role, active, password, or a courier's name, vehicle, "
+                                  "capacity, shift_start, shift_end.")
         return changes
 
 

@@ -1,9 +1,10 @@
 """Staff accounts from the browser and for API clients: /admin/users (admin only), routes of the admin blueprint.
 
 HTML and JSON share the URLs: GET /admin/users → {"users": [...]}; POST /admin/users creates (201 / 400 with
-`fields` / 409 taken); POST /admin/users/<username> changes any of role, active, password (200 / 400 / 404 /
-409). Ending an account's sessions and lifting its sign-in lock have their own POSTs, which answer JSON to a
-JSON body or to an Accept that prefers JSON (a bodiless POST from curl). Deactivating and ending sessions ask a
+`fields` / 409 taken), a courier with its vehicle, capacity, shift and shown name; POST /admin/users/<username>
+changes any of role, active, password and a courier's details (200 / 400 / 404 / 409). Ending an account's
+sessions and lifting its sign-in lock have their own POSTs, which answer JSON to a JSON body or to an Accept that
+prefers JSON (a bodiless POST from curl). Deactivating and ending sessions ask a
 browser to confirm first (app.admin.confirm; GET /admin/users/<username>/deactivate asks too).
 """
 from __future__ import annotations
@@ -14,11 +15,12 @@ from flask_login import current_user
 
 from app.admin import bp
 from app.admin.confirm import Question, confirm_first, confirmation_page, needs_confirmation
-from app.admin.forms import NewUserForm, UserChangesForm
+from app.admin.forms import VEHICLE_NAMES, NewUserForm, UserChangesForm
 from app.auth.guard import current_staff_session, staff_required
-from app.domain.roles import ROLE_DESCRIPTIONS, Permission
+from app.domain.roles import ROLE_DESCRIPTIONS, Permission, Role
 from app.errors import DomainError, wants_html
 from app.extensions import db
+from app.services.field.couriers import profile_of, profiles_of
 from app.services.staff.sessions import live_sessions
 from app.services.staff.users import (
     create_user,
@@ -38,7 +40,8 @@ from app.web.serializers import user_to_dict
 def users():
     accounts = list_users()
     if not wants_html():
-        return jsonify({"users": [user_to_dict(user) for user in accounts]})
+        profiles = profiles_of(accounts)
+        return jsonify({"users": [user_to_dict(user, profiles.get(user.id)) for user in accounts]})
     return _list_page(NewUserForm(formdata=None), accounts)
 
 
@@ -48,13 +51,15 @@ def create_staff_account():
     form = NewUserForm.from_request()
     try:
         form.validate_or_raise()
-        user = create_user(form.username.data, form.password.data, form.role.data, actor=current_user.username)
+        user = create_user(form.username.data, form.password.data, form.role.data, actor=current_user.username,
+                           courier=form.courier_fields())
     except DomainError as error:
         problem = refused_on_page(error, form)
         return _list_page(form, list_users(), error.status_code, problem)
     db.session.commit()
     if request.is_json:
-        return jsonify(user_to_dict(user)), 201, {"Location": url_for("admin.user_detail", username=user.username)}
+        location = url_for("admin.user_detail", username=user.username)
+        return jsonify(user_to_dict(user, profile_of(user.id))), 201, {"Location": location}
     flash(gettext("Created %(role)s %(username)s.", role=user.role, username=user.username), "success")
     return redirect(url_for("admin.users"))
 
@@ -64,7 +69,7 @@ def create_staff_account():
 def user_detail(username: str):
     user = get_user(username)
     if not wants_html():
-        return jsonify(user_to_dict(user))
+        return jsonify(user_to_dict(user, profile_of(user.id)))
     return _detail_page(user)
 
 
@@ -83,7 +88,7 @@ def change_staff_account(username: str):
         return _refused(error, username)
     db.session.commit()
     if request.is_json:
-        return jsonify(user_to_dict(user))
+        return jsonify(user_to_dict(user, profile_of(user.id)))
     flash(gettext("Saved the changes to %(username)s.", username=user.username), "success")
     return redirect(url_for("admin.user_detail", username=user.username))
 
@@ -146,12 +151,23 @@ def _refused(error: DomainError, username: str):
 
 def _list_page(form: NewUserForm, accounts, status_code: int = 200, problem: str | None = None):
     page = render_template("admin/users.html", form=form, users=accounts, locks=lock_status(),
-                           roles=ROLE_DESCRIPTIONS, problem=problem)
+                           roles=ROLE_DESCRIPTIONS, problem=problem, profiles=profiles_of(accounts),
+                           vehicle_names=VEHICLE_NAMES)
     return page, status_code
 
 
+def _courier_form(profile) -> UserChangesForm | None:
+    """A courier's details, filled in from their profile (None for an account without one)."""
+    if profile is None:
+        return None
+    return UserChangesForm(formdata=None, name=profile.name, vehicle=profile.vehicle, capacity=profile.capacity,
+                           shift_start=profile.shift_start, shift_end=profile.shift_end)
+
+
 def _detail_page(user, status_code: int = 200, problem: str | None = None):
+    profile = profile_of(user.id)
     page = render_template("admin/user.html", user=user, role_form=UserChangesForm(formdata=None, role=user.role),
+        courier_form=_courier_form(profile) if user.role == Role.COURIER else None,
         password_form=UserChangesForm(formdata=None), sessions=live_sessions(user.id),
         locked_until=lock_status().get(user.username.lower()),
         bootstrap=(current_app.config.get("ADMIN_USERNAME") or "").lower() == user.username.lower(),

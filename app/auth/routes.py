@@ -19,7 +19,7 @@ from app.auth.guard import (
     staff_required,
     uses_staff_session,
 )
-from app.domain.roles import Permission
+from app.domain.roles import Permission, Role
 from app.domain.timeutil import isoformat_z
 from app.errors import NotFound, ValidationError, wants_html
 from app.extensions import db, limiter
@@ -31,14 +31,25 @@ from app.web.forms import answers_json, refused_on_page
 BAD_CREDENTIALS = _l("Wrong username or password.")
 
 
-def safe_next(target: str | None) -> str:
-    """Only a local path: a `next` that names another host (or scheme) falls back to the dashboard."""
+# Where a courier lands after signing in: the courier app (every other staff page is closed to them).
+COURIER_HOME = "/courier/"
+
+
+def safe_next(target: str | None, role: str | None = None) -> str:
+    """Only a local path: a `next` that names another host (or scheme) falls back to the role's home page, the
+    dashboard, or for a courier the courier app. A courier's `next` must lie in the courier app or their account:
+    any other staff page would only answer 403."""
+    home = COURIER_HOME if role == Role.COURIER else url_for("admin.dashboard")
     if target:
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//") \
-                and "\\" not in target:
+                and "\\" not in target and (role != Role.COURIER or _open_to_couriers(parts.path)):
             return target
-    return url_for("admin.dashboard")
+    return home
+
+
+def _open_to_couriers(path: str) -> bool:
+    return path.startswith(COURIER_HOME) or path == url_for("auth.account")
 
 
 def lockout_policy() -> LockoutPolicy:
@@ -80,7 +91,7 @@ def login():
     form = LoginForm.from_request()
     if request.method == "GET":
         if current_user.is_authenticated:
-            return redirect(safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next"), current_user.role))
         return render_template("auth/login.html", form=form, next=request.args.get("next", ""))
     try:
         form.validate_or_raise()
@@ -103,7 +114,7 @@ def login():
     if request.is_json:
         return jsonify({"username": outcome.user.username, "role": outcome.user.role,
                         "csrf_token": generate_csrf(), "expires_at": isoformat_z(outcome.session.expires_at)})
-    return redirect(safe_next(request.form.get("next")))
+    return redirect(safe_next(request.form.get("next"), outcome.user.role))
 
 
 @bp.post("/logout")

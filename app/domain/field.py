@@ -234,3 +234,10 @@ def position_problems(*, lat: float, lon: float, accuracy: float, at: datetime, 
     if battery is not None and not 0.0 <= battery <= BATTERY_MAX:
         problems["battery"] = "Must be from 0 to 1 (the charge as a fraction)."
     return problems
+
+
+# --- courier accounts ------------------------------------------------------------------------------------------
+
+# What a new courier may carry in a day when the admin does not say: what fits on the vehicle.
+DEFAULT_CAPACITY: dict[str, int] = {Vehicle.TWO_WHEELER: 30, Vehicle.THREE_WHEELER: 60, Vehicle.VAN: 150}
+DEFAULT_SHIFT_START, DEFAULT_SHIFT_END = time(9, 0), time(18, 0)  # local time (DISPLAY_TIMEZONE)

@@ -12,8 +12,9 @@ from flask import url_for
 
 from app.domain.parcels import parcel_of
 from app.domain.privacy import destination_area
+from app.domain.roles import Role
 from app.domain.timeutil import isoformat_z
-from app.models import AuditEntry, DeliveryProof, Shipment, TrackingEvent, User
+from app.models import AuditEntry, CourierProfile, DeliveryProof, Shipment, TrackingEvent, User
 from app.services.shipments.public_document import public_event_to_dict, public_shipment_to_dict, tracking_url
 from app.services.staff.audit import AuditPage
 
@@ -119,7 +120,12 @@ def full_details_to_dict(shipment: Shipment) -> dict:
     }
 
 
-def user_to_dict(user: User) -> dict:
-    """A staff account for API clients (never its password hash)."""
-    return {"username": user.username, "role": user.role, "active": user.active,
+def user_to_dict(user: User, profile: CourierProfile | None = None) -> dict:
+    """A staff account for API clients (never its password hash); a courier's also carries their `profile`."""
+    body = {"username": user.username, "role": user.role, "active": user.active,
             "last_login_at": isoformat_z(user.last_login_at), "created_at": isoformat_z(user.created_at)}
+    if user.role == Role.COURIER:
+        body["courier"] = None if profile is None else {
+            "name": profile.name, "vehicle": profile.vehicle, "capacity": profile.capacity,
+            "shift_start": profile.shift_start.strftime("%H:%M"), "shift_end": profile.shift_end.strftime("%H:%M")}
+    return body

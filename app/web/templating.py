@@ -107,9 +107,15 @@ def current_user_may(permission: str) -> bool:
 @dataclass(frozen=True)
 class MenuLink:
     label: str  # a lazy string: said in the page's language
-    endpoint: str
+    endpoint: str  # or, for a link by path, the path (starting with "/")
     permission: str
     current_on: tuple[str, ...]  # endpoints, or prefixes of them, on which this link is the current page
+
+    def url(self) -> str | None:
+        """Where the link goes; None when its endpoint is not in this build."""
+        if self.endpoint.startswith("/"):
+            return self.endpoint
+        return url_for(self.endpoint) if self.endpoint in current_app.view_functions else None
 
 
 # The staff menu, in order. A link shows when its endpoint exists in this build and the role holds its permission.
@@ -117,6 +123,9 @@ STAFF_MENU = (
     MenuLink(_l("Dashboard"), "admin.dashboard", Permission.VIEW_SHIPMENTS,
              ("admin.dashboard", "admin.shipment_detail", "admin.record_update", "admin.import")),
     MenuLink(_l("Scan"), "admin.scan", Permission.CHANGE_SHIPMENTS, ("admin.scan",)),
+    MenuLink(_l("Run sheets"), "admin.runsheets", Permission.VIEW_FIELD, ("admin.runsheet",)),
+    # Couriers get the courier app (its own blueprint, at this path) and their account, nothing else.
+    MenuLink(_l("Courier app"), "/courier/", Permission.USE_COURIER_APP, ("courier.",)),
     MenuLink(_l("Outbox"), "notifications.outbox", Permission.VIEW_OUTBOX,
              ("notifications.outbox", "notifications.retry")),
     MenuLink(_l("Settings"), "notifications.defaults", Permission.MANAGE_SETTINGS,
@@ -145,9 +154,9 @@ def staff_menu() -> list[MenuEntry]:
     if not user.is_authenticated:
         return []
     endpoint = request.endpoint or ""
-    return [MenuEntry(str(link.label), url_for(link.endpoint), endpoint.startswith(link.current_on))
+    return [MenuEntry(str(link.label), url, endpoint.startswith(link.current_on))
             for link in STAFF_MENU
-            if link.endpoint in current_app.view_functions and may(user.role, link.permission)]
+            if may(user.role, link.permission) and (url := link.url()) is not None]
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -41,6 +41,8 @@ ACTIONS: frozenset[str] = frozenset({
     # the field: cash on delivery handed in at the hub; what proof a delivery needs, the delivery code
     "cod_remitted",
     "field_settings_changed",
+    # the field: run sheets
+    "runsheet_assigned", "runsheet_stop_moved", "runsheet_dispatched", "runsheet_printed",
 })
 SYSTEM, CUSTOMER = "system", "customer"
 FORBIDDEN_DETAIL_KEYS = frozenset({"password", "password_hash", "token", "secret", "key", "api_key", "body",

@@ -4,13 +4,15 @@ Rules: usernames are unique regardless of case (a unique index on lower(username
 follow app.services.staff.passwords; the bootstrap admin (ADMIN_USERNAME) cannot be demoted or deactivated here; no
 change may leave the system without an active admin (decided inside the change's transaction, with the admins'
 rows locked on PostgreSQL and the write lock held on SQLite); a new password ends the account's other sessions,
-deactivation ends all of them. Every change writes its audit row in the same transaction; callers commit.
+deactivation ends all of them. A courier's vehicle, capacity, shift and shown name are made and changed with the
+account (app.services.field.couriers has their rules). Every change writes its audit row in the same transaction;
+callers commit.
 """
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -21,6 +23,14 @@ from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.models import User
 from app.models.user import USERNAME_MAX
+from app.services.field.couriers import (
+    CourierFields,
+    courier_field_problems,
+    create_profile,
+    profile_of,
+    profile_summary,
+    update_profile,
+)
 from app.services.staff.audit import SYSTEM, record_audit
 from app.services.staff.passwords import password_problem
 from app.services.staff.sessions import end_user_sessions
@@ -42,10 +52,11 @@ class UsernameTaken(Conflict):
 
 @dataclass(frozen=True)
 class UserChanges:
-    """What an admin asked to change; None means leave as is."""
+    """What an admin asked to change; None means leave as is (and so do the courier fields left None)."""
     role: str | None = None
     active: bool | None = None
     password: str | None = None
+    courier: CourierFields = field(default_factory=CourierFields)
 
 
 def find_user(username: str) -> User | None:
@@ -76,9 +87,12 @@ def username_problem(username: str) -> str | None:
     return None
 
 
-def create_user(username: str, password: str, role: str = "operator", actor: str = SYSTEM) -> User:
-    """A new staff account. 400 (ValidationError with fields) on bad input, 409 when the name is taken."""
+def create_user(username: str, password: str, role: str = "operator", actor: str = SYSTEM,
+                courier: CourierFields | None = None) -> User:
+    """A new staff account, and a courier's profile with it (`courier`: its vehicle is required). 400
+    (ValidationError with fields) on bad input, 409 when the name is taken."""
     username = username.strip()
+    courier = courier or CourierFields()
     fields = {}
     if problem := username_problem(username):
         fields["username"] = problem
@@ -86,6 +100,7 @@ def create_user(username: str, password: str, role: str = "operator", actor: str
         fields["role"] = f"Role must be one of: {', '.join(ROLES)}."
     if problem := password_problem(password, username):
         fields["password"] = problem
+    fields.update(courier_field_problems(courier, role=role, profile=None))
     if fields:
         raise ValidationError(fields=fields)
     if find_user(username) is not None:
@@ -97,8 +112,10 @@ def create_user(username: str, password: str, role: str = "operator", actor: str
             db.session.add(user)
     except IntegrityError as error:
         raise UsernameTaken() from error
-    record_audit("user_created", actor=actor, target_type="user", target_id=user.username,
-                 details={"role": role})
+    details = {"role": role}
+    if role == Role.COURIER:
+        details.update(profile_summary(create_profile(user.id, courier)))
+    record_audit("user_created", actor=actor, target_type="user", target_id=user.username, details=details)
     return user
 
 
@@ -112,6 +129,9 @@ def update_user(username: str, changes: UserChanges, *, actor: str, bootstrap_ad
     user = get_user(username)
     if changes.password is not None and (problem := password_problem(changes.password, user.username)):
         fields["password"] = problem
+    profile = profile_of(user.id)
+    role_after = changes.role if changes.role in ROLES else user.role
+    fields.update(courier_field_problems(changes.courier, role=role_after, profile=profile))
     if fields:
         raise ValidationError(fields=fields)
     removes_admin = user.role == Role.ADMIN and user.active and (
@@ -134,6 +154,8 @@ def update_user(username: str, changes: UserChanges, *, actor: str, bootstrap_ad
     if changes.password is not None:
         user.set_password(changes.password)
         changed.append("password")
+    if role_after == Role.COURIER:
+        _save_courier_details(user, profile, changes.courier, changed, details)
     if not changed:
         return user
     db.session.flush()
@@ -147,6 +169,17 @@ def update_user(username: str, changes: UserChanges, *, actor: str, bootstrap_ad
     record_audit("user_updated", actor=actor, target_type="user", target_id=user.username,
                  details={"changed": changed, **details, **({"sessions_ended": ended} if ended else {})})
     return user
+
+
+def _save_courier_details(user: User, profile, courier: CourierFields, changed: list[str], details: dict) -> None:
+    """A courier's profile made (an account becoming a courier) or changed, noted in `changed` and `details`."""
+    if profile is None:
+        details["courier"] = profile_summary(create_profile(user.id, courier))
+        changed.append("courier")
+        return
+    changed_fields, audit = update_profile(profile, courier)
+    changed.extend(changed_fields)
+    details.update(audit)
 
 
 def _lock_active_admins() -> None:
