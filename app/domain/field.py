@@ -151,3 +151,35 @@ OTP_LOCK_FOR = timedelta(minutes=15)
 
 # COD: how a courier took the money.
 COD_METHODS: tuple[str, ...] = ("cash", "upi")
+
+# --- a position's values (POST /courier/locations) -------------------------------------------------------------
+
+# `battery` is the Battery Status API's level as the phone reports it: a fraction from 0 to 1 (not a percentage,
+# so 0.5 can only mean half).
+BATTERY_MAX = 1.0
+HEADING_MAX = 360.0  # degrees clockwise from true north; 360 is north again
+
+
+def position_problems(*, lat: float, lon: float, accuracy: float, at: datetime, now: datetime,
+                      speed: float | None = None, heading: float | None = None,
+                      battery: float | None = None) -> dict[str, str]:
+    """Why a position's values cannot be true, by value name (empty: they can). A fix less precise than
+    WORST_ACCURACY_M is possible (and dropped, not refused); a latitude of 91 or a time a week old is not."""
+    problems: dict[str, str] = {}
+    if not -90.0 <= lat <= 90.0:
+        problems["lat"] = "Must be from -90 to 90."
+    if not -180.0 <= lon <= 180.0:
+        problems["lon"] = "Must be from -180 to 180."
+    if not accuracy > 0:
+        problems["accuracy"] = "Must be more than 0 (metres)."
+    if at < now - POINT_MAX_AGE:
+        problems["at"] = "More than 7 days ago."
+    elif at > now + POINT_MAX_AHEAD:
+        problems["at"] = "More than 5 minutes in the future: check the phone's clock."
+    if speed is not None and not speed >= 0:
+        problems["speed"] = "Must be 0 or more (metres a second)."
+    if heading is not None and not 0.0 <= heading <= HEADING_MAX:
+        problems["heading"] = "Must be from 0 to 360 (degrees)."
+    if battery is not None and not 0.0 <= battery <= BATTERY_MAX:
+        problems["battery"] = "Must be from 0 to 1 (the charge as a fraction)."
+    return problems

@@ -5,6 +5,7 @@ runner.py    the runner: a daemon thread per process (beside the outbox worker) 
              JOBS_TICK_SECONDS and runs the jobs that are due; one process at a time per job (a PostgreSQL
              advisory lock); a failing job is logged and tried again at its next interval
 estimates.py the estimated-delivery refresh (`estimates.refresh`)
+locations.py the purge of courier positions past their retention (`locations.purge`)
 cli.py       flask jobs list | run-once | runner
 
 A job's interval is only how often a process looks. What is due in the business sense (a stale table, a dispatch

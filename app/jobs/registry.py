@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.jobs import estimates
+from app.jobs import estimates, locations
 from app.services.shipments.estimates import REFRESH_LOCK_KEY
 
 # The high half of every job's PostgreSQL advisory lock key ("WAYB"); the low half is the CRC-32 of its name,
@@ -78,4 +78,6 @@ JOBS: tuple[Job, ...] = check_jobs([
     # (whose outbox worker rebuilt, under that key) and the runner never rebuild at once.
     Job("estimates.refresh", Every("ESTIMATES_REFRESH_SECONDS", at_most=60.0), estimates.refresh_when_stale,
         lock_key=REFRESH_LOCK_KEY),
+    # What is due is in the table itself (positions older than LOCATION_RETENTION_DAYS): any process may look.
+    Job("locations.purge", Every("LOCATION_PURGE_SECONDS"), locations.purge_old_positions),
 ])

@@ -29,6 +29,7 @@ NOT_A_STRING = "Must be a string."
 NOT_A_BOOLEAN = "Must be true or false."
 NOT_A_NUMBER = "Must be a number."
 NOT_A_LIST = "Must be a list of strings."
+NOT_A_LIST_OF_OBJECTS = "Must be a list of objects."
 REQUIRED_IN_JSON = "Required (an empty list for none)."
 CONTROL_CHARACTER = "Control characters (such as NUL) are not allowed here."
 NOT_UNICODE = "Not valid Unicode text (it holds a lone surrogate)."
@@ -157,6 +158,20 @@ class TrueFalseField(Field):
         return "" if self.data is None else str(self.data).lower()
 
 
+class ObjectListField(Field):
+    """A batch of records under one name: a JSON array of objects, handed to the form as sent (their text already
+    checked) for its own checks of each record. A browser form cannot send one: from a form post it holds strings,
+    which the form refuses."""
+
+    widget = HiddenInput()
+
+    def process_data(self, value) -> None:
+        self.data = list(value or [])
+
+    def process_formdata(self, valuelist: list) -> None:
+        self.data = list(valuelist)
+
+
 class RequiredInJson:
     """A field a JSON body must send (a list: an empty one for none). A browser form may leave it out, as it
     leaves out a list whose boxes are all unchecked."""
@@ -178,7 +193,8 @@ Form = TypeVar("Form", bound="RequestForm")
 
 class RequestForm(FlaskForm):
     """A form filled from the browser's form fields or from a JSON object: strings, true/false for yes-or-no
-    fields, numbers (or their text) for number fields, arrays of strings for list fields."""
+    fields, numbers (or their text) for number fields, arrays of strings for list fields, arrays of objects for
+    ObjectListFields."""
 
     class Meta:
         # CSRF is enforced once for every unsafe request, by app.auth.guard, after authentication.
@@ -212,6 +228,11 @@ class RequestForm(FlaskForm):
                 fields[field_label(name)] = UNKNOWN_FIELD
             elif value is None:
                 continue
+            elif issubclass(field_class, ObjectListField):
+                if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+                    values.extend((name, item) for item in value)
+                else:
+                    fields[name] = NOT_A_LIST_OF_OBJECTS
             elif issubclass(field_class, _LIST_FIELDS):
                 if isinstance(value, list) and all(isinstance(item, str) for item in value):
                     values.extend((name, item) for item in value)
