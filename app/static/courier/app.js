@@ -30,6 +30,7 @@
     actions: [], /* this courier's kept actions, oldest first */
     token: setup.csrf_token,
     signedOut: false,
+    loading: true, /* until the server or the phone's copy has answered once */
     bytesPerRequest: BYTES_PER_REQUEST
   };
 
@@ -159,6 +160,7 @@
       if (!state.answer) { await loadKeptStops(); }
       state.fromPhone = state.answer !== null;
     }
+    state.loading = false;
     render();
   }
 
@@ -192,7 +194,7 @@
     const done = shown.filter(function (stop) { return stop.state !== "open"; }).length;
     setText(root, "[data-day-summary]", state.answer && state.answer.date
       ? say("day_summary", { date: day(state.answer.date), done: done, total: shown.length }) : "");
-    let line = say("stops_failed");
+    let line = state.loading ? find("[data-stops-state]").textContent : say("stops_failed");
     if (state.answer) {
       line = state.fromPhone ? say("stops_offline", { time: clock(state.savedAt) })
         : say("stops_updated", { time: clock(state.savedAt) });
@@ -576,6 +578,12 @@
     }
     render();
     if (changed) { await loadStops(); }
+    return changed;
+  }
+
+  /* Send what waits, then make sure the list is fresh (sending fetched it again if anything was taken). */
+  function sendAndRefresh() {
+    return send().then(function (changed) { return changed ? null : loadStops(); });
   }
 
   /* One request: "answered" (each action applied, duplicate or refused), "smaller" (too large: the next batch
@@ -848,14 +856,14 @@
     send();
     window.addEventListener("online", function () {
       showOnline(true);
-      send();
+      sendAndRefresh();
       sendPoints();
     });
     window.addEventListener("offline", function () { showOnline(false); });
     document.addEventListener("visibilitychange", function () {
       followShift();
-      if (!document.hidden) {
-        send();
+      if (!document.hidden) { /* back in the app: what waits goes, and the list may have grown meanwhile */
+        sendAndRefresh();
         sendPoints();
       }
     });
