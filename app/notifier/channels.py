@@ -23,6 +23,7 @@ from app.models.webhook import WebhookSubscription
 from app.notifier import claims, webhooks
 from app.notifier.sender import DeliveryFailed, MailBackend, OutgoingEmail, build_message, mask_email, open_backend
 from app.notifier.sms import OutgoingSms, SmsBackend, fitting_text, mask_number, open_sms_backend
+from app.services.field.delivery_codes import CODE_EMAIL, CODE_SMS
 from app.services.outbox import messages
 from app.services.outbox import webhooks as webhook_service
 
@@ -165,6 +166,9 @@ CHANNELS: dict[str, Channel] = {
     # each person's choices stay theirs (app.services.outbox.preferences).
     "sender_email": Channel("sender_email", open=EmailSender, retry_policy=email_retry_policy, mask=mask_email),
     "sender_sms": Channel("sender_sms", open=SmsSender, retry_policy=sms_retry_policy, mask=mask_number),
+    # The recipient's delivery code (app.services.field.delivery_codes): sent whatever they chose for status updates.
+    CODE_EMAIL: Channel(CODE_EMAIL, open=EmailSender, retry_policy=email_retry_policy, mask=mask_email),
+    CODE_SMS: Channel(CODE_SMS, open=SmsSender, retry_policy=sms_retry_policy, mask=mask_number),
 }
 
 

@@ -107,8 +107,7 @@ def _strings_within(value: object, multiline: bool) -> Iterator[tuple[str, bool]
             pending.extend((inner, lines) for inner in item)
 
 
-def json_object_body() -> dict:
-    """The request's JSON body, which must be an object holding only valid text; ValidationError (400) otherwise."""
+def _json_object() -> dict:
     try:
         body = request.get_json(silent=True)
     except RecursionError:  # nesting deep enough to exhaust the decoder is not JSON we accept
@@ -117,6 +116,12 @@ def json_object_body() -> dict:
         raise ValidationError("The request body is not valid JSON.")
     if not isinstance(body, dict):
         raise ValidationError("The request body must be a JSON object.")
+    return body
+
+
+def json_object_body() -> dict:
+    """The request's JSON body, which must be an object holding only valid text; ValidationError (400) otherwise."""
+    body = _json_object()
     errors: dict[str, str] = {}
     for name, value in body.items():
         problem = text_problem(name) or next(
@@ -127,6 +132,25 @@ def json_object_body() -> dict:
     if errors:
         raise ValidationError(fields=errors)
     return body
+
+
+def json_object_list(name: str, max_items: int) -> list[dict]:
+    """The objects of the request's JSON body `{name: [{...}, ...]}` (nothing else in it, at most `max_items`),
+    as sent; ValidationError (400) for any other shape. For a queue of independent items, such as the courier
+    app's actions sent when the phone is back online: their text is not checked here but by the service, item
+    by item, so that one bad item (a control character in a name) is refused alone and never holds up the rest."""
+    if not request.is_json:
+        raise ValidationError("Send a JSON object (Content-Type: application/json).")
+    body = _json_object()
+    unknown = {field_label(key): UNKNOWN_FIELD for key in body if key != name}
+    if unknown:
+        raise ValidationError(fields=unknown)
+    items = body.get(name)
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ValidationError(fields={name: "Required: a list of JSON objects."})
+    if len(items) > max_items:
+        raise ValidationError(fields={name: f"At most {max_items} in one request: send the rest in another."})
+    return items
 
 
 class TextListField(Field):

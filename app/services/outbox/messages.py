@@ -26,6 +26,7 @@ from app.domain.timeutil import isoformat_z
 from app.extensions import db
 from app.i18n.locales import format_estimate, format_local_time, speaking, status_label
 from app.models import Shipment, TrackingEvent
+from app.services.field import delivery_codes
 from app.services.outbox import preferences, webhooks
 from app.services.shipments.estimates import EstimateTable, estimate, estimate_table
 from app.services.shipments.proofs import ATTEMPT_REASONS
@@ -231,9 +232,34 @@ def render_admin_alert(row: OutboxRow, facts: MessageFacts) -> RenderedEmail:
     return RenderedEmail(subject=row.subject, body_text=text, body_html=html)
 
 
+def render_code_email(row: OutboxRow, facts: MessageFacts) -> RenderedEmail:
+    """The recipient's delivery code (app.services.field.delivery_codes), derived now: it is stored nowhere, in
+    the language the shipment was booked in. No link to the choices: it is not a status update."""
+    shipment, context = _code_context(row, facts)
+    with speaking(shipment.language):
+        return RenderedEmail(
+            subject=gettext("Delivery code for shipment %(tracking_id)s", tracking_id=shipment.tracking_id),
+            body_text=render_template("email/delivery_code.txt", **context),
+            body_html=render_template("email/delivery_code.html", **context))
+
+
+def render_code_sms(row: OutboxRow, facts: MessageFacts) -> RenderedSms:
+    """The delivery code by SMS, as render_code_email."""
+    shipment, context = _code_context(row, facts)
+    with speaking(shipment.language):
+        return RenderedSms(texts=(render_template("sms/delivery_code.txt", **context).strip(),))
+
+
+def _code_context(row: OutboxRow, facts: MessageFacts) -> tuple[Any, dict[str, Any]]:
+    shipment, _event, _timeline = facts.event_and_timeline(row)
+    return shipment, {"shipment": shipment, "code": delivery_codes.code_for(row.shipment_id, row.event_id),
+                      "tracking_url": links.tracking_url(current_app.config["PUBLIC_BASE_URL"], shipment.tracking_id)}
+
+
 RENDERERS: dict[str, Callable[[OutboxRow, MessageFacts], Any]] = {
     "email": render_email, "sms": render_sms, "webhook": render_webhook, "admin_email": render_admin_alert,
-    "sender_email": render_sender_email, "sender_sms": render_sender_sms}
+    "sender_email": render_sender_email, "sender_sms": render_sender_sms,
+    delivery_codes.CODE_EMAIL: render_code_email, delivery_codes.CODE_SMS: render_code_sms}
 
 
 def render(row: OutboxRow, facts: MessageFacts):

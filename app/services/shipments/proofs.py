@@ -178,14 +178,20 @@ def _signature_from_data_url(value: str, problems: dict[str, str]) -> bytes | No
     if not value.startswith(SIGNATURE_DATA_URL_PREFIX):
         problems["signature"] = "Must be a PNG image (a data:image/png;base64 URL)."
         return None
-    encoded = value[len(SIGNATURE_DATA_URL_PREFIX):]
+    return image_from_base64(value[len(SIGNATURE_DATA_URL_PREFIX):], "signature", problems,
+                             "Must be a PNG image (the base64 is not valid).")
+
+
+def image_from_base64(encoded: str, field: str, problems: dict[str, str], not_valid: str) -> bytes | None:
+    """The bytes of an image sent as base64 text, at most MAX_UPLOAD_BYTES (decoded only when it can fit); None
+    with the problem put under `field` (`not_valid` when the base64 is not valid)."""
     if len(encoded) > MAX_UPLOAD_BYTES * 4 // 3 + 4:
-        problems["signature"] = f"At most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
+        problems[field] = f"At most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
         return None
     try:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        problems["signature"] = "Must be a PNG image (the base64 is not valid)."
+        problems[field] = not_valid
         return None
 
 

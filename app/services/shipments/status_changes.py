@@ -32,7 +32,7 @@ from app.domain.tracking_ids import normalise_tracking_id
 from app.errors import Conflict, InvalidTransition, ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
-from app.services.field import stops
+from app.services.field import delivery_codes, stops
 from app.services.outbox import queueing as outbox
 from app.services.outbox.preferences import SENDER_STATUSES
 from app.services.outbox.webhooks import queue_webhook_deliveries
@@ -299,6 +299,8 @@ def _write(won: dict[int, _Current], changes: Sequence[StatusChange], actor: str
     _queue_sender_notices([event_id for i, event_id in zip(indexes, event_ids, strict=True)
                            if changes[i].status in SENDER_STATUSES])
     queue_webhook_deliveries(event_ids)
+    delivery_codes.issue_for(event_id for i, event_id in zip(indexes, event_ids, strict=True)
+                             if changes[i].status == Status.OUT_FOR_DELIVERY)
     stops.close_stops({won[i].id: changes[i].status for i in indexes}, utcnow())
     if audit_each:
         record_audits("status_changed", actor=actor, entries=[

@@ -38,6 +38,8 @@ ACTIONS: frozenset[str] = frozenset({
     "preferences_changed",
     # the network: the PIN codes served
     "serviceability_replaced",
+    # the field: what proof a delivery needs, the delivery code
+    "field_settings_changed",
 })
 SYSTEM, CUSTOMER = "system", "customer"
 FORBIDDEN_DETAIL_KEYS = frozenset({"password", "password_hash", "token", "secret", "key", "api_key", "body",
