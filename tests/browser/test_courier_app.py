@@ -8,6 +8,7 @@ import base64
 import io
 import time
 from datetime import datetime
+from decimal import Decimal
 
 import pytest
 from PIL import Image
@@ -18,10 +19,12 @@ from sqlalchemy import func, select
 
 from app.domain.timeutil import as_utc, utcnow
 from app.extensions import db
-from app.models import CourierEventReceipt, CourierPosition, DeliveryProof, Shipment, TrackingEvent
+from app.models import CodCollection, CourierEventReceipt, CourierPosition, DeliveryProof, Shipment, TrackingEvent
+from app.services.field.settings import set_settings
 from tests.browser.conftest import WIDTHS, audit, axe_violations, format_violations
 from tests.browser.test_portals import sign_in
 from tests.browser.test_proof_of_delivery import app, draw_signature, inked_pixels, storage_dir  # noqa: F401 - fixtures
+from tests.field_support import sent_code
 from tests.location_support import OUT_FOR_DELIVERY, make_courier, move_to, run_sheet, shift_around
 
 pytestmark = pytest.mark.browser
@@ -41,12 +44,12 @@ def day(app, create_shipment):  # noqa: F811
     return tracking_ids
 
 
-def open_app(tab):
+def open_app(tab, stops: int = 3):
     """Sign in as the courier, open the app, and wait until the service worker controls it."""
     page = tab.page
     sign_in(page, COURIER)
     page.goto("/courier/")
-    expect(page.locator("[data-stop]")).to_have_count(3)
+    expect(page.locator("[data-stop]")).to_have_count(stops)
     page.evaluate("""async () => {
         await navigator.serviceWorker.ready;
         if (!navigator.serviceWorker.controller) {
@@ -202,6 +205,51 @@ def test_a_refused_action_stays_with_its_reason_until_dismissed(open_tab, day, a
     refused.get_by_role("button", name="Dismiss").click()
     expect(refused).to_have_count(0)
     assert queued(page) == {}
+
+
+def test_cash_by_upi_the_delivery_code_and_a_pickup(open_tab, app, create_shipment):  # noqa: F811
+    courier_id = make_courier(app, COURIER, shift=shift_around(utcnow(), inside=True))
+    with app.app_context():  # no signature or photo asked for; the recipient gets a code at Out for Delivery
+        set_settings({"signature": "off", "photo": "off", "delivery_otp": "on"}, actor="admin1")
+        db.session.commit()
+    cod = create_shipment(payment="cod", cod_amount="1250.50")
+    move_to(app, cod, *OUT_FOR_DELIVERY)
+    pickup = create_shipment(pickup=True, sender_address="4 Beach Road, Kochi", sender_pincode="682001",
+                             sender_mobile="+91 98470 12345")
+    run_sheet(app, courier_id, [(cod, "open"), (pickup, "open")])
+    page = open_app(open_tab(), stops=2)
+
+    expect(stop(page, pickup).locator("[data-stop-kind]")).to_have_text("Pickup from the sender")
+    expect(stop(page, pickup).locator("[data-stop-address]")).to_have_text("4 Beach Road, Kochi, 682001")
+    expect(stop(page, pickup).locator("[data-stop-call]")).to_have_attribute("href", "tel:+919847012345")
+    expect(stop(page, pickup).locator("[data-stop-navigate]")).to_have_attribute(
+        "href", "geo:0,0?q=4%20Beach%20Road%2C%20Kochi%2C%20682001")
+    expect(stop(page, pickup).locator("[data-action]:visible")).to_have_text(["Picked up"])
+    expect(stop(page, cod).locator("[data-stop-money]")).to_have_text("Collect ₹1,250.50 (cash on delivery).")
+
+    stop(page, cod).get_by_role("button", name=f"Delivered: {cod}", exact=True).click()
+    expect(page.get_by_label("Amount collected (₹)")).to_have_value("1250.50")
+    expect(page.locator("[data-proof=signature]")).to_be_hidden()
+    page.get_by_label("Received by").fill("Vikram")
+    page.get_by_role("radio", name="UPI").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("[data-sheet-problems] li")).to_have_text(
+        ["Enter the UPI reference.", "Enter the 4-digit delivery code."])
+    page.get_by_label("UPI reference").fill("UPI-4471")
+    page.get_by_label("Delivery code").fill(sent_code(app, cod))
+    page.get_by_role("button", name="Save").click()
+    expect(stop(page, cod).locator("[data-stop-status]")).to_have_text("Delivered")
+
+    stop(page, pickup).get_by_role("button", name=f"Picked up: {pickup}").click()
+    expect(page.get_by_text("Confirm that you have the parcel from the sender.")).to_be_visible()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("[data-queue-summary]")).to_have_text("Nothing waiting to send.")
+    expect(stop(page, pickup).locator("[data-stop-status]")).to_have_text("Picked Up")
+    with app.app_context():
+        statuses = dict(db.session.execute(select(Shipment.tracking_id, Shipment.status)).all())
+        assert statuses == {cod: "Delivered", pickup: "Picked Up"}
+        cash = db.session.scalars(select(CodCollection)).one()
+        assert (cash.collected, cash.method, cash.upi_reference) == (Decimal("1250.50"), "upi", "UPI-4471")
 
 
 def test_scan_or_type_a_tracking_id_to_find_the_stop(open_tab, day):
