@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app.extensions import db
-from app.models import CourierProfile
+from app.services.field.shifts import courier_shift
 from app.services.shipments.proofs import ATTEMPT_REASONS
-from app.services.staff.users import find_user
+from tests.location_support import make_courier, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = {"Accept": "text/html"}
@@ -29,11 +28,11 @@ def setup_of(page: str) -> dict:
     return json.loads(html.unescape(found.group(1)))
 
 
-def give_shift(app, username: str, start: time, end: time) -> None:
-    with app.app_context():
-        db.session.add(CourierProfile(user_id=find_user(username).id, vehicle="two_wheeler", capacity=40,
-                                      shift_start=start, shift_end=end))
-        db.session.commit()
+@pytest.fixture
+def courier(app, client):
+    """A courier on a 09:00-18:30 shift, signed in."""
+    make_courier(app, "courier1", shift=(time(9), time(18, 30)))
+    sign_in(client, "courier1")
 
 
 def test_anonymous_visitors_are_sent_to_sign_in_and_api_clients_get_401(client):
@@ -50,9 +49,7 @@ def test_other_staff_may_not_open_the_courier_app(client, auth, role):
     assert client.get("/courier/", headers=HTML).status_code == 403
 
 
-def test_a_courier_gets_the_app_with_what_it_needs_offline(client, auth, app):
-    auth.login("courier1", role="courier")
-    give_shift(app, "courier1", time(9), time(18, 30))
+def test_a_courier_gets_the_app_with_what_it_needs_offline(client, courier):
     response = client.get("/courier/", headers=HTML)
     assert response.status_code == 200
     page = response.get_data(as_text=True)
@@ -76,13 +73,12 @@ def test_a_courier_gets_the_app_with_what_it_needs_offline(client, auth, app):
     assert client.post("/logout", json={}, headers={"X-CSRFToken": setup["csrf_token"]}).status_code == 200
 
 
-def test_a_courier_without_a_profile_has_no_shift_so_shares_no_position(client, auth):
-    auth.login("courier1", role="courier")
-    assert setup_of(client.get("/courier/", headers=HTML).get_data(as_text=True))["shift"] is None
+def test_an_account_without_a_courier_profile_has_no_shift_so_shares_no_position(app_ctx, make_user):
+    operator_id = make_user("operator1")
+    assert courier_shift(operator_id) is None
 
 
-def test_only_the_courier_page_may_compile_webassembly(client, auth):
-    auth.login("courier1", role="courier")
+def test_only_the_courier_page_may_compile_webassembly(client, courier):
     policy = client.get("/courier/", headers=HTML).headers["Content-Security-Policy"]
     directives = {part.split()[0]: part.split()[1:] for part in policy.split(";")}
     assert directives["script-src"] == ["'self'", "'wasm-unsafe-eval'"]  # the barcode reader; no eval, no inline
@@ -124,8 +120,7 @@ def test_the_service_worker_is_served_from_the_apps_scope_and_never_cached(clien
     assert "/static/fonts/poppins-latin-400-normal.woff2" in precache
 
 
-def test_every_file_the_page_loads_is_kept_for_offline(client, auth):
-    auth.login("courier1", role="courier")
+def test_every_file_the_page_loads_is_kept_for_offline(client, courier):
     page = client.get("/courier/", headers=HTML).get_data(as_text=True)
     precache = json.loads(re.search(r"const PRECACHE = (\[.*?\]);",
                                     client.get("/courier/sw.js").get_data(as_text=True)).group(1))
