@@ -29,7 +29,7 @@ from app.domain.field import (
 )
 from app.domain.roles import Permission
 from app.i18n.locales import STATUS_LABELS, status_label
-from app.services.field.shifts import courier_shift
+from app.services.field.shifts import Shift, courier_shift
 from app.services.shipments.proofs import ATTEMPT_REASONS
 from app.web.security import WEBASSEMBLY_CONTENT_SECURITY_POLICY
 
@@ -81,7 +81,6 @@ APP_WORDS = {
     "found": _l("Stop %(sequence)s: %(id)s."),
     "found_done": _l("Stop %(sequence)s: %(id)s is done (%(status)s)."),
     "type_an_id": _l("Scan or type a tracking ID first."),
-    "sign_in": _l("Your sign-in has ended: actions waiting on this phone are kept."),
     "need_received_by": _l("Enter the name of the person who took the parcel."),
     "need_signature": _l("Ask the receiver to sign."),
     "need_photo": _l("Take a photo of the parcel."),
@@ -154,7 +153,7 @@ def service_worker():
     return response
 
 
-def _setup(shift) -> dict:
+def _setup(shift: Shift | None) -> dict:
     """What the script needs, in the page (it keeps working offline from the cached page)."""
     page = url_for("courier.app")
     return {
