@@ -20,6 +20,7 @@ PUBLIC_ENDPOINTS = {
     "notifications.choices",  # no session: the signed token in the URL (the recipient's choices, one-click unsubscribe)
     "shipments.serviceability",  # whether a PIN code is served: nothing personal
     "shipments.quote",  # what a booking would cost: the pricing fields in, the charges out, nothing personal
+    "courier.manifest", "courier.service_worker",  # the courier app's manifest and service worker: no staff data
 }
 
 

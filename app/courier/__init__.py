@@ -6,4 +6,4 @@ from flask import Blueprint
 bp = Blueprint("courier", __name__, url_prefix="/courier")
 
 # Each module adds its views to bp.
-from app.courier import locations, routes  # noqa: E402, F401
+from app.courier import locations, pages, routes  # noqa: E402, F401

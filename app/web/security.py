@@ -21,6 +21,11 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "form-action 'self'",
     "frame-ancestors 'none'",
 ))
+# The courier app's page alone may also compile WebAssembly: the vendored barcode reader (zxing-wasm, where the
+# phone's browser has no BarcodeDetector of its own). 'wasm-unsafe-eval' allows compiling WebAssembly and nothing
+# else: eval() and inline script stay refused. The page sets this header itself; the middleware keeps it.
+WEBASSEMBLY_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'", 1)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,

@@ -4,7 +4,6 @@
   "use strict";
 
   var MAX_SHOWN = 50;
-  var SAME_CODE_MS = 3000; /* the camera sees one label many times a second: one scan per label */
 
   /* The words the page adds, in the page's language: data-text-* attributes on the form (English if absent). */
   function word(name, english) {
@@ -162,54 +161,31 @@
     setUpCamera(form, submitIds);
   }
 
-  /* The phone's camera, where the browser can read barcodes itself; typing stays the fallback. */
+  /* The phone's camera, where the browser can read barcodes itself (camera-reader.js); typing stays the
+     fallback. */
   function setUpCamera(form, submitIds) {
     var box = form.querySelector("[data-scan-camera]");
-    if (!box || !("BarcodeDetector" in window) || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    var reader = window.WaybillCameraReader;
+    if (!box || !reader || !reader.available(null)) {
       return;
     }
     var toggle = box.querySelector("[data-scan-camera-toggle]");
-    var video = box.querySelector("[data-scan-video]");
-    var detector = new window.BarcodeDetector();
-    var stream = null;
-    var timer = null;
-    var lastCode = null;
-    var lastAt = 0;
+    var camera = reader.create(box.querySelector("[data-scan-video]"), function (code) { submitIds([code]); }, null);
     box.hidden = false;
 
-    function stop() {
-      window.clearInterval(timer);
-      if (stream) { stream.getTracks().forEach(function (track) { track.stop(); }); }
-      stream = null;
-      video.hidden = true;
+    function showStopped() {
       toggle.textContent = word("camera-start", "Scan with the camera");
     }
 
-    function look() {
-      detector.detect(video).then(function (codes) {
-        if (!codes.length) { return; }
-        var code = codes[0].rawValue.trim();
-        var now = Date.now();
-        if (code && (code !== lastCode || now - lastAt > SAME_CODE_MS)) {
-          lastCode = code;
-          lastAt = now;
-          submitIds([code]);
-        }
-      }).catch(function () { /* a frame it could not read: try the next */ });
-    }
-
     toggle.addEventListener("click", function () {
-      if (stream) { stop(); return; }
-      navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false })
-        .then(function (media) {
-          stream = media;
-          video.srcObject = media;
-          video.hidden = false;
-          toggle.textContent = word("camera-stop", "Stop the camera");
-          return video.play();
-        })
-        .then(function () { timer = window.setInterval(look, 250); })
-        .catch(function () { stop(); });
+      if (camera.running()) {
+        camera.stop();
+        showStopped();
+        return;
+      }
+      camera.start().then(function () {
+        toggle.textContent = word("camera-stop", "Stop the camera");
+      }, showStopped);
     });
   }
 

@@ -35,6 +35,8 @@
       return;
     }
     box.hidden = false;
+    /* In the page's language when the page says it (data-text-captured). */
+    var captured = box.getAttribute("data-text-captured") || "Signature captured";
     var drawing = false;
     var drawn = false;
     var last = null;
@@ -58,7 +60,7 @@
 
     function save() {
       input.value = drawn ? canvas.toDataURL("image/png") : "";
-      if (status) { status.textContent = drawn ? "Signature captured" : ""; }
+      if (status) { status.textContent = drawn ? captured : ""; }
     }
 
     canvas.addEventListener("pointerdown", function (event) {
@@ -105,7 +107,7 @@
       previous.onload = function () {
         context.drawImage(previous, 0, 0, canvas.width, canvas.height);
         drawn = true;
-        if (status) { status.textContent = "Signature captured"; }
+        if (status) { status.textContent = captured; }
       };
       previous.src = input.value;
     }
