@@ -124,12 +124,16 @@ STAFF_MENU = (
              ("admin.dashboard", "admin.shipment_detail", "admin.record_update", "admin.import")),
     MenuLink(_l("Scan"), "admin.scan", Permission.CHANGE_SHIPMENTS, ("admin.scan",)),
     MenuLink(_l("Run sheets"), "admin.runsheets", Permission.VIEW_FIELD, ("admin.runsheet",)),
-    # Couriers get the courier app (its own blueprint, at this path) and their account, nothing else.
-    MenuLink(_l("Courier app"), "/courier/", Permission.USE_COURIER_APP, ("courier.",)),
+    MenuLink(_l("Couriers"), "admin.couriers", Permission.VIEW_FIELD, ("admin.couriers", "admin.courier_")),
+    MenuLink(_l("Cash"), "admin.cod_ledger", Permission.VIEW_FIELD, ("admin.cod", "admin.receive_remittance")),
+    # Couriers get the courier app and their account, nothing else.
+    MenuLink(_l("Courier app"), "courier.app", Permission.USE_COURIER_APP, ("courier.",)),
     MenuLink(_l("Outbox"), "notifications.outbox", Permission.VIEW_OUTBOX,
              ("notifications.outbox", "notifications.retry")),
     MenuLink(_l("Settings"), "notifications.defaults", Permission.MANAGE_SETTINGS,
              ("notifications.defaults", "notifications.set_defaults")),
+    MenuLink(_l("Field settings"), "admin.field_settings", Permission.MANAGE_SETTINGS,
+             ("admin.field_settings", "admin.save_field_settings")),
     MenuLink(_l("Audit"), "admin.audit", Permission.VIEW_AUDIT, ("admin.audit",)),
     MenuLink(_l("Webhooks"), "admin.webhooks_page", Permission.MANAGE_INTEGRATIONS,
              ("admin.webhooks_page", "admin.create_webhook", "admin.rotate_webhook_secret")),
