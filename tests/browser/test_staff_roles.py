@@ -90,7 +90,8 @@ def test_an_operator_updates_but_has_no_admin_pages(page, make_user, create_ship
     make_user("operator1", PASSWORD, "operator")
 
     sign_in(page)
-    expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Outbox"])
+    expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Run sheets", "Couriers", "Cash",
+                                           "Outbox"])
     page.get_by_role("link", name=tracking_id).click()
     page.get_by_label("New status").select_option("Picked Up")
     page.get_by_label("Location").fill("Hyderabad Hub")
@@ -106,7 +107,8 @@ def test_an_operator_updates_but_has_no_admin_pages(page, make_user, create_ship
 
     page.goto("/admin/audit")
     expect_forbidden(page)
-    expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Outbox"])
+    expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Run sheets", "Couriers", "Cash",
+                                           "Outbox"])
 
 
 def test_an_admin_reads_and_filters_the_audit_trail(page, app, make_user, create_shipment, auth):
@@ -126,8 +128,9 @@ def test_an_admin_reads_and_filters_the_audit_trail(page, app, make_user, create
     make_user("boss", PASSWORD, "admin")
 
     sign_in(page, "boss")
-    expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Outbox", "Settings", "Audit",
-                                             "Webhooks", "Staff", "API keys"])
+    expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Run sheets", "Couriers", "Cash",
+                                           "Outbox", "Settings", "Field settings", "Audit", "Webhooks", "Staff",
+                                           "API keys"])
     page.get_by_role("link", name="Audit").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Audit trail")
     expect(page.locator(".site-nav a[aria-current=page]")).to_have_text("Audit")

@@ -559,11 +559,23 @@
   }
 
   let sending = null;
+  let sendAgain = false;
 
+  /* One sender at a time; an action saved while it runs (after it read the queue) makes it go round again, so
+     nothing saved waits for the next timer. */
   function send() {
-    if (!sending) {
-      sending = sendWaiting().finally(function () { sending = null; });
+    if (sending) {
+      sendAgain = true;
+      return sending;
     }
+    sending = (async function () {
+      let changed = false;
+      do {
+        sendAgain = false;
+        changed = (await sendWaiting()) || changed;
+      } while (sendAgain && !state.signedOut);
+      return changed;
+    })().finally(function () { sending = null; });
     return sending;
   }
 
@@ -602,7 +614,8 @@
       return "later";
     }
     const answer = await response.json().catch(function () { return {}; });
-    if (response.status === 200 && Array.isArray(answer.results)) {
+    /* 422: one action refused for the delivery code; its result says so like any other. */
+    if ((response.status === 200 || response.status === 422) && Array.isArray(answer.results)) {
       return await settle(answer.results) ? "answered" : "later";
     }
     if (response.status === 400 && !answer.fields && !tokenRefreshed && await refreshToken()) {
