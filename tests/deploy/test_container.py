@@ -36,7 +36,8 @@ pytestmark = pytest.mark.slow
 # (Pillow) and S3 storage / SMS (boto3) too. Held apart from the base: the stand-in base is debootstrapped from
 # whatever Debian mirror the machine has, and its size varies with the machine (122 MB on one, 156 MB on another),
 # while the production base is the published python:3.11-slim. The README adds the two for the production estimate.
-MAX_OWN_LAYER_BYTES = 85_000_000
+# 85 MB until the courier app (86 MB with it: its barcode reader for phones without one is 1.1 MB of WebAssembly).
+MAX_OWN_LAYER_BYTES = 88_000_000
 LATER_FEATURE_REQUIREMENTS = ("boto3", "Pillow", "reportlab", "uharfbuzz")
 MAX_LATER_FEATURE_BYTES = 70_000_000
 # Run inside the image: the installed size (files and their byte-code) of the distributions that only the named
