@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -77,6 +77,18 @@ def pytest_collection_modifyitems(config, items) -> None:
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+    _long_files_first(items)
+
+
+def _long_files_first(items: list) -> None:
+    """Files with a `slow` test (the container, the API contract, fuzzing, the load test), then the browser
+    files, then the rest, each group in its own order: pytest-xdist hands out whole files in this order, so the
+    longest start first and the short ones fill the end instead of one worker finishing a long file alone while
+    the other core idles."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    rank = {item.path: 0 if item.path in slow_files else 1 if item.get_closest_marker("browser") else 2
+            for item in items}
+    items.sort(key=lambda item: rank[item.path])  # stable: each file's tests keep their order
 
 
 def _compile_translations() -> None:
@@ -124,12 +136,35 @@ def pytest_unconfigure(config) -> None:
     log_privacy.uninstall()
 
 
+@dataclass
+class _Databases:
+    urls: dict[str, str] = field(default_factory=dict)  # by backend
+    drops: list[Callable[[], None]] = field(default_factory=list)
+
+
+@pytest.fixture(scope="session")
+def _session_databases() -> Iterator[_Databases]:
+    """The databases this process made, by backend, kept until the session ends: pytest-xdist hands a process
+    whole files, each run on SQLite then on PostgreSQL, so `database_url` switches back and forth at every file;
+    creating and migrating a database at each switch cost about a second a file."""
+    made = _Databases()
+    yield made
+    for drop in made.drops:
+        drop()
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request, tmp_path_factory) -> Iterator[str]:
-    """A migrated, empty database for this run: a SQLite file, or a fresh PostgreSQL database."""
+def database_url(request, tmp_path_factory, _session_databases) -> Iterator[str]:
+    """A migrated, empty database for this run: a SQLite file, or a fresh PostgreSQL database (made once a
+    process, then handed out again: every test leaves it empty)."""
+    made = _session_databases
+    if request.param in made.urls:
+        yield made.urls[request.param]
+        return
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'waybill.db'}"
         _migrate(url)
+        made.urls["sqlite"] = url
         yield url
         return
     server_url = os.environ.get("TEST_DATABASE_URL")
@@ -143,11 +178,10 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
         if IN_CI:
             pytest.fail(f"CI=true but PostgreSQL at TEST_DATABASE_URL is unreachable: {exc}")
         pytest.skip(f"PostgreSQL unreachable: {exc}")
-    try:
-        _migrate(url)
-        yield url
-    finally:
-        _drop_postgres_database(server_url, name)
+    made.drops.append(lambda: _drop_postgres_database(server_url, name))
+    _migrate(url)
+    made.urls["postgresql"] = url
+    yield url
 
 
 def _migrate(url: str) -> None:
@@ -193,13 +227,22 @@ def make_config(database_url):
 
 
 @pytest.fixture(scope="session")
-def session_app(database_url):
+def _session_apps() -> Iterator[dict[str, object]]:
+    """The apps `session_app` built, by database URL, kept for the session (see _session_databases)."""
+    apps: dict[str, object] = {}
+    yield apps
+    for application in apps.values():
+        with application.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def session_app(database_url, _session_apps):
     """One app per database for the whole run: building one (its URL map above all) costs more than most tests.
     Tests that need other settings build their own with `make_config`."""
-    application = create_app(TestingConfig(database_url))
-    yield application
-    with application.app_context():
-        db.engine.dispose()
+    if database_url not in _session_apps:
+        _session_apps[database_url] = create_app(TestingConfig(database_url))
+    return _session_apps[database_url]
 
 
 @pytest.fixture

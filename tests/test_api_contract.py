@@ -91,6 +91,7 @@ def test_a_crash_of_the_tool_is_told_apart_from_a_contract_failure(output, verdi
 
 
 @pytest.mark.slow
+@pytest.mark.one_database  # the contract is HTTP's: checked once (55 s of fuzzing), not again per database
 def test_the_api_keeps_its_published_contract(app, served, issue_key, create_shipment, tmp_path: Path):
     base_url, process = served
     secret = issue_key("contract", role="admin")
