@@ -17,6 +17,9 @@ from app import create_app
 from tests.conftest import IN_CI, VALID_BOOKING
 from tests.deploy.conftest import ROOT, free_port, server_env, start_gunicorn, tool
 
+# Several processes sharing Redis, and waits for windows to pass: 5-7 s a test.
+pytestmark = pytest.mark.slow
+
 ALB = "10.0.0.2"  # the load balancer: every request reaches the app from this peer address
 UNKNOWN_ID = "FFFFFFFF"
 

@@ -24,6 +24,9 @@ import pytest
 
 from tests import log_privacy
 
+# Runs every shell block of the README: 26 s.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 BLOCK = re.compile(r"^```(sh|bash|console)[ \t]*\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)

@@ -19,6 +19,9 @@ import pytest
 from tests import log_privacy
 from tests.notifications.conftest import FAST, OPERATOR, VALID_BOOKING, free_port, notification_rows, wait_for
 
+# Real processes, killed and restarted: 5-17 s a test.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 JOURNEY = ["Picked Up", "In Transit", "Out for Delivery", "Delivered"]
 
