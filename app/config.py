@@ -126,6 +126,22 @@ class Config:
         self.COURIER_SHOW_WITHIN_STOPS = env_int("COURIER_SHOW_WITHIN_STOPS", 3)
         # How often the job runner looks at the `locations.purge` job (0 turns it off).
         self.LOCATION_PURGE_SECONDS = env_float("LOCATION_PURGE_SECONDS", 3600.0)
+        # Zones and dispatch (app/services/planning). Travel is haversine × ROAD_FACTOR at AVERAGE_SPEED_KMH unless
+        # OSRM_URL names an OSRM server (its table service); each stop takes DISPATCH_SERVICE_MINUTES; a solve
+        # stops after DISPATCH_SOLVE_SECONDS. Every zone is planned at DISPATCH_TIMES (DISPLAY_TIMEZONE, "" for
+        # none); the job runner looks for due slots and queued runs every DISPATCH_POLL_SECONDS (0 turns it off).
+        self.ROAD_FACTOR = env_float("ROAD_FACTOR", 1.3)
+        self.AVERAGE_SPEED_KMH = env_float("AVERAGE_SPEED_KMH", 18.0)
+        self.OSRM_URL = (env("OSRM_URL") or "").rstrip("/") or None
+        self.DISPATCH_SERVICE_MINUTES = env_float("DISPATCH_SERVICE_MINUTES", 3.0)
+        self.DISPATCH_SOLVE_SECONDS = env_float("DISPATCH_SOLVE_SECONDS", 30.0)
+        self.DISPATCH_TIMES = env("DISPATCH_TIMES", "06:00,09:00,12:00")
+        self.DISPATCH_POLL_SECONDS = env_float("DISPATCH_POLL_SECONDS", 15.0)
+        # A geocoder refines a booking's point in the job runner, never in a request: none | nominatim |
+        # amazon-location (GEOCODER_URL: the Nominatim server; the Amazon place index: GEOCODER_PLACE_INDEX).
+        self.GEOCODER = env("GEOCODER", "none").lower()
+        self.GEOCODER_URL = (env("GEOCODER_URL") or "").rstrip("/") or None
+        self.GEOCODER_PLACE_INDEX = env("GEOCODER_PLACE_INDEX") or None
         self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 64 * 1024)
 
         # Staff sessions: a record per sign-in (staff_sessions); the signed cookie carries only its random id.
@@ -299,6 +315,7 @@ class TestingConfig(Config):
         self.TRACK_CACHE_ENABLED = False
         self.ESTIMATES_REFRESH_SECONDS = 0.0  # tests of the `estimates.refresh` job turn it on
         self.LOCATION_PURGE_SECONDS = 0.0  # tests of the `locations.purge` job turn it on
+        self.DISPATCH_POLL_SECONDS = 0.0  # tests of the dispatch jobs turn it on
         self.PUBLIC_BASE_URL = "http://waybill.test"
         self.METRICS_TOKEN = None
 

@@ -34,6 +34,7 @@ class Permission(StrEnum):
     MANAGE_FIELD = "manage_field"  # run sheets, handing them out, cash remitted by couriers
     VIEW_FIELD = "view_field"  # couriers, their positions and trails, the cash ledger
     USE_COURIER_APP = "use_courier_app"  # /courier: one's own stops, actions, positions
+    MANAGE_ZONES = "manage_zones"  # delivery zones: their outlines and hubs
 
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -49,6 +50,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Permission.MANAGE_FIELD: frozenset({Role.ADMIN, Role.OPERATOR}),
     Permission.VIEW_FIELD: frozenset({Role.ADMIN, Role.OPERATOR}),
     Permission.USE_COURIER_APP: frozenset({Role.COURIER}),
+    Permission.MANAGE_ZONES: frozenset({Role.ADMIN}),
 }
 
 

@@ -9,6 +9,7 @@ from app.models.field_records import CodCollection, CodRemittance, CourierEventR
 from app.models.idempotency_key import IdempotencyKey
 from app.models.notification import Notification
 from app.models.notification_choice import NotificationChoice, NotificationDefault
+from app.models.planning import DispatchRun, GeocodeCacheEntry, RunSheetOverride, Zone
 from app.models.rate_card import RateCardVersion
 from app.models.runsheet import RunSheet, RunSheetStop
 from app.models.served_pincode import ServedPincode
@@ -19,7 +20,8 @@ from app.models.user import User
 from app.models.webhook import WebhookAttempt, WebhookSubscription
 
 __all__ = ["ApiKey", "AuditEntry", "CodCollection", "CodRemittance", "CourierEventReceipt", "CourierPosition",
-           "CourierProfile", "DeliveryCode", "DeliveryEstimate", "DeliveryProof", "DetailCheck", "FieldSetting",
-           "IdempotencyKey", "LoginThrottle", "Notification", "NotificationChoice", "NotificationDefault",
-           "RateCardVersion", "RunSheet", "RunSheetStop", "ServedPincode", "Shipment", "StaffSession",
-           "TrackingEvent", "User", "WebhookAttempt", "WebhookSubscription"]
+           "CourierProfile", "DeliveryCode", "DeliveryEstimate", "DeliveryProof", "DetailCheck", "DispatchRun",
+           "FieldSetting", "GeocodeCacheEntry", "IdempotencyKey", "LoginThrottle", "Notification",
+           "NotificationChoice", "NotificationDefault", "RateCardVersion", "RunSheet", "RunSheetOverride",
+           "RunSheetStop", "ServedPincode", "Shipment", "StaffSession", "TrackingEvent", "User", "WebhookAttempt",
+           "WebhookSubscription", "Zone"]

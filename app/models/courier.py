@@ -37,6 +37,9 @@ class CourierProfile(db.Model):
     anchor_lat: Mapped[float | None] = mapped_column(Float)
     anchor_lon: Mapped[float | None] = mapped_column(Float)
     moved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the courier left the last anchor
+    # Where dispatch starts and ends this courier's route (None: the zone's hub).
+    start_lat: Mapped[float | None] = mapped_column(Float)
+    start_lon: Mapped[float | None] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     def __repr__(self) -> str:

@@ -25,6 +25,9 @@ class RunSheet(db.Model):
     created_by: Mapped[str] = mapped_column(String(64), nullable=False)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dispatched_by: Mapped[str | None] = mapped_column(String(64))
+    # The dispatch run that planned it (None: made by hand).
+    dispatch_run_id: Mapped[int | None] = mapped_column(ForeignKey("dispatch_runs.id", ondelete="SET NULL",
+                                                                        name="fk_runsheets_dispatch_run_id"))
 
     __table_args__ = (UniqueConstraint("courier_id", "date", name="uq_runsheets_courier_date"),)
 

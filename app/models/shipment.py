@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, Index, Integer, Numeric, String
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.domain.parcels import ADDRESS_MAX, CONTENTS_MAX
@@ -19,6 +19,7 @@ STATUS_MAX = 32
 LANGUAGE_MAX = 8
 PINCODE_LENGTH = 6
 CHOICE_MAX = 16
+PRECISION_MAX = 8
 
 
 class Shipment(db.Model):
@@ -62,12 +63,24 @@ class Shipment(db.Model):
     # What the booking was priced at, and with which rate card (app.services.shipments.rates): kept as priced.
     charges: Mapped[dict | None] = mapped_column(JSON)
     rate_card_version: Mapped[int | None] = mapped_column(Integer)
+    # Where the parcel goes on the map (app.services.planning.points): given by the booker ("exact"), the PIN
+    # code's centroid ("pincode"), a geocoder's answer ("geocoded") or where it was last delivered ("delivered");
+    # the zone holding that point (app.services.planning.zones); the recipient's delivery window, when asked for.
+    destination_lat: Mapped[float | None] = mapped_column(Float)
+    destination_lon: Mapped[float | None] = mapped_column(Float)
+    destination_precision: Mapped[str | None] = mapped_column(String(PRECISION_MAX))
+    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id", ondelete="SET NULL",
+                                                           name="fk_shipments_zone_id"))
+    window_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    window_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         # Serves "newest first" for one number straight from the index, however many shipments it has.
         Index("ix_shipments_mobile_created_id", "mobile", "created_at", "id"),
         Index("ix_shipments_status_updated_at", "status", "updated_at"),
         Index("ix_shipments_updated_at", "updated_at"),
+        # A zone's parcels by status: its open count, and the parcels dispatch may plan.
+        Index("ix_shipments_zone_status", "zone_id", "status"),
     )
 
     def __repr__(self) -> str:

@@ -126,6 +126,8 @@ STAFF_MENU = (
     MenuLink(_l("Run sheets"), "admin.runsheets", Permission.VIEW_FIELD, ("admin.runsheet",)),
     MenuLink(_l("Couriers"), "admin.couriers", Permission.VIEW_FIELD, ("admin.couriers", "admin.courier_")),
     MenuLink(_l("Cash"), "admin.cod_ledger", Permission.VIEW_FIELD, ("admin.cod", "admin.receive_remittance")),
+    MenuLink(_l("Zones"), "admin.zones_page", Permission.VIEW_FIELD, ("admin.zone",)),
+    MenuLink(_l("Dispatch"), "admin.dispatch_page", Permission.VIEW_FIELD, ("admin.dispatch",)),
     # Couriers get the courier app and their account, nothing else.
     MenuLink(_l("Courier app"), "courier.app", Permission.USE_COURIER_APP, ("courier.",)),
     MenuLink(_l("Outbox"), "notifications.outbox", Permission.VIEW_OUTBOX,

@@ -43,6 +43,8 @@ ACTIONS: frozenset[str] = frozenset({
     "field_settings_changed",
     # the field: run sheets
     "runsheet_assigned", "runsheet_stop_moved", "runsheet_dispatched", "runsheet_printed",
+    # planning: zones, dispatch runs asked for, a supervisor's override of a planned stop
+    "zone_created", "zone_updated", "zone_deleted", "dispatch_requested", "runsheet_overridden",
 })
 SYSTEM, CUSTOMER = "system", "customer"
 FORBIDDEN_DETAIL_KEYS = frozenset({"password", "password_hash", "token", "secret", "key", "api_key", "body",
