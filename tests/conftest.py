@@ -20,7 +20,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app import create_app
 from app.config import TestingConfig
-from app.extensions import db
+from app.extensions import db, limiter
 from app.observability.logs import mask_contacts
 from app.web.access_log import ENVIRON_KEY as LOG_SAFE_URI
 from tests import log_privacy
@@ -253,6 +253,18 @@ def app(session_app):
     clean_database(session_app)
     session_app.config.clear()
     session_app.config.update(settings)
+
+
+@pytest.fixture(autouse=True)
+def _limiter_left_as_found() -> Iterator[None]:
+    """The rate limiter is one object shared by every app of the process, and building an app with limits on
+    turns it on for all of them (the session's apps too): a test that builds one would hold back the bookings of
+    whichever test its process runs next. Each test leaves it as it found it, its counters emptied."""
+    enabled = limiter.enabled
+    yield
+    if limiter.enabled != enabled:
+        limiter.reset()
+        limiter.enabled = enabled
 
 
 @pytest.fixture
