@@ -23,6 +23,7 @@ from app.notifier.webhooks import (
     sign,
     verify,
 )
+from tests.conftest import SHUTDOWN_POLL_SECONDS
 from tests.notifications.conftest import free_port
 
 
@@ -62,7 +63,7 @@ class Receiver:
             context.load_cert_chain(*map(str, certificate))
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), daemon=True)
         self.thread.start()
 
     def close(self) -> None:

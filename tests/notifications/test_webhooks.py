@@ -21,6 +21,7 @@ from app.models import AuditEntry, Notification, WebhookAttempt, WebhookSubscrip
 from app.notifier import channels, claims
 from app.notifier.webhooks import verify
 from app.notifier.worker import OutboxWorker
+from tests.conftest import SHUTDOWN_POLL_SECONDS
 from tests.notifications.conftest import free_port, wait_for
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -73,7 +74,7 @@ class Receiver:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(SHUTDOWN_POLL_SECONDS,), daemon=True).start()
 
     def received(self) -> list[dict]:
         with self.lock:
