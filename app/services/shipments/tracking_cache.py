@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import select as io_select
+import socket
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -104,6 +105,9 @@ class ChangeListener:
         self.conninfo = conninfo
         self.reconnect_seconds = reconnect_seconds
         self._stop = threading.Event()
+        # stop() writes to one end, which the listener's select() watches beside the connection: it ends at once
+        # rather than at the end of its one-second wait.
+        self._wake_reader, self._wake_writer = socket.socketpair()
         self.connected = threading.Event()
         self._thread = threading.Thread(target=self._run, name="waybill-cache-listener", daemon=True)
 
@@ -112,7 +116,12 @@ class ChangeListener:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"x")
         self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._wake_reader.close()
+            self._wake_writer.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -128,8 +137,8 @@ class ChangeListener:
                 self.connected.set()
                 while not self._stop.is_set():
                     # Readable means a notification or a closed connection; poll() tells which (and raises
-                    # OperationalError on the latter). A second's timeout keeps stop() prompt.
-                    if not _readable(conn, 1.0):
+                    # OperationalError on the latter). stop() wakes the wait through the other socket.
+                    if not _readable(conn, self._wake_reader, 1.0):
                         continue
                     conn.poll()
                     while conn.notifies:
@@ -159,10 +168,11 @@ def listen_driver():
     return psycopg2
 
 
-def _readable(conn, timeout: float) -> bool:
-    """True when the connection's socket became readable within `timeout` seconds."""
-    readable, _, _ = io_select.select([conn], [], [], timeout)
-    return bool(readable)
+def _readable(conn, wake: socket.socket, timeout: float) -> bool:
+    """True when the connection's socket became readable within `timeout` seconds, False when it did not or when
+    `wake` did first (the caller then finds it is told to stop)."""
+    readable, _, _ = io_select.select([conn, wake], [], [], timeout)
+    return conn in readable
 
 
 def publish_change(tracking_id: str) -> None:
