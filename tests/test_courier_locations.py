@@ -268,6 +268,11 @@ def test_a_body_that_is_not_json_is_refused(app, client, courier):
     ({"at": "9999-12-31T23:59:59-05:00"}, "at",
      "Must be an ISO 8601 time with its offset, such as 2026-11-26T12:30:05+05:30."),
     ({"altitude": 920}, "altitude", "Unknown field."),
+    # The batch's text is read by the form alone (no general text check first): bad text is still refused.
+    ({"at": "2026-11-26T12:30:05+05:30\u0000"}, "at",
+     "Must be an ISO 8601 time with its offset, such as 2026-11-26T12:30:05+05:30."),
+    ({"at": "\ud800"}, "at", "Must be an ISO 8601 time with its offset, such as 2026-11-26T12:30:05+05:30."),
+    ({"alt\u0007": 1}, "alt\ufffd", "Unknown field."),
 ], ids=lambda value: str(value) if not isinstance(value, dict) else "-".join(map(str, value)))
 def test_an_impossible_value_is_refused_naming_its_point(app, client, courier, changes, name, message):
     _, headers = courier

@@ -75,6 +75,22 @@ def test_a_bad_json_value_is_a_validation_error_naming_its_field(app, body, fiel
     assert message is None or refused.value.fields[field] == message
 
 
+@pytest.mark.one_database
+def test_wtforms_own_messages_are_read_once_a_process_and_language(app):
+    """Flask-WTF reads WTForms' catalogue for every request that builds a form; ours keeps it per language."""
+    from app.web.forms import _wtforms_messages
+
+    for language in ("en", "hi", "en"):
+        with app.test_request_context(f"/?lang={language}", method="POST", data={"count": "x"}):
+            form = SampleForm.from_request()
+            assert not form.validate() and form.errors["count"]  # WTForms' own message, translated or not
+    assert _wtforms_messages.cache_info().currsize >= 2
+    before = _wtforms_messages.cache_info().misses
+    with app.test_request_context("/?lang=hi", method="POST", data={"count": "y"}):
+        SampleForm.from_request().validate()
+    assert _wtforms_messages.cache_info().misses == before
+
+
 def test_field_errors_are_each_fields_first_message(app):
     with app.test_request_context("/", method="POST", data={"active": "maybe", "count": "x"}):
         form = SampleForm.from_request()

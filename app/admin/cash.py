@@ -12,7 +12,6 @@ from flask import Response, current_app, flash, jsonify, redirect, render_templa
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import DateField, StringField
 from wtforms.validators import Optional
 
@@ -27,10 +26,10 @@ from app.extensions import db
 from app.i18n.locales import format_rupees
 from app.services.field.cash import Day, cod_ledger_csv, cod_ledgers, courier_day, local_day, record_remittance
 from app.services.shipments.proofs import attempt_reason_label
-from app.web.forms import RequestForm, answers_json, field_errors, refused_on_page, strip
+from app.web.forms import AppForm, RequestForm, answers_json, field_errors, refused_on_page, strip
 
 
-class DayForm(FlaskForm):
+class DayForm(AppForm):
     """?date=YYYY-MM-DD, read from the query string (GET, no CSRF); none is today."""
 
     class Meta:

@@ -3,7 +3,6 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     DateField,
@@ -35,7 +34,7 @@ from app.services.staff.audit import ACTIONS, AUDIT_MAX_PAGE, AuditFilter
 from app.services.staff.passwords import PASSWORD_MAX
 from app.services.staff.users import USERNAME_RULE, UserChanges
 from app.shipments.forms import ParcelFields, StatusUpdateForm
-from app.web.forms import RequestForm, TextListField, TrueFalseField, strip
+from app.web.forms import AppForm, RequestForm, TextListField, TrueFalseField, strip
 from app.web.templating import action_label
 
 # Dates outside these bounds are typing mistakes, and would overflow when turned into UTC instants.
@@ -51,7 +50,7 @@ def plausible_date(form, field) -> None:
 SORTS = [SelectChoice("recent", _l("Newest update first")), SelectChoice("oldest", _l("Oldest update first"))]
 
 
-class ShipmentFilterForm(FlaskForm):
+class ShipmentFilterForm(AppForm):
     """The dashboard's search, filter, sort and page, read from the query string (GET, no CSRF)."""
 
     class Meta:
@@ -102,7 +101,7 @@ def tracking_ids_in(values: list[str]) -> list[str]:
             for part in ([value] if normalise_tracking_id(value) else value.replace(",", " ").split())]
 
 
-class ImportForm(FlaskForm):
+class ImportForm(AppForm):
     """The CSV upload (its CSRF token is checked for every POST by app.auth.guard)."""
 
     class Meta:
@@ -113,7 +112,7 @@ class ImportForm(FlaskForm):
 
 ACTION_CHOICES = [SelectChoice("", _l("All actions")),
                   *(SelectChoice(action, action_label(action)) for action in sorted(ACTIONS))]
-class AuditFilterForm(FlaskForm):
+class AuditFilterForm(AppForm):
     """The audit trail's filters and page, read from the query string (GET, no CSRF): all optional.
 
     `target` is a tracking ID (any case, spaces around), `type:id` (e.g. `notification:42`), or any other

@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import StringField
 from wtforms.validators import Length, Optional
 
-from app.web.forms import strip
+from app.web.forms import AppForm, strip
 
 PINCODE_INPUT_MAX = 20
 
 
-class PincodeLookupForm(FlaskForm):
+class PincodeLookupForm(AppForm):
     """One PIN code to look up, read from the query string (GET, no CSRF); the service judges its form."""
 
     class Meta:
@@ -21,7 +20,7 @@ class PincodeLookupForm(FlaskForm):
     pincode = StringField(_l("PIN code"), filters=[strip], validators=[Optional(), Length(max=PINCODE_INPUT_MAX)])
 
 
-class ServiceabilityUploadForm(FlaskForm):
+class ServiceabilityUploadForm(AppForm):
     """The list as a CSV file (its CSRF token is checked for every POST by app.auth.guard)."""
 
     class Meta:

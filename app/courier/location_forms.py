@@ -36,6 +36,9 @@ class PositionBatchForm(RequestForm):
     ISO 8601 time with its offset, metres a second, degrees from north, the battery's charge from 0 to 1."""
 
     points = ObjectListField()  # with no Optional(): the count is always checked
+    # Its only text is each point's time, which must read as an ISO 8601 time or is refused; any other name is
+    # refused as unknown (shown through field_label). Checking every string first cost a batch of 50 points 1 ms.
+    checks_json_text = False
 
     def validate_points(self, field) -> None:
         if not all(isinstance(point, dict) for point in field.data):
@@ -59,10 +62,14 @@ class PositionBatchForm(RequestForm):
         return positions
 
 
+_NAMES = frozenset((*REQUIRED, *OPTIONAL))
+
+
 def _read_point(point: dict, now: datetime) -> Position | dict[str, str]:
     """One point as sent, read once: its Position, or what is wrong with it (missing, unknown or mistyped values
     first, then impossible ones)."""
-    problems = {field_label(name): UNKNOWN_FIELD for name in point if name not in REQUIRED and name not in OPTIONAL}
+    problems = {} if point.keys() <= _NAMES else \
+        {field_label(name): UNKNOWN_FIELD for name in point if name not in _NAMES}
     problems.update((name, "Required.") for name in REQUIRED if point.get(name) is None)
     problems.update((name, NOT_A_NUMBER) for name in NUMBERS
                     if point.get(name) is not None and not _is_number(point[name]))
@@ -88,8 +95,8 @@ def _is_number(value: object) -> bool:
 
 def _time(value: object) -> datetime | None:
     """An aware UTC datetime from ISO 8601 text with an offset (or Z); None for anything else."""
-    if not isinstance(value, str):
-        return None
+    if not isinstance(value, str) or not (value.isascii() and value.isprintable()):
+        return None  # fromisoformat stops reading at a NUL: "…+05:30\x00" would pass
     try:
         parsed = datetime.fromisoformat(value)
         return as_utc(parsed) if parsed.tzinfo is not None else None

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, RadioField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, InputRequired, NumberRange, Optional
@@ -12,12 +11,12 @@ from app.models.notification import STATES
 from app.models.notification_choice import CHANNELS, CHOICES
 from app.services.outbox.preferences import CHANNEL_LABELS, CHOICE_LABELS
 from app.services.outbox.queueing import OUTBOX_MAX_PAGE
-from app.web.forms import RequestForm, RequiredInJson
+from app.web.forms import AppForm, RequestForm, RequiredInJson
 
 STATE_CHOICES = [SelectChoice("", _l("All states"))] + [SelectChoice(state, state.capitalize()) for state in STATES]
 
 
-class OutboxFilterForm(FlaskForm):
+class OutboxFilterForm(AppForm):
     """Read from the query string: ?state=dead&page=2. Both optional."""
 
     class Meta:
@@ -28,7 +27,7 @@ class OutboxFilterForm(FlaskForm):
         Optional(), NumberRange(min=1, max=OUTBOX_MAX_PAGE, message=_l("Must be from %(min)s to %(max)s."))])
 
 
-class RetryForm(FlaskForm):
+class RetryForm(AppForm):
     """The retry button. CSRF is checked for every POST by app.auth.guard; the state keeps the list's filter."""
 
     class Meta:
