@@ -72,6 +72,17 @@ def test_vroom_waits_for_a_window_and_reports_arrival_and_service_start():
     assert route.arrival >= visits["late"].start + 30 + 200 and route.duration == route.arrival - route.departure
 
 
+def test_vroom_takes_several_windows_in_any_order_even_overlapping():
+    points = [(0, 0), (100, 0), (200, 0)]
+    stops = [Stop("two windows", 1, windows=((5000, 6000), (50, 60), (55, 80))),
+             Stop("one", 2, windows=((300, 400),))]
+    problem = grid_problem(stops, [Vehicle("v", 0, 0, shift=(0, 10000))], points)
+    plan = solve(problem)
+    assert check_plan(problem, plan) == [] and plan.unassigned == ()
+    start = {visit.key: visit for visit in plan.routes[0].visits}["two windows"].start
+    assert 50 <= start <= 80 or 5000 <= start <= 6000
+
+
 def test_vroom_leaves_out_what_no_vehicle_can_do():
     points = [(0, 0), (100, 0), (5000, 0), (0, 100), (50, 50)]
     stops = [Stop("fine", 1, demand=(5,)),

@@ -6,7 +6,8 @@ Rules:
 - Capacities are multi-dimensional: every stop and vehicle is padded to the longest amount given. A vehicle
   with no capacity (or fewer dimensions than the stops) is unlimited in the missing dimensions, expressed as
   the total demand, so no figure overflows VROOM's integers.
-- A stop's windows bound when its service starts; a vehicle's shift bounds its departure and its return.
+- A stop's windows bound when its service starts (several may be given, in any order, even overlapping); a
+  vehicle's shift bounds its departure and its return.
 - `seconds` is VROOM's own timeout: it returns the best plan found by then.
 - No stops or no vehicles: nothing to solve, every stop is unassigned, VROOM is not called.
 """
@@ -57,7 +58,7 @@ def solve(problem: Problem, *, seconds: float | None = None, threads: int = 2, e
     instance.add_job([
         vroom.Job(number + 1, location=stop.location, default_service=stop.service,
                   delivery=_padded(stop.demand, dimensions),
-                  time_windows=[vroom.TimeWindow(opens, closes) for opens, closes in sorted(stop.windows)])
+                  time_windows=[vroom.TimeWindow(opens, closes) for opens, closes in _merged(stop.windows)])
         for number, stop in enumerate(problem.stops)])
     timeout = timedelta(seconds=seconds) if seconds is not None else None
     solution = instance.solve(exploration_level=exploration, nb_threads=threads, timeout=timeout)
@@ -99,6 +100,17 @@ def check_problem(problem: Problem) -> None:
             raise ValueError(f"Vehicle {vehicle.key}: capacity cannot be negative.")
         if vehicle.shift and not 0 <= vehicle.shift[0] <= vehicle.shift[1]:
             raise ValueError(f"Vehicle {vehicle.key}: the shift ends before it starts (or starts before 0).")
+
+
+def _merged(windows: tuple[tuple[int, int], ...]) -> list[tuple[int, int]]:
+    """The windows sorted, overlapping or touching ones joined: VROOM refuses windows that overlap."""
+    merged: list[tuple[int, int]] = []
+    for opens, closes in sorted(windows):
+        if merged and opens <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], closes))
+        else:
+            merged.append((opens, closes))
+    return merged
 
 
 def _dimensions(problem: Problem) -> int:
