@@ -150,12 +150,12 @@ dispatch = AppGroup("dispatch", help="Dispatch planning: the route solver, measu
 
 @dispatch.command("solve")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--seconds", type=click.FloatRange(0.1, 3600), default=None,
-              help="VROOM's time limit (default: none, it stops when its search is done).")
-def solve_instance_command(file: str, seconds: float | None) -> None:
+@click.option("--seconds", type=click.FloatRange(0.1, 3600), default=8.0, show_default=True,
+              help="VROOM's time limit (the benchmark's setting).")
+def solve_instance_command(file: str, seconds: float) -> None:
     """Plan a Solomon VRPTW instance (FILE) with VROOM and with the savings baseline, and print the VROOM plan
-    as JSON: instance, vehicles, exact distance, routes (customer numbers), seconds, savings_distance.
-    Needs no database."""
+    as JSON: instance, vehicles, exact distance, routes (customer numbers), seconds, unassigned,
+    savings_distance. Needs no database."""
     from app.services.planning.solomon import solve_instance
 
     try:

@@ -1,6 +1,6 @@
 """The dispatch solver on Solomon's 56 VRPTW instances (100 customers), against the best-known solutions.
 
-    .venv/bin/python loadtests/solomon_bench.py                      # ../shared/data/solomon, 8 s per instance
+    .venv/bin/python loadtests/solomon_bench.py                      # ../shared/data/solomon, exploration 4, 8 s
     .venv/bin/python loadtests/solomon_bench.py DIR --seconds 5 --only C101,R101
 
 For every instance: VROOM (app.services.planning.solver, exploration --exploration on --threads threads, stopped
@@ -33,6 +33,8 @@ sys.path.insert(0, str(ROOT))
 from app.services.planning.feasibility import check_plan  # noqa: E402
 from app.services.planning.savings import savings  # noqa: E402
 from app.services.planning.solomon import (  # noqa: E402
+    EXPLORATION,
+    SECONDS,
     customer_routes,
     exact_distance,
     exact_issues,
@@ -132,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIR,
                         help="folder of the Solomon instances (default: ../shared/data/solomon from the repo)")
-    parser.add_argument("--seconds", type=float, default=8.0, help="VROOM's timeout per instance")
-    parser.add_argument("--exploration", type=int, default=5, choices=range(1, 6))
+    parser.add_argument("--seconds", type=float, default=SECONDS, help="VROOM's timeout per instance")
+    parser.add_argument("--exploration", type=int, default=EXPLORATION, choices=range(1, 6))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default="", help="comma-separated instance names (default: all in the BKS file)")
     args = parser.parse_args(argv)
