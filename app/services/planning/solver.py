@@ -37,7 +37,10 @@ def solve(problem: Problem, *, seconds: float | None = None, threads: int = 2, e
 
     `exploration` is VROOM's level (1 to 5, more searches longer and better), `threads` the threads it may use,
     `seconds` an optional time limit. Raises ValueError for a problem that is not well formed (matrices not
-    square, a location out of range, a window that ends before it starts)."""
+    square, a location out of range, a window that ends before it starts).
+
+    Measured on 2 cores (loadtests/results/dispatch-2026-12-07.md): ~100 stops, level 4 within 8 s; 500 stops,
+    level 2 or 3 with a 45 s limit (level 5 is cut short there and drives 15 % more)."""
     started = perf_counter()
     check_problem(problem)
     if not problem.stops or not problem.vehicles:
