@@ -1,7 +1,8 @@
-"""flask commands: deploy, users, seed-demo, estimates (notifications and jobs commands come from app.notifier
-and app.jobs)."""
+"""flask commands: deploy, users, seed-demo, estimates, dispatch (notifications and jobs commands come from
+app.notifier and app.jobs)."""
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -144,6 +145,27 @@ def backtest_estimates_command(holdout: float) -> None:
     click.echo("Basis: " + ", ".join(f"{basis} {count}" for basis, count in sorted(result.by_basis.items())))
 
 
+dispatch = AppGroup("dispatch", help="Dispatch planning: the route solver, measured on benchmark instances.")
+
+
+@dispatch.command("solve")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--seconds", type=click.FloatRange(0.1, 3600), default=8.0, show_default=True,
+              help="VROOM's time limit (the benchmark's setting).")
+def solve_instance_command(file: str, seconds: float) -> None:
+    """Plan a Solomon VRPTW instance (FILE) with VROOM and with the savings baseline, and print the VROOM plan
+    as JSON: instance, vehicles, exact distance, routes (customer numbers), seconds, unassigned,
+    savings_distance. Needs no database."""
+    from app.services.planning.solomon import solve_instance
+
+    try:
+        result = solve_instance(file, seconds=seconds)
+    except ValidationError as exc:
+        _explain(exc)
+        raise SystemExit(2) from exc
+    click.echo(json.dumps(result))
+
+
 def register_commands(app: Flask) -> None:
     from app.jobs.cli import jobs
     from app.notifier.cli import notifications
@@ -153,4 +175,5 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(jobs)
     app.cli.add_command(users)
     app.cli.add_command(estimates)
+    app.cli.add_command(dispatch)
     app.cli.add_command(seed_demo_command)
