@@ -45,6 +45,9 @@ def configure_logging(app: Flask) -> None:
         root.addHandler(handler)
     tag_handler(handler, app.config["LOG_FORMAT"])
     root.setLevel(app.config["LOG_LEVEL"])
+    # Alembic announces each of its plugins at INFO whenever it is set up: seven lines before every flask
+    # command's own output (and the JSON `flask dispatch solve` prints).
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def configure_security(app: Flask) -> None:
