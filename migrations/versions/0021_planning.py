@@ -90,7 +90,7 @@ def upgrade():
     with op.batch_alter_table('shipments', schema=None) as batch_op:
         batch_op.add_column(sa.Column('destination_lat', sa.Float(), nullable=True))
         batch_op.add_column(sa.Column('destination_lon', sa.Float(), nullable=True))
-        batch_op.add_column(sa.Column('destination_precision', sa.String(length=8), nullable=True))
+        batch_op.add_column(sa.Column('destination_precision', sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column('zone_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('window_from', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('window_to', sa.DateTime(timezone=True), nullable=True))
