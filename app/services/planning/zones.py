@@ -118,11 +118,11 @@ def check_outline(value: object) -> Outline:
         raise _geometry_error(gettext("At most %(max)d points in all.", max=MAX_POSITIONS))
     geojson = {"type": kind, "coordinates": clean[0] if kind == "Polygon" else clean}
     shape = to_shape(geojson)
+    if shape.convex_hull.area <= 0:  # every point on one line: GEOS would call it a self-intersection
+        raise _geometry_error(gettext("The outline encloses no area: its points lie on one line."))
     reason = shapely.is_valid_reason(shape)
     if reason != "Valid Geometry":
         raise _geometry_error(_invalid_message(kind, reason))
-    if shape.area <= 0:
-        raise _geometry_error(gettext("The outline encloses no area."))
     return Outline(geojson, shape)
 
 
