@@ -98,7 +98,9 @@ def edit_shipment(tracking_id: str, changes: Mapping[str, object],
         _refuse_fixed(shipment, changed)
         _check_network(shipment, proposed, changed)
         values = {name: new for name, (_old, new) in changed.items()}
-        moved = placement is not None and _point_of(shipment) != (placement.lat, placement.lon, placement.precision)
+        # Placed again without staff giving the point: the audit says where it went (a point given is in `changed`).
+        moved = (placement is not None and not set(POINT_FIELDS) & changed.keys()
+                 and _point_of(shipment) != (placement.lat, placement.lon, placement.precision))
         if placement is not None:
             values.update(placement.values())
         old_charges, old_point = shipment.charges, _point_of(shipment)
