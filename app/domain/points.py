@@ -32,6 +32,7 @@ WINDOW_DAYS_AHEAD = 14
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _ISO_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
 _NOT_WORD = re.compile(r"[\W_]+")
+_JOINING = re.compile(r"[.'\u2019]")  # "M.G. Road" is "MG Road"; "D'Souza" is "DSouza"
 
 
 class Precision(StrEnum):
@@ -120,9 +121,9 @@ def check_window(start: object, end: object, *, now: datetime, local_zone: tzinf
 
 
 def normalised_address(destination: str | None) -> str:
-    """An address as a cache knows it: compatibility-normalised, case-folded, every run of punctuation and spaces
-    one space ("12, M.G. Road" and "12 m g road" are the same)."""
-    text = unicodedata.normalize("NFKC", destination or "").casefold()
+    """An address as a cache knows it: compatibility-normalised, case-folded, without dots and apostrophes, every
+    other run of punctuation and spaces one space ("12, M.G. Road" and "12 mg road" are the same)."""
+    text = _JOINING.sub("", unicodedata.normalize("NFKC", destination or "").casefold())
     return _NOT_WORD.sub(" ", text).strip()
 
 

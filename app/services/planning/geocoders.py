@@ -108,9 +108,12 @@ class AmazonLocationGeocoder:
         from botocore.config import Config as BotoConfig
 
         self.place_index = place_index
+        # An endpoint of our own (a VPC endpoint, a stand-in) takes the requests as they are: the SDK's "places."
+        # host prefix is for AWS's own host names.
         self.client = boto3.client("location", region_name=region, endpoint_url=endpoint_url,
                                    config=BotoConfig(connect_timeout=5, read_timeout=timeout,
-                                                     retries={"max_attempts": 1}))
+                                                     retries={"max_attempts": 1},
+                                                     inject_host_prefix=endpoint_url is None))
 
     def locate(self, address: str, pincode: str | None) -> tuple[float, float] | None:
         from botocore.exceptions import BotoCoreError, ClientError
