@@ -35,7 +35,7 @@ from app.errors import DomainError, wants_html
 from app.extensions import db
 from app.models import Zone
 from app.services.planning import zones
-from app.web.forms import answers_json, json_object_body, refused_on_page
+from app.web.forms import answers_json, refused_on_page
 
 GEOJSON = "application/geo+json"
 ZONE_BODY_MAX = 2 * 1024 * 1024  # an outline of MAX_POSITIONS points, as JSON text
@@ -57,9 +57,9 @@ def zones_page():
 @staff_required(Permission.MANAGE_ZONES)
 @accepts_upload(ZONE_BODY_MAX)
 def zone_create():
-    form = ZoneForm(formdata=None) if request.is_json else ZoneForm()
+    form = ZoneForm.from_request()
     try:
-        zone, moved = zones.create_zone(_sent(form), actor=current_user.username)
+        zone, moved = zones.create_zone(form.raw(), actor=current_user.username)
     except DomainError as error:
         problem = refused_on_page(error, form)
         return _list_page(zones.list_zones(), zones.open_parcel_counts(), form, error.status_code, problem)
@@ -85,9 +85,9 @@ def zone_detail(zone_id: int):
 @staff_required(Permission.MANAGE_ZONES)
 @accepts_upload(ZONE_BODY_MAX)
 def zone_update(zone_id: int):
-    form = ZoneForm(formdata=None) if request.is_json else ZoneForm()
+    form = ZoneForm.from_request()
     try:
-        zone, moved = zones.update_zone(zone_id, _sent(form), actor=current_user.username)
+        zone, moved = zones.update_zone(zone_id, form.raw(), actor=current_user.username)
     except DomainError as error:
         problem = refused_on_page(error, form)
         return _detail_page(zones.get_zone(zone_id), form, error.status_code, problem)
@@ -117,11 +117,6 @@ def zone_delete(zone_id: int):
         return jsonify({"id": zone_id, "name": name, "deleted": True, "parcels_moved": moved})
     flash(gettext("Zone %(name)s deleted.", name=name), "success")
     return redirect(url_for("admin.zones_page"))
-
-
-def _sent(form: ZoneForm) -> dict:
-    """A JSON body as sent (the service names unknown fields), or the page's form."""
-    return json_object_body() if request.is_json else form.raw()
 
 
 def _document(zone: Zone, moved: int | None = None) -> dict:

@@ -232,7 +232,8 @@ Form = TypeVar("Form", bound="RequestForm")
 class RequestForm(FlaskForm):
     """A form filled from the browser's form fields or from a JSON object: strings, true/false for yes-or-no
     fields, numbers (or their text) for number fields, arrays of strings for list fields, arrays of objects for
-    ObjectListFields, an object for ObjectFields."""
+    ObjectListFields, an object for ObjectFields, and any value for a field class whose `json_as_sent` is true
+    (its service checks it)."""
 
     class Meta:
         # CSRF is enforced once for every unsafe request, by app.auth.guard, after authentication.
@@ -266,6 +267,8 @@ class RequestForm(FlaskForm):
                 fields[field_label(name)] = UNKNOWN_FIELD
             elif value is None:
                 continue
+            elif getattr(field_class, "json_as_sent", False):
+                values.append((name, value))  # any JSON value: the service checks it (a GeoJSON outline)
             elif issubclass(field_class, ObjectField):
                 if isinstance(value, dict):
                     values.append((name, value))
