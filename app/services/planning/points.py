@@ -16,10 +16,11 @@ Rules:
   hub says nothing about the door). The point is kept for the address (`delivered`, in the cache), so the next
   parcel there starts from it.
 - The `points.geocode` job (refine_points) refines open parcels booked within REFINE_LOOKBACK whose point is
-  still `pincode`: from the cache when it knows the address, else from the geocoder (at most `lookups` addresses
-  a run). A geocoder's point further than PLAUSIBLE_WITHIN_M from the PIN code's centroid is a miss (a street of
-  the same name in another city). Answers, misses included, are cached; a geocoder never replaces a fresh
-  `delivered` entry. Never in a request; never over an `exact` or `delivered` point.
+  still `pincode`, newest first (at most REFINE_CANDIDATES a run): from the cache when it knows the address, else
+  from the geocoder (at most `lookups` addresses a run). A geocoder's point further than PLAUSIBLE_WITHIN_M from
+  the PIN code's centroid is a miss (a street of the same name in another city). Answers, misses included, are
+  cached; a geocoder never replaces a fresh `delivered` entry. Never in a request; never over an `exact` or
+  `delivered` point.
 - A parcel's `updated_at` does not move for any of this: where it is on the map is planning's business.
 """
 from __future__ import annotations
@@ -236,7 +237,7 @@ def refine_points(geocoder: Geocoder | None, now: datetime, lookups: int = LOOKU
         select(_SHIPMENTS.c.id, _SHIPMENTS.c.destination, _SHIPMENTS.c.destination_pincode)
         .where(_SHIPMENTS.c.destination_precision == Precision.PINCODE.value,
                _SHIPMENTS.c.status.in_(OPEN_STATUSES), _SHIPMENTS.c.created_at >= now - REFINE_LOOKBACK)
-        .order_by(_SHIPMENTS.c.id).limit(REFINE_CANDIDATES)).all()
+        .order_by(_SHIPMENTS.c.id.desc()).limit(REFINE_CANDIDATES)).all()  # newest first: dispatch plans them next
     if not candidates:
         return Refinement()
     keyed = [(address_key(row.destination, row.destination_pincode), row) for row in candidates]
