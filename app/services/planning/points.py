@@ -116,24 +116,24 @@ def _with_zones(points: Sequence[tuple[float, float, str] | None], index: ZoneIn
 def _version_and_delivered(keys: Sequence[str], now: datetime) -> tuple[tuple, dict[str, tuple[float, float]]]:
     """The zones' version and the delivered points known for `keys`: one query for a booking (the version's
     one-row aggregate, outer-joined to the cache rows), one more per KEYS_PER_QUERY keys beyond the first."""
-    version_row = select(func.count(_ZONES.c.id).label("zones"), func.max(_ZONES.c.id).label("highest"),
-                         func.max(_ZONES.c.updated_at).label("latest")).subquery("version")
     chunks = [keys[start:start + KEYS_PER_QUERY] for start in range(0, len(keys), KEYS_PER_QUERY)] or [[]]
-    found: dict[str, tuple[float, float]] = {}
-    rows = db.session.execute(
-        select(version_row, _CACHE.c.key, _CACHE.c.lat, _CACHE.c.lon)
-        .select_from(version_row.outerjoin(_CACHE, _delivered_within(chunks[0], now)))).all()
+    since = now - DELIVERED_FOR
+    rows = db.session.execute(_VERSION_AND_DELIVERED, {"keys": list(chunks[0]), "since": since}).all()
     version = version_from(rows[0].zones, rows[0].highest, rows[0].latest)
     for chunk in chunks[1:]:
-        rows += db.session.execute(select(_CACHE.c.key, _CACHE.c.lat, _CACHE.c.lon)
-                                   .where(_delivered_within(chunk, now))).all()
-    found.update({row.key: (row.lat, row.lon) for row in rows if row.key is not None})
-    return version, found
+        rows += db.session.execute(_DELIVERED_ONLY, {"keys": list(chunk), "since": since}).all()
+    return version, {row.key: (row.lat, row.lon) for row in rows if row.key is not None}
 
 
-def _delivered_within(keys: Sequence[str], now: datetime):
-    return and_(_CACHE.c.key.in_(list(keys)), _CACHE.c.provider == DELIVERED,
-                _CACHE.c.created_at >= now - DELIVERED_FOR, _CACHE.c.lat.is_not(None), _CACHE.c.lon.is_not(None))
+# Built once, values bound per call: building and compiling them per booking cost more than running them.
+_VERSION_ROW = select(func.count(_ZONES.c.id).label("zones"), func.max(_ZONES.c.id).label("highest"),
+                      func.max(_ZONES.c.updated_at).label("latest")).subquery("version")
+_DELIVERED_WITHIN = and_(_CACHE.c.key.in_(bindparam("keys", expanding=True)), _CACHE.c.provider == DELIVERED,
+                         _CACHE.c.created_at >= bindparam("since", type_=_CACHE.c.created_at.type),
+                         _CACHE.c.lat.is_not(None), _CACHE.c.lon.is_not(None))
+_VERSION_AND_DELIVERED = (select(_VERSION_ROW, _CACHE.c.key, _CACHE.c.lat, _CACHE.c.lon)
+                          .select_from(_VERSION_ROW.outerjoin(_CACHE, _DELIVERED_WITHIN)))
+_DELIVERED_ONLY = select(_CACHE.c.key, _CACHE.c.lat, _CACHE.c.lon).where(_DELIVERED_WITHIN)
 
 
 # --- corrections -------------------------------------------------------------------------------------------------
