@@ -313,6 +313,7 @@ def test_staff_answers_carry_point_zone_and_window_and_public_ones_do_not(app, c
             assert private not in text, (what, private)
 
 
+@pytest.mark.one_database
 def test_the_staff_page_says_where_and_in_which_zone(app, client, west, operator):
     tracking_id = book(client, **KOCHI, **POINT)
     html = client.get(f"/admin/shipments/{tracking_id}", headers=HTML).get_data(as_text=True)

@@ -333,6 +333,7 @@ def test_without_a_session_it_is_401_and_without_the_csrf_token_400(app, client,
 
 # --- the pages -------------------------------------------------------------------------------------------------------
 
+@pytest.mark.one_database  # what the pages show: the JSON tests cover the writes on both
 def test_the_page_draws_each_zone_and_lets_an_admin_add_one_by_pasting_geojson(app, client, admin):
     page = client.get("/admin/zones", headers=HTML)
     assert page.status_code == 200 and "No zones yet." in page.get_data(as_text=True)
@@ -354,6 +355,7 @@ def test_the_page_draws_each_zone_and_lets_an_admin_add_one_by_pasting_geojson(a
     assert zone_count(app) == 1
 
 
+@pytest.mark.one_database  # what the pages show: the JSON tests cover the writes on both
 def test_the_zone_page_edits_and_deletes_after_asking(app, client, admin):
     west = make_zone(client, admin, "West", WEST)
     page = client.get(f"/admin/zones/{west}", headers=HTML)
