@@ -138,10 +138,13 @@ class Config:
         self.DISPATCH_TIMES = env("DISPATCH_TIMES", "06:00,09:00,12:00")
         self.DISPATCH_POLL_SECONDS = env_float("DISPATCH_POLL_SECONDS", 15.0)
         # A geocoder refines a booking's point in the job runner, never in a request: none | nominatim |
-        # amazon-location (GEOCODER_URL: the Nominatim server; the Amazon place index: GEOCODER_PLACE_INDEX).
+        # amazon-location (GEOCODER_URL: the Nominatim server, or an endpoint override for Amazon Location; the
+        # Amazon place index: GEOCODER_PLACE_INDEX). The job runner's `points.geocode` looks every
+        # GEOCODE_POLL_SECONDS (0 turns it off); with GEOCODER=none it still applies couriers' delivery points.
         self.GEOCODER = env("GEOCODER", "none").lower()
         self.GEOCODER_URL = (env("GEOCODER_URL") or "").rstrip("/") or None
         self.GEOCODER_PLACE_INDEX = env("GEOCODER_PLACE_INDEX") or None
+        self.GEOCODE_POLL_SECONDS = env_float("GEOCODE_POLL_SECONDS", 60.0)
         self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 64 * 1024)
 
         # Staff sessions: a record per sign-in (staff_sessions); the signed cookie carries only its random id.
@@ -316,6 +319,7 @@ class TestingConfig(Config):
         self.ESTIMATES_REFRESH_SECONDS = 0.0  # tests of the `estimates.refresh` job turn it on
         self.LOCATION_PURGE_SECONDS = 0.0  # tests of the `locations.purge` job turn it on
         self.DISPATCH_POLL_SECONDS = 0.0  # tests of the dispatch jobs turn it on
+        self.GEOCODE_POLL_SECONDS = 0.0  # tests of the `points.geocode` job turn it on
         self.PUBLIC_BASE_URL = "http://waybill.test"
         self.METRICS_TOKEN = None
 

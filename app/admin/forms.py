@@ -33,7 +33,7 @@ from app.services.shipments.evidence_images import MAX_UPLOAD_BYTES
 from app.services.staff.audit import ACTIONS, AUDIT_MAX_PAGE, AuditFilter
 from app.services.staff.passwords import PASSWORD_MAX
 from app.services.staff.users import USERNAME_RULE, UserChanges
-from app.shipments.forms import ParcelFields, StatusUpdateForm
+from app.shipments.forms import NumberText, ParcelFields, StatusUpdateForm
 from app.web.forms import AppForm, RequestForm, TextListField, TrueFalseField, strip
 from app.web.templating import action_label
 
@@ -286,6 +286,8 @@ class ShipmentEditForm(ParcelFields):
     mobile = StringField(_l("Receiver's mobile"), filters=[strip])
     email = StringField(_l("Receiver's email (optional)"), filters=[strip])
     destination = StringField(_l("Destination address"), filters=[strip])
+    destination_lat = NumberText(_l("Latitude"))
+    destination_lon = NumberText(_l("Longitude"))
 
     def changes(self) -> dict[str, object]:
         """The fields this request sent, as sent: a JSON body's names, or the form fields present in the post."""

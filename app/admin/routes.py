@@ -8,6 +8,7 @@ from wtforms import SelectChoice
 from app.admin import bp
 from app.admin.forms import AuditFilterForm, ShipmentEditForm, ShipmentFilterForm, StaffUpdateForm
 from app.auth.guard import accepts_upload, staff_required
+from app.domain.points import Precision
 from app.domain.roles import Permission, may
 from app.errors import DomainError, ValidationError, wants_html
 from app.extensions import db
@@ -78,6 +79,11 @@ def record_update(tracking_id: str):
     return redirect(url_for("admin.shipment_detail", tracking_id=shipment.tracking_id))
 
 
+# How precise a parcel's point is, in words (app.domain.points).
+PRECISION_LABELS = {Precision.EXACT: _l("exact"), Precision.PINCODE: _l("PIN code centroid"),
+                    Precision.GEOCODED: _l("geocoded"), Precision.DELIVERED: _l("where last delivered")}
+
+
 def detail_page(tracking_id: str, form: StaffUpdateForm, status_code: int = 200, problem: str | None = None, *,
                 edit_form: ShipmentEditForm | None = None, edit_problem: str | None = None):
     """A shipment's staff page: `form` is the update form, `edit_form` the corrections form (prefilled with the
@@ -87,6 +93,7 @@ def detail_page(tracking_id: str, form: StaffUpdateForm, status_code: int = 200,
         edit_form = ShipmentEditForm(formdata=None, obj=record.shipment)
     form.status.choices = [SelectChoice("", _l("Choose a status")), *map(SelectChoice, record.allowed_next)]
     return render_template("admin/shipment.html", record=record, shipment=record.shipment, form=form,
+                           precision_labels=PRECISION_LABELS,
                            proofs=proofs_for_shipment(record.shipment), attempt_reasons=ATTEMPT_REASONS,
                            problem=problem, preferences=shipment_preferences(record.shipment.id),
                            edit_form=edit_form, edit_problem=edit_problem), status_code

@@ -59,13 +59,14 @@ _IDEMPOTENCY_KEY_TEXT = re.compile(IDEMPOTENCY_KEY.pattern)
 def book_shipment(body: NewShipment):
     """Books like `POST /create` (same fields and rules) and emails the recipient. Send an `Idempotency-Key`
     to retry safely."""
-    form = BookingForm(formdata=MultiDict({name: value for name, value in body.model_dump().items()
+    sent = body.model_dump(mode="json", by_alias=True)
+    form = BookingForm(formdata=MultiDict({name: value for name, value in sent.items()
                                            if value is not None}))  # null: not given
     form.validate_or_raise()
     key = _idempotency_key()
     claim = None
     if key is not None:
-        claim = claim_or_replay(g.api_key.id, key, request_fingerprint("POST /api/v1/shipments", body.model_dump()))
+        claim = claim_or_replay(g.api_key.id, key, request_fingerprint("POST /api/v1/shipments", sent))
         if isinstance(claim, StoredAnswer):
             db.session.rollback()
             return _created(claim.body, replayed=True)

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.domain import parcels
+from app.domain import parcels, points
 from app.domain.status import ALL_STATUSES, Status
 from app.models.api_key import KEY_NAME_MAX
 from app.models.shipment import DESTINATION_MAX, EMAIL_MAX, NAME_MAX
@@ -129,6 +129,15 @@ MOBILE_DESCRIPTION = ("The receiver's mobile, in any common format (`+91 98765 4
                       "`9876543210`) or any country's in international form. The pattern describes the default "
                       "region's mobiles written without spaces: those are always accepted.")
 
+class DeliveryWindow(RequestBody):
+    """When the recipient wants the parcel (README, "Delivery windows")."""
+    model_config = ConfigDict(json_schema_extra={"examples": [{"from": "2026-12-08T10:00:00+05:30",
+                                                               "to": "2026-12-08T13:00:00+05:30"}]})
+    start: Instant = Field(alias="from", description="From this instant (ISO 8601 with an offset).")
+    end: Instant = Field(alias="to", description=f"Until this instant: after `from`, in the future and at most "
+                                                 f"{points.WINDOW_DAYS_AHEAD} days ahead.")
+
+
 class NewShipment(RequestBody):
     """A booking: the same fields and rules as `POST /create`."""
     model_config = ConfigDict(json_schema_extra={"examples": [{
@@ -170,6 +179,17 @@ class NewShipment(RequestBody):
         parcels.PAISA, parcels.COD_MAX_DEFAULT,
         "Required with `cod`, refused without; at most COD_MAX (50,000 unless set) and not above "
         "`declared_value`.")]
+    # Where it goes on the map, and when (app.domain.points): optional.
+    destination_lat: float | None = Field(
+        default=None, ge=points.LAT_RANGE[0], le=points.LAT_RANGE[1],
+        description="The destination's latitude (WGS 84), with `destination_lon`: both or neither. Without them "
+                    "the parcel is placed at its PIN code's centroid.")
+    destination_lon: float | None = Field(
+        default=None, ge=points.LON_RANGE[0], le=points.LON_RANGE[1],
+        description="The destination's longitude (WGS 84), with `destination_lat`.")
+    delivery_window: DeliveryWindow | None = Field(
+        default=None, description="When the recipient wants the parcel; a window that has ended or lies more than "
+                                  f"{points.WINDOW_DAYS_AHEAD} days ahead is a 400 naming `delivery_window`.")
 
 
 class Event(Answer):
@@ -191,6 +211,25 @@ class Charges(Answer):
     total: Decimal
     currency: Literal["INR"]
     rate_card_version: int
+
+
+class DestinationPoint(Answer):
+    lat: float
+    lon: float
+    precision: Literal[tuple(p.value for p in points.Precision)] = Field(  # type: ignore[valid-type]
+        description="`exact`: given at booking or by staff; `pincode`: the PIN code's centroid; `geocoded`: a "
+                    "geocoder's answer for the address; `delivered`: where a courier last delivered to it.")
+
+
+class ZoneRef(Answer):
+    id: int
+    name: str
+
+
+class Window(Answer):
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
+    start: datetime = Field(alias="from")
+    end: datetime = Field(alias="to")
 
 
 class Shipment(Answer):
@@ -219,6 +258,10 @@ class Shipment(Answer):
     payment: Literal[parcels.PAYMENTS]  # type: ignore[valid-type]
     cod_amount: Decimal | None = Field(description="INR to collect on delivery, decimal text.")
     charges: Charges | None = Field(description="What the booking was priced at (null if it never was).")
+    destination_point: DestinationPoint | None = Field(description="Where the parcel goes on the map (null when "
+                                                                   "neither given nor found).")
+    zone: ZoneRef | None = Field(description="The delivery zone holding the point (null: none).")
+    delivery_window: Window | None = Field(description="When the recipient wants it (null: any time).")
     created_at: datetime
     updated_at: datetime
     tracking_url: str = Field(description="The public tracking page.")

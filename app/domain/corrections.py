@@ -1,10 +1,11 @@
 """Corrections to a booking: which fields staff may correct, and until when.
 
 Rules:
-- The receiver's contacts and address (RECEIVER_FIELDS) may change until the shipment goes Out for Delivery: the
-  courier then carries them. From Out for Delivery on (Delivery Attempted, the return leg, every final status,
-  and On Hold from any of these) they are fixed. The return leg counts even when it began before Out for
-  Delivery: the parcel is going back to its sender, and the receiver's details no longer route it.
+- The receiver's contacts and address (RECEIVER_FIELDS, the destination's point among them) may change until
+  the shipment goes Out for Delivery: the courier then carries them. From Out for Delivery on (Delivery
+  Attempted, the return leg, every final status, and On Hold from any of these) they are fixed. The return leg
+  counts even when it began before Out for Delivery: the parcel is going back to its sender, and the receiver's
+  details no longer route it.
 - The parcel's details and its payment (PARCEL_EDIT_FIELDS) may change until the shipment is final (Delivered,
   Returned to Sender, Cancelled): a parcel weighed again at the hub, or paid differently at the door, is
   corrected while it is still on its way.
@@ -18,7 +19,8 @@ from collections.abc import Iterable
 from app.domain.pricing import PRICING_FIELDS
 from app.domain.status import FINAL_STATUSES, RETURN_LEG, Status
 
-RECEIVER_FIELDS: tuple[str, ...] = ("receiver_name", "mobile", "email", "destination", "destination_pincode")
+RECEIVER_FIELDS: tuple[str, ...] = ("receiver_name", "mobile", "email", "destination", "destination_pincode",
+                                    "destination_lat", "destination_lon")
 PARCEL_EDIT_FIELDS: tuple[str, ...] = ("weight_kg", "length_cm", "width_cm", "height_cm", "pieces",
                                        "declared_value", "service", "payment", "cod_amount")
 EDITABLE_FIELDS: tuple[str, ...] = RECEIVER_FIELDS + PARCEL_EDIT_FIELDS

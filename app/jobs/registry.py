@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.jobs import estimates, locations
+from app.jobs import estimates, geocode, locations
 from app.services.shipments.estimates import REFRESH_LOCK_KEY
 
 # The high half of every job's PostgreSQL advisory lock key ("WAYB"); the low half is the CRC-32 of its name,
@@ -80,4 +80,6 @@ JOBS: tuple[Job, ...] = check_jobs([
         lock_key=REFRESH_LOCK_KEY),
     # What is due is in the table itself (positions older than LOCATION_RETENTION_DAYS): any process may look.
     Job("locations.purge", Every("LOCATION_PURGE_SECONDS"), locations.purge_old_positions),
+    # Parcels still at their PIN code's centroid, from the geocoder cache and the GEOCODER (a few look-ups a run).
+    Job("points.geocode", Every("GEOCODE_POLL_SECONDS"), geocode.refine_parcel_points),
 ])

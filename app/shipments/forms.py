@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext
@@ -11,14 +12,16 @@ from wtforms.validators import ValidationError as FieldError
 from wtforms.widgets import TextInput
 
 from app.domain.parcels import ADDRESS_MAX, CONTENTS_MAX, PARCEL_FIELDS, Parcel, check_parcel
+from app.domain.points import WINDOW_DAYS_AHEAD, Point, Window, check_point, check_window
 from app.domain.status import ALL_STATUSES
+from app.domain.timeutil import utcnow
 from app.errors import Unprocessable, ValidationError
 from app.models.shipment import DESTINATION_MAX, EMAIL_MAX, NAME_MAX
 from app.models.tracking_event import LOCATION_MAX, NOTE_MAX
 from app.services.shipments.booking import NewShipment
 from app.services.shipments.contacts import MOBILE_INPUT_MAX, ContactError, normalise_email, normalise_mobile
 from app.services.shipments.proofs import ATTEMPT_REASONS
-from app.web.forms import RequestForm, TrueFalseField, field_errors, strip
+from app.web.forms import ObjectField, RequestForm, TrueFalseField, field_errors, strip
 
 
 def _length(max_chars: int):
@@ -87,8 +90,19 @@ class BookingForm(ParcelFields):
     sender_pincode = StringField(_l("Sender's PIN code"), filters=[strip])
     pickup = YesNoText(_l("Collect from the sender's address"))
     contents = StringField(_l("Contents"), filters=[strip], validators=[Optional(), _length(CONTENTS_MAX)])
+    # Optional: where the parcel goes on the map, and when the recipient wants it (app.domain.points). A JSON
+    # body sends the window as `delivery_window` {"from", "to"}; a form or a CSV row as two fields, whose times
+    # without an offset are the display time zone's.
+    destination_lat = NumberText(_l("Latitude"))
+    destination_lon = NumberText(_l("Longitude"))
+    window_from = StringField(_l("Deliver from"), filters=[strip])
+    window_to = StringField(_l("Deliver by"), filters=[strip])
+    delivery_window = ObjectField(_l("Delivery window"))
 
+    window_days = WINDOW_DAYS_AHEAD  # for the page's hint
     parcel: Parcel = Parcel()
+    point: Point | None = None
+    window: Window | None = None
     unprocessable = False
     normalised_email: str | None = None
     normalised_sender_mobile: str | None = None
@@ -98,6 +112,7 @@ class BookingForm(ParcelFields):
         """The fields' own checks, then the parcel rules every way of booking shares, each problem on its field.
         (One form is refilled per row of an import: what the last row set is cleared first.)"""
         self.normalised_email = self.normalised_sender_mobile = self.normalised_sender_email = None
+        self.point = self.window = None
         valid = super().validate(extra_validators)
         raw = {name: getattr(self, name).data for name in PARCEL_FIELDS}
         cod_max = Decimal(str(current_app.config["COD_MAX"]))
@@ -106,7 +121,41 @@ class BookingForm(ParcelFields):
             getattr(self, name).errors = [*getattr(self, name).errors, problem]
         # Every value well formed, but they do not fit together (cash on delivery without an amount): a 422.
         self.unprocessable = valid and problems.only_inconsistent
-        return valid and not problems
+        placed = self._check_point_and_window()
+        return valid and not problems and placed
+
+    def _check_point_and_window(self) -> bool:
+        """The destination point and the delivery window (app.domain.points), each problem on its field."""
+        self.point, problems = check_point(self.destination_lat.data, self.destination_lon.data)
+        for name, problem in problems.said_in(gettext).items():
+            getattr(self, name).errors = [*getattr(self, name).errors, problem]
+        window_problems = self._check_window()
+        return not problems and not window_problems
+
+    def _check_window(self) -> dict[str, str]:
+        now = utcnow()
+        sent = self.delivery_window.data
+        if sent is None:
+            local_zone = ZoneInfo(current_app.config["DISPLAY_TIMEZONE"])
+            self.window, problems = check_window(self.window_from.data, self.window_to.data, now=now,
+                                                 local_zone=local_zone)
+            said = problems.said_in(gettext)
+            for name, problem in said.items():
+                getattr(self, name).errors = [*getattr(self, name).errors, problem]
+            return said
+        if not isinstance(sent, dict) or set(sent) - {"from", "to"}:
+            said = {"delivery_window": gettext('Must be an object {"from", "to"} of two ISO 8601 times.')}
+        elif self.window_from.data or self.window_to.data:
+            said = {"delivery_window": gettext("Send delivery_window, or window_from and window_to: not both.")}
+        else:
+            self.window, problems = check_window(sent.get("from"), sent.get("to"), now=now, local_zone=None,
+                                                 names=("from", "to"))
+            said = problems.said_in(gettext)
+            if said:  # one field, each end's problem named
+                said = {"delivery_window": " ".join(f"{end}: {problem}" for end, problem in said.items())}
+        if said:
+            self.delivery_window.errors = [*self.delivery_window.errors, said["delivery_window"]]
+        return said
 
     def validate_or_raise(self) -> None:
         if not self.validate():
@@ -147,7 +196,8 @@ class BookingForm(ParcelFields):
         return NewShipment(sender_name=self.sender_name.data, receiver_name=self.receiver_name.data,
                            mobile=self.normalised_mobile, email=self.normalised_email,
                            destination=self.destination.data, language=language, parcel=self.parcel,
-                           sender_mobile=self.normalised_sender_mobile, sender_email=self.normalised_sender_email)
+                           sender_mobile=self.normalised_sender_mobile, sender_email=self.normalised_sender_email,
+                           point=self.point, window=self.window)
 
 
 class StatusUpdateForm(RequestForm):

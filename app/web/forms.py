@@ -34,6 +34,7 @@ NOT_A_BOOLEAN = "Must be true or false."
 NOT_A_NUMBER = "Must be a number."
 NOT_A_LIST = "Must be a list of strings."
 NOT_A_LIST_OF_OBJECTS = "Must be a list of objects."
+NOT_AN_OBJECT = "Must be a JSON object."
 REQUIRED_IN_JSON = "Required (an empty list for none)."
 CONTROL_CHARACTER = "Control characters (such as NUL) are not allowed here."
 NOT_UNICODE = "Not valid Unicode text (it holds a lone surrogate)."
@@ -200,6 +201,19 @@ class ObjectListField(Field):
         self.data = list(valuelist)
 
 
+class ObjectField(Field):
+    """One record under one name: a JSON object, handed to the form as sent (its text already checked) for its
+    own checks. A browser form cannot send one: from a form post it holds text, which the form refuses."""
+
+    widget = HiddenInput()
+
+    def process_formdata(self, valuelist: list) -> None:
+        self.data = valuelist[0] if valuelist else None
+
+    def _value(self) -> str:
+        return ""
+
+
 class RequiredInJson:
     """A field a JSON body must send (a list: an empty one for none). A browser form may leave it out, as it
     leaves out a list whose boxes are all unchecked."""
@@ -237,7 +251,8 @@ class AppForm(FlaskForm):
 class RequestForm(AppForm):
     """A form filled from the browser's form fields or from a JSON object: strings, true/false for yes-or-no
     fields, numbers (or their text) for number fields, arrays of strings for list fields, arrays of objects for
-    ObjectListFields."""
+    ObjectListFields, an object for ObjectFields, and any value for a field class whose `json_as_sent` is true
+    (its service checks it)."""
 
     class Meta(AppForm.Meta):
         # CSRF is enforced once for every unsafe request, by app.auth.guard, after authentication.
@@ -274,6 +289,13 @@ class RequestForm(AppForm):
                 fields[field_label(name)] = UNKNOWN_FIELD
             elif value is None:
                 continue
+            elif getattr(field_class, "json_as_sent", False):
+                values.append((name, value))  # any JSON value: the service checks it (a GeoJSON outline)
+            elif issubclass(field_class, ObjectField):
+                if isinstance(value, dict):
+                    values.append((name, value))
+                else:
+                    fields[name] = NOT_AN_OBJECT
             elif issubclass(field_class, ObjectListField):
                 if isinstance(value, list) and all(isinstance(item, dict) for item in value):
                     values.extend((name, item) for item in value)

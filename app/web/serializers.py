@@ -15,6 +15,7 @@ from app.domain.privacy import destination_area
 from app.domain.roles import Role
 from app.domain.timeutil import isoformat_z
 from app.models import AuditEntry, CourierProfile, DeliveryProof, Shipment, TrackingEvent, User
+from app.services.planning.zones import zone_ref
 from app.services.shipments.public_document import public_event_to_dict, public_shipment_to_dict, tracking_url
 from app.services.staff.audit import AuditPage
 
@@ -51,6 +52,7 @@ def shipment_to_dict(shipment: Shipment, events: list[TrackingEvent] | None = No
         "sender_email": shipment.sender_email,
         **parcel_of(shipment).as_dict(),
         "charges": shipment.charges,
+        **planning_to_dict(shipment),
         "created_at": isoformat_z(shipment.created_at),
         "updated_at": isoformat_z(shipment.updated_at),
         "tracking_url": tracking_url(shipment.tracking_id),
@@ -58,6 +60,19 @@ def shipment_to_dict(shipment: Shipment, events: list[TrackingEvent] | None = No
     if events is not None:
         data["events"] = [event_to_dict(e, staff=True) for e in events]
     return data
+
+
+def planning_to_dict(shipment: Shipment) -> dict:
+    """Staff only: where the parcel goes on the map, its zone and its delivery window (never public: a point
+    is an address)."""
+    point = None
+    if shipment.destination_lat is not None and shipment.destination_lon is not None:
+        point = {"lat": shipment.destination_lat, "lon": shipment.destination_lon,
+                 "precision": shipment.destination_precision}
+    window = None
+    if shipment.window_from is not None and shipment.window_to is not None:
+        window = {"from": isoformat_z(shipment.window_from), "to": isoformat_z(shipment.window_to)}
+    return {"destination_point": point, "zone": zone_ref(shipment.zone_id), "delivery_window": window}
 
 
 def proof_to_dict(shipment: Shipment, event: TrackingEvent, proof: DeliveryProof) -> dict:

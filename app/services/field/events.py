@@ -24,9 +24,12 @@ Rules:
   after every other rule passed, so a refused action never counts as a try.
 - Applied through the status-change core (apply_status_changes) in bulk, with the courier as the actor: one
   event, its messages, webhooks and audit row per applied action.
+- A Delivered moves the parcel's point on the map to where the courier was (their kept position nearest in time,
+  when fresh and accurate enough: app.services.planning.points), and the next parcel to the address starts there.
 """
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +39,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import Row, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.domain.field import COD_METHODS, OTP_DIGITS, ProofLevel, event_time_problem
 from app.domain.privacy import destination_area
@@ -49,8 +53,11 @@ from app.services.field import delivery_codes
 from app.services.field.courier_app import DELIVERY, PICKUP, courier_today, kind_of, proof_asked, stops_query
 from app.services.field.delivery_codes import CodeCheck
 from app.services.field.settings import get_settings, otp_on
+from app.services.planning.points import Delivery, record_delivered_points
 from app.services.shipments.proofs import ATTEMPT_REASONS, image_from_base64
 from app.services.shipments.status_changes import ChangeOutcome, Refusal, StatusChange, apply_status_changes
+
+log = logging.getLogger(__name__)
 
 MAX_EVENTS = 100  # actions in one request
 ACTION_STATUSES: dict[str, str] = {Status.DELIVERED: DELIVERY, Status.DELIVERY_ATTEMPTED: DELIVERY,
@@ -382,7 +389,7 @@ def _apply_round(courier: User, actions: list[CourierAction], indexes: list[int]
     if not ready:
         return
     outcomes = apply_status_changes([item.change for item in ready], courier.username, refuse_same_place=False)
-    collections, delivered = [], []
+    collections, delivered, places = [], [], []
     for item, outcome in zip(ready, outcomes, strict=True):
         action = actions[item.index]
         results[item.index] = _result_of(action.client_id, outcome)
@@ -391,6 +398,7 @@ def _apply_round(courier: User, actions: list[CourierAction], indexes: list[int]
         applied_events[item.index] = outcome.event.id
         if action.status == Status.DELIVERED:
             delivered.append(item.stop.shipment_id)
+            places.append(Delivery(item.stop.shipment_id, courier.id, action.at))
         if action.cod_collected is not None:
             collections.append({"shipment_id": item.stop.shipment_id, "event_id": outcome.event.id,
                                 "courier_id": courier.id, "expected": item.stop.cod_amount or Decimal("0.00"),
@@ -399,6 +407,19 @@ def _apply_round(courier: User, actions: list[CourierAction], indexes: list[int]
     if collections:
         db.session.execute(CodCollection.__table__.insert(), collections)
     delivery_codes.mark_used(delivered, now)
+    _keep_delivery_points(places, now)
+
+
+def _keep_delivery_points(places: list[Delivery], now: datetime) -> None:
+    """Where the couriers delivered, for the next parcels there: a refinement, so a failure to keep it is logged
+    and never refuses the deliveries themselves (its savepoint is rolled back alone)."""
+    if not places:
+        return
+    try:
+        with db.session.begin_nested():
+            record_delivered_points(places, now)
+    except SQLAlchemyError as error:
+        log.warning("Delivery points not kept for %d parcel(s): %s", len(places), type(error).__name__)
 
 
 def _check(action: CourierAction, stop: Row | None, settings: dict[str, str], now: datetime) -> EventResult | None:

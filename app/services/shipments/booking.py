@@ -12,6 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db.prepared import PreparedStatement
 from app.domain.parcels import PARCEL_FIELDS, Parcel
+from app.domain.points import Point, Window
 from app.domain.pricing import PRICING_FIELDS, RateCard
 from app.domain.status import Status
 from app.domain.timeutil import utcnow
@@ -21,6 +22,7 @@ from app.extensions import db
 from app.models import Shipment, TrackingEvent
 from app.services.outbox import queueing as outbox
 from app.services.outbox.webhooks import created_deliveries_insert_from, queue_webhook_deliveries
+from app.services.planning.points import PLACEMENT_COLUMNS, Destination, Placement, place_destinations
 from app.services.shipments import rates, serviceability
 from app.services.shipments.pincodes import is_valid_pincode
 from app.services.staff.audit import record_audit
@@ -46,6 +48,11 @@ class NewShipment:
     sender_email: str | None = None  # already validated
     charges: dict | None = None  # as priced (app.services.shipments.rates), with its rate card's version
     rate_card_version: int | None = None
+    point: Point | None = None  # the booker's own destination point (checked: app.domain.points)
+    window: Window | None = None  # the recipient's delivery window (checked: app.domain.points)
+
+    def destination_to_place(self) -> Destination:
+        return Destination(self.destination, self.parcel.destination_pincode, self.point)
 
 
 class BookingsRefused(ValidationError):
@@ -97,7 +104,8 @@ def create_shipment(data: NewShipment, actor: str = "customer", *, audit_details
     """
     data = checked_booking(data)
     now = utcnow()
-    values = _shipment_values(data, now)
+    (placement,) = place_destinations([data.destination_to_place()], now)
+    values = _shipment_values(data, now, placement)
     if db.session.connection().dialect.name == "postgresql":
         shipment = _book_in_one_statement(values, actor)
     else:
@@ -114,7 +122,8 @@ def create_shipments(bookings: Sequence[NewShipment], actor: str) -> list[str]:
     """Book many shipments in the caller's transaction; their tracking IDs, in the order given.
 
     Each gets what create_shipment writes (a unique tracking ID, the "Booked" event, the recipient's email),
-    all with one booking time. Written set-based, a few multi-row statements per BULK_CHUNK bookings, so a large
+    all with one booking time, each placed on the map (app.services.planning.points, one query per chunk).
+    Written set-based, a few multi-row statements per BULK_CHUNK bookings, so a large
     import costs round trips per chunk, not per row. A tracking-ID collision (with a stored ID, or a repeat
     draw within the chunk) draws again for the rows it hit only; Conflict if a row still has none after
     _ID_ATTEMPTS draws. Either every booking is written or the caller rolls the whole transaction back.
@@ -123,7 +132,10 @@ def create_shipments(bookings: Sequence[NewShipment], actor: str) -> list[str]:
     now = utcnow()
     tracking_ids: list[str] = []
     for start in range(0, len(bookings), BULK_CHUNK):
-        chunk = [_shipment_values(data, now) for data in bookings[start:start + BULK_CHUNK]]
+        chunk_bookings = bookings[start:start + BULK_CHUNK]
+        placements = place_destinations([data.destination_to_place() for data in chunk_bookings], now)
+        chunk = [_shipment_values(data, now, placement)
+                 for data, placement in zip(chunk_bookings, placements, strict=True)]
         tracking_ids += [tracking_id for _shipment_id, tracking_id in _book_many(chunk, actor, now)]
     if tracking_ids:
         outbox.mark_outbox_changed(db.session)
@@ -145,8 +157,9 @@ def _checked_bookings(bookings: Sequence[NewShipment]) -> list[NewShipment]:
     return checked
 
 
-def _shipment_values(data: NewShipment, now) -> dict:
+def _shipment_values(data: NewShipment, now, placement: Placement) -> dict:
     parcel = data.parcel
+    window = data.window
     return {
         "sender_name": data.sender_name, "receiver_name": data.receiver_name, "mobile": data.mobile,
         "email": data.email, "destination": data.destination, "status": Status.BOOKED.value,
@@ -154,13 +167,15 @@ def _shipment_values(data: NewShipment, now) -> dict:
         **{name: getattr(parcel, name) for name in PARCEL_FIELDS},
         "sender_mobile": data.sender_mobile, "sender_email": data.sender_email,
         "charges": data.charges, "rate_card_version": data.rate_card_version,
+        **placement.values(),
+        "window_from": window.start if window else None, "window_to": window.end if window else None,
     }
 
 
 # The columns a booking writes: the same for one booking (the prepared statement binds each) and for many.
 BOOKING_COLUMNS = ("tracking_id", "sender_name", "receiver_name", "mobile", "email", "destination", "status",
                    "created_at", "updated_at", "language", "sender_mobile", "sender_email", *PARCEL_FIELDS,
-                   "charges", "rate_card_version")
+                   "charges", "rate_card_version", *PLACEMENT_COLUMNS, "window_from", "window_to")
 
 
 def _book_many(rows: list[dict], actor: str, now) -> list[tuple[int, str]]:

@@ -15,6 +15,9 @@ Rules (the cut-offs themselves are app.domain.corrections):
   cleared. Unlike a booking, the destination's text is never read for a PIN code: here the PIN is its own field.
 - A change to a pricing field (the PIN code, weight, sides, service, payment, amount to collect) prices the
   booking again on the rate card in force, its charges and the card's version stored with it.
+- The destination's point (`destination_lat` and `destination_lon`, both or neither, in range) given by staff is
+  `exact`; both cleared, the parcel is placed again from its address. A new PIN code, or a new address for a
+  point that was not `exact`, places it again too (app.services.planning.points): point, precision and zone.
 - Written with a compare-and-set on (status, updated_at), as status changes are written: a status change that
   lands between the read and the write makes the correction read again and check the cut-offs against the new
   status. updated_at moves to now, so the changes feed and the dashboard show the correction (and a status change
@@ -38,6 +41,7 @@ from sqlalchemy import update
 
 from app.domain.corrections import EDITABLE_FIELDS, PARCEL_EDIT_FIELDS, REPRICING_FIELDS, fixed_among
 from app.domain.parcels import check_parcel, parcel_of
+from app.domain.points import check_point
 from app.domain.pricing import PRICING_FIELDS
 from app.domain.status import Status
 from app.domain.timeutil import utcnow
@@ -45,6 +49,7 @@ from app.errors import Conflict, Unprocessable, ValidationError
 from app.extensions import db
 from app.models import Shipment
 from app.models.shipment import DESTINATION_MAX, EMAIL_MAX, NAME_MAX
+from app.services.planning.points import placement_after_correction
 from app.services.shipments import rates, serviceability, tracking_cache
 from app.services.shipments.contacts import ContactError, mask_mobile, normalise_email, normalise_mobile
 from app.services.shipments.pincodes import is_valid_pincode
@@ -56,6 +61,7 @@ EDIT_ATTEMPTS = 8
 # The audit refuses detail keys named for contacts; these are the receiver's, and their values are masked.
 AUDIT_KEYS = {"mobile": "receiver_mobile", "email": "receiver_email"}
 MONEY_FIELDS = frozenset({"declared_value", "cod_amount"})
+POINT_FIELDS = ("destination_lat", "destination_lon")
 _SHIPMENTS = Shipment.__table__
 _FIELD_NAME_MAX = 40
 
@@ -80,6 +86,11 @@ def edit_shipment(tracking_id: str, changes: Mapping[str, object],
         if attempt:
             db.session.refresh(shipment)
         proposed = _checked_values(shipment, changes)
+        placement = placement_after_correction(shipment, proposed, utcnow())
+        sent_point = tuple(proposed.pop(name) for name in POINT_FIELDS if name in proposed)
+        if sent_point and sent_point != (shipment.destination_lat, shipment.destination_lon):
+            # A new point, or both cleared: as placed. The stored point sent back (the page's form) is no change.
+            proposed.update(destination_lat=placement.lat, destination_lon=placement.lon)
         changed = {name: (getattr(shipment, name), value) for name, value in proposed.items()
                    if value != getattr(shipment, name)}
         if not changed:
@@ -87,7 +98,12 @@ def edit_shipment(tracking_id: str, changes: Mapping[str, object],
         _refuse_fixed(shipment, changed)
         _check_network(shipment, proposed, changed)
         values = {name: new for name, (_old, new) in changed.items()}
-        old_charges = shipment.charges
+        # Placed again without staff giving the point: the audit says where it went (a point given is in `changed`).
+        moved = (placement is not None and not set(POINT_FIELDS) & changed.keys()
+                 and _point_of(shipment) != (placement.lat, placement.lon, placement.precision))
+        if placement is not None:
+            values.update(placement.values())
+        old_charges, old_point = shipment.charges, _point_of(shipment)
         if REPRICING_FIELDS & changed.keys():
             charges = rates.charges_for(**{name: proposed.get(name, getattr(shipment, name))
                                            for name in PRICING_FIELDS})
@@ -98,7 +114,8 @@ def edit_shipment(tracking_id: str, changes: Mapping[str, object],
         raise Conflict(gettext("The shipment is being updated by someone else; please try again."))
     db.session.refresh(shipment)
     record_audit("shipment_edited", actor=actor, target_type="shipment", target_id=shipment.tracking_id,
-                 details=_audit_details(changed, old_charges, values.get("charges")))
+                 details=_audit_details(changed, old_charges, values.get("charges"),
+                                        point=(old_point, _point_of(shipment)) if moved else None))
     tracking_cache.publish_changes([shipment.tracking_id])
     return shipment, changed
 
@@ -139,6 +156,12 @@ def _checked_values(shipment: Shipment, changes: Mapping[str, object]) -> dict[s
             proposed["email"] = normalise_email(text) if text else None
         except ContactError as error:
             problems["email"] = str(error)
+
+    if any(name in changes for name in POINT_FIELDS):
+        point, point_problems = check_point(changes.get(POINT_FIELDS[0]), changes.get(POINT_FIELDS[1]))
+        problems.update(point_problems.said_in(gettext))
+        if not point_problems:  # None for both: cleared, found again from the address
+            proposed.update(destination_lat=point.lat if point else None, destination_lon=point.lon if point else None)
 
     parcel_names = [name for name in changes if name in PARCEL_EDIT_FIELDS or name == "destination_pincode"]
     if parcel_names:
@@ -203,10 +226,16 @@ def _compare_and_set(shipment: Shipment, values: dict[str, object]) -> bool:
     return result.rowcount == 1
 
 
+def _point_of(shipment: Shipment) -> tuple[float | None, float | None, str | None]:
+    return shipment.destination_lat, shipment.destination_lon, shipment.destination_precision
+
+
 def _audit_details(changed: Mapping[str, tuple[object, object]], old_charges: dict | None,
-                   new_charges: dict | None) -> dict:
+                   new_charges: dict | None, point: tuple[tuple, tuple] | None = None) -> dict:
     details = {AUDIT_KEYS.get(name, name): {"from": _audit_value(name, old), "to": _audit_value(name, new)}
                for name, (old, new) in changed.items()}
+    if point is not None:  # placed again: where it is now, and how precise (the zone follows from it)
+        details["destination_point"] = {"from": _point_text(*point[0]), "to": _point_text(*point[1])}
     if new_charges is not None:
         details["charges_total"] = {"from": _money(old_charges["total"]) if old_charges else None,
                                     "to": _money(new_charges["total"])}
@@ -222,9 +251,15 @@ def _audit_value(name: str, value: object) -> object:
         return REDACTED
     if name in MONEY_FIELDS:
         return _money(value)
+    if name in POINT_FIELDS:
+        return f"{value:.6f}"  # a metre or so; more digits would read as a phone number to the audit
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     return value
+
+
+def _point_text(lat: float | None, lon: float | None, precision: str | None) -> str | None:
+    return None if lat is None or lon is None else f"{lat:.6f}, {lon:.6f} ({precision})"
 
 
 def _money(value: object) -> str:

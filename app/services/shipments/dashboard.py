@@ -16,6 +16,7 @@ from app.domain.status import ALL_STATUSES, held_from_timeline
 from app.domain.tracking_ids import normalise_tracking_id_prefix
 from app.extensions import db
 from app.models import AuditEntry, Shipment, TrackingEvent
+from app.services.planning.zones import zone_ref
 from app.services.shipments.contacts import ContactError, normalise_mobile
 from app.services.shipments.queries import find_shipment, next_statuses, status_counts, timeline
 from app.services.staff.audit import audit_for_target
@@ -56,6 +57,7 @@ class ShipmentRecord:
     audit: list[AuditEntry]  # newest first
     locations: list[str]  # suggestions for the update form; empty unless asked for
     editable: tuple[str, ...] = ()  # the fields staff may still correct (app.domain.corrections)
+    zone: dict | None = None  # {"id", "name"} of the zone holding the destination's point
 
 
 def shipment_record(tracking_id: str, suggest_locations: bool = False) -> ShipmentRecord:
@@ -72,6 +74,7 @@ def shipment_record(tracking_id: str, suggest_locations: bool = False) -> Shipme
         audit=audit_for_target("shipment", shipment.tracking_id),
         locations=recent_locations() if suggest_locations else [],
         editable=editable_fields(shipment.status, held_from_timeline(event.status for event in events)),
+        zone=zone_ref(shipment.zone_id),
     )
 
 

@@ -18,7 +18,9 @@ from app.services.shipments.booking import BookingsRefused, NewShipment, create_
 from app.services.staff.audit import record_audit
 
 REQUIRED_COLUMNS = ("sender_name", "receiver_name", "mobile", "destination")
-OPTIONAL_COLUMNS = ("email", "sender_mobile", "sender_email", *PARCEL_FIELDS)
+# Where it goes on the map and when (app.domain.points): times without an offset are DISPLAY_TIMEZONE's.
+POINT_COLUMNS = ("destination_lat", "destination_lon", "window_from", "window_to")
+OPTIONAL_COLUMNS = ("email", "sender_mobile", "sender_email", *PARCEL_FIELDS, *POINT_COLUMNS)
 IMPORT_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 MAX_ROWS = 20_000
 MAX_BYTES = 5 * 1024 * 1024

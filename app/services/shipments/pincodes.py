@@ -26,8 +26,8 @@ CENTROIDS_SNAPSHOT = "2025.10.03"
 _centroids: dict[str, tuple[float, float]] | None = None
 _centroids_lock = threading.Lock()
 
-__all__ = ["PinInfo", "directory_size", "directory_version", "is_valid_pincode", "pincode_from_destination",
-           "pincode_info"]
+__all__ = ["PinInfo", "directory_size", "directory_version", "is_valid_pincode", "pincode_centroid",
+           "pincode_from_destination", "pincode_info"]
 
 
 def pincode_info(pin: object) -> PinInfo | None:
@@ -44,6 +44,13 @@ def pincode_info(pin: object) -> PinInfo | None:
     lat, lon = _load_centroids().get(pincode, (None, None))
     return PinInfo(pincode=pincode, city=place_name(districts[0]) if districts else None,
                    state=place_name(state) if state else None, lat=lat, lon=lon)
+
+
+def pincode_centroid(pin: object) -> tuple[float, float] | None:
+    """(lat, lon) of a PIN code's centroid; None when it is malformed or the snapshot has none. Cheaper than
+    pincode_info (no directory record): a bulk import places every row with it."""
+    pincode = normalise_pincode(pin)
+    return None if pincode is None else _load_centroids().get(pincode)
 
 
 def is_valid_pincode(pin: object) -> bool:
