@@ -3,6 +3,8 @@
 A job's `run(now)` does its work in the app context and in the runner's transaction: the runner commits when it
 returns and rolls back when it raises. It returns a few words on what it did, or None when nothing was due. It
 may commit on its own (a long job in batches): the runner's lock lasts until it returns, not until a commit.
+A job that keeps each piece of its work to one process itself (rows claimed under a lease) says
+`exclusive=False`: no lock is taken, so every process may work at it side by side.
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ class Job:
     every: Every
     run: Callable[[datetime], str | None]
     lock_key: int = field(default=0)  # 0: derived from the name
+    exclusive: bool = True  # False: processes may run it at once (it claims its own work under leases)
 
     def __post_init__(self) -> None:
         if not self.lock_key:
