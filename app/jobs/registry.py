@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.jobs import estimates, locations
+from app.jobs import dispatch, estimates, locations
 from app.services.shipments.estimates import REFRESH_LOCK_KEY
 
 # The high half of every job's PostgreSQL advisory lock key ("WAYB"); the low half is the CRC-32 of its name,
@@ -83,4 +83,7 @@ JOBS: tuple[Job, ...] = check_jobs([
         lock_key=REFRESH_LOCK_KEY),
     # What is due is in the table itself (positions older than LOCATION_RETENTION_DAYS): any process may look.
     Job("locations.purge", Every("LOCATION_PURGE_SECONDS"), locations.purge_old_positions),
+    # The schedule's slots are made once by a unique key and each run is solved under a lease: every process may
+    # plan at once, each a different zone's run.
+    Job("dispatch.plan", Every("DISPATCH_POLL_SECONDS"), dispatch.plan_dispatch_runs, exclusive=False),
 ])
