@@ -3,7 +3,9 @@ however many runners look, a run solved by one runner only, a run whose runner d
 (at most MAX_ATTEMPTS times), and a runner that outlived its lease writing nothing. The clock is the test's."""
 from __future__ import annotations
 
+import re
 import threading
+import time as clock
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -241,3 +243,44 @@ def test_two_runners_make_each_slot_once_and_solve_each_run_once(made_apps, ctx,
     sheets = db.session.execute(select(RunSheet.courier_id, DispatchRun.zone_id)
                                 .join(DispatchRun, DispatchRun.id == RunSheet.dispatch_run_id)).all()
     assert len(sheets) == 3 and len({courier for courier, _ in sheets}) == len({zone for _, zone in sheets}) == 3
+
+
+@pytest.mark.slow
+def test_two_job_runner_processes_plan_each_slot_once(made_apps, ctx, database_url, tmp_path):
+    """`flask jobs runner` twice, real processes on one PostgreSQL database with the wall clock: the slot that
+    passed a minute ago is made once per zone and each zone's run is planned and written once. (Plans with the
+    real solver: skipped until app.services.planning.solver is on this branch.)"""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite serves one process")
+    pytest.importorskip("app.services.planning.solver")
+    from tests.notifications.conftest import wait_for
+    from tests.notifications.test_processes import AppProcess, app_env
+
+    local_now = datetime.now(ZoneInfo(TZ))
+    if local_now.time() < time(0, 2):
+        pytest.skip("a minute ago was yesterday")
+    slot = (local_now - timedelta(minutes=1)).strftime("%H:%M")
+    for number, name in enumerate(("North", "South", "East")):
+        zone_id = make_zone(name)
+        make_courier(f"courier{number}", start=time(0, 1), end=time(0))  # on shift whenever the test runs
+        make_parcels(2, zone_id, first=2 * number)
+    db.session.remove()
+    env = app_env(database_url, DISPATCH_TIMES=slot, DISPATCH_POLL_SECONDS=0.2, JOBS_TICK_SECONDS=0.1,
+                  DISPATCH_SOLVE_SECONDS=2, ESTIMATES_REFRESH_SECONDS=0, LOCATION_PURGE_SECONDS=0)
+    runners = [AppProcess(["jobs", "runner"], env, tmp_path / f"runner{n}.log") for n in (1, 2)]
+    try:
+        wait_for(lambda: [run.state for run in runs()] == ["done"] * 3, timeout=60, message="three runs planned")
+        clock.sleep(1)  # several more looks by both: nothing more is made or planned
+        for runner in runners:
+            assert runner.stop() == 0
+    finally:
+        for runner in runners:
+            runner.stop()
+    output = "".join(runner.output() for runner in runners)
+    assert [(run.attempts, run.scheduled_for.astimezone(ZoneInfo(TZ)).strftime("%H:%M")) for run in runs()] == [
+        (1, slot)] * 3
+    planned = [int(run_id) for run_id in re.findall(r"Dispatch run (\d+) \(zone", output)]
+    assert sorted(planned) == [run.id for run in sorted(runs(), key=lambda run: run.id)]  # each written once
+    assert db.session.scalar(select(func.count()).select_from(RunSheetStop)) == 6
+    assert db.session.scalar(select(func.count()).select_from(AuditEntry)
+                             .where(AuditEntry.action == "runsheet_assigned")) == 3
