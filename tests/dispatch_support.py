@@ -24,7 +24,7 @@ from app.services.planning.travel import haversine_matrices
 from app.services.shipments.booking import NewShipment, create_shipments
 from app.services.shipments.status_changes import StatusChange, apply_status_changes
 from app.services.staff.users import create_user
-from tests.planning_support import savings, solve
+from tests.planning_support import savings, solve  # the one import that switches at the merge
 
 TZ = "Asia/Kolkata"
 PASSWORD = "correct-horse-1"

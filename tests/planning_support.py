@@ -1,6 +1,6 @@
 """STAND-IN, TO BE REMOVED AT MERGE: the solver and the savings baseline the dispatch tests plan with until the
 real ones (app.services.planning.solver.solve, VROOM; app.services.planning.savings.savings, Clarke-Wright)
-are on this branch. At the merge the tests' one import switches:
+are on this branch. At the merge the tests' one import (in tests/dispatch_support.py) switches:
 
     from tests.planning_support import savings, solve
   becomes

@@ -28,8 +28,18 @@ from app.services.planning.dispatch import (
 )
 from app.services.planning.dispatch_runs import GAVE_UP, claim_run, create_due_runs, fail_run
 from app.services.planning.problem import Plan
-from tests.dispatch_support import TZ, at, make_courier, make_parcels, make_zone, plan_job, run_jobs, tomorrow
-from tests.planning_support import savings, solve
+from tests.dispatch_support import (
+    TZ,
+    at,
+    make_courier,
+    make_parcels,
+    make_zone,
+    plan_job,
+    run_jobs,
+    savings,
+    solve,
+    tomorrow,
+)
 
 TIMES = "06:00,09:00,12:00"
 
