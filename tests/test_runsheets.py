@@ -502,7 +502,7 @@ def test_get_one_run_sheet_as_json_and_as_a_page(client, operator, parcels):
     assert [s["tracking_id"] for s in body["stops"]] == ids
     assert set(body["stops"][0]) == {"tracking_id", "sequence", "status", "state", "outcome", "kind",
                                      "receiver_name", "destination", "destination_pincode", "pieces", "payment",
-                                     "cod_amount"}
+                                     "cod_amount", "eta"}
     assert (body["stops"][0]["payment"], body["stops"][2]["cod_amount"]) == ("cod", None)
     page = client.get(f"/admin/runsheets/{sheet['id']}", headers=HTML).get_data(as_text=True)
     for text in (*ids, "Receiver 0", "12 MG Road, Ernakulam, Kochi", "682016", "Prepaid", "Hand out"):

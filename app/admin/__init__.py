@@ -10,6 +10,7 @@ from app.admin import (  # noqa: E402, F401
     api_keys,
     cash,
     couriers,
+    dispatch,
     edit,
     evidence,
     field_settings,

@@ -135,16 +135,18 @@ def runsheet_to_dict(sheet: RunSheetView) -> dict:
     return {"id": sheet.id, "courier": sheet.courier, "date": sheet.date.isoformat(),
             "created_at": isoformat_z(sheet.created_at), "created_by": sheet.created_by,
             "dispatched_at": isoformat_z(sheet.dispatched_at), "dispatched_by": sheet.dispatched_by,
-            "stops": [stop_to_dict(stop) for stop in sheet.stops]}
+            "dispatch_run_id": sheet.dispatch_run_id, "stops": [stop_to_dict(stop) for stop in sheet.stops]}
 
 
 def stop_to_dict(stop: Stop) -> dict:
-    """A stop for staff: `state` open, done (`outcome`: the status that closed it) or moved (to another sheet)."""
+    """A stop for staff: `state` open, done (`outcome`: the status that closed it) or moved (to another sheet);
+    `eta` when dispatch planned it."""
     return {"tracking_id": stop.tracking_id, "sequence": stop.sequence, "status": stop.status,
             "state": stop.state, "outcome": stop.outcome, "kind": stop.kind, "receiver_name": stop.receiver_name,
             "destination": stop.destination, "destination_pincode": stop.destination_pincode,
             "pieces": stop.pieces, "payment": stop.payment,
-            "cod_amount": money_text(stop.cod_amount) if stop.cod_amount is not None else None}
+            "cod_amount": money_text(stop.cod_amount) if stop.cod_amount is not None else None,
+            "eta": isoformat_z(stop.eta)}
 
 
 def summary_to_dict(sheet: RunSheetSummary) -> dict:

@@ -6,6 +6,7 @@ runner.py    the runner: a daemon thread per process (beside the outbox worker) 
              advisory lock); a failing job is logged and tried again at its next interval
 estimates.py the estimated-delivery refresh (`estimates.refresh`)
 locations.py the purge of courier positions past their retention (`locations.purge`)
+dispatch.py  dispatch runs: the schedule's slots made, queued runs solved and written (`dispatch.plan`)
 cli.py       flask jobs list | run-once | runner
 
 A job's interval is only how often a process looks. What is due in the business sense (a stale table, a dispatch

@@ -3,6 +3,8 @@
 A job's `run(now)` does its work in the app context and in the runner's transaction: the runner commits when it
 returns and rolls back when it raises. It returns a few words on what it did, or None when nothing was due. It
 may commit on its own (a long job in batches): the runner's lock lasts until it returns, not until a commit.
+A job that keeps each piece of its work to one process itself (rows claimed under a lease) says
+`exclusive=False`: no lock is taken, so every process may work at it side by side.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.jobs import estimates, geocode, locations
+from app.jobs import dispatch, estimates, geocode, locations
 from app.services.shipments.estimates import REFRESH_LOCK_KEY
 
 # The high half of every job's PostgreSQL advisory lock key ("WAYB"); the low half is the CRC-32 of its name,
@@ -46,6 +48,7 @@ class Job:
     every: Every
     run: Callable[[datetime], str | None]
     lock_key: int = field(default=0)  # 0: derived from the name
+    exclusive: bool = True  # False: processes may run it at once (it claims its own work under leases)
 
     def __post_init__(self) -> None:
         if not self.lock_key:
@@ -82,4 +85,7 @@ JOBS: tuple[Job, ...] = check_jobs([
     Job("locations.purge", Every("LOCATION_PURGE_SECONDS"), locations.purge_old_positions),
     # Parcels still at their PIN code's centroid, from the geocoder cache and the GEOCODER (a few look-ups a run).
     Job("points.geocode", Every("GEOCODE_POLL_SECONDS"), geocode.refine_parcel_points),
+    # The schedule's slots are made once by a unique key and each run is solved under a lease: every process may
+    # plan at once, each a different zone's run.
+    Job("dispatch.plan", Every("DISPATCH_POLL_SECONDS"), dispatch.plan_dispatch_runs, exclusive=False),
 ])

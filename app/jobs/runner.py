@@ -13,7 +13,8 @@ Rules of `run_due`:
   run here; a job whose interval is 0 or less is off.
 - One process at a time per job: on PostgreSQL the runner holds the job's advisory lock while it runs (a session
   lock on a connection of its own, so a job may commit as often as it needs). A process that cannot get it skips
-  the job until its next interval: another one is at it. SQLite serves one process; nothing to hold.
+  the job until its next interval: another one is at it. SQLite serves one process; nothing to hold. A job that
+  is not `exclusive` (it claims its own work under leases) takes no lock: processes run it side by side.
 - A job that raises is rolled back and logged with the failures in a row, and tried again at its next interval;
   the other jobs run as usual.
 """
@@ -25,7 +26,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -127,7 +128,7 @@ class JobRunner:
         started = time.monotonic()
         with self.app.app_context():
             try:
-                with exclusive(job) as held:
+                with exclusive(job) if job.exclusive else nullcontext(True) as held:
                     if not held:
                         log.debug("Job %s skipped: another process is running it.", job.name)
                         return JobRun(job.name, "busy")

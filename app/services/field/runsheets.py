@@ -16,6 +16,12 @@ Rules:
   made is undone; the old stop's row stays locked by this transaction meanwhile). Two requests making the same
   run sheet meet on its unique (courier, day) the same way, and the loser plans again against the winner's.
   Extending one run sheet is serialised by a lock on its row (PostgreSQL; SQLite has one writer at a time).
+  Dispatch (app.services.planning.dispatch) assigns with `move=False`: a parcel open on another run sheet stays
+  there (`on_another_runsheet`), since a plan never takes a parcel someone placed; it then records each stop's ETA
+  and the run that planned the sheet (`record_plan`).
+- Placing one stop (a supervisor's override, app.services.planning.overrides): the parcel's open stop goes to a
+  position on a run sheet, from wherever it was open (the old stop becoming `moved`, or renumbered when it is the
+  same run sheet); the run sheet's stops are numbered 1, 2, … again, the others keeping their order.
 - Handing out (dispatch): the run sheet's open delivery stops not yet Out for Delivery move to Out for Delivery
   in one call of the status-change core, with the courier as the events' actor and the place of each parcel's
   latest event as their location; the staff member who handed it out is in the audit row
@@ -26,7 +32,7 @@ Every action writes its audit row in the caller's transaction; callers commit.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -39,7 +45,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from app.domain.field import CAPACITY_MAX, StopState, stop_kind
 from app.domain.roles import Role
 from app.domain.status import Status, is_final
-from app.domain.timeutil import to_local, utcnow
+from app.domain.timeutil import as_utc, to_local, utcnow
 from app.domain.tracking_ids import normalise_tracking_id
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
@@ -66,6 +72,7 @@ class StopRefusal(StrEnum):
     ALREADY_ON_RUNSHEET = "already_on_runsheet"
     OVER_CAPACITY = "over_capacity"
     BUSY = "busy"
+    ON_ANOTHER_RUNSHEET = "on_another_runsheet"
 
 
 REFUSAL_MESSAGES: dict[str, str] = {
@@ -77,6 +84,7 @@ REFUSAL_MESSAGES: dict[str, str] = {
     StopRefusal.ALREADY_ON_RUNSHEET: "Already on this run sheet.",
     StopRefusal.OVER_CAPACITY: "Beyond the courier's capacity of {capacity} parcels.",
     StopRefusal.BUSY: "Another change took this parcel at the same moment: try again.",
+    StopRefusal.ON_ANOTHER_RUNSHEET: "Already on another run sheet: left there.",
 }
 
 
@@ -119,6 +127,7 @@ class Stop:
     sender_address: str | None
     sender_pincode: str | None
     sender_mobile: str | None
+    eta: datetime | None = None  # when dispatch planned to arrive (None: not planned, or moved by hand since)
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,7 @@ class RunSheetView:
     dispatched_at: datetime | None
     dispatched_by: str | None
     stops: list[Stop]
+    dispatch_run_id: int | None = None
 
     def open_stops(self) -> list[Stop]:
         return [stop for stop in self.stops if stop.state == StopState.OPEN]
@@ -188,9 +198,9 @@ def local_today(timezone: str) -> date:
 # --- assigning -------------------------------------------------------------------------------------------------
 
 def assign_stops(courier: str, tracking_ids: Sequence[str], *, day: date | None, actor: str,
-                 timezone: str) -> RunSheetResult:
+                 timezone: str, move: bool = True) -> RunSheetResult:
     """Make or extend `courier`'s run sheet for `day` (None: today in `timezone`) with these parcels, in order
-    (see the module's rules)."""
+    (see the module's rules). `move=False`: a parcel open on another run sheet is refused, not moved."""
     user, profile = _courier(courier)
     today = local_today(timezone)
     day = day or today
@@ -198,7 +208,7 @@ def assign_stops(courier: str, tracking_ids: Sequence[str], *, day: date | None,
         raise ValidationError(fields={"date": f"A run sheet is for today ({today.isoformat()}) or a later day."})
     for _ in range(2):  # a second round only when another request made the same run sheet meanwhile
         sheet = _locked_runsheet_of(user.id, day)
-        plan = _plan(tracking_ids, sheet, profile.capacity)
+        plan = _plan(tracking_ids, sheet, profile.capacity, move)
         if not plan.accepted:
             raise NothingAssigned(plan.rejected())
         sheet = sheet or _new_runsheet(user.id, day, actor)
@@ -238,7 +248,7 @@ def _dialect_insert(table):
     return (pg_insert if db.session.connection().dialect.name == "postgresql" else sqlite_insert)(table)
 
 
-def _plan(tracking_ids: Sequence[str], sheet: RunSheet | None, capacity: int) -> _Plan:
+def _plan(tracking_ids: Sequence[str], sheet: RunSheet | None, capacity: int, move: bool = True) -> _Plan:
     plan = _Plan()
     wanted: dict[str, int] = {}
     for position, raw in enumerate(tracking_ids):
@@ -265,6 +275,8 @@ def _plan(tracking_ids: Sequence[str], sheet: RunSheet | None, capacity: int) ->
             plan.refuse(position, tracking_id, StopRefusal.NOT_READY, status=shipment.status)
         elif previous is not None and sheet is not None and previous.runsheet_id == sheet.id:
             plan.refuse(position, tracking_id, StopRefusal.ALREADY_ON_RUNSHEET)
+        elif previous is not None and not move:
+            plan.refuse(position, tracking_id, StopRefusal.ON_ANOTHER_RUNSHEET)
         elif room <= 0:
             plan.refuse(position, tracking_id, StopRefusal.OVER_CAPACITY, capacity=capacity)
         else:
@@ -335,6 +347,69 @@ def _audit_assignment(sheet: RunSheet, courier: str, added: list[str], moved: li
         for tracking_id, stop in moved])
 
 
+def record_plan(runsheet_id: int, dispatch_run_id: int, etas: Mapping[str, datetime]) -> None:
+    """Dispatch's mark on a run sheet it extended: the run that planned it (the latest, when several did) and the
+    ETA of each of its open stops named in `etas` (by tracking ID)."""
+    db.session.execute(update(_SHEETS).where(_SHEETS.c.id == runsheet_id).values(dispatch_run_id=dispatch_run_id))
+    if not etas:
+        return
+    ids = dict(db.session.execute(select(_SHIPMENTS.c.tracking_id, _SHIPMENTS.c.id)
+                                  .where(_SHIPMENTS.c.tracking_id.in_(list(etas)))).all())
+    for tracking_id, eta in etas.items():
+        if tracking_id in ids:
+            db.session.execute(update(_STOPS).where(
+                _STOPS.c.runsheet_id == runsheet_id, _STOPS.c.shipment_id == ids[tracking_id],
+                _STOPS.c.state == StopState.OPEN.value).values(eta=eta))
+
+
+@dataclass(frozen=True)
+class PlacedStop:
+    """Where a placed stop was open before (None: nowhere) and the sequence it has now."""
+    from_runsheet_id: int | None
+    from_sequence: int | None
+    to_sequence: int
+
+
+def open_stop_count(runsheet_id: int) -> int:
+    return _open_count(runsheet_id)
+
+
+def place_stop(sheet: RunSheet, shipment: Shipment, position: int) -> PlacedStop:
+    """Put `shipment`'s open stop at `position` (1-based, in the run sheet's order; past the end: last) on `sheet`,
+    whose row the caller holds locked (see the module's rules). The placed stop has no ETA: the plan's no longer
+    holds. Conflict when another change took the parcel at the same moment (nothing is changed then)."""
+    previous = _open_stops([shipment.id]).get(shipment.id)
+    order = [row.id for row in db.session.execute(
+        select(_STOPS.c.id).where(_STOPS.c.runsheet_id == sheet.id).order_by(_STOPS.c.sequence, _STOPS.c.id))]
+    from_sequence = None
+    if previous is not None:
+        from_sequence = db.session.scalar(select(_STOPS.c.sequence).where(_STOPS.c.id == previous.id))
+    if previous is not None and previous.runsheet_id == sheet.id:
+        placed = previous.id
+        order.remove(placed)
+        db.session.execute(update(_STOPS).where(_STOPS.c.id == placed).values(eta=None))
+    else:
+        now = utcnow()
+        if previous is not None and not _set_state(previous.id, StopState.OPEN, StopState.MOVED, now):
+            raise Conflict(REFUSAL_MESSAGES[StopRefusal.BUSY])
+        placed = db.session.execute(
+            _dialect_insert(_STOPS).on_conflict_do_nothing(index_elements=["shipment_id"],
+                                                           index_where=_OPEN_INDEX_WHERE)
+            .values(runsheet_id=sheet.id, shipment_id=shipment.id, sequence=len(order) + 1,
+                    state=StopState.OPEN.value, added_at=now).returning(_STOPS.c.id)).scalar()
+        if placed is None:
+            if previous is not None:  # put back the stop it was to leave: still locked by this transaction
+                _set_state(previous.id, StopState.MOVED, StopState.OPEN, None)
+            raise Conflict(REFUSAL_MESSAGES[StopRefusal.BUSY])
+    index = min(max(position, 1), len(order) + 1) - 1
+    order.insert(index, placed)
+    current = dict(db.session.execute(select(_STOPS.c.id, _STOPS.c.sequence).where(_STOPS.c.id.in_(order))).all())
+    for sequence, stop_id in enumerate(order, start=1):
+        if current.get(stop_id) != sequence:
+            db.session.execute(update(_STOPS).where(_STOPS.c.id == stop_id).values(sequence=sequence))
+    return PlacedStop(previous.runsheet_id if previous is not None else None, from_sequence, index + 1)
+
+
 # --- reading ---------------------------------------------------------------------------------------------------
 
 def runsheet_view(runsheet_id: int) -> RunSheetView:
@@ -348,24 +423,26 @@ def runsheet_view(runsheet_id: int) -> RunSheetView:
         raise NotFound("No run sheet has this number.")
     sheet = row.RunSheet
     stops = db.session.execute(
-        select(_STOPS.c.sequence, _STOPS.c.state, _STOPS.c.outcome, Shipment)
+        select(_STOPS.c.sequence, _STOPS.c.state, _STOPS.c.outcome, _STOPS.c.eta, Shipment)
         .join(Shipment, Shipment.id == _STOPS.c.shipment_id)
         .where(_STOPS.c.runsheet_id == sheet.id).order_by(_STOPS.c.sequence, _STOPS.c.id)
         .execution_options(populate_existing=True)).all()  # the status-change core writes without the ORM
     return RunSheetView(id=sheet.id, courier=row.username, courier_name=row.name, vehicle=row.vehicle,
                         date=sheet.date, created_at=sheet.created_at, created_by=sheet.created_by,
                         dispatched_at=sheet.dispatched_at, dispatched_by=sheet.dispatched_by,
-                        stops=[_stop(stop.sequence, stop.state, stop.outcome, stop.Shipment) for stop in stops])
+                        dispatch_run_id=sheet.dispatch_run_id,
+                        stops=[_stop(stop.sequence, stop.state, stop.outcome, stop.Shipment,
+                                     as_utc(stop.eta) if stop.eta is not None else None) for stop in stops])
 
 
-def _stop(sequence: int, state: str, outcome: str | None, shipment: Shipment) -> Stop:
+def _stop(sequence: int, state: str, outcome: str | None, shipment: Shipment, eta: datetime | None = None) -> Stop:
     return Stop(tracking_id=shipment.tracking_id, sequence=sequence, state=state, outcome=outcome,
                 status=shipment.status, kind=stop_kind(shipment.status, shipment.pickup) or "delivery",
                 receiver_name=shipment.receiver_name, destination=shipment.destination,
                 destination_pincode=shipment.destination_pincode, mobile=shipment.mobile, pieces=shipment.pieces,
                 payment=shipment.payment, cod_amount=shipment.cod_amount if shipment.payment == "cod" else None,
                 sender_name=shipment.sender_name, sender_address=shipment.sender_address,
-                sender_pincode=shipment.sender_pincode, sender_mobile=shipment.sender_mobile)
+                sender_pincode=shipment.sender_pincode, sender_mobile=shipment.sender_mobile, eta=eta)
 
 
 def list_runsheets(day: date, courier: str | None = None) -> list[RunSheetSummary]:
