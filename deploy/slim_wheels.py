@@ -7,7 +7,8 @@ Each wheel in the directory is rewritten in place, with a RECORD that matches wh
   every service (endpoints, partitions, retry rules) stay. The other ~450 service models are most of botocore.
 - the packages' own test suites (`tests/`, `test/` directories) are left out.
 - shared libraries lose their debug information (`strip --strip-debug`, when `strip` is installed): many wheels
-  ship it, and it is dead weight in a container (the code and its symbols are untouched).
+  ship it, and it is dead weight in a container (the code and its symbols are untouched). Not the libraries
+  auditwheel vendored into `<package>.libs/` (see is_vendored).
 """
 from __future__ import annotations
 
@@ -54,6 +55,13 @@ def is_shared_library(name: str) -> bool:
     return base.endswith(".so") or ".so." in base
 
 
+def is_vendored(name: str) -> bool:
+    """A library auditwheel copied into the wheel (`<package>.libs/`): patchelf rewrote it, and strip can leave its
+    load segments misaligned (numpy's OpenBLAS then fails to load: "ELF load command address/offset not
+    page-aligned"). They are left as they are."""
+    return PurePosixPath(name).parts[0].endswith(".libs")
+
+
 def strip_debug(data: bytes, strip: str) -> bytes:
     with tempfile.NamedTemporaryFile(suffix=".so") as library:
         library.write(data)
@@ -80,7 +88,7 @@ def slim_wheel(wheel: Path, strip: str | None) -> tuple[int, int]:
     for info, data in members:
         if info.filename == record_name or not keep(info.filename):
             continue
-        if strip and is_shared_library(info.filename):
+        if strip and is_shared_library(info.filename) and not is_vendored(info.filename):
             data = strip_debug(data, strip)
         kept.append((info, data))
         rows.append(record_row(info.filename, data))

@@ -37,11 +37,13 @@ pytestmark = pytest.mark.slow
 # whatever Debian mirror the machine has, and its size varies with the machine (122 MB on one, 156 MB on another),
 # while the production base is the published python:3.11-slim. The README adds the two for the production estimate.
 # 85 MB until the courier app (86 MB with it: its barcode reader for phones without one is 1.1 MB of WebAssembly).
-# Zones and dispatch add the route solver (pyvroom, which needs numpy and pandas) and shapely: PLANNING_BUDGET.
-MAX_OWN_LAYER_BYTES = 88_000_000 + 0
+# Zones and dispatch add the route solver and shapely: 101 MB measured (numpy and pandas, which pyvroom needs, are
+# most of it; their test suites are left out, their vendored libraries kept unstripped), 189 MB in all.
+PLANNING_REQUIREMENTS = ("pyvroom", "numpy", "pandas", "shapely", "vrplib")
+MAX_PLANNING_BYTES = 105_000_000
+MAX_OWN_LAYER_BYTES = 88_000_000 + MAX_PLANNING_BYTES
 LATER_FEATURE_REQUIREMENTS = ("boto3", "Pillow", "reportlab", "uharfbuzz")
 MAX_LATER_FEATURE_BYTES = 70_000_000
-PLANNING_REQUIREMENTS = ("pyvroom", "shapely", "vrplib")
 # Run inside the image: the installed size (files and their byte-code) of the distributions that only the named
 # requirements need, computed from the installed metadata and requirements.txt (reported with the image size).
 FEATURE_SIZE_SCRIPT = """
@@ -223,6 +225,8 @@ def test_image_is_small_runs_as_non_root_and_checks_its_health(image):
     planning = json.loads(podman("run", "--rm", "--network", "host", image, "python", "-c", FEATURE_SIZE_SCRIPT,
                                  *PLANNING_REQUIREMENTS).stdout)
     print(f"planning: {planning['bytes'] / 1e6:.1f} MB for {planning['distributions']}")
+    assert {"numpy", "pandas", "pyvroom", "shapely"} <= set(planning["distributions"]), planning
+    assert planning["bytes"] <= MAX_PLANNING_BYTES, planning
     assert "botocore" in features["distributions"] and "pillow" in features["distributions"], features
     base_size = json.loads(podman("image", "inspect", base_image_name()).stdout)[0]["Size"]
     own = info["Size"] - base_size

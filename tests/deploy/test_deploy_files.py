@@ -299,3 +299,12 @@ def test_slim_wheels_keeps_the_aws_models_the_app_calls_and_writes_a_true_record
             continue
         expected = base64.urlsafe_b64encode(hashlib.sha256(contents[name]).digest()).rstrip(b"=").decode()
         assert (digest, int(size)) == (f"sha256={expected}", len(contents[name]))
+
+
+def test_slim_wheels_leaves_the_libraries_auditwheel_vendored_unstripped():
+    """patchelf rewrote them; strip left numpy's OpenBLAS unloadable ("not page-aligned")."""
+    slim_wheels = _slim_wheels_module()
+    assert slim_wheels.is_vendored("numpy.libs/libscipy_openblas64_-32a4b2a6.so")
+    assert slim_wheels.is_vendored("pyvroom.libs/libglpk-4190a3ba.so.40.3.1")
+    assert not slim_wheels.is_vendored("numpy/_core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so")
+    assert not slim_wheels.is_vendored("shapely/lib.cpython-311-x86_64-linux-gnu.so")
