@@ -4,7 +4,10 @@ CSRF and the audit trail."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -385,3 +388,16 @@ def test_an_operator_sees_the_zones_without_the_forms(app, client, auth):
     assert "West" in html and "New zone" not in html and 'action="/admin/zones"' not in html
     detail = client.get(f"/admin/zones/{west}", headers=HTML).get_data(as_text=True)
     assert "Outline of West" in detail and "Change the zone" not in detail and "Delete zone" not in detail
+
+
+@pytest.mark.one_database
+def test_an_app_process_starts_without_loading_the_geometry_and_solver_libraries():
+    """shapely and numpy load when a zone is first met, VROOM and pandas when a run is planned: a web worker that
+    never meets them does not pay their start-up time and memory."""
+    code = ("import sys; from app import create_app; from app.config import TestingConfig; "
+            "create_app(TestingConfig('sqlite://')); "
+            "print(sorted(m for m in ('numpy', 'shapely', 'pandas', 'vroom') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).resolve().parent.parent, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -32,11 +32,9 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-import numpy as np
-import shapely
 from flask_babel import gettext
-from shapely.geometry import shape as to_shape
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -48,6 +46,9 @@ from app.extensions import db
 from app.models import Shipment, Zone
 from app.models.planning import ZONE_NAME_MAX
 from app.services.staff.audit import record_audit
+
+if TYPE_CHECKING:
+    import shapely
 
 MAX_POSITIONS = 20_000
 GEOMETRY_TYPES = ("Polygon", "MultiPolygon")
@@ -84,7 +85,17 @@ class Outline:
 
     @property
     def positions(self) -> int:
+        import shapely
+
         return int(shapely.get_num_coordinates(self.shape))
+
+
+def to_shape(geojson: dict) -> shapely.Geometry:
+    """shapely's geometry of a GeoJSON outline. shapely, and numpy under it, load at first use: a process that
+    never meets a zone (a courier's phone, the tracking pages) does not pay 0.2 s and 20 MB for them at start."""
+    from shapely.geometry import shape
+
+    return shape(geojson)
 
 
 def check_outline(value: object) -> Outline:
@@ -117,6 +128,8 @@ def check_outline(value: object) -> Outline:
     if sum(len(ring) for polygon in clean for ring in polygon) > MAX_POSITIONS:
         raise _geometry_error(gettext("At most %(max)d points in all.", max=MAX_POSITIONS))
     geojson = {"type": kind, "coordinates": clean[0] if kind == "Polygon" else clean}
+    import shapely
+
     shape = to_shape(geojson)
     if shape.convex_hull.area <= 0:  # every point on one line: GEOS would call it a self-intersection
         raise _geometry_error(gettext("The outline encloses no area: its points lie on one line."))
@@ -247,6 +260,9 @@ class ZoneIndex:
         found: list[int | None] = [None] * len(points)
         if self.tree is None or not points:
             return found
+        import numpy as np
+        import shapely
+
         coordinates = np.array([(lon, lat) for lat, lon in points], dtype=float)
         inputs, hits = self.tree.query(shapely.points(coordinates), predicate="covered_by")
         # Pairs sorted by input, then by tree position (= by id): each input's first pair is its lowest id.
@@ -281,6 +297,8 @@ def zone_index(version: tuple | None = None) -> ZoneIndex:
     key = db.engine.url.render_as_string(hide_password=True)
     index = _indexes.get(key)
     if index is None or index.version != version:
+        import shapely
+
         rows = db.session.execute(select(Zone.id, Zone.name, Zone.geometry).order_by(Zone.id)).all()
         geometries = [to_shape(geometry) for _id, _name, geometry in rows]
         index = ZoneIndex(version=version, ids=tuple(row.id for row in rows),
