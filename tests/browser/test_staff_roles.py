@@ -91,7 +91,7 @@ def test_an_operator_updates_but_has_no_admin_pages(page, make_user, create_ship
 
     sign_in(page)
     expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Run sheets", "Couriers", "Cash",
-                                           "Zones", "Outbox"])
+                                           "Zones", "Dispatch", "Outbox"])
     page.get_by_role("link", name=tracking_id).click()
     page.get_by_label("New status").select_option("Picked Up")
     page.get_by_label("Location").fill("Hyderabad Hub")
@@ -108,7 +108,7 @@ def test_an_operator_updates_but_has_no_admin_pages(page, make_user, create_ship
     page.goto("/admin/audit")
     expect_forbidden(page)
     expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Run sheets", "Couriers", "Cash",
-                                           "Zones", "Outbox"])
+                                           "Zones", "Dispatch", "Outbox"])
 
 
 def test_an_admin_reads_and_filters_the_audit_trail(page, app, make_user, create_shipment, auth):
@@ -129,8 +129,8 @@ def test_an_admin_reads_and_filters_the_audit_trail(page, app, make_user, create
 
     sign_in(page, "boss")
     expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Run sheets", "Couriers", "Cash",
-                                           "Zones", "Outbox", "Settings", "Field settings", "Audit", "Webhooks",
-                                           "Staff", "API keys"])
+                                           "Zones", "Dispatch", "Outbox", "Settings", "Field settings", "Audit",
+                                           "Webhooks", "Staff", "API keys"])
     page.get_by_role("link", name="Audit").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Audit trail")
     expect(page.locator(".site-nav a[aria-current=page]")).to_have_text("Audit")
