@@ -193,11 +193,13 @@ run_tests() {
     say "Running the suite on SQLite (set TEST_DATABASE_URL to run it on PostgreSQL too)"
   fi
   # The files are shared among TEST_WORKERS processes (pytest-xdist; default one per core, 0: none), each with
-  # its own databases, a whole file to one process. COVERAGE=1: the line coverage of app/ too (in the test
+  # its own databases, a whole file to one process, in the order tests/conftest.py puts them (longest first;
+  # --no-loadscope-reorder: xdist would otherwise sort the files by their count of tests, and the container's four
+  # long tests started last). COVERAGE=1: the line coverage of app/ too (in the test
   # processes; the servers the tests start are not counted), printed at the end. It is not on by default: its
   # tracer costs the suite 60 % more CPU (13.5 instead of about 9 minutes on 2 cores).
   local workers=${TEST_WORKERS:-auto}
-  local parallel=(-n "$workers" --dist loadfile)
+  local parallel=(-n "$workers" --dist loadfile --no-loadscope-reorder)
   [ "$workers" = 0 ] && parallel=()
   local coverage=()
   [ "${COVERAGE:-0}" = 1 ] && coverage=(--cov --cov-report=term:skip-covered)

@@ -5,6 +5,7 @@ drops it at the end). Under CI=true a missing or unreachable PostgreSQL fails th
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import uuid
@@ -203,16 +204,23 @@ def clean_database(app) -> None:
         db.session.remove()
         tables = [table.name for table in reversed(db.metadata.sorted_tables)]
         with db.engine.begin() as conn:
-            postgresql = conn.dialect.name == "postgresql"
-            for table in tables:
-                if postgresql and table in APPEND_ONLY_TABLES:
-                    if conn.scalar(text(f"SELECT EXISTS (SELECT 1 FROM {table})")):
-                        conn.execute(text(f"TRUNCATE {table}"))
-                else:
+            if conn.dialect.name == "postgresql":
+                # One round trip for it all (a statement each was 11 ms a test; this is about 3).
+                with conn.connection.cursor() as cursor:  # the driver's own: no parameters, so "%I" stays
+                    cursor.execute(_postgresql_emptying(tuple(tables)))
+            else:
+                for table in tables:
                     conn.execute(text(f"DELETE FROM {table}"))
-            if postgresql:
-                conn.execute(text("SELECT setval(format('%I.%I', schemaname, sequencename), 1, false) "
-                                  "FROM pg_sequences WHERE schemaname = current_schema()"))
+
+
+@functools.cache
+def _postgresql_emptying(tables: tuple[str, ...]) -> str:
+    """The statements that empty `tables` (children first) on PostgreSQL, as one script."""
+    statements = [f"DO $$ BEGIN IF EXISTS (SELECT 1 FROM {table}) THEN TRUNCATE {table}; END IF; END $$"
+                  if table in APPEND_ONLY_TABLES else f"DELETE FROM {table}" for table in tables]
+    statements.append("SELECT setval(format('%I.%I', schemaname, sequencename), 1, false) "
+                      "FROM pg_sequences WHERE schemaname = current_schema()")
+    return ";\n".join(statements)
 
 
 @pytest.fixture
