@@ -17,8 +17,9 @@ from app import create_app
 from tests.conftest import IN_CI, VALID_BOOKING
 from tests.deploy.conftest import ROOT, free_port, server_env, start_gunicorn, tool
 
-# Several processes sharing Redis, and waits for windows to pass: 5-7 s a test.
-pytestmark = pytest.mark.slow
+# Several processes sharing Redis, and waits for windows to pass: 5-7 s a test. The counters live in memory or
+# Redis, never in the database: one database says it all (tests/README.md).
+pytestmark = [pytest.mark.slow, pytest.mark.one_database]
 
 ALB = "10.0.0.2"  # the load balancer: every request reaches the app from this peer address
 UNKNOWN_ID = "FFFFFFFF"
@@ -243,10 +244,11 @@ def start_servers(tmp_path, database_url: str, count: int, **settings: str):
                            tmp_path / f"gunicorn-{n}.log", database_path) for n in range(count)]
 
 
-def test_a_limit_holds_across_processes_sharing_redis(database_url, redis_url, tmp_path):
+def test_a_limit_holds_across_processes_sharing_redis(app, redis_url, tmp_path):
     """Two Gunicorn masters with two workers each (production settings) take turns answering one client:
     a limit of 6 lets exactly 6 of 10 searches through."""
-    servers = start_servers(tmp_path, database_url, 2, WEB_CONCURRENCY="2", RATELIMIT_STORAGE_URI=redis_url)
+    servers = start_servers(tmp_path, app.config["SQLALCHEMY_DATABASE_URI"], 2, WEB_CONCURRENCY="2",
+                            RATELIMIT_STORAGE_URI=redis_url)
     try:
         codes = [status_of(f"{server.url}/search/9876543210") for server, _ in zip(cycle(servers), range(10))]
     finally:
@@ -255,10 +257,10 @@ def test_a_limit_holds_across_processes_sharing_redis(database_url, redis_url, t
     assert codes == [200] * 6 + [429] * 4
 
 
-def test_without_a_shared_store_each_process_counts_alone(database_url, tmp_path):
+def test_without_a_shared_store_each_process_counts_alone(app, tmp_path):
     """The same turns with counters in memory (one worker each, development): each process lets 6 through."""
-    servers = start_servers(tmp_path, database_url, 2, WAYBILL_ENV="development", WEB_CONCURRENCY="1",
-                            RATELIMIT_STORAGE_URI="memory://")
+    servers = start_servers(tmp_path, app.config["SQLALCHEMY_DATABASE_URI"], 2, WAYBILL_ENV="development",
+                            WEB_CONCURRENCY="1", RATELIMIT_STORAGE_URI="memory://")
     try:
         codes = [status_of(f"{server.url}/search/9876543210") for server, _ in zip(cycle(servers), range(14))]
     finally:
