@@ -32,22 +32,16 @@ from app.services.planning.feasibility import check_plan  # noqa: E402
 from app.services.planning.problem import Plan, Problem, Stop, Vehicle  # noqa: E402
 from app.services.planning.savings import savings  # noqa: E402
 from app.services.planning.solver import solve, solver_name  # noqa: E402
+from app.services.planning.travel import haversine_matrices  # noqa: E402
 
 CENTRE = (12.9716, 77.5946)  # latitude, longitude
 SIDE_KM = 15.0
-DETOUR = 1.3
-SPEED_M_S = 18 / 3.6
+DETOUR = 1.3  # ROAD_FACTOR's default
+SPEED_KMH = 18.0  # AVERAGE_SPEED_KMH's default
 SERVICE = 180
 SHIFT = (9 * 3600, 19 * 3600)
 SLOTS = ((9 * 3600, 12 * 3600), (12 * 3600, 15 * 3600), (15 * 3600, 18 * 3600))
 WINDOWED = 0.7
-EARTH_M = 6_371_000
-
-
-def haversine(a: tuple[float, float], b: tuple[float, float]) -> float:
-    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_M * math.asin(math.sqrt(h))
 
 
 def make_day(parcels: int, couriers: int, capacity: int, seed: int) -> Problem:
@@ -56,8 +50,9 @@ def make_day(parcels: int, couriers: int, capacity: int, seed: int) -> Problem:
     half_lon = SIDE_KM / 2 / (111.32 * math.cos(math.radians(CENTRE[0])))
     points = [CENTRE] + [(CENTRE[0] + rng.uniform(-half_lat, half_lat), CENTRE[1] + rng.uniform(-half_lon, half_lon))
                          for _ in range(parcels)]
-    distances = [[round(haversine(a, b) * DETOUR) for b in points] for a in points]
-    durations = [[math.ceil(metres / SPEED_M_S) for metres in row] for row in distances]
+    # The travel model dispatch itself uses (app.services.planning.travel), at its default settings.
+    matrices = haversine_matrices(points, road_factor=DETOUR, speed_kmh=SPEED_KMH)
+    distances, durations = matrices.distances, matrices.durations
     stops = tuple(
         Stop(key=f"P{number:04d}", location=number, service=SERVICE, demand=(1,),
              windows=(rng.choice(SLOTS),) if rng.random() < WINDOWED else ())
