@@ -5,6 +5,8 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from app.domain.timeutil import parse_duration, parse_durations
+
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 
 
@@ -79,6 +81,20 @@ def status_list(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
 DEFAULT_ORIGIN_PINCODE = "560001"  # Bengaluru GPO
 
 
+def duration_setting(name: str, value: str) -> timedelta:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise RuntimeError(f"{name}: {exc}") from None
+
+
+def durations_setting(name: str, value: str) -> tuple[timedelta, ...]:
+    try:
+        return parse_durations(value)
+    except ValueError as exc:
+        raise RuntimeError(f"{name}: {exc}") from None
+
+
 def pincode_setting(name: str, value: str | None, default: str) -> str:
     """A six-digit PIN code setting; unset or empty: the default. Anything else stops the app from starting
     (a typo must not price every booking from the wrong place)."""
@@ -146,6 +162,27 @@ class Config:
         self.GEOCODER_PLACE_INDEX = env("GEOCODER_PLACE_INDEX") or None
         self.GEOCODE_POLL_SECONDS = env_float("GEOCODE_POLL_SECONDS", 60.0)
         self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 64 * 1024)
+        # Failed deliveries (app/services/ndr). Durations are a number and s, m, h or d. An unanswered report is
+        # due for reattempt NDR_REATTEMPT_AFTER its attempt (one per attempt, the last repeating); after
+        # NDR_MAX_ATTEMPTS failed attempts it is escalated, and goes back to its sender (RTO Initiated) NDR_RTO_AFTER
+        # later without an answer. A recipient may ask for a day up to NDR_MAX_DAYS_AHEAD days ahead.
+        self.NDR_REATTEMPT_AFTER = durations_setting("NDR_REATTEMPT_AFTER", env("NDR_REATTEMPT_AFTER", "2h,4h"))
+        self.NDR_MAX_ATTEMPTS = env_int("NDR_MAX_ATTEMPTS", 3)
+        self.NDR_RTO_AFTER = duration_setting("NDR_RTO_AFTER", env("NDR_RTO_AFTER", "3d"))
+        self.NDR_MAX_DAYS_AHEAD = env_int("NDR_MAX_DAYS_AHEAD", 5)
+        # Timers (rule 13): the job runner's `timers.run` looks for due steps every TIMERS_POLL_SECONDS (0 turns it
+        # off); a step that fails is tried again later, TIMER_MAX_ATTEMPTS times in all.
+        self.TIMERS_POLL_SECONDS = env_float("TIMERS_POLL_SECONDS", 5.0)
+        self.TIMER_MAX_ATTEMPTS = env_int("TIMER_MAX_ATTEMPTS", 5)
+        # Alerts (app/services/operations/alerts.py): the job runner's `alerts.watch` looks every
+        # ALERTS_POLL_SECONDS (0 turns it off) for couriers silent COURIER_SILENT_AFTER on shift with open stops,
+        # parcels Out for Delivery longer than UNCONFIRMED_OUT_FOR_DELIVERY_AFTER, and SLA risks; ADMIN_ALERT_EMAILS
+        # get one digest per ALERT_DIGEST_EVERY at most.
+        self.ALERTS_POLL_SECONDS = env_float("ALERTS_POLL_SECONDS", 60.0)
+        self.COURIER_SILENT_AFTER = duration_setting("COURIER_SILENT_AFTER", env("COURIER_SILENT_AFTER", "15m"))
+        self.UNCONFIRMED_OUT_FOR_DELIVERY_AFTER = duration_setting(
+            "UNCONFIRMED_OUT_FOR_DELIVERY_AFTER", env("UNCONFIRMED_OUT_FOR_DELIVERY_AFTER", "6h"))
+        self.ALERT_DIGEST_EVERY = duration_setting("ALERT_DIGEST_EVERY", env("ALERT_DIGEST_EVERY", "5m"))
 
         # Staff sessions: a record per sign-in (staff_sessions); the signed cookie carries only its random id.
         self.SESSION_HOURS = env_float("SESSION_HOURS", 12.0)
@@ -320,6 +357,8 @@ class TestingConfig(Config):
         self.LOCATION_PURGE_SECONDS = 0.0  # tests of the `locations.purge` job turn it on
         self.DISPATCH_POLL_SECONDS = 0.0  # tests of the dispatch jobs turn it on
         self.GEOCODE_POLL_SECONDS = 0.0  # tests of the `points.geocode` job turn it on
+        self.TIMERS_POLL_SECONDS = 0.0  # tests run due timers with their own clock, or turn it on
+        self.ALERTS_POLL_SECONDS = 0.0  # tests of the `alerts.watch` job turn it on
         self.PUBLIC_BASE_URL = "http://waybill.test"
         self.METRICS_TOKEN = None
 

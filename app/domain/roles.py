@@ -35,6 +35,8 @@ class Permission(StrEnum):
     VIEW_FIELD = "view_field"  # couriers, their positions and trails, the cash ledger
     USE_COURIER_APP = "use_courier_app"  # /courier: one's own stops, actions, positions
     MANAGE_ZONES = "manage_zones"  # delivery zones: their outlines and hubs
+    VIEW_OPERATIONS = "view_operations"  # alerts, SLA lists, the live map, the operations report
+    HANDLE_ALERTS = "handle_alerts"  # acknowledging alerts
 
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -51,6 +53,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     Permission.VIEW_FIELD: frozenset({Role.ADMIN, Role.OPERATOR}),
     Permission.USE_COURIER_APP: frozenset({Role.COURIER}),
     Permission.MANAGE_ZONES: frozenset({Role.ADMIN}),
+    Permission.VIEW_OPERATIONS: frozenset({Role.ADMIN, Role.OPERATOR, Role.VIEWER}),
+    Permission.HANDLE_ALERTS: frozenset({Role.ADMIN, Role.OPERATOR}),
 }
 
 

@@ -1,5 +1,5 @@
 """UTC helpers: every stored timestamp is timezone-aware UTC."""
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -30,3 +30,30 @@ def to_local(value: datetime, tz_name: str) -> datetime:
 def local_day_start(day: date, tz_name: str) -> datetime:
     """The UTC instant at which `day` begins in the time zone `tz_name` (e.g. DISPLAY_TIMEZONE)."""
     return datetime.combine(day, time.min, tzinfo=ZoneInfo(tz_name)).astimezone(UTC)
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: str) -> timedelta:
+    """A duration written as a number and a unit: "90s", "15m", "2h", "3d" (decimals allowed: "1.5h"). ValueError
+    for anything else, zero or negative."""
+    text = value.strip().lower()
+    number, unit = text[:-1], text[-1:]
+    if unit not in _DURATION_UNITS:
+        raise ValueError(f"{value!r} is not a duration: write a number and s, m, h or d (\"2h\")")
+    try:
+        amount = float(number)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a duration: write a number and s, m, h or d (\"2h\")") from None
+    if not amount > 0 or amount == float("inf"):
+        raise ValueError(f"{value!r} is not a positive duration")
+    return timedelta(seconds=amount * _DURATION_UNITS[unit])
+
+
+def parse_durations(value: str) -> tuple[timedelta, ...]:
+    """Comma-separated durations ("2h,4h"), at least one."""
+    parts = [part for part in (p.strip() for p in value.split(",")) if part]
+    if not parts:
+        raise ValueError("no duration given")
+    return tuple(parse_duration(part) for part in parts)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.jobs import dispatch, estimates, geocode, locations
+from app.jobs import dispatch, estimates, geocode, locations, timers
 from app.services.shipments.estimates import REFRESH_LOCK_KEY
 
 # The high half of every job's PostgreSQL advisory lock key ("WAYB"); the low half is the CRC-32 of its name,
@@ -88,4 +88,7 @@ JOBS: tuple[Job, ...] = check_jobs([
     # The schedule's slots are made once by a unique key and each run is solved under a lease: every process may
     # plan at once, each a different zone's run.
     Job("dispatch.plan", Every("DISPATCH_POLL_SECONDS"), dispatch.plan_dispatch_runs, exclusive=False),
+    # Reattempts, escalations, returns to origin: each step claimed row by row (SKIP LOCKED), so every process
+    # may run them at once and each step is applied exactly once.
+    Job("timers.run", Every("TIMERS_POLL_SECONDS"), timers.run_due_timers, exclusive=False),
 ])

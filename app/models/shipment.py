@@ -73,6 +73,9 @@ class Shipment(db.Model):
                                                            name="fk_shipments_zone_id"))
     window_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
     window_to: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The end of the day delivery is promised by (DISPLAY_TIMEZONE), from the service and the zone pair
+    # (app.services.operations.promises) or given by an integrator; the SLA is measured against it.
+    promised_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         # Serves "newest first" for one number straight from the index, however many shipments it has.
@@ -81,6 +84,8 @@ class Shipment(db.Model):
         Index("ix_shipments_updated_at", "updated_at"),
         # A zone's parcels by status: its open count, and the parcels dispatch may plan.
         Index("ix_shipments_zone_status", "zone_id", "status"),
+        # Open parcels by promise: the SLA lists and the report's on-time rate.
+        Index("ix_shipments_promised_by", "promised_by"),
     )
 
     def __repr__(self) -> str:

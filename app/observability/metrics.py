@@ -39,6 +39,9 @@ DELIVERIES = Counter("waybill_outbox_deliveries", "Outbox deliveries by outcome.
 # The public tracking document cache ("miss" includes look-ups while the cache is off).
 TRACKING_CACHE = Counter("waybill_tracking_cache_lookups", "Tracking document cache look-ups.", ["result"])
 
+# Operational alerts raised (app.services.operations.alerts), by kind.
+ALERTS_RAISED = Counter("waybill_alerts_raised", "Operational alerts raised.", ["kind"])
+
 # The database connection pools of the live processes, summed.
 DB_POOL_IN_USE = Gauge("waybill_db_pool_connections_in_use", "Pooled database connections checked out.",
                        multiprocess_mode="livesum")

@@ -39,9 +39,8 @@ from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import case, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.db.dialects import dialect_insert
 from app.domain.field import CAPACITY_MAX, StopState, stop_kind
 from app.domain.roles import Role
 from app.domain.status import Status, is_final
@@ -238,14 +237,10 @@ def _locked_runsheet_of(courier_id: int, day: date) -> RunSheet | None:
 def _new_runsheet(courier_id: int, day: date, actor: str) -> RunSheet | None:
     """The courier's new run sheet for the day; None when another request made it first (its unique index)."""
     values = {"courier_id": courier_id, "date": day, "created_by": actor, "created_at": utcnow()}
-    made = db.session.execute(_dialect_insert(_SHEETS).values(values)
+    made = db.session.execute(dialect_insert(_SHEETS).values(values)
                               .on_conflict_do_nothing(index_elements=["courier_id", "date"])
                               .returning(_SHEETS.c.id)).scalar()
     return None if made is None else db.session.get(RunSheet, made)
-
-
-def _dialect_insert(table):
-    return (pg_insert if db.session.connection().dialect.name == "postgresql" else sqlite_insert)(table)
 
 
 def _plan(tracking_ids: Sequence[str], sheet: RunSheet | None, capacity: int, move: bool = True) -> _Plan:
@@ -306,7 +301,7 @@ def _write_stops(sheet: RunSheet, plan: _Plan) -> tuple[list[str], list[tuple[st
     refused as busy (in `plan`). The tracking IDs added, and those moved here with the stop each one left."""
     sequence = db.session.scalar(select(func.max(_STOPS.c.sequence)).where(_STOPS.c.runsheet_id == sheet.id)) or 0
     now = utcnow()
-    insert_stop = _dialect_insert(_STOPS).on_conflict_do_nothing(
+    insert_stop = dialect_insert(_STOPS).on_conflict_do_nothing(
         index_elements=["shipment_id"], index_where=_OPEN_INDEX_WHERE)
     added: list[str] = []
     moved: list[tuple[str, _OpenStop]] = []
@@ -393,7 +388,7 @@ def place_stop(sheet: RunSheet, shipment: Shipment, position: int) -> PlacedStop
         if previous is not None and not _set_state(previous.id, StopState.OPEN, StopState.MOVED, now):
             raise Conflict(REFUSAL_MESSAGES[StopRefusal.BUSY])
         placed = db.session.execute(
-            _dialect_insert(_STOPS).on_conflict_do_nothing(index_elements=["shipment_id"],
+            dialect_insert(_STOPS).on_conflict_do_nothing(index_elements=["shipment_id"],
                                                            index_where=_OPEN_INDEX_WHERE)
             .values(runsheet_id=sheet.id, shipment_id=shipment.id, sequence=len(order) + 1,
                     state=StopState.OPEN.value, added_at=now).returning(_STOPS.c.id)).scalar()

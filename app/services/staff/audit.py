@@ -45,6 +45,8 @@ ACTIONS: frozenset[str] = frozenset({
     "runsheet_assigned", "runsheet_stop_moved", "runsheet_dispatched", "runsheet_printed",
     # planning: zones, dispatch runs asked for, a supervisor's override of a planned stop
     "zone_created", "zone_updated", "zone_deleted", "dispatch_requested", "runsheet_overridden",
+    # failed deliveries: an answer to a non-delivery report (actor "recipient", staff, or an API key); operations
+    "ndr_answered", "alert_acknowledged", "promise_rules_saved",
 })
 SYSTEM, CUSTOMER = "system", "customer"
 FORBIDDEN_DETAIL_KEYS = frozenset({"password", "password_hash", "token", "secret", "key", "api_key", "body",

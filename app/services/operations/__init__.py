@@ -1,0 +1,1 @@
+"""Operations: promised dates and the SLA, alerts, the operations report and the live view of the field."""
