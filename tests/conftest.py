@@ -36,6 +36,9 @@ def _create_postgres_database(server_url: str) -> tuple[str, str]:
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # A commit need not wait for its WAL to reach the disk: nothing here survives a server crash anyway, and
+        # the wait (about 6 ms a commit on this kind of disk, 0.3 ms without) was most of a PostgreSQL test's time.
+        conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit TO off'))
     admin.dispose()
     return url.set(database=name).render_as_string(hide_password=False), name
 

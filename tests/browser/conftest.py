@@ -1,5 +1,6 @@
-"""Browser fixtures: one headless Debian Chromium per session, a fresh context per test, axe-core checks and
-screenshots at desktop and phone widths.
+"""Browser fixtures: one headless Debian Chromium per session, a fresh context per test, axe-core checks at
+desktop and phone widths, and screenshots of both when SCREENSHOTS=1 (the gallery's source; a full-page capture
+costs a few hundred milliseconds, twice per audited page, which a test run has no use for).
 
 Chromium comes from Debian (apt-get install -y chromium), never from `playwright install`. Outside CI a missing
 Chromium or axe-core skips these tests; under CI=true it fails them, because the test command installs both.
@@ -21,6 +22,7 @@ from tests.conftest import clean_database
 ROOT = Path(__file__).resolve().parents[2]
 AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+TAKE_SCREENSHOTS = os.environ.get("SCREENSHOTS", "") == "1"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 WIDTHS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 360, "height": 740}}
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -179,9 +181,10 @@ def format_violations(violations: list[dict]) -> str:
 
 
 def audit(page, name: str) -> None:
-    """At desktop and phone widths: the page fits the viewport's width, axe-core finds no violation, and a
-    full-page screenshot of each is saved."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    """At desktop and phone widths: the page fits the viewport's width, axe-core finds no violation, and (with
+    SCREENSHOTS=1) a full-page screenshot of each is saved."""
+    if TAKE_SCREENSHOTS:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     original = page.viewport_size
     try:
         for label, size in WIDTHS.items():
@@ -190,6 +193,8 @@ def audit(page, name: str) -> None:
             assert overflow is None, f"{name} is wider than the {label} viewport: {overflow}"
             violations = axe_violations(page)
             assert not violations, f"axe-core on {name} ({label}):\n{format_violations(violations)}"
-            page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True, animations="disabled")
+            if TAKE_SCREENSHOTS:
+                page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True,
+                                animations="disabled")
     finally:
         page.set_viewport_size(original)
