@@ -24,7 +24,7 @@ def test_create_returns_201_with_tracking_id_status_and_url(client, app):
     response = client.post("/create", json=VALID_BOOKING)
     assert response.status_code == 201
     body = response.get_json()
-    assert set(body) == {"tracking_id", "status", "tracking_url", "charges"}  # what it costs, for the booker
+    assert set(body) == {"tracking_id", "status", "tracking_url", "charges", "promised_by"}  # for the booker
     assert body["status"] == "Booked" and len(body["tracking_id"]) == 8
     assert body["charges"]["total"] == "88.50" and body["charges"]["zone"] == "national"  # Kochi: no PIN code
     assert body["tracking_url"] == f"http://waybill.test/track/{body['tracking_id']}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from flask import Response, current_app, g, render_template, request, url_for
 from flask_login import current_user
@@ -57,11 +58,11 @@ _IDEMPOTENCY_KEY_TEXT = re.compile(IDEMPOTENCY_KEY.pattern)
                response=Success(Shipment, 201, "Booked: the shipment, its tracking and label links.",
                                 headers={"Location": "This shipment's URL in the API."}))
 def book_shipment(body: NewShipment):
-    """Books like `POST /create` (same fields and rules) and emails the recipient. Send an `Idempotency-Key`
-    to retry safely."""
+    """Books like `POST /create` (same fields and rules) and emails the recipient; `promised_by` may name the
+    day you promised. Send an `Idempotency-Key` to retry safely."""
     sent = body.model_dump(mode="json", by_alias=True)
     form = BookingForm(formdata=MultiDict({name: value for name, value in sent.items()
-                                           if value is not None}))  # null: not given
+                                           if value is not None and name != "promised_by"}))  # null: not given
     form.validate_or_raise()
     key = _idempotency_key()
     claim = None
@@ -70,7 +71,8 @@ def book_shipment(body: NewShipment):
         if isinstance(claim, StoredAnswer):
             db.session.rollback()
             return _created(claim.body, replayed=True)
-    shipment = create_shipment(form.to_new_shipment(), actor=current_user.username,
+    shipment = create_shipment(replace(form.to_new_shipment(), promised_on=body.promised_by),
+                               actor=current_user.username,
                                audit_details={"via": "api", "api_key_id": g.api_key.id})
     body_out = Shipment.model_validate(_shipment(shipment)).model_dump(mode="json")
     if claim is not None:

@@ -12,13 +12,14 @@ attempt reasons their codes, and a status that needs a proof the field it needs.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.domain import parcels, points
+from app.domain.promises import GIVEN_DAYS_AHEAD
 from app.domain.status import ALL_STATUSES, Status
 from app.models.api_key import KEY_NAME_MAX
 from app.models.shipment import DESTINATION_MAX, EMAIL_MAX, NAME_MAX
@@ -50,6 +51,7 @@ NOT_BLANK_NAME = (rf"^[{_SPACES}]*[^{CONTROL_CHARACTERS}{HIDDEN_FORMAT_CHARACTER
 MOBILE_MARK = "x-waybill-mobile"
 
 _ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DIGITS = re.compile(r"[0-9]{1,6}")
 
 
@@ -63,6 +65,16 @@ def _iso_only(value: object) -> object:
     raise ValueError("Must be an ISO 8601 date and time with an offset, such as 2026-12-01T09:30:00+05:30")
 
 
+def _date_only(value: object) -> object:
+    """A day is "YYYY-MM-DD" text and nothing else (not a time, not a number of days)."""
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError("Must be a date written YYYY-MM-DD, such as 2026-12-09")
+
+
 def _digits_only(value: object) -> object:
     """A whole number in a query string is digits only (not "1.0", " 5" or "1_0")."""
     if isinstance(value, str) and not _DIGITS.fullmatch(value):
@@ -71,6 +83,7 @@ def _digits_only(value: object) -> object:
 
 
 Instant = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
+Day = Annotated[date, BeforeValidator(_date_only)]
 QueryInt = Annotated[int, BeforeValidator(_digits_only)]
 
 
@@ -190,6 +203,11 @@ class NewShipment(RequestBody):
     delivery_window: DeliveryWindow | None = Field(
         default=None, description="When the recipient wants the parcel; a window that has ended or lies more than "
                                   f"{points.WINDOW_DAYS_AHEAD} days ahead is a 400 naming `delivery_window`.")
+    promised_by: Day | None = Field(
+        default=None, json_schema_extra={"format": "date", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+        description="The day you promised delivery by (`YYYY-MM-DD`, the end of that day in Waybill's display "
+                    f"time zone): today or later, at most {GIVEN_DAYS_AHEAD} days ahead, else a 400 naming "
+                    "`promised_by`. Left out: from the promise table (service and zone).")
 
 
 class Event(Answer):
@@ -262,6 +280,8 @@ class Shipment(Answer):
                                                                    "neither given nor found).")
     zone: ZoneRef | None = Field(description="The delivery zone holding the point (null: none).")
     delivery_window: Window | None = Field(description="When the recipient wants it (null: any time).")
+    promised_by: datetime | None = Field(description="The end of the day delivery was promised by (null: booked "
+                                                     "before promises were kept).")
     created_at: datetime
     updated_at: datetime
     tracking_url: str = Field(description="The public tracking page.")

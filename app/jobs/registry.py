@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.jobs import dispatch, estimates, geocode, locations, timers
+from app.jobs import alerts, dispatch, estimates, geocode, locations, timers
 from app.services.shipments.estimates import REFRESH_LOCK_KEY
 
 # The high half of every job's PostgreSQL advisory lock key ("WAYB"); the low half is the CRC-32 of its name,
@@ -91,4 +91,6 @@ JOBS: tuple[Job, ...] = check_jobs([
     # Reattempts, escalations, returns to origin: each step claimed row by row (SKIP LOCKED), so every process
     # may run them at once and each step is applied exactly once.
     Job("timers.run", Every("TIMERS_POLL_SECONDS"), timers.run_due_timers, exclusive=False),
+    # One process at a time looks (its lock): alerts are unique per cause anyway, the digest's timing is not.
+    Job("alerts.watch", Every("ALERTS_POLL_SECONDS"), alerts.watch_for_alerts),
 ])

@@ -24,6 +24,7 @@ from app.notifier import claims, webhooks
 from app.notifier.sender import DeliveryFailed, MailBackend, OutgoingEmail, build_message, mask_email, open_backend
 from app.notifier.sms import OutgoingSms, SmsBackend, fitting_text, mask_number, open_sms_backend
 from app.services.field.delivery_codes import CODE_EMAIL, CODE_SMS
+from app.services.operations.alert_digest import DIGEST_CHANNEL
 from app.services.outbox import messages
 from app.services.outbox import webhooks as webhook_service
 
@@ -162,6 +163,8 @@ CHANNELS: dict[str, Channel] = {
     "webhook": Channel("webhook", open=WebhookSender, retry_policy=webhook_retry_policy, mask=str),
     # Alerts to the admins (ADMIN_ALERT_EMAILS): plain emails, rendered by their own function.
     "admin_email": Channel("admin_email", open=EmailSender, retry_policy=email_retry_policy, mask=mask_email),
+    # The digest of operational alerts to the same addresses (app.services.operations.alert_digest).
+    DIGEST_CHANNEL: Channel(DIGEST_CHANNEL, open=EmailSender, retry_policy=email_retry_policy, mask=mask_email),
     # The sender's notices of the return leg: emails and SMS like the recipient's, on channels of their own so that
     # each person's choices stay theirs (app.services.outbox.preferences).
     "sender_email": Channel("sender_email", open=EmailSender, retry_policy=email_retry_policy, mask=mask_email),

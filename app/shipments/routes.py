@@ -5,6 +5,7 @@ from flask_login import current_user
 
 from app.auth.guard import json_without_csrf, staff_required
 from app.domain.roles import Permission
+from app.domain.timeutil import isoformat_z
 from app.errors import ValidationError
 from app.extensions import db, limiter
 from app.i18n.locales import current_language
@@ -40,7 +41,8 @@ def create():
         session[BOOKED_CHARGES] = {"tracking_id": shipment.tracking_id, "charges": shipment.charges}
         return redirect(url_for("tracking.track", tracking_id=shipment.tracking_id, booked=1))
     body = {"tracking_id": shipment.tracking_id, "status": shipment.status,
-            "tracking_url": tracking_url(shipment.tracking_id), "charges": shipment.charges}
+            "tracking_url": tracking_url(shipment.tracking_id), "charges": shipment.charges,
+            "promised_by": isoformat_z(shipment.promised_by)}
     return jsonify(body), 201, {"Location": url_for("tracking.track", tracking_id=shipment.tracking_id)}
 
 

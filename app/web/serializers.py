@@ -53,6 +53,7 @@ def shipment_to_dict(shipment: Shipment, events: list[TrackingEvent] | None = No
         **parcel_of(shipment).as_dict(),
         "charges": shipment.charges,
         **planning_to_dict(shipment),
+        "promised_by": isoformat_z(shipment.promised_by),
         "created_at": isoformat_z(shipment.created_at),
         "updated_at": isoformat_z(shipment.updated_at),
         "tracking_url": tracking_url(shipment.tracking_id),

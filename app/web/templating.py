@@ -14,7 +14,7 @@ from app.domain.privacy import destination_area
 from app.domain.roles import Permission, may
 from app.domain.status import MAIN_STAGES, RETURN_LEG, Status, held_from_timeline, is_final, stage_index
 from app.domain.timeutil import isoformat_z
-from app.i18n.locales import format_local_time, format_rupees
+from app.i18n.locales import format_local_date, format_local_time, format_rupees
 
 # What a customer is told when a shipment has left the happy path. Shown as plain text, never as a colour only.
 EXCEPTION_TEXT = {
@@ -34,6 +34,11 @@ STOPPED = frozenset({Status.RETURNED_TO_SENDER, Status.CANCELLED})
 def local_time(value) -> str:
     """A stored UTC time in DISPLAY_TIMEZONE, formatted with Babel for the page's language."""
     return format_local_time(value, current_app.config["DISPLAY_TIMEZONE"])
+
+
+def local_date(value) -> str:
+    """The day of a stored UTC time in DISPLAY_TIMEZONE ("10 Dec 2026"), in the page's language."""
+    return format_local_date(value, current_app.config["DISPLAY_TIMEZONE"])
 
 
 def css_slug(value: str) -> str:
@@ -128,6 +133,8 @@ STAFF_MENU = (
     MenuLink(_l("Cash"), "admin.cod_ledger", Permission.VIEW_FIELD, ("admin.cod", "admin.receive_remittance")),
     MenuLink(_l("Zones"), "admin.zones_page", Permission.VIEW_FIELD, ("admin.zone",)),
     MenuLink(_l("Dispatch"), "admin.dispatch_page", Permission.VIEW_FIELD, ("admin.dispatch",)),
+    MenuLink(_l("Alerts"), "admin.alerts_page", Permission.VIEW_OPERATIONS, ("admin.alerts_page", "admin.acknowledge")),
+    MenuLink(_l("SLA"), "admin.sla_page", Permission.VIEW_OPERATIONS, ("admin.sla_page",)),
     # Couriers get the courier app and their account, nothing else.
     MenuLink(_l("Courier app"), "courier.app", Permission.USE_COURIER_APP, ("courier.",)),
     MenuLink(_l("Outbox"), "notifications.outbox", Permission.VIEW_OUTBOX,
@@ -136,6 +143,8 @@ STAFF_MENU = (
              ("notifications.defaults", "notifications.set_defaults")),
     MenuLink(_l("Field settings"), "admin.field_settings", Permission.MANAGE_SETTINGS,
              ("admin.field_settings", "admin.save_field_settings")),
+    MenuLink(_l("Promises"), "admin.promises_page", Permission.MANAGE_SETTINGS,
+             ("admin.promises_page", "admin.save_promises")),
     MenuLink(_l("Audit"), "admin.audit", Permission.VIEW_AUDIT, ("admin.audit",)),
     MenuLink(_l("Webhooks"), "admin.webhooks_page", Permission.MANAGE_INTEGRATIONS,
              ("admin.webhooks_page", "admin.create_webhook", "admin.rotate_webhook_secret")),
@@ -167,6 +176,7 @@ def staff_menu() -> list[MenuEntry]:
 
 def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.filters["local_date"] = local_date
     app.jinja_env.filters["iso_z"] = isoformat_z
     app.jinja_env.filters["slug"] = css_slug
     app.jinja_env.filters["action_label"] = action_label

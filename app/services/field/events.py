@@ -19,7 +19,8 @@ Rules:
   applied); Delivery Attempted needs a reason from the attempt reason codes. A cash-on-delivery parcel's
   Delivered needs what was collected (`cod_collected`, a decimal string, 0 or more: a shortfall or surplus is
   flagged by the cash ledger, not here) and how (`method`; `upi` needs `upi_reference`), recorded as a
-  CodCollection with the event; any other action or parcel refuses them.
+  CodCollection with the event; any other action or parcel refuses them. A shortfall also raises a
+  `cod_shortfall` alert with it (app.services.operations.watch).
 - With the delivery code on, Delivered needs the recipient's code (app.services.field.delivery_codes), checked
   after every other rule passed, so a refused action never counts as a try.
 - Applied through the status-change core (apply_status_changes) in bulk, with the courier as the actor: one
@@ -53,6 +54,7 @@ from app.services.field import delivery_codes
 from app.services.field.courier_app import DELIVERY, PICKUP, courier_today, kind_of, proof_asked, stops_query
 from app.services.field.delivery_codes import CodeCheck
 from app.services.field.settings import get_settings, otp_on
+from app.services.operations.watch import raise_cod_shortfalls
 from app.services.planning.points import Delivery, record_delivered_points
 from app.services.shipments.proofs import ATTEMPT_REASONS, image_from_base64
 from app.services.shipments.status_changes import ChangeOutcome, Refusal, StatusChange, apply_status_changes
@@ -406,6 +408,7 @@ def _apply_round(courier: User, actions: list[CourierAction], indexes: list[int]
                                 "upi_reference": action.upi_reference, "collected_at": action.at})
     if collections:
         db.session.execute(CodCollection.__table__.insert(), collections)
+        raise_cod_shortfalls(collections, now)  # with the collection that shows it, in its transaction
     delivery_codes.mark_used(delivered, now)
     _keep_delivery_points(places, now)
 

@@ -71,7 +71,7 @@ def sla_lists(now: datetime, *, shipment_ids: list[int] | None = None) -> SlaLis
             if row.held_from not in RETURN_LEG:
                 breached.append(SlaParcel(row.id, row.tracking_id, row.status, row.zone_id, promised_by, None))
             continue
-        expected = estimate(row.destination, row.status, row.updated_at, row.held_from, factor, table)
+        expected = estimate(row.destination, row.status, row.updated_at, row.held_from, factor, table, now=now)
         if expected is not None and expected.latest > promised_by:
             at_risk.append(SlaParcel(row.id, row.tracking_id, row.status, row.zone_id, promised_by, expected.latest))
     return SlaLists(at_risk, breached)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from flask import current_app, render_template
@@ -24,9 +25,10 @@ from app.domain import links
 from app.domain.status import Status, held_from_timeline
 from app.domain.timeutil import isoformat_z
 from app.extensions import db
-from app.i18n.locales import format_estimate, format_local_time, speaking, status_label
+from app.i18n.locales import format_estimate, format_local_date, format_local_time, speaking, status_label
 from app.models import Shipment, TrackingEvent
 from app.services.field import delivery_codes
+from app.services.operations.alert_digest import DIGEST_CHANNEL, render_digest
 from app.services.outbox import preferences, webhooks
 from app.services.shipments.estimates import EstimateTable, estimate, estimate_table
 from app.services.shipments.proofs import ATTEMPT_REASONS
@@ -44,6 +46,7 @@ class OutboxRow(Protocol):
     subject: str
     shipment_id: int
     event_id: int
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,8 @@ def load_facts(rows: Iterable[OutboxRow]) -> MessageFacts:
         return MessageFacts({}, {})
     shipments = {s.id: s for s in db.session.execute(
         select(Shipment.id, Shipment.tracking_id, Shipment.sender_name, Shipment.receiver_name,
-               Shipment.destination, Shipment.language).where(Shipment.id.in_(shipment_ids)))}
+               Shipment.destination, Shipment.language, Shipment.promised_by)
+        .where(Shipment.id.in_(shipment_ids)))}
     events = customer_timelines(shipment_ids)
     return MessageFacts(shipments, events, estimate_table(s.destination for s in shipments.values()))
 
@@ -130,6 +134,9 @@ def _render_email(row: OutboxRow, shipment: Any, event: Any, timeline: list[Any]
     context = {
         "estimate": expected,
         "estimate_text": format_estimate(expected.expected, expected.latest, tz_name) if expected else None,
+        # Beside the estimate, while there is one: the day the booking was promised by.
+        "promised_text": format_local_date(shipment.promised_by, tz_name)
+        if expected and getattr(shipment, "promised_by", None) else None,
         "shipment": shipment,
         "event": event,
         "time_local": format_local_time(event.occurred_at, tz_name),
@@ -232,6 +239,14 @@ def render_admin_alert(row: OutboxRow, facts: MessageFacts) -> RenderedEmail:
     return RenderedEmail(subject=row.subject, body_text=text, body_html=html)
 
 
+def render_alert_digest(row: OutboxRow, facts: MessageFacts) -> RenderedEmail:
+    """The admins' digest of new operational alerts (app.services.operations.alert_digest): the alerts stamped
+    with the row's creation time, so every attempt sends the same list."""
+    link = links.absolute_url(current_app.config["PUBLIC_BASE_URL"], "/admin/alerts")
+    digest = render_digest(row.subject, row.created_at, link)
+    return RenderedEmail(subject=digest.subject, body_text=digest.body_text, body_html=digest.body_html)
+
+
 def render_code_email(row: OutboxRow, facts: MessageFacts) -> RenderedEmail:
     """The recipient's delivery code (app.services.field.delivery_codes), derived now: it is stored nowhere, in
     the language the shipment was booked in. No link to the choices: it is not a status update."""
@@ -258,7 +273,7 @@ def _code_context(row: OutboxRow, facts: MessageFacts) -> tuple[Any, dict[str, A
 
 RENDERERS: dict[str, Callable[[OutboxRow, MessageFacts], Any]] = {
     "email": render_email, "sms": render_sms, "webhook": render_webhook, "admin_email": render_admin_alert,
-    "sender_email": render_sender_email, "sender_sms": render_sender_sms,
+    "sender_email": render_sender_email, "sender_sms": render_sender_sms, DIGEST_CHANNEL: render_alert_digest,
     delivery_codes.CODE_EMAIL: render_code_email, delivery_codes.CODE_SMS: render_code_sms}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import date, datetime
 
 from flask_babel import gettext
 from sqlalchemy import bindparam, null, select
@@ -20,6 +21,7 @@ from app.domain.tracking_ids import new_tracking_id
 from app.errors import Conflict, Unprocessable, ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
+from app.services.operations.promises import PromiseRules, given_promise, promise_for, promise_rules
 from app.services.outbox import queueing as outbox
 from app.services.outbox.webhooks import created_deliveries_insert_from, queue_webhook_deliveries
 from app.services.planning.points import PLACEMENT_COLUMNS, Destination, Placement, place_destinations
@@ -50,6 +52,8 @@ class NewShipment:
     rate_card_version: int | None = None
     point: Point | None = None  # the booker's own destination point (checked: app.domain.points)
     window: Window | None = None  # the recipient's delivery window (checked: app.domain.points)
+    promised_on: date | None = None  # the day an integrator promised (checked in checked_booking)
+    promised_by: datetime | None = None  # set by checked_booking from promised_on; else from the promise table
 
     def destination_to_place(self) -> Destination:
         return Destination(self.destination, self.parcel.destination_pincode, self.point)
@@ -71,9 +75,12 @@ def checked_booking(data: NewShipment, *, list_is_empty: bool | None = None,
     naming the field); one only read from the destination text is dropped when it is not (an address holds other
     numbers). Then the network: an unserved destination, cash on delivery or express where they are not offered,
     is Unprocessable (422, app.services.shipments.serviceability); while the served list is empty everything is
-    served, and once it is not, a booking must name its destination PIN code. Last, the charges on the rate card
-    in force (app.services.shipments.rates), kept with the card's version. `list_is_empty` and `card`: the caller
-    looked already (a batch is checked against one list and priced on one card).
+    served, and once it is not, a booking must name its destination PIN code. Then the charges on the rate card
+    in force (app.services.shipments.rates), kept with the card's version. Last, a promised day the booking
+    names (an integrator's) must be today or later and within 60 days (400 naming `promised_by`); without one the
+    promise comes from the promise table when the booking is written (app.services.operations.promises).
+    `list_is_empty` and `card`: the caller looked already (a batch is checked against one list and priced on one
+    card).
     """
     parcel = data.parcel
     problems = {name: gettext("%(pincode)s is not a PIN code in India Post's directory.", pincode=pin)
@@ -90,7 +97,9 @@ def checked_booking(data: NewShipment, *, list_is_empty: bool | None = None,
         message = gettext("Give the destination's PIN code: we deliver to the PIN codes we serve only.")
         raise Unprocessable(message, fields={"destination_pincode": message})
     charges = rates.charges_for(**{name: getattr(parcel, name) for name in PRICING_FIELDS}, card=card)
-    return replace(data, parcel=parcel, charges=charges.as_dict(), rate_card_version=charges.rate_card_version)
+    promised = given_promise(data.promised_on) if data.promised_on is not None else None
+    return replace(data, parcel=parcel, charges=charges.as_dict(), rate_card_version=charges.rate_card_version,
+                   promised_by=promised)
 
 
 def create_shipment(data: NewShipment, actor: str = "customer", *, audit_details: dict | None = None) -> Shipment:
@@ -105,7 +114,7 @@ def create_shipment(data: NewShipment, actor: str = "customer", *, audit_details
     data = checked_booking(data)
     now = utcnow()
     (placement,) = place_destinations([data.destination_to_place()], now)
-    values = _shipment_values(data, now, placement)
+    values = _shipment_values(data, now, placement, promise_rules())
     if db.session.connection().dialect.name == "postgresql":
         shipment = _book_in_one_statement(values, actor)
     else:
@@ -131,10 +140,11 @@ def create_shipments(bookings: Sequence[NewShipment], actor: str) -> list[str]:
     bookings = _checked_bookings(bookings)
     now = utcnow()
     tracking_ids: list[str] = []
+    rules = promise_rules()
     for start in range(0, len(bookings), BULK_CHUNK):
         chunk_bookings = bookings[start:start + BULK_CHUNK]
         placements = place_destinations([data.destination_to_place() for data in chunk_bookings], now)
-        chunk = [_shipment_values(data, now, placement)
+        chunk = [_shipment_values(data, now, placement, rules)
                  for data, placement in zip(chunk_bookings, placements, strict=True)]
         tracking_ids += [tracking_id for _shipment_id, tracking_id in _book_many(chunk, actor, now)]
     if tracking_ids:
@@ -157,9 +167,12 @@ def _checked_bookings(bookings: Sequence[NewShipment]) -> list[NewShipment]:
     return checked
 
 
-def _shipment_values(data: NewShipment, now, placement: Placement) -> dict:
+def _shipment_values(data: NewShipment, now, placement: Placement, rules: PromiseRules) -> dict:
     parcel = data.parcel
     window = data.window
+    promised = data.promised_by
+    if promised is None:  # the zone it was priced in (no destination PIN code: national, as its price)
+        promised = promise_for(parcel.service, (data.charges or {}).get("zone", "national"), now, rules)
     return {
         "sender_name": data.sender_name, "receiver_name": data.receiver_name, "mobile": data.mobile,
         "email": data.email, "destination": data.destination, "status": Status.BOOKED.value,
@@ -169,13 +182,14 @@ def _shipment_values(data: NewShipment, now, placement: Placement) -> dict:
         "charges": data.charges, "rate_card_version": data.rate_card_version,
         **placement.values(),
         "window_from": window.start if window else None, "window_to": window.end if window else None,
+        "promised_by": promised,
     }
 
 
 # The columns a booking writes: the same for one booking (the prepared statement binds each) and for many.
 BOOKING_COLUMNS = ("tracking_id", "sender_name", "receiver_name", "mobile", "email", "destination", "status",
                    "created_at", "updated_at", "language", "sender_mobile", "sender_email", *PARCEL_FIELDS,
-                   "charges", "rate_card_version", *PLACEMENT_COLUMNS, "window_from", "window_to")
+                   "charges", "rate_card_version", *PLACEMENT_COLUMNS, "window_from", "window_to", "promised_by")
 
 
 def _book_many(rows: list[dict], actor: str, now) -> list[tuple[int, str]]:

@@ -15,6 +15,8 @@ Rules (the cut-offs themselves are app.domain.corrections):
   cleared. Unlike a booking, the destination's text is never read for a PIN code: here the PIN is its own field.
 - A change to a pricing field (the PIN code, weight, sides, service, payment, amount to collect) prices the
   booking again on the rate card in force, its charges and the card's version stored with it.
+- The promised date (`promised_by`) is kept whatever changes: a courier keeps the promise it made, and the SLA is
+  measured against it (app.services.operations.promises).
 - The destination's point (`destination_lat` and `destination_lon`, both or neither, in range) given by staff is
   `exact`; both cleared, the parcel is placed again from its address. A new PIN code, or a new address for a
   point that was not `exact`, places it again too (app.services.planning.points): point, precision and zone.

@@ -215,9 +215,11 @@ def estimate_table(destinations: Iterable[str]) -> EstimateTable:
 
 
 def estimate(destination: str, status: str, since: datetime, held_from: str | None = None,
-             default_factor: float = 1.0, table: EstimateTable | None = None) -> Estimate | None:
+             default_factor: float = 1.0, table: EstimateTable | None = None,
+             now: datetime | None = None) -> Estimate | None:
     """The estimated delivery of a shipment in `status` since `since` (None when the status is final), from
-    `table` (estimate_table of this destination) or else read from the database."""
+    `table` (estimate_table of this destination) or else read from the database; as seen at `now` (default: the
+    clock), which moves an overdue window to start then (window_from)."""
     effective = held_from if status == Status.ON_HOLD and held_from else status
     if effective in FINAL_STATUSES or effective not in DEFAULT_REMAINING_HOURS:
         return None
@@ -234,7 +236,7 @@ def estimate(destination: str, status: str, since: datetime, held_from: str | No
         basis = "default"
         p05, p50, p90 = (hours * 3600 * default_factor for hours in DEFAULT_REMAINING_HOURS[effective])
         remaining = Remaining(0, p05, p50, p90)
-    return window_from(as_utc(since), remaining, basis)
+    return window_from(as_utc(since), remaining, basis, now=now)
 
 
 def window_from(since: datetime, remaining: Remaining, basis: str, now: datetime | None = None) -> Estimate:

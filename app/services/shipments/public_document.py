@@ -44,7 +44,7 @@ _TRACKING_ROWS = (
     events_in_order(
         _shipments.c.tracking_id, _shipments.c.status.label("shipment_status"), _shipments.c.sender_name,
         _shipments.c.receiver_name, _shipments.c.destination, _shipments.c.pieces, _shipments.c.created_at,
-        _shipments.c.updated_at,
+        _shipments.c.updated_at, _shipments.c.promised_by,
         *CUSTOMER_EVENT_COLUMNS, with_proofs=True)
     .join(_shipments, _shipments.c.id == TrackingEvent.__table__.c.shipment_id)
     .where(_shipments.c.tracking_id == bindparam("tracking_id"))
@@ -116,7 +116,7 @@ def _load(canonical: str, typed: str) -> CachedDocument:
     shipment = SimpleNamespace(
         tracking_id=first.tracking_id, status=first.shipment_status, sender_name=first.sender_name,
         receiver_name=first.receiver_name, destination=first.destination, pieces=first.pieces,
-        created_at=first.created_at, updated_at=first.updated_at,
+        created_at=first.created_at, updated_at=first.updated_at, promised_by=first.promised_by,
     )
     events = _public_events(rows)
     data = public_shipment_to_dict(shipment, events)
@@ -188,7 +188,8 @@ def public_event_to_dict(event: TrackingEvent) -> dict:
 
 def public_shipment_to_dict(shipment: Shipment, events: list[TrackingEvent] | None = None) -> dict:
     """The public shape of a shipment (DESIGN.md rule 9): status, first names with initials, destination city,
-    and its events when given. No full name, street address, contact or staff note."""
+    the day it was promised by, and its events when given. No full name, street address, contact or staff
+    note."""
     data = {
         "tracking_id": shipment.tracking_id,
         "status": shipment.status,
@@ -196,6 +197,7 @@ def public_shipment_to_dict(shipment: Shipment, events: list[TrackingEvent] | No
         "receiver": first_name_and_initial(shipment.receiver_name),
         "destination_city": destination_area(shipment.destination),
         "pieces": shipment.pieces,  # of the parcel's details, the only one anyone may see
+        "promised_by": isoformat_z(shipment.promised_by),  # a date, not personal data
         "created_at": isoformat_z(shipment.created_at),
         "updated_at": isoformat_z(shipment.updated_at),
         "tracking_url": tracking_url(shipment.tracking_id),
