@@ -257,7 +257,7 @@ def _session_cookie(base_url: str, username: str) -> str:
 ])
 def test_the_live_state_rule(minutes_silent, moved_minutes_ago, stops, risky, on_shift_now, expected):
     now = utcnow()
-    assert IDLE_AFTER == timedelta(minutes=8)
+    assert timedelta(minutes=8) == IDLE_AFTER
     assert live_state(now, on_shift_now=on_shift_now, last_seen_at=now - timedelta(minutes=minutes_silent),
                       moved_at=now - timedelta(minutes=moved_minutes_ago), open_stops=stops, stops_at_risk=risky,
                       silent_after=timedelta(minutes=15)) == expected
