@@ -51,11 +51,11 @@ def test_a_viewers_update_attempt_is_the_friendly_403_page(client, auth, create_
 
 
 @pytest.mark.parametrize("role, links", [
-    ("viewer", ["Track &amp; book", "Dashboard"]),
-    ("operator", ["Track &amp; book", "Dashboard", "Scan", "Run sheets", "Couriers", "Cash", "Zones", "Dispatch",
-                  "Outbox"]),
-    ("admin", ["Track &amp; book", "Dashboard", "Scan", "Run sheets", "Couriers", "Cash", "Zones", "Dispatch",
-               "Outbox", "Settings", "Field settings", "Audit", "Webhooks", "Staff", "API keys"]),
+    ("viewer", ["Track &amp; book", "Dashboard", "Live map"]),
+    ("operator", ["Track &amp; book", "Dashboard", "Scan", "Run sheets", "Live map", "Couriers", "Cash", "Zones",
+                  "Dispatch", "Outbox"]),
+    ("admin", ["Track &amp; book", "Dashboard", "Scan", "Run sheets", "Live map", "Couriers", "Cash", "Zones",
+               "Dispatch", "Outbox", "Settings", "Field settings", "Audit", "Webhooks", "Staff", "API keys"]),
 ])
 def test_the_menu_offers_what_the_role_may_open(client, auth, role, links):
     auth.login(f"{role}1", role=role)

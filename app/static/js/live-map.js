@@ -260,10 +260,7 @@
       return true;
     }
 
-    var zonesData = document.getElementById("live-zones");
-    var initialZones = zonesData ? JSON.parse(zonesData.textContent) : { features: [] };
     ask(true).then(function () {
-      if (!Object.keys(couriers).length) { drawZones(initialZones); }
       if (!listen()) { mode("poll"); poll(); }
     });
     window.setInterval(function () { ask(!streaming()); }, FIGURES_SECONDS * 1000);
