@@ -1,6 +1,8 @@
 # Waybill web image: Gunicorn serving app:create_app() with gunicorn.conf.py.
 # Base images come from the public ECR mirror of Docker Hub's official images (no Docker Hub rate limits).
 # Build with BuildKit (the default since Docker 23; CodeBuild: DOCKER_BUILDKIT=1): docker build -t waybill .
+# The streams service (server-sent events) is this image too, with SSE_STREAMS=true and GUNICORN_WORKER_CLASS=gevent
+# (deploy/service.yml, docs/deploy.md section 12).
 # The release step (migrations, then the admin) is a one-off command, never part of start-up:
 #   docker run --rm ... flask --app app deploy
 

@@ -16,6 +16,8 @@ benchmark. The defaults were chosen by measurement: see docs/benchmark.md and lo
     GUNICORN_LOG_LEVEL        Gunicorn's own log level (default: the app's LOG_LEVEL, else info)
     FORWARDED_ALLOW_IPS       proxies trusted for X-Forwarded-* (default: 127.0.0.1,::1; "*" behind the ALB)
     GUNICORN_CONTROL_SOCKET   on | off: Gunicorn's gunicornc control socket (default: off)
+    GUNICORN_WORKER_CONNECTIONS  connections a gevent worker holds at once (default: 1000; the streams service:
+                              4000, see docs/deploy.md)
 
 No preload: the app, its database pool, its notification thread and its job runner thread are created in each
 worker after the fork.
@@ -215,6 +217,13 @@ def on_starting(server):
     if warning:
         server.log.warning("%s", warning)
     prepare_metrics_directory(server)
+
+
+def post_fork(server, worker):
+    """A gevent worker (the streams service) gets psycopg2 waits that yield to gevent's hub, before the app
+    opens any connection (app/db/green.py)."""
+    if worker_class == "gevent":
+        _app_file("db/green").make_psycopg2_green()
 
 
 def worker_exit(server, worker):

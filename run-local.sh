@@ -84,6 +84,16 @@ choose_workers() {
   esac
 }
 
+# On a laptop the one Gunicorn process also serves the push streams (SSE_STREAMS is on outside production), a
+# thread each while a tracking page or the live map is open: more threads than the container's 4, and at most
+# half of them for streams, so pages always have threads left (past that a page polls instead).
+choose_stream_threads() {
+  local threads streams
+  threads=$(setting GUNICORN_THREADS); streams=$(setting SSE_MAX_STREAMS)
+  export GUNICORN_THREADS=${threads:-32}
+  export SSE_MAX_STREAMS=${streams:-$((GUNICORN_THREADS / 2))}
+}
+
 run_app() {
   check_python
   install_requirements requirements.txt
@@ -126,6 +136,7 @@ run_app() {
   esac
 
   choose_workers
+  choose_stream_threads
 
   say "Applying database migrations and ensuring the admin"
   "$VENV/bin/flask" --app app deploy

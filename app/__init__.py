@@ -29,6 +29,7 @@ def create_app(config: Config | None = None) -> Flask:
     start_notification_worker(app)
     start_job_runner(app)
     start_tracking_cache(app)
+    register_live_streams(app)
     return app
 
 
@@ -208,6 +209,14 @@ def start_job_runner(app: Flask) -> None:
     from app.jobs.runner import start_runner_thread
 
     start_runner_thread(app)
+
+
+def register_live_streams(app: Flask) -> None:
+    """The push streams' session hooks (SQLite: a process's streams hear of its own commits at once). Their
+    feed (LISTEN on PostgreSQL, a poll on SQLite) starts with the first stream a process serves."""
+    from app.services.operations.live import register_session_hooks
+
+    register_session_hooks()
 
 
 def start_tracking_cache(app: Flask) -> None:

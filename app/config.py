@@ -283,6 +283,23 @@ class Config:
         # How often an open tracking page asks for news (a conditional request: 304 when nothing changed).
         self.TRACK_REFRESH_SECONDS = env_int("TRACK_REFRESH_SECONDS", 30)
 
+        # Push (server-sent events, app/web/sse.py): GET /track/<id>/events and GET /admin/live/events. Served only
+        # where SSE_STREAMS is on: the streams service in production (gevent workers, docs/deploy.md), the one
+        # process on a laptop; elsewhere they answer 503 and the pages poll. A comment line every
+        # SSE_HEARTBEAT_SECONDS, `retry:` SSE_RETRY_MS, each stream closed after SSE_MAX_SECONDS; on SQLite
+        # changes are looked for every SSE_POLL_SECONDS (PostgreSQL: LISTEN/NOTIFY); at most SSE_MAX_STREAMS open
+        # streams per process (more: 503, the page polls).
+        self.SSE_STREAMS = env_bool("SSE_STREAMS", True)
+        self.SSE_HEARTBEAT_SECONDS = env_float("SSE_HEARTBEAT_SECONDS", 15.0)
+        self.SSE_MAX_SECONDS = env_float("SSE_MAX_SECONDS", 300.0)
+        self.SSE_RETRY_MS = env_int("SSE_RETRY_MS", 5000)
+        self.SSE_POLL_SECONDS = env_float("SSE_POLL_SECONDS", 0.5)
+        self.SSE_MAX_STREAMS = env_int("SSE_MAX_STREAMS", 5000)
+        # The live map (/admin/live): a tile server's URL template ({z}/{x}/{y}) and its attribution. Unset: no
+        # tiles (a plain background); its host joins the page's Content-Security-Policy only when set.
+        self.MAP_TILE_URL = env("MAP_TILE_URL") or None
+        self.MAP_TILE_ATTRIBUTION = env("MAP_TILE_ATTRIBUTION", "")
+
         self.LOG_LEVEL = env("LOG_LEVEL", "INFO").upper()
         # text: one readable line per record; json: one JSON object per line (for CloudWatch Logs Insights).
         self.LOG_FORMAT = log_format(env("LOG_FORMAT"))
@@ -332,6 +349,8 @@ class ProductionConfig(Config):
         self.SECRET_KEY = secret
         self.SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
         self.HSTS_HEADER = "max-age=31536000"  # one year; browsers ignore it on plain HTTP
+        # The web service does not serve streams (they would hold its threads): the streams service sets this.
+        self.SSE_STREAMS = env_bool("SSE_STREAMS", False)
         if self.WEBHOOK_ALLOW_PRIVATE:
             raise RuntimeError("WEBHOOK_ALLOW_PRIVATE must not be on in production: webhooks go to public "
                                "https:// receivers only.")

@@ -76,6 +76,17 @@ class StoreUnavailable(DomainError):
     default_message = "The file store cannot be reached right now; nothing was recorded. Please try again."
 
 
+class StreamsUnavailable(DomainError):
+    """This process serves no event streams (SSE_STREAMS is off, or it serves SSE_MAX_STREAMS already): the page
+    keeps polling instead."""
+
+    status_code = 503
+    default_message = "Live updates are not served here right now; the page checks for news by itself."
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": "30"}
+
+
 class ProofRefused(DomainError):
     """A visitor's proof (such as the mobile's last 4 digits) was wrong."""
 

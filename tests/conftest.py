@@ -23,6 +23,7 @@ from app import create_app
 from app.config import TestingConfig
 from app.extensions import db, limiter
 from app.observability.logs import mask_contacts
+from app.services.operations.live import stop_live_feed
 from app.web.access_log import ENVIRON_KEY as LOG_SAFE_URI
 from tests import log_privacy
 
@@ -261,6 +262,7 @@ def app(session_app):
     """The session's app, emptied after each test; a setting a test changes is put back."""
     settings = dict(session_app.config)
     yield session_app
+    stop_live_feed(session_app)  # a test that opened a stream started its feed
     clean_database(session_app)
     session_app.config.clear()
     session_app.config.update(settings)
@@ -285,6 +287,7 @@ def made_apps():
     made = []
     yield made
     for application in made:
+        stop_live_feed(application)
         clean_database(application)
         with application.app_context():
             db.engine.dispose()

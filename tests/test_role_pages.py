@@ -51,12 +51,12 @@ def test_a_viewers_update_attempt_is_the_friendly_403_page(client, auth, create_
 
 
 @pytest.mark.parametrize("role, links", [
-    ("viewer", ["Track &amp; book", "Dashboard", "Alerts", "SLA"]),
-    ("operator", ["Track &amp; book", "Dashboard", "Scan", "Run sheets", "Couriers", "Cash", "Zones", "Dispatch",
-                  "Alerts", "SLA", "Outbox"]),
-    ("admin", ["Track &amp; book", "Dashboard", "Scan", "Run sheets", "Couriers", "Cash", "Zones", "Dispatch",
-               "Alerts", "SLA", "Outbox", "Settings", "Field settings", "Promises", "Audit", "Webhooks", "Staff",
-               "API keys"]),
+    ("viewer", ["Track &amp; book", "Dashboard", "Live map", "Alerts", "SLA"]),
+    ("operator", ["Track &amp; book", "Dashboard", "Scan", "Run sheets", "Live map", "Couriers", "Cash", "Zones",
+                  "Dispatch", "Alerts", "SLA", "Outbox"]),
+    ("admin", ["Track &amp; book", "Dashboard", "Scan", "Run sheets", "Live map", "Couriers", "Cash", "Zones",
+               "Dispatch", "Alerts", "SLA", "Outbox", "Settings", "Field settings", "Promises", "Audit", "Webhooks",
+               "Staff", "API keys"]),
 ])
 def test_the_menu_offers_what_the_role_may_open(client, auth, role, links):
     auth.login(f"{role}1", role=role)

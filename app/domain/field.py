@@ -108,6 +108,31 @@ def courier_state(now: datetime, *, on_shift_now: bool, last_seen_at: datetime |
     return CourierState.IDLE
 
 
+class LiveState(StrEnum):
+    """A courier's colour on the live map (/admin/live)."""
+
+    ACTIVE = "active"  # green
+    IDLE = "idle"  # amber
+    AT_RISK = "at_risk"  # red
+    OFFLINE = "offline"  # grey
+
+
+def live_state(now: datetime, *, on_shift_now: bool, last_seen_at: datetime | None, moved_at: datetime | None,
+               open_stops: int, stops_at_risk: int, silent_after: timedelta) -> LiveState:
+    """The live map's state, in this order:
+    offline: off shift, or no position for `silent_after` (COURIER_SILENT_AFTER);
+    at_risk: any open stop's parcel is at risk of missing its promise (app.services.operations.sla says which);
+    idle: not moved more than IDLE_DISTANCE_M for over IDLE_AFTER, no open stops, or no position within
+    ACTIVE_WITHIN; active: on shift with open stops, a position within ACTIVE_WITHIN and moving."""
+    if not on_shift_now or last_seen_at is None or now - last_seen_at >= silent_after:
+        return LiveState.OFFLINE
+    if stops_at_risk > 0:
+        return LiveState.AT_RISK
+    if open_stops <= 0 or (moved_at is not None and now - moved_at > IDLE_AFTER) or now - last_seen_at > ACTIVE_WITHIN:
+        return LiveState.IDLE
+    return LiveState.ACTIVE
+
+
 # --- positions -------------------------------------------------------------------------------------------------
 
 MAX_POINTS_PER_BATCH = 500

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("tracking", __name__)
 
-from app.tracking import routes  # noqa: E402, F401 - each module adds its views to bp
+from app.tracking import events, routes  # noqa: E402, F401 - each module adds its views to bp

@@ -129,6 +129,7 @@ STAFF_MENU = (
              ("admin.dashboard", "admin.shipment_detail", "admin.record_update", "admin.import")),
     MenuLink(_l("Scan"), "admin.scan", Permission.CHANGE_SHIPMENTS, ("admin.scan",)),
     MenuLink(_l("Run sheets"), "admin.runsheets", Permission.VIEW_FIELD, ("admin.runsheet",)),
+    MenuLink(_l("Live map"), "admin.live_map", Permission.VIEW_OPERATIONS, ("admin.live",)),
     MenuLink(_l("Couriers"), "admin.couriers", Permission.VIEW_FIELD, ("admin.couriers", "admin.courier_")),
     MenuLink(_l("Cash"), "admin.cod_ledger", Permission.VIEW_FIELD, ("admin.cod", "admin.receive_remittance")),
     MenuLink(_l("Zones"), "admin.zones_page", Permission.VIEW_FIELD, ("admin.zone",)),

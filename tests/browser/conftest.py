@@ -17,6 +17,7 @@ import pytest
 
 from app import create_app
 from app.extensions import db
+from app.services.operations.live import stop_live_feed
 from tests.conftest import clean_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +64,7 @@ def app(make_config):
     """The test app, with the tracking page refreshing every second."""
     application = create_app(make_config(TRACK_REFRESH_SECONDS=REFRESH_SECONDS))
     yield application
+    stop_live_feed(application)  # the tracking page's stream started its poll
     clean_database(application)
     with application.app_context():
         db.engine.dispose()

@@ -13,6 +13,7 @@ Rules of a batch (record_positions):
   position (only from points newer than the one it holds, so a late batch does not move the courier back) and
   the idle anchor (the courier moved when a new point is more than IDLE_DISTANCE_M from it; the first point
   sets it).
+- A batch that kept a point NOTIFYs the live streams with the courier's id (app.services.operations.live).
 - Per batch, three statements: the profile read (locked, so two batches of one courier are taken one after the
   other), one insert, one update. Nothing about a position is logged.
 """
@@ -40,6 +41,7 @@ from app.domain.timeutil import as_utc, isoformat_z, local_day_start
 from app.errors import NotFound
 from app.extensions import db
 from app.models import CourierPosition, CourierProfile, RunSheet, RunSheetStop, Shipment, User
+from app.services.operations.live import publish_courier_moved
 
 _POSITIONS = CourierPosition.__table__
 _PROFILES = CourierProfile.__table__
@@ -110,6 +112,7 @@ def record_positions(courier_id: int, points: Sequence[Position], timezone: str)
             {"courier_id": courier_id, "at": p.at, "lat": p.lat, "lon": p.lon, "accuracy": p.accuracy,
              "speed": p.speed, "heading": p.heading, "battery": p.battery} for p in kept])
         _move_profile(courier_id, kept, profile)
+        publish_courier_moved(courier_id)  # the live map's streams: the courier's id, nothing of where
     return BatchReceipt(accepted=len(kept), dropped=len(points) - len(kept))
 
 

@@ -19,6 +19,7 @@ from app.domain.timeutil import utcnow
 from app.extensions import db
 from app.models import Alert
 from app.observability.metrics import ALERTS_RAISED
+from app.services.operations.live import publish_alert_raised
 
 ALERT_KINDS: tuple[str, ...] = ("ndr_escalated", "sla_at_risk", "sla_breached", "courier_silent",
                                 "unconfirmed_out_for_delivery", "cod_shortfall")
@@ -38,6 +39,7 @@ def raise_alert(kind: str, cause: str, *, shipment_id: int | None = None, courie
     alert_id = db.session.execute(statement).scalar()
     if alert_id is not None:
         ALERTS_RAISED.labels(kind=kind).inc()
+        publish_alert_raised(alert_id)
     return alert_id
 
 

@@ -96,32 +96,77 @@ class DocumentCache:
 
 
 class ChangeListener:
-    """LISTENs on its own autocommit psycopg2 connection and evicts the tracking IDs it hears about."""
+    """The process's one LISTEN connection (an autocommit psycopg2 connection in a thread of its own).
 
-    def __init__(self, cache: DocumentCache, conninfo: str, reconnect_seconds: float = 1.0) -> None:
+    It LISTENs on CHANNEL and evicts the tracking IDs it hears about from `cache` (when there is one), and on any
+    channel added with `listen` (the live streams: app.services.operations.live) it hands each payload to that
+    channel's handlers. `on_connected` hooks run after every (re)connection: anything sent while it was
+    disconnected was missed, so listeners start again from the current state.
+    """
+
+    def __init__(self, cache: DocumentCache | None, conninfo: str, reconnect_seconds: float = 1.0) -> None:
         # Imported here, in the caller's thread: a missing driver must stop the app, not leave the cache off.
         self._driver = listen_driver()
         self.cache = cache
         self.conninfo = conninfo
         self.reconnect_seconds = reconnect_seconds
         self._stop = threading.Event()
-        # stop() writes to one end, which the listener's select() watches beside the connection: it ends at once
-        # rather than at the end of its one-second wait.
+        # stop() and listen() write to one end, which the listener's select() watches beside the connection: it
+        # acts at once rather than at the end of its one-second wait.
         self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._handlers: dict[str, list] = {CHANNEL: []}
+        self._listening: set[str] = set()
+        self._handlers_lock = threading.Lock()
+        self._listened = threading.Condition(self._handlers_lock)
+        self.on_connected: list = []
         self.connected = threading.Event()
         self._thread = threading.Thread(target=self._run, name="waybill-cache-listener", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
+    def listen(self, channel: str, handler, wait_seconds: float = 5.0) -> bool:
+        """Hand every payload NOTIFYed on `channel` to `handler(channel, payload)` (in the listener's thread: it
+        must be quick). Waits up to `wait_seconds` for the LISTEN to be in place; True when it is."""
+        with self._handlers_lock:
+            self._handlers.setdefault(channel, []).append(handler)
+        self._wake()
+        with self._listened:
+            return self._listened.wait_for(lambda: channel in self._listening, wait_seconds)
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        with contextlib.suppress(OSError):
-            self._wake_writer.send(b"x")
+        self._wake()
         self._thread.join(timeout)
         if not self._thread.is_alive():
             self._wake_reader.close()
             self._wake_writer.close()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"x")
+
+    def _listen_to_new_channels(self, conn) -> None:
+        with self._handlers_lock:
+            wanted = [channel for channel in self._handlers if channel not in self._listening]
+        for channel in wanted:
+            with conn.cursor() as cursor:
+                cursor.execute(f"LISTEN {channel}")  # our own constants: no user input reaches this
+        with self._listened:
+            self._listening.update(wanted)
+            self._listened.notify_all()
+
+    def _dispatch(self, channel: str, payload: str) -> None:
+        if channel == CHANNEL and self.cache is not None:
+            self.cache.evict(payload)
+        with self._handlers_lock:
+            handlers = list(self._handlers.get(channel, ()))
+        for handler in handlers:
+            try:
+                handler(channel, payload)
+            except Exception:  # noqa: BLE001 - one bad handler must not deafen the others
+                log.exception("A change handler failed on channel %s", channel)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -130,32 +175,45 @@ class ChangeListener:
                 conn = self._driver.connect(self.conninfo, keepalives=1, keepalives_idle=30,
                                             keepalives_interval=10, keepalives_count=3)
                 conn.autocommit = True
-                with conn.cursor() as cursor:
-                    cursor.execute(f"LISTEN {CHANNEL}")
-                self.cache.clear()  # anything stored before LISTEN may have missed a change
-                self.cache.enabled = True
+                self._listen_to_new_channels(conn)
+                if self.cache is not None:
+                    self.cache.clear()  # anything stored before LISTEN may have missed a change
+                    self.cache.enabled = True
                 self.connected.set()
+                for hook in list(self.on_connected):
+                    hook()
                 while not self._stop.is_set():
                     # Readable means a notification or a closed connection; poll() tells which (and raises
-                    # OperationalError on the latter). stop() wakes the wait through the other socket.
+                    # OperationalError on the latter). stop() and listen() wake the wait through the other socket.
                     if not _readable(conn, self._wake_reader, 1.0):
+                        self._drain_wake()
+                        self._listen_to_new_channels(conn)
                         continue
                     conn.poll()
                     while conn.notifies:
-                        self.cache.evict(conn.notifies.pop(0).payload)
+                        notify = conn.notifies.pop(0)
+                        self._dispatch(notify.channel, notify.payload)
             except Exception as exc:  # noqa: BLE001 - any failure means: stop trusting the cache, reconnect
                 if not self._stop.is_set():
                     reason = (str(exc).strip().splitlines() or [""])[0]
                     log.warning("Tracking cache listener lost its connection (%s: %s); cache off until it "
                                 "reconnects", type(exc).__name__, reason)
             finally:
-                self.cache.enabled = False
-                self.cache.clear()
+                if self.cache is not None:
+                    self.cache.enabled = False
+                    self.cache.clear()
                 self.connected.clear()
+                with self._listened:
+                    self._listening.clear()
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         conn.close()
             self._stop.wait(self.reconnect_seconds)
+
+    def _drain_wake(self) -> None:
+        with contextlib.suppress(OSError):
+            while self._wake_reader.recv(64):
+                pass
 
 
 def listen_driver():
@@ -202,10 +260,24 @@ def evict_after_commit(session) -> None:
     if cache is not None:
         for tracking_id in changed:
             cache.evict(tracking_id)
+    _tell_local_streams(session, changed)
 
 
 def discard_after_rollback(session) -> None:
     session.info.pop("waybill_changed_tracking_ids", None)
+
+
+def _tell_local_streams(session, changed: set[str]) -> None:
+    """On SQLite (no NOTIFY) this process's own live streams hear of its changes at once; other processes'
+    streams find them by polling (app.services.operations.live)."""
+    from flask import current_app, has_app_context
+
+    if not has_app_context():
+        return
+    hub = current_app.extensions.get("waybill_live_hub")
+    if hub is not None and session.get_bind().dialect.name != "postgresql":
+        for tracking_id in changed:
+            hub.publish("shipment", tracking_id)
 
 
 def _current_cache() -> DocumentCache | None:

@@ -97,10 +97,51 @@
         });
     }
 
+    /* Push first: the stream (server-sent events) says "changed" within a second and the fragment is fetched
+       at once. While it is open the timer rests; when it fails (not served here, offline, closed for a
+       deployment) the page goes back to asking every N seconds until the stream is open again. */
+    var eventsUrl = region.getAttribute("data-events-url");
+    var stream = null;
+    function listen() {
+      if (!eventsUrl || !window.EventSource || isFinal()) {
+        return false;
+      }
+      stream = new window.EventSource(eventsUrl);
+      stream.addEventListener("open", function () {
+        window.clearTimeout(timer);
+        region.setAttribute("data-live-mode", "stream");
+      });
+      stream.addEventListener("message", function () {
+        check();
+      });
+      stream.addEventListener("error", function () {
+        region.setAttribute("data-live-mode", "poll");
+        if (stream.readyState === window.EventSource.CLOSED) {
+          stream = null;  /* refused (503, 429): polling from now on */
+        }
+        schedule();
+      });
+      return true;
+    }
+
+    function streaming() {
+      return stream !== null && stream.readyState === window.EventSource.OPEN;
+    }
+
+    var polled = schedule;
+    schedule = function () {
+      if (isFinal() && stream) { stream.close(); stream = null; }
+      if (streaming()) { return; }
+      polled();
+    };
+
     if (note && !isFinal()) { note.hidden = false; }
     document.addEventListener("visibilitychange", function () {
       if (!document.hidden) { check(); }
     });
+    if (!listen()) {
+      region.setAttribute("data-live-mode", "poll");
+    }
     schedule();
   }
 
