@@ -139,6 +139,16 @@ def json_object_body() -> dict:
     return body
 
 
+def json_object_as_sent() -> dict:
+    """The request's JSON object, its values as sent and their text unchecked; ValidationError (400) when the
+    request sends none, with the answers read_form(..., json_only=True) gives. For a reader that checks every value
+    of the body itself and refuses any string that is not what it expects, where building a form for each request
+    costs more than the reading (the courier app's batches of positions, app.courier.location_forms)."""
+    if not request.is_json:
+        raise ValidationError("Send a JSON object (Content-Type: application/json).")
+    return _json_object()
+
+
 def json_object_list(name: str, max_items: int) -> list[dict]:
     """The objects of the request's JSON body `{name: [{...}, ...]}` (nothing else in it, at most `max_items`),
     as sent; ValidationError (400) for any other shape. For a queue of independent items, such as the courier

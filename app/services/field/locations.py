@@ -9,23 +9,25 @@ Rules of a batch (record_positions):
   (a batch that waited for a signal) is kept: the trail is read in time order. The phone stops sending off
   shift; a point that says otherwise is the clock or the app's last breath, and a courier's whereabouts off
   shift are nobody's business.
-- Kept points go into courier_positions in one INSERT of many rows, and the profile is updated once: the last
+- Kept points go into courier_positions in one INSERT (on PostgreSQL one array a column, each sent as the text
+  of its array: see _INSERT_POSITIONS_POSTGRESQL), and the profile is updated once: the last
   position (only from points newer than the one it holds, so a late batch does not move the courier back) and
   the idle anchor (the courier moved when a new point is more than IDLE_DISTANCE_M from it; the first point
   sets it).
 - A batch that kept a point NOTIFYs the live streams with the courier's id (app.services.operations.live).
 - Per batch, three statements: the profile read (locked, so two batches of one courier are taken one after the
-  other), one insert, one update. Nothing about a position is logged.
+  other), one insert, one update; on PostgreSQL two, the update riding in the insert's statement. Nothing about
+  a position is logged.
 """
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 
 from app.domain.field import (
     IDLE_DISTANCE_M,
@@ -97,7 +99,27 @@ _PROFILE_FOR_BATCH = (
     .where(_PROFILES.c.user_id == bindparam("courier"))
     .with_for_update()
 )
-_MOVE_PROFILE = update(_PROFILES).where(_PROFILES.c.user_id == bindparam("courier"))
+# Built once with its values bound (a statement built per batch cost its construction and cache key each time).
+_MOVED = ("last_lat", "last_lon", "last_accuracy", "last_seen_at", "anchor_lat", "anchor_lon", "moved_at")
+_MOVE_PROFILE = (update(_PROFILES).where(_PROFILES.c.user_id == bindparam("courier"))
+                 .values({name: bindparam(f"new_{name}") for name in _MOVED}))
+_INSERT_POSITIONS = insert(_POSITIONS)
+# PostgreSQL takes the batch as one array a column. Each array goes as one bound value, the text of an array
+# literal cast in the statement: psycopg2 adapts a number in about a microsecond, so the 350 numbers and 50 times
+# of a batch of 50 cost 0.8 ms of CPU bound one by one (as rows, or as lists), and 0.1 ms written as text here.
+_INSERT_SQL = (
+    "INSERT INTO courier_positions (courier_id, at, lat, lon, accuracy, speed, heading, battery)"
+    " SELECT :courier, * FROM unnest(CAST(:at AS timestamptz[]), CAST(:lat AS float8[]), CAST(:lon AS float8[]),"
+    " CAST(:accuracy AS float8[]), CAST(:speed AS float8[]), CAST(:heading AS float8[]),"
+    " CAST(:battery AS float8[]))")
+_INSERT_POSITIONS_POSTGRESQL = text(_INSERT_SQL)
+# ...and the profile's update rides in the same statement (a data-modifying WITH runs whether or not it is read):
+# one statement less for the app to send and the database to parse, and one round trip less a batch.
+_MOVE_AND_INSERT_POSTGRESQL = text(
+    "WITH moved AS (UPDATE courier_profiles SET "
+    + ", ".join(f"{name} = :new_{name}" for name in _MOVED)
+    + f" WHERE user_id = :courier) {_INSERT_SQL}"
+).bindparams(*(bindparam(f"new_{name}", type_=_PROFILES.c[name].type) for name in _MOVED))
 
 
 def record_positions(courier_id: int, points: Sequence[Position], timezone: str) -> BatchReceipt:
@@ -108,12 +130,42 @@ def record_positions(courier_id: int, points: Sequence[Position], timezone: str)
     kept = _kept(sorted(points, key=lambda point: point.at), profile.shift_start, profile.shift_end,
                  profile.last_seen_at, ZoneInfo(timezone))
     if kept:
-        db.session.execute(insert(_POSITIONS), [
-            {"courier_id": courier_id, "at": p.at, "lat": p.lat, "lon": p.lon, "accuracy": p.accuracy,
-             "speed": p.speed, "heading": p.heading, "battery": p.battery} for p in kept])
-        _move_profile(courier_id, kept, profile)
+        _write(courier_id, kept, _moved_profile(kept, profile))
         publish_courier_moved(courier_id)  # the live map's streams: the courier's id, nothing of where
     return BatchReceipt(accepted=len(kept), dropped=len(points) - len(kept))
+
+
+def _write(courier_id: int, kept: list[Position], moved: dict | None) -> None:
+    """Insert the kept points and, when `moved` (the profile's new values), update the profile."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        arrays = {
+            "at": _times_text([p.at for p in kept]), "lat": _numbers_text([p.lat for p in kept]),
+            "lon": _numbers_text([p.lon for p in kept]), "accuracy": _numbers_text([p.accuracy for p in kept]),
+            "speed": _numbers_text([p.speed for p in kept]), "heading": _numbers_text([p.heading for p in kept]),
+            "battery": _numbers_text([p.battery for p in kept])}
+        if moved is None:
+            db.session.execute(_INSERT_POSITIONS_POSTGRESQL, {"courier": courier_id, **arrays})
+        else:
+            db.session.execute(_MOVE_AND_INSERT_POSTGRESQL, {"courier": courier_id, **arrays, **moved})
+        return
+    db.session.execute(_INSERT_POSITIONS, [
+        {"courier_id": courier_id, "at": p.at, "lat": p.lat, "lon": p.lon, "accuracy": p.accuracy,
+         "speed": p.speed, "heading": p.heading, "battery": p.battery} for p in kept])
+    if moved is not None:
+        db.session.execute(_MOVE_PROFILE, {"courier": courier_id, **moved})
+
+
+def _numbers_text(values: list[float | None]) -> str:
+    """A PostgreSQL array literal of float8 values: `{12.97,NULL,1e-05}` (repr of a float reads back exactly)."""
+    return "{" + ",".join("NULL" if value is None else repr(float(value)) for value in values) + "}"
+
+
+def _times_text(values: list[datetime]) -> str:
+    """A PostgreSQL array literal of timestamptz values, each an ISO 8601 time in UTC, quoted (such text holds no
+    quote or backslash). A naive time is refused, as the UTCDateTime columns refuse it."""
+    if any(value.tzinfo is None for value in values):
+        raise ValueError("naive datetime given for a UTC column")
+    return "{" + ",".join(f'"{value.astimezone(UTC).isoformat()}"' for value in values) + "}"
 
 
 def _kept(points: list[Position], shift_start: time, shift_end: time, last_seen_at: datetime | None,
@@ -135,17 +187,18 @@ def _kept(points: list[Position], shift_start: time, shift_end: time, last_seen_
     return kept
 
 
-def _move_profile(courier_id: int, kept: list[Position], profile) -> None:
+def _moved_profile(kept: list[Position], profile) -> dict | None:
+    """The profile's new last position and idle anchor after the kept points (bound as `new_<column>`), or None
+    when none of them is newer than the position it holds."""
     whereabouts = _Whereabouts(profile.last_seen_at, profile.anchor_lat, profile.anchor_lon, profile.moved_at)
     for point in kept:
         whereabouts.follow(point)
     last = whereabouts.last
     if last is None:
-        return
-    db.session.execute(_MOVE_PROFILE.values(
-        last_lat=last.lat, last_lon=last.lon, last_accuracy=last.accuracy, last_seen_at=last.at,
-        anchor_lat=whereabouts.anchor_lat, anchor_lon=whereabouts.anchor_lon, moved_at=whereabouts.moved_at),
-        {"courier": courier_id})
+        return None
+    return {"new_last_lat": last.lat, "new_last_lon": last.lon, "new_last_accuracy": last.accuracy,
+            "new_last_seen_at": last.at, "new_anchor_lat": whereabouts.anchor_lat,
+            "new_anchor_lon": whereabouts.anchor_lon, "new_moved_at": whereabouts.moved_at}
 
 
 # --- a day's trail -----------------------------------------------------------------------------------------------

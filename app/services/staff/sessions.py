@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.domain.timeutil import utcnow
@@ -51,13 +51,18 @@ def start_session(user: User, lifetime: timedelta, client_address: str | None,
     return token, record
 
 
+# Built once: every staff request runs it, and building an ORM join anew (with its cache key) cost more than the
+# look-up itself (0.6 of 0.9 ms of CPU a request).
+_SESSION_AND_USER = (
+    select(StaffSession, User).join(User, User.id == StaffSession.user_id)
+    .where(StaffSession.token_hash == bindparam("token_hash"))
+)
+
+
 def resolve_session(token: str) -> tuple[User, StaffSession] | None:
     """The user and session a cookie's token stands for, or None when it is unknown, revoked, expired or its user
     is inactive. Records activity at most once a minute, in its own short transaction."""
-    row = db.session.execute(
-        select(StaffSession, User).join(User, User.id == StaffSession.user_id)
-        .where(StaffSession.token_hash == hash_token(token))
-    ).first()
+    row = db.session.execute(_SESSION_AND_USER, {"token_hash": hash_token(token)}).first()
     if row is None:
         return None
     record, user = row
