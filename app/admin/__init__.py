@@ -16,6 +16,7 @@ from app.admin import (  # noqa: E402, F401
     field_settings,
     hub,
     imports,
+    ndr,
     rates,
     receipts,
     routes,
