@@ -198,11 +198,21 @@ def test_the_attempt_message_links_to_the_answer_page_in_the_booking_language(ct
     rows = db.session.scalars(select(Notification).join(TrackingEvent, TrackingEvent.id == Notification.event_id)
                               .where(TrackingEvent.status == "Delivery Attempted",
                                      Notification.channel.in_(["email", "sms"]))).all()
-    link = f"{ctx.config['PUBLIC_BASE_URL'].rstrip('/')}{answer_link(tracking_id)}?lang=hi"
+    link = f"{ctx.config['PUBLIC_BASE_URL'].rstrip('/')}{answer_link(tracking_id)}"
     facts = load_facts(rows)
     rendered = {row.channel: render(row, facts) for row in rows}
-    assert link in rendered["email"].body_text and link in rendered["email"].body_html
-    assert any(link in text for text in rendered["sms"].texts)
+    assert f"{link}?lang=hi" in rendered["email"].body_text and f"{link}?lang=hi" in rendered["email"].body_html
+    assert all(link in text and "बताएँ क्या करें" in text for text in rendered["sms"].texts)
+
+
+def test_the_page_speaks_the_booking_language_unless_the_visitor_chose_another(app, client):
+    # Requests outside the test's app context: the language of a request is kept in its own context (g)
+    with app.app_context():
+        link = answer_link(attempted(client, lang="hi"))
+    page = client.get(link, headers={"Accept": "text/html", "Accept-Language": "en"})
+    assert "हम क्या करें?" in page.get_data(as_text=True)
+    english = client.get(f"{link}?lang=en", headers={"Accept": "text/html"})
+    assert "What should we do?" in english.get_data(as_text=True)
 
 
 # --- the recipient's page ---------------------------------------------------------------------------------------
@@ -237,7 +247,7 @@ def test_the_recipients_reattempt_with_instructions_reaches_the_couriers_stop(ct
     field.sign_in()
     [stop] = client.get("/courier/stops").get_json()["stops"]
     assert "Leave it with the guard at gate 2" in stop["instructions"]
-    assert "Opposite the temple" in stop["instructions"] and stop["alternate_mobile"] == "+919876500000"
+    assert "Opposite the temple" in stop["instructions"] and "+919876500000" in stop["instructions"]
 
 
 def test_pickup_at_hub_holds_the_parcel_for_collection(ctx, client):

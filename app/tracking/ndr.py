@@ -6,14 +6,18 @@ attempt, reason, deadline and which answer was given, never the address, a mobil
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from flask import current_app, jsonify, redirect, render_template, request, url_for
-from flask_babel import format_date, gettext
+from flask_babel import force_locale, format_date, gettext
 
 from app.auth.guard import json_without_csrf
 from app.domain.links import NDR_PATH
 from app.domain.timeutil import utcnow
 from app.errors import DomainError
 from app.extensions import db, limiter
+from app.i18n.babel import LANG_COOKIE, LANG_PARAM
+from app.i18n.locales import LANGUAGES, language_or_default
 from app.services.ndr.answers import answer_report
 from app.services.ndr.queries import AnswerPage, answer_page, reason_label
 from app.services.ndr.reports import RECIPIENT, shipment_for_token
@@ -21,6 +25,7 @@ from app.tracking import bp
 from app.tracking.forms import ANSWER_LABELS, NdrAnswerForm
 from app.web.forms import answers_json, refused_on_page
 
+DAY_FORMAT = "EEEE d MMMM"  # "Wednesday 2 December", in the page's language
 # The recipient's signed-link pages share one limit (the choices page's, RATELIMIT_CHOICES).
 answer_limit = limiter.limit(lambda: current_app.config["RATELIMIT_CHOICES"],
                              error_message=lambda: gettext("Too many requests from your address; try again shortly."))
@@ -31,6 +36,17 @@ answer_limit = limiter.limit(lambda: current_app.config["RATELIMIT_CHOICES"],
 @json_without_csrf
 def ndr_answer(token: str):
     shipment = shipment_for_token(token)
+    with _booking_language(shipment.language):
+        return _answer(token, shipment)
+
+
+def _booking_language(language: str):
+    """The page speaks the booking's language unless the visitor chose one (?lang=, or its cookie)."""
+    chosen = request.args.get(LANG_PARAM) or request.cookies.get(LANG_COOKIE)
+    return nullcontext() if chosen in LANGUAGES else force_locale(language_or_default(language))
+
+
+def _answer(token: str, shipment):
     if request.method == "GET":
         page = answer_page(shipment, utcnow())
         if answers_json():
@@ -50,10 +66,12 @@ def ndr_answer(token: str):
 
 def _page(token: str, page: AnswerPage, form: NdrAnswerForm, saved: bool, problem: str | None = None) -> str:
     form.date.choices = [("", gettext("As soon as possible"))] + [
-        (day.isoformat(), format_date(day, "EEEE d MMMM")) for day in page.days]
+        (day.isoformat(), format_date(day, DAY_FORMAT)) for day in page.days]
     form.action.choices = [(action, ANSWER_LABELS[action]) for action in page.actions]
     if form.action.data is None and page.report is not None and page.report.action in page.actions:
         form.action.data = page.report.action
     return render_template("tracking/ndr.html", token=token, page=page, form=form, saved=saved, problem=problem,
                            reason=reason_label(page.report.reason) if page.report else None,
+                           answer_day=format_date(page.report.answer_date, DAY_FORMAT)
+                           if page.report and page.report.answer_date else None,
                            answer_labels=ANSWER_LABELS)

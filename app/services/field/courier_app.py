@@ -10,7 +10,7 @@ Rules:
 - Each stop says what its actions need: the proof asked for (the field settings; a pickup takes none) and
   whether Delivered needs the recipient's delivery code.
 - An open delivery stop shows the recipient's answer to the last failed attempt, when it asked for a reattempt
-  (`instructions`: their instructions, landmark and corrected address; `alternate_mobile`).
+  (`instructions`: their instructions, landmark, corrected address and another number to call, in one line).
 """
 from __future__ import annotations
 
@@ -86,9 +86,9 @@ class CourierStop:
     cod_amount: Decimal | None
     otp_required: bool
     proof: dict[str, str]
-    # The recipient's answer to the last failed attempt (app.services.ndr): instructions, landmark, address.
+    # The recipient's answer to the last failed attempt (app.services.ndr): instructions, landmark, address and
+    # another number to call, in one line.
     instructions: str | None = None
-    alternate_mobile: str | None = None
 
     def to_dict(self) -> dict:
         return {"tracking_id": self.tracking_id, "sequence": self.sequence, "date": self.sheet_date.isoformat(),
@@ -97,8 +97,7 @@ class CourierStop:
                 "destination_pincode": self.destination_pincode, "visit": self.visit, "pieces": self.pieces,
                 "payment": self.payment,
                 "cod_amount": money_text(self.cod_amount) if self.cod_amount is not None else None,
-                "instructions": self.instructions, "alternate_mobile": self.alternate_mobile,
-                "otp_required": self.otp_required, "proof": self.proof}
+                "instructions": self.instructions, "otp_required": self.otp_required, "proof": self.proof}
 
 
 @dataclass(frozen=True)
@@ -144,6 +143,5 @@ def _stop(row, settings: dict[str, str], has_code: bool, answer: StopAnswer | No
         state=row.state, kind=kind, receiver_name=row.receiver_name, mobile=row.mobile, destination=row.destination,
         destination_pincode=row.destination_pincode, visit=visit, pieces=row.pieces, payment=row.payment,
         cod_amount=row.cod_amount, otp_required=has_code and kind == DELIVERY and row.state == StopState.OPEN,
-        proof=proof_asked(kind, settings), instructions=answer.text() if answer and kind == DELIVERY else None,
-        alternate_mobile=answer.alternate_mobile if answer and kind == DELIVERY else None)
+        proof=proof_asked(kind, settings), instructions=answer.text() if answer and kind == DELIVERY else None)
 

@@ -92,9 +92,10 @@ class StopAnswer:
     alternate_mobile: str | None
 
     def text(self) -> str | None:
-        """One line for the stop's note: instructions, landmark, corrected address."""
+        """One line for the stop's note: instructions, landmark, corrected address, another number."""
         parts = [part for part in (self.instructions, self.landmark and f"Landmark: {self.landmark}",
-                                   self.corrected_address and f"Address: {self.corrected_address}") if part]
+                                   self.corrected_address and f"Address: {self.corrected_address}",
+                                   self.alternate_mobile and f"Also call {self.alternate_mobile}") if part]
         return " · ".join(parts) or None
 
 

@@ -226,11 +226,11 @@ def render_webhook(row: OutboxRow, facts: MessageFacts) -> RenderedWebhook:
 
 
 def _answer_url(row: OutboxRow, shipment: Any, event: Any, folder: str) -> str | None:
-    """The recipient's answer page (/r/<token>, in the booking's language) for a message about a failed attempt,
-    else None."""
+    """The recipient's answer page (/r/<token>) for a message about a failed attempt, else None. The page speaks
+    the booking's language by itself; an email's link also says so (`?lang=`), an SMS has no room for it."""
     if folder not in (RECIPIENT_EMAILS, RECIPIENT_SMS) or event.status != Status.DELIVERY_ATTEMPTED:
         return None
-    return ndr_reports.answer_url(row.shipment_id, shipment.language)
+    return ndr_reports.answer_url(row.shipment_id, shipment.language if folder == RECIPIENT_EMAILS else None)
 
 
 def render_ndr_webhook(row: OutboxRow, facts: MessageFacts) -> RenderedWebhook:
@@ -264,7 +264,7 @@ def _last_chance_context(row: OutboxRow, facts: MessageFacts) -> tuple[Any, dict
     return shipment, {
         "shipment": shipment, "attempt": report.attempt if report is not None else 0,
         "deadline_text": format_local_time(deadline, current_app.config["DISPLAY_TIMEZONE"]) if deadline else None,
-        "ndr_url": ndr_reports.answer_url(row.shipment_id, shipment.language),
+        "ndr_url": ndr_reports.answer_url(row.shipment_id),
         "tracking_url": links.tracking_url(current_app.config["PUBLIC_BASE_URL"], shipment.tracking_id)}
 
 
