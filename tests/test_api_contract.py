@@ -40,12 +40,18 @@ CHECKS = ",".join((
 # POST /shipments answers, as documented, when a generated Idempotency-Key is reused with another body, or when the
 # network does not serve the booking as asked. A 400 is allowed there too for one documented reason a schema cannot
 # state: a well-formed PIN code that India Post's directory (19,586 codes) does not have (test_booking_details.py
-# and test_api_v1.py check that refusal and every other field's on their own).
+# and test_api_v1.py check that refusal and every other field's on their own). An answer to a failed delivery
+# (POST /shipments/{tracking_id}/ndr) may be a 400 for what its schema cannot state either: a day outside the
+# next NDR_MAX_DAYS_AHEAD days, or what the attempt's reason needs (test_ndr.py checks each).
 CONFIG = """
 [[operations]]
 include-name = "POST /api/v1/shipments"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "422", "429",
                                                      "5xx"]
+
+[[operations]]
+include-name = "POST /api/v1/shipments/{tracking_id}/ndr"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
 """
 
 

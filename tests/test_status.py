@@ -32,6 +32,7 @@ def test_happy_path_is_allowed_step_by_step():
     ("Delivery Attempted", "Returned to Sender"),  # straight back, without a return leg
     ("Booked", "Cancelled"),
     ("Delivery Attempted", "RTO Initiated"),
+    ("Delivery Attempted", "Delivered"),  # collected at the hub
     ("RTO Initiated", "RTO In Transit"),
     ("RTO In Transit", "RTO In Transit"),  # hub to hub on the way back
     ("RTO In Transit", "Returned to Sender"),
@@ -42,7 +43,7 @@ def test_exception_paths_are_allowed(current, requested):
 
 def test_the_return_leg_goes_hub_to_hub_and_ends_returned_to_sender():
     assert allowed_next_statuses("Delivery Attempted") == [
-        "Out for Delivery", "RTO Initiated", "Returned to Sender", "On Hold"]
+        "Out for Delivery", "RTO Initiated", "Returned to Sender", "Delivered", "On Hold"]
     assert allowed_next_statuses("RTO Initiated") == ["RTO In Transit", "On Hold"]
     assert allowed_next_statuses("RTO In Transit") == ["RTO In Transit", "Returned to Sender", "On Hold"]
     assert "RTO Initiated" in ALL_STATUSES and "RTO In Transit" in ALL_STATUSES

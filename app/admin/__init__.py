@@ -17,6 +17,7 @@ from app.admin import (  # noqa: E402, F401
     hub,
     imports,
     live,
+    ndr,
     operations,
     rates,
     receipts,

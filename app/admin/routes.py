@@ -10,9 +10,11 @@ from app.admin.forms import AuditFilterForm, ShipmentEditForm, ShipmentFilterFor
 from app.auth.guard import accepts_upload, staff_required
 from app.domain.points import Precision
 from app.domain.roles import Permission, may
+from app.domain.timeutil import utcnow
 from app.errors import DomainError, ValidationError, wants_html
 from app.extensions import db
 from app.notifications.serializers import preferences_to_dict
+from app.services.ndr.queries import answer_page, reason_label, report_to_dict, reports_of
 from app.services.outbox.preferences import shipment_preferences
 from app.services.shipments.dashboard import list_shipments, shipment_record, status_tally
 from app.services.shipments.evidence_images import MAX_UPLOAD_BYTES
@@ -20,6 +22,7 @@ from app.services.shipments.proofs import ATTEMPT_REASONS, proofs_for_shipment
 from app.services.shipments.queries import status_counts
 from app.services.shipments.status_changes import record_status_change
 from app.services.staff.audit import list_audit
+from app.tracking.forms import ANSWER_LABELS, NdrAnswerForm
 from app.web.forms import field_errors, refused_on_page
 from app.web.serializers import audit_entry_to_dict, audit_page_to_dict, proof_to_dict, shipment_to_dict
 
@@ -50,6 +53,8 @@ def shipment_detail(tracking_id: str):
                         "proofs": [proof_to_dict(record.shipment, event, proof)
                                    for event, proof in proofs_for_shipment(record.shipment)],
                         "audit": [audit_entry_to_dict(e) for e in record.audit],
+                        "ndrs": [report_to_dict(r, record.shipment.tracking_id, staff=True)
+                                 for r in reports_of(record.shipment.id)],
                         **preferences_to_dict(shipment_preferences(record.shipment.id))})
     return detail_page(tracking_id, StaffUpdateForm(formdata=None))
 
@@ -85,9 +90,11 @@ PRECISION_LABELS = {Precision.EXACT: _l("exact"), Precision.PINCODE: _l("PIN cod
 
 
 def detail_page(tracking_id: str, form: StaffUpdateForm, status_code: int = 200, problem: str | None = None, *,
-                edit_form: ShipmentEditForm | None = None, edit_problem: str | None = None):
+                edit_form: ShipmentEditForm | None = None, edit_problem: str | None = None,
+                ndr_form: NdrAnswerForm | None = None, ndr_problem: str | None = None):
     """A shipment's staff page: `form` is the update form, `edit_form` the corrections form (prefilled with the
-    current values unless given back with its errors); `problem` and `edit_problem` go above them."""
+    current values unless given back with its errors), `ndr_form` the answer to its failed delivery; `problem`,
+    `edit_problem` and `ndr_problem` go above them."""
     record = shipment_record(tracking_id, suggest_locations=may(current_user.role, Permission.CHANGE_SHIPMENTS))
     if edit_form is None:
         edit_form = ShipmentEditForm(formdata=None, obj=record.shipment)
@@ -96,7 +103,19 @@ def detail_page(tracking_id: str, form: StaffUpdateForm, status_code: int = 200,
                            precision_labels=PRECISION_LABELS,
                            proofs=proofs_for_shipment(record.shipment), attempt_reasons=ATTEMPT_REASONS,
                            problem=problem, preferences=shipment_preferences(record.shipment.id),
-                           edit_form=edit_form, edit_problem=edit_problem), status_code
+                           edit_form=edit_form, edit_problem=edit_problem,
+                           ndr=ndr_section(record.shipment, ndr_form, ndr_problem)), status_code
+
+
+def ndr_section(shipment, form: NdrAnswerForm | None, problem: str | None) -> dict:
+    """The shipment page's failed deliveries: its reports, latest first, and the answer form for an open one."""
+    page = answer_page(shipment, utcnow())
+    form = form or NdrAnswerForm(formdata=None)
+    form.date.choices = [("", gettext("As soon as possible"))] + [(day.isoformat(), day.isoformat())
+                                                                   for day in page.days]
+    form.action.choices = [(action, ANSWER_LABELS[action]) for action in page.actions]
+    return {"reports": reports_of(shipment.id), "open": page.actions != (), "form": form, "problem": problem,
+            "reason_label": reason_label, "answer_labels": ANSWER_LABELS}
 
 
 @bp.get("/audit")

@@ -13,6 +13,8 @@ from app.api.contract import JSON, PDF, HeaderParameter, Success, answer
 from app.api.openapi import docs_view, document_for
 from app.api.schemas import (
     LabelOptions,
+    NdrAnswer,
+    NdrReport,
     NewEvent,
     NewEvents,
     NewShipment,
@@ -27,8 +29,11 @@ from app.auth.guard import accepts_upload
 from app.domain.links import absolute_url
 from app.domain.roles import Permission
 from app.domain.status import canonical_status
+from app.domain.timeutil import utcnow
 from app.errors import ValidationError
 from app.extensions import db
+from app.services.ndr.answers import answer_report
+from app.services.ndr.queries import report_to_dict
 from app.services.shipments import labels, status_changes
 from app.services.shipments.booking import create_shipment
 from app.services.shipments.feed import FeedFilter, shipment_feed
@@ -134,6 +139,20 @@ def record_event(tracking_id: str, body: NewEvent):
     return answer(RecordedEvent, {"tracking_id": shipment.tracking_id, "status": shipment.status,
                                   "event": recorded["events"][0], "allowed_next_statuses": next_statuses(shipment)},
                   201)
+
+
+@api.operation("POST", "/shipments/<tracking_id>/ndr", summary="Answer a failed delivery",
+               permission=Permission.CHANGE_SHIPMENTS, body=NdrAnswer, errors=(409,),
+               response=Success(NdrReport, 200, "Recorded: the non-delivery report with its answer."))
+def answer_ndr(tracking_id: str, body: NdrAnswer):
+    """Answers the parcel's open non-delivery report as the recipient would on their page: another attempt
+    (optionally on a day, with instructions for the courier), collection at the hub, or the return to the
+    sender (RTO Initiated at once). The latest answer counts."""
+    shipment = find_shipment(tracking_id)
+    report = answer_report(shipment, body.model_dump(exclude_none=True), actor=current_user.username,
+                           answered_by=f"api:{g.api_key.prefix}", via="api", now=utcnow())
+    db.session.commit()
+    return answer(NdrReport, report_to_dict(report, shipment.tracking_id, staff=True))
 
 
 BULK_BODY_MAX = 2 * 1024 * 1024  # 1,000 changes with their notes and messages

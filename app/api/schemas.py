@@ -394,6 +394,55 @@ class RecordedEvent(Answer):
     allowed_next_statuses: list[StatusName]
 
 
+# --- failed deliveries (app.services.ndr) -------------------------------------------------------------------------
+
+NdrAction = Literal["reattempt", "pickup_at_hub", "return"]
+
+
+class NdrAnswer(RequestBody):
+    """An answer to the parcel's open non-delivery report, as the recipient gives it on /r/<token>. The latest
+    answer counts. With `reattempt` only: `date` (today to NDR_MAX_DAYS_AHEAD days ahead, DISPLAY_TIMEZONE),
+    `instructions`, `landmark`, `corrected_address`, `alternate_mobile`. What the attempt's reason needs (a 400
+    names the field): `address_not_found` a landmark or the corrected address, `rescheduled` a date. A 409 when
+    the parcel has no open report, or for a reattempt once NDR_MAX_ATTEMPTS attempts failed."""
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "action": "reattempt", "date": "2026-12-02", "instructions": "Leave it with the guard at gate 2.",
+        "landmark": "Opposite the temple"}]})
+    action: NdrAction
+    date: Annotated[str | None, Field(default=None, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                                      json_schema_extra={"format": "date"},
+                                      description="The day of the next attempt (YYYY-MM-DD).")]
+    instructions: Annotated[str | None, optional_text(200, "For the courier's stop.")]
+    landmark: Annotated[str | None, optional_text(120, "Something near the address.")]
+    corrected_address: Annotated[str | None, optional_text(parcels.ADDRESS_MAX, "The address as it should be.")]
+    alternate_mobile: Annotated[str | None, mobile_text("Another number the courier may call.", default=None)]
+
+
+class NdrReport(Answer):
+    """A non-delivery report as staff see it."""
+    id: int
+    tracking_id: str = Field(pattern=r"^[0-9A-F]{8}$")
+    attempt: int
+    attempts_left: int
+    reason: AttemptReason | None
+    reason_label: str | None
+    state: Literal["open", "closed"]
+    opened_at: datetime
+    deadline: datetime | None = Field(description="When the next step happens on its own (none after an answer).")
+    reattempt_due_at: datetime | None = Field(description="From then the parcel may be dispatched again.")
+    escalated_at: datetime | None
+    action: NdrAction | None
+    date: str | None
+    instructions: str | None
+    landmark: str | None
+    corrected_address: str | None
+    alternate_mobile: str | None
+    answered_by: str | None
+    answered_at: datetime | None
+    outcome: Literal["reattempted", "delivered", "rto", "returned", "cancelled"] | None
+    closed_at: datetime | None
+
+
 # --- errors ------------------------------------------------------------------------------------------------------
 
 class Problem(BaseModel):

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 TRACKING_PATH = "/track/"  # + tracking ID: the public tracking page (app.tracking's route)
 CHOICES_PATH = "/n/"  # + token: the recipient's choices page and one-click unsubscribe (app.notifications' route)
+NDR_PATH = "/r/"  # + token: the recipient's answer to a failed delivery (app.tracking's route)
 
 
 def absolute_url(base_url: str, path: str) -> str:
@@ -26,3 +27,8 @@ def tracking_url(base_url: str, tracking_id: str) -> str:
 def choices_url(base_url: str, token: str) -> str:
     """The recipient's choices page (and one-click unsubscribe) that a signed token opens."""
     return absolute_url(base_url, CHOICES_PATH + quote(token, safe=""))
+
+
+def ndr_url(base_url: str, token: str) -> str:
+    """The recipient's page for answering a failed delivery attempt, opened by its signed token."""
+    return absolute_url(base_url, NDR_PATH + quote(token, safe=""))

@@ -40,7 +40,9 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     Status.IN_TRANSIT: (Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY),
     Status.OUT_FOR_DELIVERY: (Status.DELIVERED, Status.DELIVERY_ATTEMPTED),
     # Returned to Sender straight after an attempt is the short way back, without a tracked return leg.
-    Status.DELIVERY_ATTEMPTED: (Status.OUT_FOR_DELIVERY, Status.RTO_INITIATED, Status.RETURNED_TO_SENDER),
+    # Delivered straight after an attempt: collected at the hub (the recipient chose pickup_at_hub, app.services.ndr).
+    Status.DELIVERY_ATTEMPTED: (Status.OUT_FOR_DELIVERY, Status.RTO_INITIATED, Status.RETURNED_TO_SENDER,
+                                Status.DELIVERED),
     Status.RTO_INITIATED: (Status.RTO_IN_TRANSIT,),
     Status.RTO_IN_TRANSIT: (Status.RTO_IN_TRANSIT, Status.RETURNED_TO_SENDER),
     Status.DELIVERED: (),

@@ -5,10 +5,17 @@ from datetime import datetime
 
 from flask import current_app
 
+from app.services.ndr import steps as ndr_steps
+from app.services.ndr.reports import ESCALATE, REATTEMPT_DUE, RTO
 from app.services.operations.timers import Handler, run_next
 
 # Timer kind → the service function that applies its step. Each kind's owner adds its line.
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, Handler] = {
+    # A failed delivery's report (app.services.ndr): due for a reattempt, escalated, returned to origin.
+    REATTEMPT_DUE: ndr_steps.reattempt_due,
+    ESCALATE: ndr_steps.escalate,
+    RTO: ndr_steps.return_to_origin,
+}
 BATCH = 200  # steps in one look; the rest wait for the next
 
 

@@ -24,6 +24,7 @@ from app.notifier import claims, webhooks
 from app.notifier.sender import DeliveryFailed, MailBackend, OutgoingEmail, build_message, mask_email, open_backend
 from app.notifier.sms import OutgoingSms, SmsBackend, fitting_text, mask_number, open_sms_backend
 from app.services.field.delivery_codes import CODE_EMAIL, CODE_SMS
+from app.services.ndr.reports import LAST_CHANCE_EMAIL, LAST_CHANCE_SMS
 from app.services.operations.alert_digest import DIGEST_CHANNEL
 from app.services.outbox import messages
 from app.services.outbox import webhooks as webhook_service
@@ -172,6 +173,13 @@ CHANNELS: dict[str, Channel] = {
     # The recipient's delivery code (app.services.field.delivery_codes): sent whatever they chose for status updates.
     CODE_EMAIL: Channel(CODE_EMAIL, open=EmailSender, retry_policy=email_retry_policy, mask=mask_email),
     CODE_SMS: Channel(CODE_SMS, open=SmsSender, retry_policy=sms_retry_policy, mask=mask_number),
+    # A failed delivery (app.services.ndr): the recipient's last chance before the return to origin, and the
+    # webhooks of its report, opened and resolved (each event type on a channel of its own: see
+    # app.services.outbox.webhooks.NDR_CHANNELS).
+    LAST_CHANCE_EMAIL: Channel(LAST_CHANCE_EMAIL, open=EmailSender, retry_policy=email_retry_policy, mask=mask_email),
+    LAST_CHANCE_SMS: Channel(LAST_CHANCE_SMS, open=SmsSender, retry_policy=sms_retry_policy, mask=mask_number),
+    **{name: Channel(name, open=WebhookSender, retry_policy=webhook_retry_policy, mask=str)
+       for name in webhook_service.NDR_CHANNELS.values()},
 }
 
 

@@ -14,6 +14,7 @@ from app.domain.tracking_ids import normalise_tracking_id
 from app.errors import DomainError, ProofRefused, TooManyAttempts, ValidationError, wants_html
 from app.extensions import db, limiter
 from app.i18n.locales import current_language
+from app.services.ndr.reports import answer_url_if_open
 from app.services.shipments.contacts import mask_mobile
 from app.services.shipments.detail_checks import DetailProof, check_mobile_last4
 from app.services.shipments.proofs import public_delivery_from
@@ -113,6 +114,8 @@ def _track_page(shipment, document, unlocked: bool = False, details_form: FullDe
         courier=document_courier(document),
         delivery=public_delivery_from(shipment.status, events), parties=shipment_parties(shipment, full=unlocked),
         unlocked=unlocked,
+        # The answer page of an open failed delivery, for a visitor who gave the proof (app.services.ndr).
+        ndr_url=answer_url_if_open(shipment.id) if unlocked else None,
         details_form=details_form or FullDetailsForm(formdata=None),
         booked=_just_booked(shipment), booked_charges=_booked_charges(shipment),
         live_etag=_etag(shipment, "fragment", document),

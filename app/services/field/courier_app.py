@@ -9,6 +9,8 @@ Rules:
   sender's (`visit`), for a delivery the recipient's.
 - Each stop says what its actions need: the proof asked for (the field settings; a pickup takes none) and
   whether Delivered needs the recipient's delivery code.
+- An open delivery stop shows the recipient's answer to the last failed attempt, when it asked for a reattempt
+  (`instructions`: their instructions, landmark, corrected address and another number to call, in one line).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from app.extensions import db
 from app.models import RunSheet, RunSheetStop, Shipment, User
 from app.services.field import delivery_codes
 from app.services.field.settings import get_settings, otp_on
+from app.services.ndr.queries import StopAnswer, stop_answers
 from app.services.shipments.proofs import ATTEMPT_REASONS
 
 PICKUP, DELIVERY = "pickup", "delivery"
@@ -83,6 +86,9 @@ class CourierStop:
     cod_amount: Decimal | None
     otp_required: bool
     proof: dict[str, str]
+    # The recipient's answer to the last failed attempt (app.services.ndr): instructions, landmark, address and
+    # another number to call, in one line.
+    instructions: str | None = None
 
     def to_dict(self) -> dict:
         return {"tracking_id": self.tracking_id, "sequence": self.sequence, "date": self.sheet_date.isoformat(),
@@ -91,7 +97,7 @@ class CourierStop:
                 "destination_pincode": self.destination_pincode, "visit": self.visit, "pieces": self.pieces,
                 "payment": self.payment,
                 "cod_amount": money_text(self.cod_amount) if self.cod_amount is not None else None,
-                "instructions": None, "otp_required": self.otp_required, "proof": self.proof}
+                "instructions": self.instructions, "otp_required": self.otp_required, "proof": self.proof}
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,9 @@ def courier_stops(courier: User, now: datetime) -> CourierDay:
     settings = get_settings()
     with_codes = delivery_codes.pending_codes(row.shipment_id for row in rows if row.state == StopState.OPEN) \
         if otp_on(settings) else set()
-    return CourierDay(courier.username, today, [_stop(row, settings, row.shipment_id in with_codes) for row in rows])
+    answers = stop_answers(row.shipment_id for row in rows if row.state == StopState.OPEN)
+    return CourierDay(courier.username, today, [_stop(row, settings, row.shipment_id in with_codes,
+                                                      answers.get(row.shipment_id)) for row in rows])
 
 
 def proof_asked(kind: str, settings: dict[str, str]) -> dict[str, str]:
@@ -124,7 +132,7 @@ def proof_asked(kind: str, settings: dict[str, str]) -> dict[str, str]:
     return {proof: settings[proof] if kind == DELIVERY else ProofLevel.OFF.value for proof in PROOF_KINDS}
 
 
-def _stop(row, settings: dict[str, str], has_code: bool) -> CourierStop:
+def _stop(row, settings: dict[str, str], has_code: bool, answer: StopAnswer | None = None) -> CourierStop:
     kind = kind_of(row)
     visit = ({"name": row.sender_name, "mobile": row.sender_mobile, "address": row.sender_address,
               "pincode": row.sender_pincode} if kind == PICKUP else
@@ -135,5 +143,5 @@ def _stop(row, settings: dict[str, str], has_code: bool) -> CourierStop:
         state=row.state, kind=kind, receiver_name=row.receiver_name, mobile=row.mobile, destination=row.destination,
         destination_pincode=row.destination_pincode, visit=visit, pieces=row.pieces, payment=row.payment,
         cod_amount=row.cod_amount, otp_required=has_code and kind == DELIVERY and row.state == StopState.OPEN,
-        proof=proof_asked(kind, settings))
+        proof=proof_asked(kind, settings), instructions=answer.text() if answer and kind == DELIVERY else None)
 

@@ -26,8 +26,11 @@ from app.domain.status import Status, held_from_timeline
 from app.domain.timeutil import isoformat_z
 from app.extensions import db
 from app.i18n.locales import format_estimate, format_local_date, format_local_time, speaking, status_label
-from app.models import Shipment, TrackingEvent
+from app.models import NonDeliveryReport, Shipment, TrackingEvent
 from app.services.field import delivery_codes
+from app.services.ndr import queries as ndr_queries
+from app.services.ndr import reports as ndr_reports
+from app.services.ndr.reports import LAST_CHANCE_EMAIL, LAST_CHANCE_SMS
 from app.services.operations.alert_digest import DIGEST_CHANNEL, render_digest
 from app.services.outbox import preferences, webhooks
 from app.services.shipments.estimates import EstimateTable, estimate, estimate_table
@@ -150,6 +153,7 @@ def _render_email(row: OutboxRow, shipment: Any, event: Any, timeline: list[Any]
         ],
         "tracking_url": links.tracking_url(config["PUBLIC_BASE_URL"], shipment.tracking_id),
         "choices_url": preferences.choices_url(row.shipment_id, row.channel),  # this person's, on this channel
+        "ndr_url": _answer_url(row, shipment, event, folder),
     }
     return RenderedEmail(
         # The row's subject is the English one (the outbox page and logs show it); the email speaks the booking's.
@@ -176,7 +180,7 @@ def render_sender_sms(row: OutboxRow, facts: MessageFacts) -> RenderedSms:
 def _sms(row: OutboxRow, facts: MessageFacts, folder: str) -> RenderedSms:
     shipment, event, _timeline = facts.event_and_timeline(row)
     templates = _status_templates(folder, event.status, "txt")
-    context = {"shipment": shipment, "event": event,
+    context = {"shipment": shipment, "event": event, "ndr_url": _answer_url(row, shipment, event, folder),
                "tracking_url": links.tracking_url(current_app.config["PUBLIC_BASE_URL"], shipment.tracking_id)}
     with speaking(shipment.language):  # the booking's language, like its emails
         return RenderedSms(texts=(
@@ -228,6 +232,67 @@ def render_webhook(row: OutboxRow, facts: MessageFacts) -> RenderedWebhook:
     return RenderedWebhook(event_id, row.subject, json.dumps(document, separators=(",", ":")).encode())
 
 
+def _answer_url(row: OutboxRow, shipment: Any, event: Any, folder: str) -> str | None:
+    """The recipient's answer page (/r/<token>) for a message about a failed attempt, else None. The page speaks
+    the booking's language by itself; an email's link also says so (`?lang=`), an SMS has no room for it."""
+    if folder not in (RECIPIENT_EMAILS, RECIPIENT_SMS) or event.status != Status.DELIVERY_ATTEMPTED:
+        return None
+    return ndr_reports.answer_url(row.shipment_id, shipment.language if folder == RECIPIENT_EMAILS else None)
+
+
+def render_ndr_webhook(row: OutboxRow, facts: MessageFacts) -> RenderedWebhook:
+    """A `shipment.ndr_opened` or `shipment.ndr_resolved` delivery: the report (as staff see it) and its parcel.
+    The opened one says what was true when the report opened; the resolved one the closed report, which no longer
+    changes: every attempt and a replay send the same document."""
+    shipment, event, _timeline = facts.event_and_timeline(row)
+    report = db.session.scalars(select(NonDeliveryReport).where(NonDeliveryReport.event_id == row.event_id)).first()
+    if report is None:
+        raise LookupError(f"notification #{row.id}: its non-delivery report is missing")
+    details = ndr_queries.report_to_dict(report, shipment.tracking_id, staff=True)
+    if row.subject == webhooks.NDR_OPENED:
+        details = {name: details[name] for name in ("id", "tracking_id", "attempt", "reason", "reason_label",
+                                                    "opened_at")}
+        created = report.opened_at
+    else:
+        created = report.closed_at or report.opened_at
+    event_id = webhooks.event_id_of(row.id)
+    document = {"id": event_id, "type": row.subject, "created": isoformat_z(created), "data": {
+        "shipment": {"tracking_id": shipment.tracking_id,
+                     "tracking_url": links.tracking_url(current_app.config["PUBLIC_BASE_URL"], shipment.tracking_id)},
+        "event": {"status": event.status, "location": event.location, "occurred_at": isoformat_z(event.occurred_at)},
+        "ndr": details}}
+    return RenderedWebhook(event_id, row.subject, json.dumps(document, separators=(",", ":")).encode())
+
+
+def _last_chance_context(row: OutboxRow, facts: MessageFacts) -> tuple[Any, dict[str, Any]]:
+    shipment, _event, _timeline = facts.event_and_timeline(row)
+    report = db.session.scalars(select(NonDeliveryReport).where(NonDeliveryReport.event_id == row.event_id)).first()
+    deadline = report.deadline if report is not None and report.state == "open" else None
+    return shipment, {
+        "shipment": shipment, "attempt": report.attempt if report is not None else 0,
+        "deadline_text": format_local_time(deadline, current_app.config["DISPLAY_TIMEZONE"]) if deadline else None,
+        "ndr_url": ndr_reports.answer_url(row.shipment_id),
+        "tracking_url": links.tracking_url(current_app.config["PUBLIC_BASE_URL"], shipment.tracking_id)}
+
+
+def render_last_chance_email(row: OutboxRow, facts: MessageFacts) -> RenderedEmail:
+    """The recipient's last chance after the last failed attempt (app.services.ndr.steps): answer, or the parcel
+    goes back to its sender; in the language the shipment was booked in."""
+    shipment, context = _last_chance_context(row, facts)
+    with speaking(shipment.language):
+        return RenderedEmail(
+            subject=gettext("Last chance for shipment %(tracking_id)s", tracking_id=shipment.tracking_id),
+            body_text=render_template("email/ndr_last_chance.txt", **context),
+            body_html=render_template("email/ndr_last_chance.html", **context))
+
+
+def render_last_chance_sms(row: OutboxRow, facts: MessageFacts) -> RenderedSms:
+    """The last chance by SMS, as render_last_chance_email."""
+    shipment, context = _last_chance_context(row, facts)
+    with speaking(shipment.language):
+        return RenderedSms(texts=(render_template("sms/ndr_last_chance.txt", **context).strip(),))
+
+
 def render_admin_alert(row: OutboxRow, facts: MessageFacts) -> RenderedEmail:
     """The admins' email about a webhook subscription that was switched off (its subject says which)."""
     link = links.absolute_url(current_app.config["PUBLIC_BASE_URL"], "/admin/webhooks")
@@ -274,7 +339,10 @@ def _code_context(row: OutboxRow, facts: MessageFacts) -> tuple[Any, dict[str, A
 RENDERERS: dict[str, Callable[[OutboxRow, MessageFacts], Any]] = {
     "email": render_email, "sms": render_sms, "webhook": render_webhook, "admin_email": render_admin_alert,
     "sender_email": render_sender_email, "sender_sms": render_sender_sms, DIGEST_CHANNEL: render_alert_digest,
-    delivery_codes.CODE_EMAIL: render_code_email, delivery_codes.CODE_SMS: render_code_sms}
+    delivery_codes.CODE_EMAIL: render_code_email, delivery_codes.CODE_SMS: render_code_sms,
+    webhooks.NDR_CHANNELS[webhooks.NDR_OPENED]: render_ndr_webhook,
+    webhooks.NDR_CHANNELS[webhooks.NDR_RESOLVED]: render_ndr_webhook,
+    LAST_CHANCE_EMAIL: render_last_chance_email, LAST_CHANCE_SMS: render_last_chance_sms}
 
 
 def render(row: OutboxRow, facts: MessageFacts):

@@ -8,9 +8,10 @@ Rules:
   is today or later (DISPLAY_TIMEZONE; default today). `couriers`, when given, are usernames of active couriers
   (each checked; left out: every courier on shift). An unknown zone is a 404, a past day or a name that is not
   an active courier a 422, a malformed request a 400. The run is queued and audited (`dispatch_requested`).
-- Parcels planned: in the zone, In Transit or Delivery Attempted (waiting for another attempt), not open on any
-  run sheet, with a point on the map. Those in the zone without a point are left out as `no_point`; a delivery
-  window that holds no moment of the day as `window`. At most MAX_PARCELS a run (oldest first); the rest wait
+- Parcels planned: in the zone, In Transit or Delivery Attempted (once its non-delivery report says a reattempt
+  is due: app.services.ndr.queries.due_for_dispatch_clause), not open on any run sheet, with a point on the
+  map. Those in the zone without a point are left out as `no_point`; a delivery window that holds no moment of
+  the day as `window`. At most MAX_PARCELS a run (oldest first); the rest wait
   for the next run.
 - Couriers: active accounts with the role courier and a profile (those named, or all of them). A courier not
   named whose run sheet that day was planned for another zone stays with that zone. Each starts and ends at their
@@ -41,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import exists, func, select, text
+from sqlalchemy import exists, func, or_, select, text
 
 from app.domain.field import StopState
 from app.domain.planning import Unassigned, shift_seconds, vehicle_grams, window_seconds
@@ -52,6 +53,7 @@ from app.errors import Conflict, NotFound, Unprocessable, ValidationError
 from app.extensions import db
 from app.models import CourierProfile, DispatchRun, RunSheet, RunSheetStop, Shipment, User, Zone
 from app.services.field.runsheets import NothingAssigned, StopRefusal, assign_stops, record_plan
+from app.services.ndr.queries import due_for_dispatch_clause
 from app.services.planning.dispatch_runs import ClaimedRun, complete_run, hold_run
 from app.services.planning.problem import Plan, Problem, Stop, Vehicle
 from app.services.planning.travel import Point, travel_matrices
@@ -194,7 +196,7 @@ def gather_inputs(run_id: int, now: datetime, *, timezone: str) -> DispatchInput
         raise RunRefused(f"The day ({run.plan_date.isoformat()}) had passed before the run was planned.")
     day_start = local_day_start(run.plan_date, timezone)
     now_seconds = math.ceil((now - day_start).total_seconds()) if run.plan_date == today else None
-    parcels, left_out = _parcels(zone.id, day_start)
+    parcels, left_out = _parcels(zone.id, day_start, now)
     couriers, skipped = _couriers(run, zone, day_start, now_seconds)
     return DispatchInputs(run_id=run.id, zone_id=zone.id, zone=zone.name, day=run.plan_date, day_start=day_start,
                           actor=run.requested_by or SYSTEM, picked_couriers=run.couriers is None, parcels=parcels,
@@ -206,11 +208,14 @@ def _open_stop_of(shipment_id_column) -> exists:
                           RunSheetStop.state == StopState.OPEN.value)
 
 
-def _parcels(zone_id: int, day_start: datetime) -> tuple[list[Parcel], list[tuple[str, str]]]:
+def _parcels(zone_id: int, day_start: datetime, now: datetime) -> tuple[list[Parcel], list[tuple[str, str]]]:
+    # A Delivery Attempted parcel waits for its report's reattempt to be due (app.services.ndr).
+    reattempt_due = or_(Shipment.status != Status.DELIVERY_ATTEMPTED.value, due_for_dispatch_clause(now))
     rows = db.session.execute(
         select(Shipment.tracking_id, Shipment.destination_lat, Shipment.destination_lon, Shipment.weight_kg,
                Shipment.window_from, Shipment.window_to)
-        .where(Shipment.zone_id == zone_id, Shipment.status.in_(PLANNABLE_STATUSES), ~_open_stop_of(Shipment.id))
+        .where(Shipment.zone_id == zone_id, Shipment.status.in_(PLANNABLE_STATUSES), reattempt_due,
+               ~_open_stop_of(Shipment.id))
         .order_by(Shipment.id)).all()
     parcels: list[Parcel] = []
     left_out: list[tuple[str, str]] = []

@@ -7,7 +7,8 @@ Rules:
   its reason; the others go ahead. Nothing is written for a refused change.
 - An accepted change writes exactly what a single update writes: the new status, one appended event, its proof
   of delivery (checked here from the fields as sent, before anything is written: the only way a proof enters),
-  the recipient's email (outbox) and one `status_changed` audit row, in the caller's transaction. Scan mode
+  the recipient's email (outbox), its non-delivery report opened or closed (app.services.ndr.reports) and one
+  `status_changed` audit row, in the caller's transaction. Scan mode
   audits its batch once instead (app.services.shipments.scans).
 - Set-based: one query loads the batch's shipments, one the events the checks need (the latest location, and
   the held-from status of shipments On Hold), one compare-and-set UPDATE per requested status, then the events,
@@ -33,6 +34,7 @@ from app.errors import Conflict, InvalidTransition, ValidationError
 from app.extensions import db
 from app.models import Shipment, TrackingEvent
 from app.services.field import delivery_codes, stops
+from app.services.ndr import reports as ndr_reports
 from app.services.outbox import queueing as outbox
 from app.services.outbox.preferences import SENDER_STATUSES
 from app.services.outbox.webhooks import queue_webhook_deliveries
@@ -302,6 +304,11 @@ def _write(won: dict[int, _Current], changes: Sequence[StatusChange], actor: str
     delivery_codes.issue_for(event_id for i, event_id in zip(indexes, event_ids, strict=True)
                              if changes[i].status == Status.OUT_FOR_DELIVERY)
     stops.close_stops({won[i].id: changes[i].status for i in indexes}, utcnow())
+    # A failed attempt opens its non-delivery report, a settled parcel closes it (app.services.ndr.reports).
+    ndr_reports.on_status_changes(
+        (ndr_reports.AcceptedChange(won[i].id, won[i].status, changes[i].status, event_id,
+                                    getattr(checked_proofs.get(i), "attempt_reason", None))
+         for i, event_id in zip(indexes, event_ids, strict=True)), utcnow())
     if audit_each:
         record_audits("status_changed", actor=actor, entries=[
             ("shipment", won[i].tracking_id, {"from": won[i].status, "to": changes[i].status,
