@@ -134,6 +134,7 @@ STAFF_MENU = (
     MenuLink(_l("Cash"), "admin.cod_ledger", Permission.VIEW_FIELD, ("admin.cod", "admin.receive_remittance")),
     MenuLink(_l("Zones"), "admin.zones_page", Permission.VIEW_FIELD, ("admin.zone",)),
     MenuLink(_l("Dispatch"), "admin.dispatch_page", Permission.VIEW_FIELD, ("admin.dispatch",)),
+    MenuLink(_l("Failed deliveries"), "admin.ndr_list", Permission.VIEW_SHIPMENTS, ("admin.ndr_list",)),
     MenuLink(_l("Alerts"), "admin.alerts_page", Permission.VIEW_OPERATIONS, ("admin.alerts_page", "admin.acknowledge")),
     MenuLink(_l("SLA"), "admin.sla_page", Permission.VIEW_OPERATIONS, ("admin.sla_page",)),
     # Couriers get the courier app and their account, nothing else.
