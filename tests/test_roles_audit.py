@@ -18,6 +18,7 @@ PUBLIC_ENDPOINTS = {
     "health.prometheus_metrics",  # no session: the scraper's bearer token (METRICS_TOKEN), else 404
     "api.openapi_document", "api.api_docs",  # the API's published contract and its readable page
     "notifications.choices",  # no session: the signed token in the URL (the recipient's choices, one-click unsubscribe)
+    "tracking.track_events",  # the public tracking JSON pushed as it changes: what GET /track/<id> answers anyone
     "tracking.ndr_answer",  # no session: the signed token in the URL (the recipient's answer to a failed delivery)
     "shipments.serviceability",  # whether a PIN code is served: nothing personal
     "shipments.quote",  # what a booking would cost: the pricing fields in, the charges out, nothing personal
