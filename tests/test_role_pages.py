@@ -51,11 +51,11 @@ def test_a_viewers_update_attempt_is_the_friendly_403_page(client, auth, create_
 
 
 @pytest.mark.parametrize("role, links", [
-    ("viewer", ["Track &amp; book", "Dashboard"]),
+    ("viewer", ["Track &amp; book", "Dashboard", "Reports"]),
     ("operator", ["Track &amp; book", "Dashboard", "Scan", "Run sheets", "Couriers", "Cash", "Zones", "Dispatch",
-                  "Outbox"]),
+                  "Reports", "Outbox"]),
     ("admin", ["Track &amp; book", "Dashboard", "Scan", "Run sheets", "Couriers", "Cash", "Zones", "Dispatch",
-               "Outbox", "Settings", "Field settings", "Audit", "Webhooks", "Staff", "API keys"]),
+               "Reports", "Outbox", "Settings", "Field settings", "Audit", "Webhooks", "Staff", "API keys"]),
 ])
 def test_the_menu_offers_what_the_role_may_open(client, auth, role, links):
     auth.login(f"{role}1", role=role)

@@ -18,6 +18,7 @@ from app.admin import (  # noqa: E402, F401
     imports,
     rates,
     receipts,
+    reports,
     routes,
     runsheets,
     scan,

@@ -128,6 +128,7 @@ STAFF_MENU = (
     MenuLink(_l("Cash"), "admin.cod_ledger", Permission.VIEW_FIELD, ("admin.cod", "admin.receive_remittance")),
     MenuLink(_l("Zones"), "admin.zones_page", Permission.VIEW_FIELD, ("admin.zone",)),
     MenuLink(_l("Dispatch"), "admin.dispatch_page", Permission.VIEW_FIELD, ("admin.dispatch",)),
+    MenuLink(_l("Reports"), "admin.reports", Permission.VIEW_OPERATIONS, ("admin.reports",)),
     # Couriers get the courier app and their account, nothing else.
     MenuLink(_l("Courier app"), "courier.app", Permission.USE_COURIER_APP, ("courier.",)),
     MenuLink(_l("Outbox"), "notifications.outbox", Permission.VIEW_OUTBOX,
