@@ -344,8 +344,8 @@ def test_a_hub_stay_ends_at_another_place_or_on_leaving_with_a_courier():
         (IN_TRANSIT, HUB, "o", t), (IN_TRANSIT, "KOCHI  hub", "o", t + timedelta(hours=1)),
         (ON_HOLD, "Elsewhere", "o", t + timedelta(hours=2)), (IN_TRANSIT, HUB2, "o", t + timedelta(hours=3)),
         (OUT, HUB2, "r", t + timedelta(hours=5))), promised_by=None)
-    assert [(s.began, s.ended) for s in facts.hub_stays] == [(t, t + timedelta(hours=3)),
-                                                             (t + timedelta(hours=3), t + timedelta(hours=5))]
+    assert [(s.location, s.began, s.ended) for s in facts.hub_stays] == [
+        (HUB, t, t + timedelta(hours=3)), (HUB2, t + timedelta(hours=3), t + timedelta(hours=5))]
 
 
 def test_rates_percentiles_and_shifts():

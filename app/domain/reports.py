@@ -29,10 +29,11 @@ Rules:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Protocol
 
 from app.domain.status import Status
 
@@ -40,8 +41,20 @@ MAX_SPAN_DAYS = 92  # local days in one report, both ends included
 DEFAULT_SPAN_DAYS = 7  # the last week, today included
 RATE_PLACES = Decimal("0.0001")
 HOURS_PLACES = Decimal("0.01")
-HUB_STATUSES = frozenset({Status.IN_TRANSIT, Status.RTO_IN_TRANSIT})  # an arrival at a hub
-STAYING_STATUSES = frozenset({Status.IN_TRANSIT, Status.RTO_INITIATED, Status.RTO_IN_TRANSIT})
+HUB_STATUSES = frozenset({Status.IN_TRANSIT.value, Status.RTO_IN_TRANSIT.value})  # an arrival at a hub
+STAYING_STATUSES = frozenset({Status.IN_TRANSIT.value, Status.RTO_INITIATED.value, Status.RTO_IN_TRANSIT.value})
+# The statuses as plain strings: read_timeline runs once per event of a report (hundreds of thousands).
+_ON_HOLD, _BOOKED, _DELIVERED, _ATTEMPTED, _RTO, _RETURNED = (
+    Status.ON_HOLD.value, Status.BOOKED.value, Status.DELIVERED.value, Status.DELIVERY_ATTEMPTED.value,
+    Status.RTO_INITIATED.value, Status.RETURNED_TO_SENDER.value)
+
+
+class TimelineEvent(Protocol):
+    """An event as read_timeline needs it (a TrackingEvent, a row of its columns, an Event)."""
+    status: str
+    location: str
+    actor: str
+    occurred_at: datetime
 
 
 @dataclass(frozen=True)
@@ -49,7 +62,7 @@ class Event:
     status: str
     location: str
     actor: str
-    at: datetime
+    occurred_at: datetime
 
 
 @dataclass(frozen=True)
@@ -87,38 +100,35 @@ class TimelineFacts:
     hub_stays: list[HubStay] = field(default_factory=list)
 
 
-def read_timeline(events: Sequence[Event], promised_by: datetime | None) -> TimelineFacts:
+def read_timeline(events: Iterable[TimelineEvent], promised_by: datetime | None) -> TimelineFacts:
     """The facts of a parcel's timeline (its events oldest first, ties in the order they were recorded)."""
     facts = TimelineFacts()
     attempted = False
     previous: str | None = None  # the status of the event before
     held_from: str | None = None  # the latest status that is not On Hold
-    stay: tuple[str, datetime] | None = None  # the hub (its location's key) and when the parcel came in
+    stay: tuple[str, str, datetime] | None = None  # the hub (its key, its location) and when the parcel came in
     for event in events:
-        status = event.status
-        released = previous == Status.ON_HOLD and status == held_from
-        if status != Status.ON_HOLD:
-            here = _place(event.location)
-            if stay is not None and (here != stay[0] or status not in STAYING_STATUSES):
-                facts.hub_stays.append(HubStay(event.location, stay[1], event.at))
-                stay = None
-            if stay is None and status in HUB_STATUSES:
-                stay = (here, event.at)
-        if not released:
-            if status == Status.BOOKED:
-                facts.booked.append(event.at)
-            elif status == Status.DELIVERED:
-                on_time = None if promised_by is None else event.at <= promised_by
-                facts.deliveries.append(Delivery(event.at, event.actor, on_time, not attempted))
-            elif status == Status.DELIVERY_ATTEMPTED:
+        status, at = event.status, event.occurred_at
+        if status == _ON_HOLD:
+            previous = status
+            continue  # a hold is no fact, and a parcel held at a hub is still there
+        if stay is not None and (status not in STAYING_STATUSES or _place(event.location) != stay[0]):
+            facts.hub_stays.append(HubStay(stay[1], stay[2], at))
+            stay = None
+        if stay is None and status in HUB_STATUSES:
+            stay = (_place(event.location), event.location, at)
+        if not (previous == _ON_HOLD and status == held_from):  # else a release: nothing new
+            if status == _BOOKED:
+                facts.booked.append(at)
+            elif status == _DELIVERED:
+                on_time = None if promised_by is None else at <= promised_by
+                facts.deliveries.append(Delivery(at, event.actor, on_time, not attempted))
+            elif status == _ATTEMPTED:
                 attempted = True
-                facts.attempts.append(Attempt(event.at, event.actor))
-            elif status == Status.RTO_INITIATED or (status == Status.RETURNED_TO_SENDER
-                                                    and previous == Status.DELIVERY_ATTEMPTED):
-                facts.returns.append(event.at)
-        if status != Status.ON_HOLD:
-            held_from = status
-        previous = status
+                facts.attempts.append(Attempt(at, event.actor))
+            elif status == _RTO or (status == _RETURNED and previous == _ATTEMPTED):
+                facts.returns.append(at)
+        held_from = previous = status
     return facts
 
 

@@ -7,8 +7,8 @@ Rules (what each figure counts is app.domain.reports's; here is where the events
   `first` not after `last` (a ValidationError naming `to` otherwise). Without `last`, today; without `first`, the
   DEFAULT_SPAN_DAYS days up to `last`. Every day of the range is listed, those without events too.
 - The events read are the whole timelines (from booking) of the parcels with an event in the range, up to the
-  range's end: one statement, streamed in time order parcel by parcel, whatever the number of parcels (a rule
-  about a parcel's past, such as "no earlier attempt", needs its events before the range). Facts outside the
+  range's end (a rule about a parcel's past, such as "no earlier attempt", needs its events before the range):
+  a statement for the parcels, then one per TIMELINES_AT_ONCE parcels, never one per parcel. Facts outside the
   range are dropped; so are stays at hubs that ended outside it.
 - cod_collected: the cash and UPI the couriers recorded collecting with their deliveries (CodCollection), on the
   day of its `collected_at`; exact (Decimal), sent as "1250.00".
@@ -36,7 +36,6 @@ from app.domain.pricing import money_text
 from app.domain.reports import (
     DEFAULT_SPAN_DAYS,
     MAX_SPAN_DAYS,
-    Event,
     TimelineFacts,
     per_hour,
     percentile_hours,
@@ -58,7 +57,7 @@ DAY_COLUMNS = ("date", "booked", "delivered", "on_time_rate", "first_attempt_rat
                "cod_collected")
 COURIER_COLUMNS = ("username", "delivered", "per_hour", "first_attempt_rate")
 HUB_DWELL_COLUMNS = ("stays", "p50_hours", "p90_hours")
-STREAM_ROWS = 5000  # events fetched at a time
+TIMELINES_AT_ONCE = 2000  # parcels whose events one statement reads
 ZERO = Decimal("0.00")
 _EVENTS = TrackingEvent.__table__
 _SHIPMENTS = Shipment.__table__
@@ -218,19 +217,23 @@ def operations_report(days: ReportRange) -> Report:
 
 
 def _timelines(days: ReportRange) -> Iterator[TimelineFacts]:
-    """The facts of each parcel with an event in the range, read from its events up to the range's end."""
-    touched = select(_EVENTS.c.shipment_id).where(_EVENTS.c.occurred_at >= days.start,
-                                                  _EVENTS.c.occurred_at < days.end)
-    query = (events_in_order(_EVENTS.c.shipment_id, _EVENTS.c.status, _EVENTS.c.location, _EVENTS.c.actor,
-                             _EVENTS.c.occurred_at, _SHIPMENTS.c.promised_by, per_shipment=True)
-             .join(_SHIPMENTS, _SHIPMENTS.c.id == _EVENTS.c.shipment_id)
-             .where(_EVENTS.c.shipment_id.in_(touched), _EVENTS.c.occurred_at < days.end)
-             .execution_options(yield_per=STREAM_ROWS))
-    rows = db.session.execute(query)
-    for _shipment_id, timeline in groupby(rows, key=attrgetter("shipment_id")):
-        events = list(timeline)
-        yield read_timeline([Event(row.status, row.location, row.actor, row.occurred_at) for row in events],
-                            events[0].promised_by)
+    """The facts of each parcel with an event in the range, read from its events up to the range's end: the
+    parcels (and their promises) in one statement, then their events TIMELINES_AT_ONCE parcels a statement, so
+    memory stays bounded and each statement walks the (shipment_id, occurred_at) index whatever the planner knows
+    of the tables (one streamed join with the range's semi-join took 20 s for 2,000 parcels on a PostgreSQL
+    database not analysed yet)."""
+    in_range = (select(_EVENTS.c.shipment_id)
+                .where(_EVENTS.c.occurred_at >= days.start, _EVENTS.c.occurred_at < days.end))
+    parcels = db.session.execute(select(_SHIPMENTS.c.id, _SHIPMENTS.c.promised_by)
+                                 .where(_SHIPMENTS.c.id.in_(in_range)).order_by(_SHIPMENTS.c.id)).all()
+    for at in range(0, len(parcels), TIMELINES_AT_ONCE):
+        promises = dict(parcels[at:at + TIMELINES_AT_ONCE])
+        rows = db.session.execute(
+            events_in_order(_EVENTS.c.shipment_id, _EVENTS.c.status, _EVENTS.c.location, _EVENTS.c.actor,
+                            _EVENTS.c.occurred_at, per_shipment=True)
+            .where(_EVENTS.c.shipment_id.in_(list(promises)), _EVENTS.c.occurred_at < days.end))
+        for shipment_id, timeline in groupby(rows, key=attrgetter("shipment_id")):
+            yield read_timeline(timeline, promises[shipment_id])
 
 
 def _courier_shifts() -> dict[str, tuple[time, time] | None]:
