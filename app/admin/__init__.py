@@ -1,6 +1,6 @@
 """Staff pages and their JSON under /admin: the dashboard, shipments, scans, imports and labels, users, API
-keys, webhooks, serviceability, rates, the audit trail, delivery zones. The blueprint is built here and each
-module adds its views."""
+keys, webhooks, serviceability, rates, the audit trail, delivery zones, the operations report. The blueprint is
+built here and each module adds its views."""
 from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
