@@ -57,7 +57,7 @@ DAY_COLUMNS = ("date", "booked", "delivered", "on_time_rate", "first_attempt_rat
                "cod_collected")
 COURIER_COLUMNS = ("username", "delivered", "per_hour", "first_attempt_rate")
 HUB_DWELL_COLUMNS = ("stays", "p50_hours", "p90_hours")
-TIMELINES_AT_ONCE = 2000  # parcels whose events one statement reads
+TIMELINES_AT_ONCE = 10_000  # parcels whose events one statement reads (SQLite takes 32,766 parameters)
 ZERO = Decimal("0.00")
 _EVENTS = TrackingEvent.__table__
 _SHIPMENTS = Shipment.__table__
@@ -219,9 +219,9 @@ def operations_report(days: ReportRange) -> Report:
 def _timelines(days: ReportRange) -> Iterator[TimelineFacts]:
     """The facts of each parcel with an event in the range, read from its events up to the range's end: the
     parcels (and their promises) in one statement, then their events TIMELINES_AT_ONCE parcels a statement, so
-    memory stays bounded and each statement walks the (shipment_id, occurred_at) index whatever the planner knows
-    of the tables (one streamed join with the range's semi-join took 20 s for 2,000 parcels on a PostgreSQL
-    database not analysed yet)."""
+    memory stays bounded and no server-side cursor is needed (one streamed join with the range's semi-join took
+    20 s for 2,000 parcels on a PostgreSQL database not analysed yet: a cursor is planned for its first rows).
+    50,000 parcels are 6 statements of events (PostgreSQL scans the table for each: 0.07 s for 580,000 events)."""
     in_range = (select(_EVENTS.c.shipment_id)
                 .where(_EVENTS.c.occurred_at >= days.start, _EVENTS.c.occurred_at < days.end))
     parcels = db.session.execute(select(_SHIPMENTS.c.id, _SHIPMENTS.c.promised_by)
