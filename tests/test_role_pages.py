@@ -51,12 +51,12 @@ def test_a_viewers_update_attempt_is_the_friendly_403_page(client, auth, create_
 
 
 @pytest.mark.parametrize("role, links", [
-    ("viewer", ["Track &amp; book", "Dashboard", "Live map", "Alerts", "SLA"]),
+    ("viewer", ["Track &amp; book", "Dashboard", "Live map", "Failed deliveries", "Alerts", "SLA", "Reports"]),
     ("operator", ["Track &amp; book", "Dashboard", "Scan", "Run sheets", "Live map", "Couriers", "Cash", "Zones",
-                  "Dispatch", "Alerts", "SLA", "Outbox"]),
+                  "Dispatch", "Failed deliveries", "Alerts", "SLA", "Reports", "Outbox"]),
     ("admin", ["Track &amp; book", "Dashboard", "Scan", "Run sheets", "Live map", "Couriers", "Cash", "Zones",
-               "Dispatch", "Alerts", "SLA", "Outbox", "Settings", "Field settings", "Promises", "Audit", "Webhooks",
-               "Staff", "API keys"]),
+               "Dispatch", "Failed deliveries", "Alerts", "SLA", "Reports", "Outbox", "Settings", "Field settings",
+               "Promises", "Audit", "Webhooks", "Staff", "API keys"]),
 ])
 def test_the_menu_offers_what_the_role_may_open(client, auth, role, links):
     auth.login(f"{role}1", role=role)

@@ -1,6 +1,6 @@
 """Staff pages and their JSON under /admin: the dashboard, shipments, scans, imports and labels, users, API
-keys, webhooks, serviceability, rates, the audit trail, delivery zones, operations (promises, SLA, alerts). The
-blueprint is built here and each module adds its views."""
+keys, webhooks, serviceability, rates, the audit trail, delivery zones, operations (promises, SLA, alerts, the live
+map, the operations report). The blueprint is built here and each module adds its views."""
 from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -21,6 +21,7 @@ from app.admin import (  # noqa: E402, F401
     operations,
     rates,
     receipts,
+    reports,
     routes,
     runsheets,
     scan,

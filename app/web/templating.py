@@ -137,6 +137,7 @@ STAFF_MENU = (
     MenuLink(_l("Failed deliveries"), "admin.ndr_list", Permission.VIEW_SHIPMENTS, ("admin.ndr_list",)),
     MenuLink(_l("Alerts"), "admin.alerts_page", Permission.VIEW_OPERATIONS, ("admin.alerts_page", "admin.acknowledge")),
     MenuLink(_l("SLA"), "admin.sla_page", Permission.VIEW_OPERATIONS, ("admin.sla_page",)),
+    MenuLink(_l("Reports"), "admin.reports", Permission.VIEW_OPERATIONS, ("admin.reports",)),
     # Couriers get the courier app and their account, nothing else.
     MenuLink(_l("Courier app"), "courier.app", Permission.USE_COURIER_APP, ("courier.",)),
     MenuLink(_l("Outbox"), "notifications.outbox", Permission.VIEW_OUTBOX,

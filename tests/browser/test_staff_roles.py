@@ -17,6 +17,8 @@ pytestmark = pytest.mark.browser
 
 FORBIDDEN = "You don't have access to this"
 
+VIEWER_MENU = ["Track & book", "Dashboard", "Live map", "Failed deliveries", "Alerts", "SLA", "Reports"]
+
 
 def menu_links(page):
     return page.get_by_role("navigation", name="Main").locator(".site-nav__links a")
@@ -54,7 +56,7 @@ def test_a_viewer_reads_but_changes_nothing(page, make_user, create_shipment, au
 
     sign_in(page, "support1")
     expect(page).to_have_url(re.compile(r"/admin$"))
-    expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Live map"])
+    expect(menu_links(page)).to_have_text(VIEWER_MENU)
     page.get_by_role("link", name=tracking_id).click()
 
     expect(page.get_by_role("heading", level=1)).to_contain_text(tracking_id)
@@ -78,7 +80,7 @@ def test_a_viewer_reads_but_changes_nothing(page, make_user, create_shipment, au
     for url in ("/admin/notifications", "/admin/audit"):
         page.goto(url)
         expect_forbidden(page)
-        expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Live map"])
+        expect(menu_links(page)).to_have_text(VIEWER_MENU)
 
     page.goto(f"/admin/shipments/{tracking_id}")
     expect(page.locator(".audit-list__item")).to_have_count(1)  # the refused attempt changed nothing
@@ -91,7 +93,8 @@ def test_an_operator_updates_but_has_no_admin_pages(page, make_user, create_ship
 
     sign_in(page)
     expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Run sheets", "Live map", "Couriers",
-                                           "Cash", "Zones", "Dispatch", "Outbox"])
+                                           "Cash", "Zones", "Dispatch", "Failed deliveries", "Alerts", "SLA",
+                                           "Reports", "Outbox"])
     page.get_by_role("link", name=tracking_id).click()
     page.get_by_label("New status").select_option("Picked Up")
     page.get_by_label("Location").fill("Hyderabad Hub")
@@ -108,7 +111,8 @@ def test_an_operator_updates_but_has_no_admin_pages(page, make_user, create_ship
     page.goto("/admin/audit")
     expect_forbidden(page)
     expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Run sheets", "Live map", "Couriers",
-                                           "Cash", "Zones", "Dispatch", "Outbox"])
+                                           "Cash", "Zones", "Dispatch", "Failed deliveries", "Alerts", "SLA",
+                                           "Reports", "Outbox"])
 
 
 def test_an_admin_reads_and_filters_the_audit_trail(page, app, make_user, create_shipment, auth):
@@ -129,7 +133,8 @@ def test_an_admin_reads_and_filters_the_audit_trail(page, app, make_user, create
 
     sign_in(page, "boss")
     expect(menu_links(page)).to_have_text(["Track & book", "Dashboard", "Scan", "Run sheets", "Live map", "Couriers",
-                                           "Cash", "Zones", "Dispatch", "Outbox", "Settings", "Field settings", "Audit",
+                                           "Cash", "Zones", "Dispatch", "Failed deliveries", "Alerts", "SLA",
+                                           "Reports", "Outbox", "Settings", "Field settings", "Promises", "Audit",
                                            "Webhooks", "Staff", "API keys"])
     page.get_by_role("link", name="Audit").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Audit trail")
