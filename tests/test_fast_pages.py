@@ -98,6 +98,12 @@ def test_brotli_is_preferred_and_q_values_are_honoured(client):
     assert client.get("/", headers={**HTML, "Accept-Encoding": "br;q=0.5, gzip"}).headers["Content-Encoding"] == "gzip"
     refused = client.get("/", headers={**HTML, "Accept-Encoding": "identity"})
     assert "Content-Encoding" not in refused.headers and b"<html" in refused.data
+    stylesheet = landing_assets(client)["css"]  # compressed once per process, by the same preferences
+    assert client.get(stylesheet, headers={"Accept-Encoding": "gzip;q=1, br;q=0.5"}).headers["Content-Encoding"] \
+        == "gzip"
+    packed = client.get(stylesheet, headers={"Accept-Encoding": "gzip, br"})
+    assert packed.headers["Content-Encoding"] == "br" and int(packed.headers["Content-Length"]) == len(packed.data)
+    assert "Content-Encoding" not in client.get(stylesheet, headers={"Accept-Encoding": "identity"}).headers
 
 
 @pytest.mark.parametrize("size, compressed", [(1024, False), (1025, True)])
