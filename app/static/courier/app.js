@@ -720,7 +720,7 @@
       stopCamera();
       goTo(code);
     }, fallback);
-    box.removeAttribute("data-camera-pending");
+    box.removeAttribute("data-pending");
 
     function stopCamera() {
       camera.stop();
