@@ -190,7 +190,10 @@ def write_report(result: dict, out: Path, name: str) -> Path:
         "",
         f"Machine: {machine['cores']} cores ({machine['cpu_model'] or 'unknown CPU'}), {machine['memory_gib']} GiB, "
         f"Python {machine['python']}. Server: Gunicorn with gunicorn.conf.py, WAYBILL_ENV=production "
-        f"(SESSION_COOKIE_SECURE=false: plain HTTP on 127.0.0.1), rate limits off, {result['database']}.",
+        f"(SESSION_COOKIE_SECURE=false: plain HTTP on 127.0.0.1), rate limits off, {result['database']}. "
+        f"Load average (1 min) {result['load_average'][0]} at the start and {result['load_average'][1]} at the end: "
+        "the machine is shared, and a busy CPU delays Chromium's first paint, which Lighthouse's simulation then "
+        "counts against FCP and Speed Index.",
         "",
         "| page | URL | performance | accessibility | best practices | SEO | FCP | LCP | TBT | CLS | bytes |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -243,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
           "--password", passwords["lh-courier"])
     gunicorn = Gunicorn({**env, "BIND": f"127.0.0.1:{port}", "ACCESS_LOG": "off"}, WORK / "gunicorn.log")
     pages = []
+    load_before = os.getloadavg()[0]
     try:
         log(f"starting gunicorn on {host}")
         gunicorn.start(host)
@@ -267,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "lighthouse": version,
               "chromium": chromium_version(args.chromium), "runs": args.runs, "machine": machine_info(),
               "git": git_info(), "pages": pages, "sizes": sizes,
+              "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
               "database": "SQLite" if database_url.startswith("sqlite") else "PostgreSQL"}
     (WORK / "summary.json").write_text(json.dumps(result, indent=2))
     path = write_report(result, Path(args.out), args.name or f"lighthouse-{result['date']}")
