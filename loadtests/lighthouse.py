@@ -195,14 +195,16 @@ def write_report(result: dict, out: Path, name: str) -> Path:
         "the machine is shared, and a busy CPU delays Chromium's first paint, which Lighthouse's simulation then "
         "counts against FCP and Speed Index.",
         "",
-        "| page | URL | performance | accessibility | best practices | SEO | FCP | LCP | TBT | CLS | bytes |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| page | URL | performance | accessibility | best practices | SEO | FCP | LCP | TBT | CLS | bytes | "
+        "performance, each run |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for page in result["pages"]:
         scores, metrics = page["scores"], page["metrics"]
         lines.append(f"| {page['label']} | `{page['path']}` | {scores['performance']} | {scores['accessibility']} | "
                      f"{scores['best-practices']} | {scores['seo']} | {metrics['FCP']} | {metrics['LCP']} | "
-                     f"{metrics['TBT']} | {metrics['CLS']} | {page['bytes']:,} |")
+                     f"{metrics['TBT']} | {metrics['CLS']} | {page['bytes']:,} | "
+                     f"{', '.join(str(score) for score in page['performance_runs'])} |")
     lines += ["", "Bytes: Lighthouse's total byte weight of the page and everything it loaded (compressed as sent).",
               "", "## What cost points", ""]
     costs = [(page["label"], category, audits) for page in result["pages"]
