@@ -17,10 +17,12 @@ def create_app(config: Config | None = None) -> Flask:
     configure_logging(app)
     configure_security(app)
     register_request_hooks(app)
+    register_compression(app)
     register_extensions(app)
     register_i18n(app)
     register_request_checks(app)
     register_security_headers(app)
+    register_static_files(app)
     register_access_log(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -64,6 +66,15 @@ def register_request_hooks(app: Flask) -> None:
     from app.web.request_hooks import init_request_hooks
 
     init_request_hooks(app)
+
+
+def register_compression(app: Flask) -> None:
+    """brotli or gzip for text over 1 KB (app.web.compression). Registered right after the request hooks: after-
+    request hooks run in reverse, so it compresses what every later hook left, and the request's timing counts
+    it."""
+    from app.web.compression import init_compression
+
+    init_compression(app)
 
 
 def register_extensions(app: Flask) -> None:
@@ -127,6 +138,14 @@ def register_security_headers(app: Flask) -> None:
     from app.web.security import register_security_headers as register
 
     register(app)
+
+
+def register_static_files(app: Flask) -> None:
+    """Static files linked and served by content fingerprint, cached for a year, without Vary: Cookie
+    (app.web.static_files)."""
+    from app.web.static_files import init_static_files
+
+    init_static_files(app)
 
 
 def register_access_log(app: Flask) -> None:

@@ -15,6 +15,7 @@ from PIL import Image
 
 from app.services.field.shifts import courier_shift
 from app.services.shipments.proofs import ATTEMPT_REASONS
+from app.web.static_files import IMMUTABLE
 from tests.location_support import make_courier, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,9 +116,10 @@ def test_the_service_worker_is_served_from_the_apps_scope_and_never_cached(clien
     version = re.search(r'const VERSION = "([0-9a-f]{16})";', script).group(1)
     assert version in client.get("/courier/sw.js").get_data(as_text=True)  # the same files, the same version
     precache = json.loads(re.search(r"const PRECACHE = (\[.*?\]);", script).group(1))
-    for url in precache:
-        assert client.get(url).status_code == 200, url
-    assert "/static/fonts/poppins-latin-400-normal.woff2" in precache
+    for url in precache:  # by content fingerprint: kept a year by the browser, and by the worker's version
+        served = client.get(url)
+        assert served.status_code == 200 and served.headers["Cache-Control"] == IMMUTABLE, url
+    assert any(re.fullmatch(r"/static/fonts/poppins-latin-400-normal\.[0-9a-f]{12}\.woff2", url) for url in precache)
 
 
 def test_every_file_the_page_loads_is_kept_for_offline(client, courier):

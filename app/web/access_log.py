@@ -35,6 +35,8 @@ def _masked_path() -> str:
     """The request's path as its route would build it, the mobile masked; with no route (404, 405) nothing is
     known of the path, so whatever looks like contact data is masked."""
     rule, args = request.url_rule, request.view_args
+    if request.endpoint == "static":  # url_for would name the fingerprinted file, whichever name was asked for
+        return quote(mask_contacts(request.path), safe="/*+-()._~@")
     if rule is not None and args is not None and request.endpoint:
         return url_for(request.endpoint, **{name: _masked_value(name, value) for name, value in args.items()})
     return quote(mask_contacts(request.path), safe="/*+-()._~@")

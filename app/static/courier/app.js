@@ -711,13 +711,16 @@
     const reader = window.WaybillCameraReader;
     const fallback = { script: setup.urls.barcode_reader, wasm: setup.urls.barcode_wasm };
     const box = find("[data-camera]");
-    if (!reader || !reader.available(fallback)) { return; }
+    if (!reader || !reader.available(fallback)) {
+      box.hidden = true;
+      return;
+    }
     const toggle = find("[data-camera-toggle]");
     const camera = reader.create(find("[data-camera-video]"), function (code) {
       stopCamera();
       goTo(code);
     }, fallback);
-    box.hidden = false;
+    box.removeAttribute("data-pending");
 
     function stopCamera() {
       camera.stop();

@@ -17,9 +17,10 @@
       var source = document.getElementById(button.getAttribute("data-copy-target"));
       var status = button.parentNode.querySelector("[data-copy-status]");
       if (!source || !navigator.clipboard || !window.isSecureContext) {
+        button.hidden = true;
         return;
       }
-      button.hidden = false;
+      button.removeAttribute("data-pending");
       button.addEventListener("click", function () {
         navigator.clipboard.writeText(source.textContent.trim()).then(function () {
           if (status) { status.textContent = "Copied"; }
@@ -135,7 +136,7 @@
       polled();
     };
 
-    if (note && !isFinal()) { note.hidden = false; }
+    if (note && !isFinal()) { note.removeAttribute("data-pending"); }
     document.addEventListener("visibilitychange", function () {
       if (!document.hidden) { check(); }
     });
