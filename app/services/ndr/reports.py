@@ -79,12 +79,21 @@ class LinkExpired(DomainError):
 
 def on_status_changes(changes: Iterable[AcceptedChange], now: datetime) -> None:
     """Open, close, pause or resume the reports of these accepted changes (rules: see the module), in the
-    caller's transaction. Nothing at all (not a query) for a batch without a status that concerns a report."""
-    for change in changes:
-        if change.to_status not in _RELEVANT:
-            continue
+    caller's transaction. Nothing at all (not a query) for a batch without a status that concerns a report, and
+    one query for the rest (which of their parcels have an open report) before any report is locked: most of a
+    courier's batch is deliveries of parcels that never failed."""
+    relevant = [change for change in changes if change.to_status in _RELEVANT]
+    if not relevant:
+        return
+    with_report = set(db.session.scalars(
+        select(NonDeliveryReport.shipment_id).where(
+            NonDeliveryReport.state == "open",
+            NonDeliveryReport.shipment_id.in_({change.shipment_id for change in relevant}))))
+    for change in relevant:
         if change.to_status == Status.DELIVERY_ATTEMPTED and change.from_status == Status.OUT_FOR_DELIVERY:
-            _open(change, now)
+            _open(change, now, has_open=change.shipment_id in with_report)
+            continue
+        if change.shipment_id not in with_report:
             continue
         report = locked_open_report(change.shipment_id, lock_shipment=False)
         if report is None:
@@ -97,8 +106,8 @@ def on_status_changes(changes: Iterable[AcceptedChange], now: datetime) -> None:
             plan_next_step(report, now)
 
 
-def _open(change: AcceptedChange, now: datetime) -> NonDeliveryReport:
-    previous = locked_open_report(change.shipment_id, lock_shipment=False)
+def _open(change: AcceptedChange, now: datetime, *, has_open: bool = True) -> NonDeliveryReport:
+    previous = locked_open_report(change.shipment_id, lock_shipment=False) if has_open else None
     if previous is not None:
         close_report(previous, REATTEMPTED, now)
         db.session.flush()  # closed before the new one is inserted: one open report per parcel
