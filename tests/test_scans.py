@@ -309,7 +309,8 @@ def test_the_page_records_one_id_per_post_and_keeps_the_settings_and_count(clien
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'action="/admin/scan"' in html and 'name="tracking_id"' in html and 'name="tracking_ids"' in html
-    assert "js/scan.js" in html and '<a href="/admin/scan" aria-current="page">Scan</a>' in html
+    assert re.search(r"/static/js/scan\.[0-9a-f]{12}\.js", html)
+    assert '<a href="/admin/scan" aria-current="page">Scan</a>' in html
     form = {"csrf_token": operator.csrf_token, "status": "Picked Up", "location": "Kochi Hub",
             "tracking_id": first.lower()}
     answer = client.post("/admin/scan", data=form, headers=HTML)
