@@ -192,7 +192,10 @@ def test_operator_signs_in_updates_twice_and_signs_out(page, make_user, create_s
     expect(page).to_have_url(re.compile(r"/login\?next=/admin$"))
 
 
-def test_tracking_page_picks_up_a_change_made_elsewhere_without_reloading(page, create_shipment, auth):
+def test_tracking_page_picks_up_a_change_made_elsewhere_without_reloading(app, page, create_shipment, auth):
+    """The polling path: this server refuses streams (as the web service does in production), so the page asks
+    every second. The stream's own path is tests/browser/test_live_map.py's."""
+    app.config.update(SSE_MAX_STREAMS=0)
     tracking_id = create_shipment()
     page.goto(f"/track/{tracking_id}")
     expect(timeline_items(page)).to_have_count(1)
