@@ -27,10 +27,9 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadData, Signer
 from sqlalchemy import Boolean, and_, bindparam, case, exists, false, literal, not_, or_, select, true, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.db.dialects import dialect_insert
 from app.domain import links
 from app.domain.status import ALL_STATUSES, Status
 from app.domain.timeutil import utcnow
@@ -212,7 +211,6 @@ def set_choice(shipment_id: int, channel: str, choice: str, actor: str = CUSTOME
     """Store one choice (insert or replace, race-free) and suppress the queued, unsent messages it now excludes,
     in the caller's transaction. Returns how many were suppressed."""
     values = {"shipment_id": shipment_id, "channel": channel, "choice": choice, "updated_at": utcnow()}
-    dialect_insert = pg_insert if db.session.connection().dialect.name == "postgresql" else sqlite_insert
     statement = dialect_insert(NotificationChoice.__table__).values(values)
     db.session.execute(statement.on_conflict_do_update(
         index_elements=["shipment_id", "channel"],

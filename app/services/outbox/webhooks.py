@@ -29,9 +29,8 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import String, and_, bindparam, case, cast, delete, exists, func, literal, select, true, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.db.dialects import dialect_insert
 from app.domain.status import Status
 from app.domain.timeutil import isoformat_z, utcnow
 from app.errors import Conflict, NotFound, ValidationError
@@ -401,8 +400,7 @@ def queue_ndr_deliveries(event_type: str, report_event_id: int, shipment_id: int
     active subscription to shipment.status_changed, in the caller's transaction (one INSERT … SELECT; a delivery
     queued already is left as it is). Returns how many were queued."""
     subscriptions = WebhookSubscription.__table__
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(_NOTIFICATIONS).from_select(
+    statement = dialect_insert(_NOTIFICATIONS).from_select(
         ["shipment_id", "event_id", "channel", "recipient", "subject", "state", "attempts", "next_attempt_at",
          "created_at"],
         select(literal(shipment_id), literal(report_event_id), literal(NDR_CHANNELS[event_type]),
@@ -487,9 +485,8 @@ def _queue_admin_alert(subscription_id: int, host: str, about: Notification, now
     addresses = current_app.config.get("ADMIN_ALERT_EMAILS") or []
     if not addresses:
         return
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     subject = f"Webhook subscription #{subscription_id} disabled ({host})"[:255]
-    db.session.execute(insert(_NOTIFICATIONS).values([
+    db.session.execute(dialect_insert(_NOTIFICATIONS).values([
         {"shipment_id": about.shipment_id, "event_id": about.event_id, "channel": ALERT_CHANNEL,
          "recipient": address, "subject": subject, "state": "pending", "attempts": 0, "next_attempt_at": now,
          "created_at": now}

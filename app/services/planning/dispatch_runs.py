@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.db.dialects import dialect_insert
 from app.domain.planning import MAX_ATTEMPTS, RunState, due_slot
 from app.domain.timeutil import as_utc, to_local
 from app.errors import NotFound
@@ -58,12 +57,11 @@ def create_due_runs(now: datetime, times: tuple[time, ...], timezone: str) -> in
     if not zone_ids:
         return 0
     table = DispatchRun.__table__
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     slot_utc = as_utc(slot)
     rows = [{"state": RunState.QUEUED.value, "zone_id": zone_id, "plan_date": slot.date(), "couriers": None,
              "requested_by": SYSTEM, "scheduled_for": slot_utc, "attempts": 0, "created_at": now}
             for zone_id in zone_ids]
-    made = db.session.execute(insert(table).values(rows)
+    made = db.session.execute(dialect_insert(table).values(rows)
                               .on_conflict_do_nothing(index_elements=["zone_id", "scheduled_for"])
                               .returning(table.c.id)).all()
     return len(made)

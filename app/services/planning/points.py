@@ -31,9 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.db.dialects import dialect_insert
 from app.domain.field import haversine_m
 from app.domain.points import Point, Precision, address_key
 from app.domain.timeutil import as_utc
@@ -298,7 +297,7 @@ def _store(entries: Mapping[str, tuple[float, float] | None], provider: str, now
     (a geocoder's answer replaces only a delivered point older than DELIVERED_FOR)."""
     if not entries:
         return
-    insert = (pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert)(_CACHE)
+    insert = dialect_insert(_CACHE)
     rows = [{"key": key, "provider": provider, "lat": point[0] if point else None,
              "lon": point[1] if point else None, "created_at": now} for key, point in sorted(entries.items())]
     where = None if replace == "always" else and_(_CACHE.c.provider == DELIVERED,

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.db.dialects import dialect_insert
 from app.domain.timeutil import utcnow
 from app.errors import DomainError
 from app.extensions import db
@@ -106,8 +105,6 @@ def purge_expired_keys() -> int:
 
 def _insert_statement():
     """INSERT … ON CONFLICT DO NOTHING RETURNING id, in the dialect of the session's database."""
-    dialect = db.session.connection().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     columns = ("api_key_id", "key", "request_hash", "created_at")
-    return (insert(_TABLE).values({name: bindparam(name) for name in columns})
+    return (dialect_insert(_TABLE).values({name: bindparam(name) for name in columns})
             .on_conflict_do_nothing(index_elements=["api_key_id", "key"]).returning(_TABLE.c.id))
