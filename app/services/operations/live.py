@@ -28,6 +28,7 @@ from decimal import Decimal
 from flask import current_app
 from sqlalchemy import and_, case, func, or_, select
 
+from app.db.dialects import notify
 from app.domain.field import LiveState, StopState, live_state, on_shift
 from app.domain.pricing import money, money_text
 from app.domain.roles import Role
@@ -269,8 +270,7 @@ def publish_alert_raised(alert_id: int) -> None:
 
 
 def _publish(kind: str, channel: str, key: str) -> None:
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(select(func.pg_notify(channel, key)))
+    if notify(channel, key):
         return
     db.session.info.setdefault(_SESSION_KEYS[kind], set()).add(key)
 

@@ -22,8 +22,9 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
+from app.db.dialects import notify
 from app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -235,8 +236,7 @@ def _readable(conn, wake: socket.socket, timeout: float) -> bool:
 
 def publish_change(tracking_id: str) -> None:
     """Tell every process that this shipment changed, when (and only if) the current transaction commits."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(select(func.pg_notify(CHANNEL, tracking_id)))
+    notify(CHANNEL, tracking_id)
     changed = db.session.info.setdefault("waybill_changed_tracking_ids", set())
     changed.add(tracking_id)
 
