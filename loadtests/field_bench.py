@@ -43,6 +43,9 @@ from bench import WORK, Gunicorn, flask, free_port, log, run_locust, seed, write
 from bench_db import fresh_database  # noqa: E402
 
 POINTS_TARGET = 3000.0
+# What phase 3 offers: Locust's constant_throughput paces each courier a shade under what it is asked (59.9 batches
+# a second measured for 60 asked), so it is asked for 1 % more than the target.
+POINTS_OFFERED = 3030.0
 TRACK_RATIO_TARGET = 0.8
 REPLAY_TARGET_S = 5.0
 EVENTS_PER_REQUEST = 100
@@ -54,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="10 s phases")
     parser.add_argument("--seconds", type=int, help="per load phase (default 30; quick 10)")
     parser.add_argument("--couriers", type=int, default=30, help="couriers sending positions")
-    parser.add_argument("--rate", type=float, default=POINTS_TARGET, help="points/s in phase 3")
+    parser.add_argument("--rate", type=float, default=POINTS_OFFERED, help="points/s offered in phase 3")
     parser.add_argument("--track-users", type=int, default=50, help="users of the tracking probe")
     parser.add_argument("--replay", type=int, default=1000, help="actions in the replayed queue")
     parser.add_argument("--server", default=os.environ.get("WAYBILL_BENCH_SERVER",
@@ -165,14 +168,27 @@ def replay(host: str, courier: dict, queue: list[dict]) -> dict:
 
 # --- report ---------------------------------------------------------------------------------------------------
 
+def settle(url: str) -> None:
+    """Let the database finish what the previous phase left (dead rows, statistics, dirty pages) before the
+    next phase is measured."""
+    from bench import connect, query
+
+    with connect(url.replace("postgresql+psycopg2://", "postgresql://", 1), autocommit=True) as conn:
+        query(conn, "VACUUM ANALYZE")
+        query(conn, "CHECKPOINT")
+
+
 def endpoint(run, name: str) -> dict:
     return run.endpoints.get(name, {"rps": 0.0, "p95_ms": 0.0, "failures": 0, "requests": 0})
 
 
 def render(result: dict) -> str:
     track_alone, capacity, mixed = result["track_alone"], result["capacity"], result["mixed"]
+    track_after = result["track_after"]
     points = result["points_per_batch"]
-    track_rate = endpoint(track_alone, "GET /track/[id]")["rps"]
+    track_before = endpoint(track_alone, "GET /track/[id]")["rps"]
+    track_again = endpoint(track_after, "GET /track/[id]")["rps"]
+    track_rate = max(track_before, track_again)
     track_mixed = endpoint(mixed, "GET /track/[id]")
     loc_capacity = endpoint(capacity, "POST /courier/locations")
     loc_mixed = endpoint(mixed, "POST /courier/locations")
@@ -181,7 +197,7 @@ def render(result: dict) -> str:
     lines = [f"## Couriers in the field ({result['cores']} cores, PostgreSQL, Gunicorn, {result['seconds']} s "
              "phases)", "", "| phase | endpoint | requests/s | points/s | p95 ms | failures |",
              "| --- | --- | --- | --- | --- | --- |",
-             f"| 1. tracking alone ({result['track_users']} users) | GET /track/[id] | {track_rate:,.0f} | – | "
+             f"| 1. tracking alone ({result['track_users']} users) | GET /track/[id] | {track_before:,.0f} | – | "
              f"{endpoint(track_alone, 'GET /track/[id]')['p95_ms']:.0f} | "
              f"{endpoint(track_alone, 'GET /track/[id]')['failures']} |",
              f"| 2. positions alone ({result['couriers']} couriers, no pause) | POST /courier/locations | "
@@ -190,13 +206,18 @@ def render(result: dict) -> str:
              f"| 3. positions at {result['rate']:,.0f} points/s | POST /courier/locations | {loc_mixed['rps']:,.0f} | "
              f"{kept:,.0f} | {loc_mixed['p95_ms']:.0f} | {loc_mixed['failures']} |",
              f"| 3. ...with tracking beside them | GET /track/[id] | {track_mixed['rps']:,.0f} | – | "
-             f"{track_mixed['p95_ms']:.0f} | {track_mixed['failures']} |", "",
+             f"{track_mixed['p95_ms']:.0f} | {track_mixed['failures']} |",
+             f"| 4. tracking alone again | GET /track/[id] | {track_again:,.0f} | – | "
+             f"{endpoint(track_after, 'GET /track/[id]')['p95_ms']:.0f} | "
+             f"{endpoint(track_after, 'GET /track/[id]')['failures']} |", "",
              f"- ingestion beside tracking: **{kept:,.0f} points/s** in batches of {points} (target >= "
              f"{POINTS_TARGET:,.0f}: {'met' if kept >= POINTS_TARGET else 'not met'}); capacity alone "
              f"{loc_capacity['rps'] * points:,.0f} points/s",
-             f"- tracking during ingestion: {ratio:.2f}x its rate alone (target >= {TRACK_RATIO_TARGET}: "
+             f"- tracking during ingestion: {ratio:.2f}x its rate alone (the higher of phases 1 and 4; target >= "
+             f"{TRACK_RATIO_TARGET}: "
              f"{'met' if ratio >= TRACK_RATIO_TARGET else 'not met'})"]
-    for name, run in (("tracking alone", track_alone), ("positions alone", capacity), ("both", mixed)):
+    for name, run in (("tracking alone", track_alone), ("positions alone", capacity), ("both", mixed),
+                      ("tracking alone again", track_after)):
         cpu = run.cpu
         lines.append(f"- CPU in '{name}': server {cpu['server_pct']}%, PostgreSQL {cpu['database_pct']}%, load "
                      f"generator {cpu['generator_pct']}%, other {cpu['other_pct']}%, idle {cpu['idle_pct']}% of the "
@@ -240,14 +261,22 @@ def main(argv: list[str] | None = None) -> int:
         gunicorn.start(host)
         per_courier = args.rate / 50 / args.couriers
         os.environ["WAYBILL_LOCATION_USERS"] = str(args.couriers)
+        run_locust("warm-up", "probes.py", ["TrackProbe"], args.track_users, 10, host, gunicorn, sample_path,
+                   run_dir)
+        settle(url)
         track_alone = run_locust("track-alone", "probes.py", ["TrackProbe"], args.track_users, args.seconds, host,
                                  gunicorn, sample_path, run_dir)
         os.environ["WAYBILL_BATCHES_PER_SECOND"] = "0"
+        settle(url)
         capacity = run_locust("positions-alone", "field_probes.py", ["LocationUser"], args.couriers, args.seconds,
                               host, gunicorn, sample_path, run_dir)
         os.environ["WAYBILL_BATCHES_PER_SECOND"] = f"{per_courier:.4f}"
+        settle(url)
         mixed = run_locust("positions-and-tracking", "field_probes.py", ["LocationUser", "TrackProbe"],
                            args.couriers + args.track_users, args.seconds, host, gunicorn, sample_path, run_dir)
+        settle(url)
+        track_after = run_locust("track-alone-again", "probes.py", ["TrackProbe"], args.track_users, args.seconds,
+                                 host, gunicorn, sample_path, run_dir)
         log(f"replaying {args.replay} queued actions")
         replayed = replay(host, replayer, replay_queue(replayer["tracking_ids"]))
     finally:
@@ -255,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         drop()
     result = {"cores": os.cpu_count(), "seconds": args.seconds, "couriers": args.couriers, "rate": args.rate,
               "track_users": args.track_users, "points_per_batch": 50, "track_alone": track_alone,
-              "capacity": capacity, "mixed": mixed, "replay": replayed}
+              "capacity": capacity, "mixed": mixed, "track_after": track_after, "replay": replayed}
     report = render(result)
     (run_dir / "report.md").write_text(report + "\n")
     print(report)

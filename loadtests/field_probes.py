@@ -6,7 +6,9 @@ batches, and the public tracking probe beside them.
 Each LocationUser is one courier of the sample (signed in once, with its own session), sending batches of
 WAYBILL_POINTS_PER_BATCH points (default 50) WAYBILL_BATCHES_PER_SECOND times a second (0: as fast as the server
 answers). A courier's points are 6 s apart in time (the app keeps one per 5 s), walking east from a start near
-its hub, and begin three days back so a run of any length stays in the past.
+its hub, and begin six and a half days back (the server takes points up to 7 days old): a batch covers 5 minutes,
+so a courier has about 1,870 batches before its points would reach the present and be refused, room for a
+30 s capacity run at 60 batches a second per courier.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ class LocationUser(FastHttpUser):
         courier = couriers[next(_NEXT_COURIER) % len(couriers)]
         self.rng = random.Random(courier["username"])
         self.lat, self.lon = 12.9 + self.rng.random() / 10, 77.5 + self.rng.random() / 10
-        self.at = datetime.now(UTC) - timedelta(days=3) + timedelta(seconds=self.rng.randrange(600))
+        self.at = datetime.now(UTC) - timedelta(days=6, hours=12) + timedelta(seconds=self.rng.randrange(600))
         self.headers = JSON
         with self.client.post("/login", json=courier, name="POST /login", headers=JSON,
                               catch_response=True) as response:
