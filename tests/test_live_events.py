@@ -18,10 +18,11 @@ from app import create_app
 from app.domain.field import IDLE_AFTER, LiveState, live_state
 from app.domain.timeutil import utcnow
 from app.extensions import db
+from app.services.field.runsheets import assign_stops
 from app.services.operations.alerts import raise_alert
 from app.services.operations.live import stop_live_feed
 from app.services.shipments.status_changes import record_status_change
-from tests.location_support import make_courier, sign_in
+from tests.location_support import OUT_FOR_DELIVERY, make_courier, move_to, run_sheet, sign_in
 
 SECRET_BITS = ("98765", "vikram@example.com", "Vikram Nair", "Asha Rao")
 
@@ -192,6 +193,24 @@ def test_a_process_that_is_not_the_streams_service_answers_503(app, client, crea
     assert response.status_code == 503 and response.headers["Retry-After"]
 
 
+def test_a_stop_closed_before_yours_reaches_your_stream_at_once(app, streams, create_shipment, writer):
+    """Stops before yours change when the courier closes one, not only when they next send a position: the
+    stream of a later parcel on the run sheet hears of the delivery at once, and no position is sent."""
+    courier_id = make_courier(app, "ravi")
+    first, second, third = (create_shipment() for _ in range(3))
+    for tracking_id in (first, second, third):
+        move_to(app, tracking_id, *OUT_FOR_DELIVERY)
+    run_sheet(app, courier_id, [(first, "open"), (second, "open"), (third, "open")])
+    stream = streams(f"/track/{third}/events")
+    assert json.loads(stream.next_event()["data"])["courier"]["stops_before_you"] == 2
+    started = time.monotonic()
+    writer(first, "Delivered")
+    event = stream.next_event(timeout=2.0)
+    assert time.monotonic() - started < 1.0
+    body = json.loads(event["data"])
+    assert body["status"] == "Out for Delivery" and body["courier"]["stops_before_you"] == 1
+
+
 def test_the_staff_stream_needs_view_operations(streams, make_user, live_server):
     assert streams("/admin/live/events").status == 401
     make_user("carrier1", role="courier")  # a courier may not watch the others
@@ -232,6 +251,35 @@ def test_the_staff_stream_sends_couriers_shipments_and_alerts(app, streams, make
     alert = stream.next_event(timeout=2.0)
     assert alert["event"] == "alert" and json.loads(alert["data"])["id"] == alert_id
     assert len({moved["id"], shipment["id"], alert["id"], first["id"]}) == 4
+
+
+def test_the_staff_stream_hears_a_run_sheet_change_without_a_position(app, streams, make_user, live_server,
+                                                                      writer, create_shipment):
+    """A stop assigned, then closed, changes the courier's entry (its stop counts): each reaches the live map at
+    once, though the courier sends no position."""
+    make_courier(app, "ravi")
+    make_user("viewer1", role="viewer")
+    tracking_id = create_shipment()
+    move_to(app, tracking_id, "Picked Up", "In Transit")
+    stream = streams("/admin/live/events", headers={"Cookie": _session_cookie(live_server.url, "viewer1")})
+    assert json.loads(stream.next_event()["data"])["stops_open"] == 0
+    with writer.app.app_context():
+        assign_stops("ravi", [tracking_id], day=None, actor="test", timezone=writer.app.config["DISPLAY_TIMEZONE"])
+        db.session.commit()
+    assigned = _next_courier_event(stream)
+    assert (assigned["username"], assigned["stops_open"], assigned["stops_done"]) == ("ravi", 1, 0)
+    writer(tracking_id, "Out for Delivery")
+    writer(tracking_id, "Delivered")
+    delivered = _next_courier_event(stream)
+    assert (delivered["stops_open"], delivered["stops_done"]) == (0, 1)
+
+
+def _next_courier_event(stream) -> dict:
+    """The next courier entry on the staff stream (shipment events of the same change passed over)."""
+    while True:
+        event = stream.next_event(timeout=2.0)
+        if event["event"] == "courier":
+            return json.loads(event["data"])
 
 
 def _session_cookie(base_url: str, username: str) -> str:

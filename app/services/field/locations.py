@@ -44,7 +44,7 @@ from app.domain.timeutil import as_utc, isoformat_z, local_day_start
 from app.errors import NotFound
 from app.extensions import db
 from app.models import CourierPosition, CourierProfile, RunSheet, RunSheetStop, Shipment, User
-from app.services.operations.live import publish_courier_moved
+from app.services.operations.live import publish_courier_changed
 
 _POSITIONS = CourierPosition.__table__
 _PROFILES = CourierProfile.__table__
@@ -136,7 +136,7 @@ def record_positions(courier_id: int, points: Sequence[Position], timezone: str)
                  profile.last_seen_at, ZoneInfo(timezone))
     if kept:
         _write(courier_id, kept, _moved_profile(kept, profile))
-        publish_courier_moved(courier_id)  # the live map's streams: the courier's id, nothing of where
+        publish_courier_changed(courier_id)  # the live map's streams: the courier's id, nothing of where
     return BatchReceipt(accepted=len(kept), dropped=len(points) - len(kept))
 
 

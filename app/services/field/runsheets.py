@@ -49,6 +49,7 @@ from app.domain.tracking_ids import normalise_tracking_id
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.models import CourierProfile, RunSheet, RunSheetStop, Shipment, TrackingEvent, User
+from app.services.operations.live import publish_courier_changed
 from app.services.shipments.queries import NEWEST_FIRST
 from app.services.shipments.status_changes import StatusChange, apply_status_changes
 from app.services.staff.audit import record_audit, record_audits
@@ -188,6 +189,7 @@ class _OpenStop:
     id: int
     runsheet_id: int
     courier: str
+    courier_id: int
 
 
 def local_today(timezone: str) -> date:
@@ -217,6 +219,8 @@ def assign_stops(courier: str, tracking_ids: Sequence[str], *, day: date | None,
         if not added:
             raise NothingAssigned(plan.rejected())
         _audit_assignment(sheet, user.username, added, moved, plan.rejected(), actor)
+        for courier_id in {user.id, *(stop.courier_id for _, stop in moved)}:
+            publish_courier_changed(courier_id)
         return RunSheetResult(runsheet_view(sheet.id), plan.rejected())
     raise Conflict("The run sheet is being changed by someone else: try again.")
 
@@ -285,10 +289,10 @@ def _open_stops(shipment_ids: list[int]) -> dict[int, _OpenStop]:
     if not shipment_ids:
         return {}
     rows = db.session.execute(
-        select(_STOPS.c.id, _STOPS.c.shipment_id, _STOPS.c.runsheet_id, User.username)
+        select(_STOPS.c.id, _STOPS.c.shipment_id, _STOPS.c.runsheet_id, User.username, User.id.label("courier_id"))
         .join(_SHEETS, _SHEETS.c.id == _STOPS.c.runsheet_id).join(User, User.id == _SHEETS.c.courier_id)
         .where(_STOPS.c.shipment_id.in_(shipment_ids), _STOPS.c.state == StopState.OPEN.value)).all()
-    return {row.shipment_id: _OpenStop(row.id, row.runsheet_id, row.username) for row in rows}
+    return {row.shipment_id: _OpenStop(row.id, row.runsheet_id, row.username, row.courier_id) for row in rows}
 
 
 def _open_count(runsheet_id: int) -> int:
@@ -402,6 +406,8 @@ def place_stop(sheet: RunSheet, shipment: Shipment, position: int) -> PlacedStop
     for sequence, stop_id in enumerate(order, start=1):
         if current.get(stop_id) != sequence:
             db.session.execute(update(_STOPS).where(_STOPS.c.id == stop_id).values(sequence=sequence))
+    for courier_id in {sheet.courier_id, *([previous.courier_id] if previous is not None else [])}:
+        publish_courier_changed(courier_id)
     return PlacedStop(previous.runsheet_id if previous is not None else None, from_sequence, index + 1)
 
 

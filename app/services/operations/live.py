@@ -198,7 +198,8 @@ def stop_live_feed(app, timeout: float = 5.0) -> None:
 
 class ChangePoller:
     """SQLite's stand-in for LISTEN: every `interval` seconds, one look at what changed since the last look
-    (shipments by `updated_at`, couriers by their last position, alerts by id), published to the hub."""
+    (shipments by `updated_at`, couriers by their last position and by their stops added or closed, alerts by
+    id), published to the hub."""
 
     OVERLAP = timedelta(seconds=2)  # a commit may land a little after the time its row says
 
@@ -207,6 +208,7 @@ class ChangePoller:
         self._stop = threading.Event()
         self._seen_shipments: dict[str, datetime] = {}
         self._seen_couriers: dict[int, datetime | None] = {}
+        self._seen_stops: dict[int, datetime] = {}
         self._last_alert: int | None = None
         self._since: datetime | None = None
         self._thread = threading.Thread(target=self._run, name="waybill-live-poller", daemon=True)
@@ -240,6 +242,17 @@ class ChangePoller:
                     if publish:
                         self.hub.publish("shipment", tracking_id)
             self._seen_shipments = {k: v for k, v in self._seen_shipments.items() if v >= since}
+            # A stop added, closed or moved changes its courier's entry (stop counts, stops before yours).
+            for stop_id, courier_id, added_at, closed_at in db.session.execute(
+                    select(RunSheetStop.id, RunSheet.courier_id, RunSheetStop.added_at, RunSheetStop.closed_at)
+                    .join(RunSheet, RunSheet.id == RunSheetStop.runsheet_id)
+                    .where(or_(RunSheetStop.added_at >= since, RunSheetStop.closed_at >= since))):
+                stamp = max(as_utc(moment) for moment in (added_at, closed_at) if moment is not None)
+                if self._seen_stops.get(stop_id) != stamp:
+                    self._seen_stops[stop_id] = stamp
+                    if publish:
+                        self.hub.publish("courier", str(courier_id))
+            self._seen_stops = {k: v for k, v in self._seen_stops.items() if v >= since}
             self._since = now
             for courier_id, last_seen_at in db.session.execute(
                     select(CourierProfile.user_id, CourierProfile.last_seen_at)):
@@ -259,8 +272,10 @@ class ChangePoller:
 # --- telling -----------------------------------------------------------------------------------------------------
 
 
-def publish_courier_moved(courier_id: int) -> None:
-    """Tell the streams that this courier moved, when (and only if) the current transaction commits."""
+def publish_courier_changed(courier_id: int) -> None:
+    """Tell the streams that this courier's entry changed (they moved, or a stop of theirs closed, arrived or
+    left), when (and only if) the current transaction commits: the live map's row and the "stops before you" of
+    their recipients' tracking pages follow at once."""
     _publish("courier", COURIER_CHANNEL, str(courier_id))
 
 
