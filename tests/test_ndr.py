@@ -87,9 +87,9 @@ def answer_link(tracking_id: str) -> str:
     return f"/r/{answer_token(shipment_of(tracking_id).id)}"
 
 
-def subscribe() -> None:
+def subscribe(events=("shipment.status_changed", "shipment.ndr_opened", "shipment.ndr_resolved")) -> None:
     owner = create_user("integrator", "correct-horse-1", "operator")
-    create_subscription(owner.id, "https://hooks.example.com/waybill", ["shipment.status_changed"], actor="admin")
+    create_subscription(owner.id, "https://hooks.example.com/waybill", list(events), actor="admin")
     db.session.commit()
 
 
@@ -113,6 +113,21 @@ def test_an_attempt_opens_a_report_and_the_next_attempt_closes_it(ctx, client):
         select(Notification).where(Notification.channel.in_(["ndr_opened", "ndr_resolved"]))))
     assert webhooks == sorted([("shipment.ndr_opened", first.event_id), ("shipment.ndr_resolved", first.event_id),
                                ("shipment.ndr_opened", second.event_id)])
+
+
+@pytest.mark.parametrize(("events", "expected"), [
+    (("shipment.status_changed",), []),
+    (("shipment.ndr_opened",), ["shipment.ndr_opened", "shipment.ndr_opened"]),
+    (("shipment.ndr_resolved", "shipment.delivered"), ["shipment.ndr_resolved"]),
+])
+def test_the_report_events_go_only_to_subscriptions_that_chose_them(ctx, client, events, expected):
+    subscribe(events)
+    tracking_id = attempted(client)
+    move(tracking_id, "Out for Delivery")
+    move(tracking_id, "Delivery Attempted")  # the first report resolved, a second opened
+    sent = sorted(n.subject for n in db.session.scalars(
+        select(Notification).where(Notification.channel.in_(["ndr_opened", "ndr_resolved"]))))
+    assert sent == expected
 
 
 @pytest.mark.parametrize(("settle", "outcome"), [

@@ -21,7 +21,8 @@ from app.models.webhook import DESCRIPTION_MAX, URL_MAX
 from app.services.outbox import webhooks
 from app.services.outbox.queueing import MAX_ROW_ID
 
-EventType = Literal["shipment.created", "shipment.status_changed", "shipment.delivered"]
+EventType = Literal["shipment.created", "shipment.status_changed", "shipment.delivered", "shipment.ndr_opened",
+                    "shipment.ndr_resolved"]
 # https:// (any case), a host name with a dot whose last label starts with a letter (never an IP address, written
 # in any of its forms), an optional port from 0 to 65535, then visible ASCII: the URLs the service always takes.
 # It refuses more (credentials, addresses that are not public), and a name is checked again at every delivery.
@@ -34,7 +35,8 @@ WEBHOOK_URL = (r"^[Hh][Tt][Tt][Pp][Ss]://(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Z
 class NewWebhook(RequestBody):
     """A receiver to call for the chosen events (https:// only; never a private or loopback address)."""
     url: Annotated[str, text(URL_MAX, "The receiver's https:// URL, by host name.", pattern=WEBHOOK_URL)]
-    events: Annotated[list[EventType], Field(min_length=1, max_length=3, description="The events to send.")]
+    events: Annotated[list[EventType], Field(min_length=1, max_length=len(webhooks.EVENT_TYPES),
+                                             description="The events to send.")]
     description: Annotated[str | None, optional_text(DESCRIPTION_MAX, "What the receiver is, for people.",
                                                      SINGLE_LINE)]
 

@@ -38,6 +38,8 @@ class WebhookSubscription(db.Model):
     on_created: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     on_status_changed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     on_delivered: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    on_ndr_opened: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="0")
+    on_ndr_resolved: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="0")
     secret_sealed: Mapped[str] = mapped_column(String(SEALED_SECRET_MAX), nullable=False)
     # After a rotation the old secret still signs (a second v1) until previous_secret_until.
     previous_secret_sealed: Mapped[str | None] = mapped_column(String(SEALED_SECRET_MAX))

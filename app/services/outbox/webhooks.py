@@ -51,15 +51,16 @@ from app.services.staff.audit import record_audit
 CHANNEL = "webhook"
 ALERT_CHANNEL = "admin_email"
 CREATED, STATUS_CHANGED, DELIVERED = "shipment.created", "shipment.status_changed", "shipment.delivered"
-EVENT_TYPES: tuple[str, ...] = (CREATED, STATUS_CHANGED, DELIVERED)
-_EVENT_COLUMNS = {CREATED: "on_created", STATUS_CHANGED: "on_status_changed", DELIVERED: "on_delivered"}
-# A failed delivery's report (app.services.ndr) opened and resolved. They go to the subscriptions that take
-# shipment.status_changed (a report is opened and closed by status changes), each on an outbox channel of its own
-# (the same name as its event type), keyed by the report's own Delivery Attempted event: the outbox is unique per
-# event, channel and recipient, and that event already carries the shipment.status_changed delivery.
+# A failed delivery's report (app.services.ndr) opened and resolved: each event type is chosen by a subscription of
+# its own accord, and each goes on an outbox channel of its own (the same name as its event type), keyed by the
+# report's own Delivery Attempted event: the outbox is unique per event, channel and recipient, and that event
+# already carries the shipment.status_changed delivery.
 NDR_OPENED, NDR_RESOLVED = "shipment.ndr_opened", "shipment.ndr_resolved"
 NDR_EVENT_TYPES: tuple[str, ...] = (NDR_OPENED, NDR_RESOLVED)
 NDR_CHANNELS = {NDR_OPENED: "ndr_opened", NDR_RESOLVED: "ndr_resolved"}
+EVENT_TYPES: tuple[str, ...] = (CREATED, STATUS_CHANGED, DELIVERED, *NDR_EVENT_TYPES)
+_EVENT_COLUMNS = {CREATED: "on_created", STATUS_CHANGED: "on_status_changed", DELIVERED: "on_delivered",
+                  NDR_OPENED: "on_ndr_opened", NDR_RESOLVED: "on_ndr_resolved"}
 RECIPIENT_PREFIX = "subscription:"
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of generated secrets, not a secret
 MAX_OVERLAP_HOURS = 168
@@ -397,8 +398,8 @@ def queue_webhook_deliveries(event_ids: Iterable[int] | None = None, *,
 
 def queue_ndr_deliveries(event_type: str, report_event_id: int, shipment_id: int, now: datetime) -> int:
     """Queue `event_type` (NDR_OPENED or NDR_RESOLVED) about the report opened by `report_event_id` for every
-    active subscription to shipment.status_changed, in the caller's transaction (one INSERT … SELECT; a delivery
-    queued already is left as it is). Returns how many were queued."""
+    active subscription that chose it, in the caller's transaction (one INSERT … SELECT; a delivery queued
+    already is left as it is). Returns how many were queued."""
     subscriptions = WebhookSubscription.__table__
     statement = dialect_insert(_NOTIFICATIONS).from_select(
         ["shipment_id", "event_id", "channel", "recipient", "subject", "state", "attempts", "next_attempt_at",
@@ -407,7 +408,7 @@ def queue_ndr_deliveries(event_type: str, report_event_id: int, shipment_id: int
                literal(RECIPIENT_PREFIX) + cast(subscriptions.c.id, String), literal(event_type),
                literal("pending"), literal(0), literal(now, _NOTIFICATIONS.c.next_attempt_at.type),
                literal(now, _NOTIFICATIONS.c.created_at.type))
-        .where(subscriptions.c.active, subscriptions.c.on_status_changed)).on_conflict_do_nothing()
+        .where(subscriptions.c.active, subscriptions.c[_EVENT_COLUMNS[event_type]])).on_conflict_do_nothing()
     queued = db.session.execute(statement).rowcount or 0
     if queued:
         mark_outbox_changed(db.session)
